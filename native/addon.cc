@@ -90,7 +90,7 @@ FN(isDisposed) {
 }
 
 FN(dispose) {
-  if (TensorBox* b = box_of(info[0])) release_box(info.Env(), b);
+  dispose_handle(info.Env(), info[0]);
   return info.Env().Undefined();
 }
 
@@ -229,6 +229,10 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   REG(memoryStats); REG(resetPeak); REG(manualSeed); REG(getRngState); REG(setRngState);
   REG(setNumThreads); REG(getNumThreads); REG(buildInfo);
 #undef REG
+  // The handle every disposed Tensor points at: its box is empty, so ops raise ERR_DISPOSED.
+  Napi::Object disposed = Napi::Object::New(env);
+  napi_wrap(env, disposed, &g_disposed_box, nullptr, nullptr, nullptr);
+  exports.Set("DISPOSED", disposed);
   register_ops(env, exports);
   return exports;
 }

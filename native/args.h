@@ -85,8 +85,9 @@ inline std::vector<int64_t> int_list(const Napi::CallbackInfo& info, size_t i) {
   std::vector<int64_t> out(a.Length());
   for (uint32_t j = 0; j < a.Length(); j++) {
     Napi::Value e = a.Get(j);
-    if (!e.IsNumber()) throw ArgError("ERR_ARG", "argument " + std::to_string(i) + " must hold only integers");
-    out[j] = static_cast<int64_t>(e.As<Napi::Number>().DoubleValue());
+    double d = e.IsNumber() ? e.As<Napi::Number>().DoubleValue() : NAN;
+    if (d != std::trunc(d)) throw ArgError("ERR_ARG", "argument " + std::to_string(i) + " must hold only integers");
+    out[j] = static_cast<int64_t>(d);
   }
   return out;
 }

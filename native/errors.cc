@@ -71,6 +71,7 @@ void rethrow_as_js(const Napi::CallbackInfo& info, const char* op, const char* c
     message = "out of memory";
   } catch (const std::exception& e) {
     message = e.what();
+    code = classify(message);
   } catch (...) {
     message = "unknown native error";
   }

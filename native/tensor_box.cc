@@ -1,9 +1,11 @@
 #include "tensor_box.h"
+#include "errors.h"
 
 MemoryStats g_memory;
 
-static void finalize_box(Napi::Env env, TensorBox* box) {
-  release_box(env, box);
+static void finalize_box(napi_env env, void* data, void*) {
+  auto* box = static_cast<TensorBox*>(data);
+  release_box(Napi::Env(env), box);
   delete box;
 }
 
@@ -17,8 +19,31 @@ Napi::Value wrap_tensor(Napi::Env env, at::Tensor t) {
   }
   g_memory.bytes += box->reported;
   if (++g_memory.live > g_memory.peak) g_memory.peak = g_memory.live;
-  return Napi::External<TensorBox>::New(env, box, finalize_box);
+  // A plain object wrapping the box. napi_wrap (rather than an External) lets dispose()
+  // remove the finalizer with napi_remove_wrap: Node defers finalizers to the event loop,
+  // so a synchronous training loop would otherwise pile up one pending finalizer per op.
+  Napi::Object handle = Napi::Object::New(env);
+  napi_status st = napi_wrap(env, handle, box, finalize_box, nullptr, nullptr);
+  if (st != napi_ok) {
+    release_box(env, box);
+    delete box;
+    throw ArgError("ERR_TORCH", "cannot wrap a tensor handle");
+  }
+  return handle;
 }
+
+void dispose_handle(Napi::Env env, const Napi::Value& v) {
+  napi_valuetype type;
+  void* data = nullptr;
+  if (napi_typeof(env, v, &type) != napi_ok || type != napi_object) return;
+  if (napi_unwrap(env, v, &data) != napi_ok || data == &g_disposed_box) return;
+  if (napi_remove_wrap(env, v, &data) != napi_ok || !data) return;
+  auto* box = static_cast<TensorBox*>(data);
+  release_box(env, box);
+  delete box;
+}
+
+TensorBox g_disposed_box;
 
 void release_box(Napi::Env env, TensorBox* box) {
   if (!box->t.defined()) return;
@@ -34,8 +59,10 @@ void release_box(Napi::Env env, TensorBox* box) {
 
 TensorBox* box_of(const Napi::Value& v) {
   napi_valuetype type;
-  if (napi_typeof(v.Env(), v, &type) != napi_ok || type != napi_external) return nullptr;
-  return v.As<Napi::External<TensorBox>>().Data();
+  void* data = nullptr;
+  if (napi_typeof(v.Env(), v, &type) != napi_ok || type != napi_object) return nullptr;
+  if (napi_unwrap(v.Env(), v, &data) != napi_ok) return nullptr;
+  return static_cast<TensorBox*>(data);
 }
 
 const char* dtype_name(at::ScalarType s) {

@@ -1,8 +1,9 @@
 // A libtorch tensor owned by a JS value.
 //
-// Each JS Tensor holds a napi External pointing at a TensorBox. `dispose()` resets the
-// at::Tensor at once (freeing its storage when no view shares it); the External's
-// finalizer deletes the box and is only a safety net for tensors nobody disposed.
+// Each JS Tensor holds a handle: a plain JS object wrapping a TensorBox (napi_wrap).
+// `dispose()` frees the box at once and removes the wrap's finalizer; the finalizer is
+// only a safety net for tensors nobody disposed. A disposed Tensor points at one shared
+// handle whose box is empty, so using it raises ERR_DISPOSED.
 // Native bytes are reported to V8 so that the GC sees the pressure of forgotten tensors.
 #pragma once
 #include <ATen/ATen.h>
@@ -24,6 +25,10 @@ extern MemoryStats g_memory;
 Napi::Value wrap_tensor(Napi::Env env, at::Tensor t);
 // Frees the tensor held by `box` now; idempotent.
 void release_box(Napi::Env env, TensorBox* box);
+// Frees the box behind a handle and removes its finalizer; a no-op for other values.
+void dispose_handle(Napi::Env env, const Napi::Value& handle);
+// The empty box behind the shared "disposed" handle.
+extern TensorBox g_disposed_box;
 // The box behind a JS value, or nullptr when the value is not a tensor handle.
 TensorBox* box_of(const Napi::Value& v);
 // Short description used in error messages: "[2, 3] float32".

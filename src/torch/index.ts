@@ -4,6 +4,7 @@ export { type DType, type TypedArray, isFloating, ITEM_SIZE } from './dtype.js';
 export * from './errors.js';
 export { tidy, scope, keep, scopeDepth } from './scope.js';
 export * from './creation.js';
+export { fromBytes } from './bytes.js';
 export * from './autograd.js';
 export * from './runtime.js';
 export {

@@ -2,15 +2,15 @@
 // from the op table by ops_generated.ts; this file holds metadata, data in and out,
 // autograd entry points and disposal.
 import { native } from './native.js';
-import { dtypeName, viewBytes, type DType, type TypedArray } from './dtype.js';
+import { dtypeName, viewBytes, ITEM_SIZE, type DType, type TypedArray } from './dtype.js';
 import { TRACKED, track, type Tracked } from './scope.js';
 
 export type NestedArray = number | boolean | NestedArray[];
 
 export class Tensor implements Tracked {
   readonly [TRACKED] = true as const;
-  /** The native handle (an External owning the at::Tensor). */
-  readonly handle: object;
+  /** The native handle (a JS object wrapping the at::Tensor); a shared empty one once disposed. */
+  handle: object;
   #shape: readonly number[] | undefined;
   #dtype: DType | undefined;
 
@@ -117,13 +117,14 @@ export class Tensor implements Tracked {
   // ── conversion ──
   /** `to('float64')` casts; `to('cpu')` / `to('cuda')` moves. */
   to(target: DType | string): Tensor {
-    if (target === 'cpu' || target.startsWith('cuda')) return new Tensor(native.toDevice(this.handle, target));
-    return (this as Tensor).toDtype(target as DType);
+    if (target in ITEM_SIZE) return (this as Tensor).toDtype(target as DType);
+    return new Tensor(native.toDevice(this.handle, target));
   }
 
   // ── lifetime ──
   dispose(): void {
     native.dispose(this.handle);
+    this.handle = native.DISPOSED as unknown as object;
   }
   get isDisposed(): boolean {
     return native.isDisposed(this.handle);

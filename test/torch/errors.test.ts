@@ -1,0 +1,82 @@
+// Every failure below an op arrives as a typed JS error with a stable code, the op name
+// and the input shapes, and never takes the process down.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as torch from '../../src/torch/index.js';
+
+const expectError = (fn: () => unknown, cls: typeof torch.TorchError, code: string, op: string, inputs: RegExp) =>
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof cls, `expected ${cls.name}, got ${(e as Error)?.constructor?.name}: ${(e as Error)?.message}`);
+    assert.ok(e instanceof torch.TorchError);
+    assert.equal(e.code, code);
+    assert.equal(e.op, op);
+    assert.match(e.inputs, inputs);
+    assert.match(e.message, new RegExp(`^${op}: `));
+    return true;
+  });
+
+test('wrong shapes: matmul, broadcasting, view', () => {
+  expectError(() => torch.zeros([2, 3]).matmul(torch.zeros([4, 5])), torch.ShapeError, 'ERR_SHAPE', 'matmul', /self=\[2, 3\] float32, other=\[4, 5\] float32/);
+  expectError(() => torch.zeros([2]).add(torch.zeros([3])), torch.ShapeError, 'ERR_SHAPE', 'add', /\[2\].*\[3\]/);
+  expectError(() => torch.zeros([6]).view([4, 2]), torch.ShapeError, 'ERR_SHAPE', 'view', /self=\[6\]/);
+  expectError(() => torch.linear(torch.zeros([2, 3]), torch.zeros([4, 5])), torch.ShapeError, 'ERR_SHAPE', 'linear', /input=\[2, 3\]/);
+});
+
+test('wrong dtypes', () => {
+  expectError(() => torch.zeros([2, 2]).mm(torch.zeros([2, 2], 'float64')), torch.DTypeError, 'ERR_DTYPE', 'mm', /float64/);
+  expectError(() => torch.crossEntropy(torch.zeros([2, 3]), torch.zeros([2])), torch.DTypeError, 'ERR_DTYPE', 'crossEntropyRaw', /target=\[2\] float32/);
+  expectError(() => torch.zeros([2]).toDtype('complex' as torch.DType), torch.ArgumentError, 'ERR_DTYPE', 'dtype', /^$/);
+});
+
+test('wrong device', () => {
+  if (torch.cudaIsAvailable()) return; // only meaningful on a CPU-only libtorch
+  expectError(() => torch.zeros([2]).to('cuda'), torch.DeviceError, 'ERR_DEVICE', 'toDevice', /device=cuda/);
+  expectError(() => torch.zeros([2]).to('tpu:0'), torch.DeviceError, 'ERR_DEVICE', 'toDevice', /device=tpu:0/);
+});
+
+test('a disposed tensor', () => {
+  const t = torch.ones([3]);
+  t.dispose();
+  t.dispose(); // idempotent
+  assert.equal(t.isDisposed, true);
+  expectError(() => t.add(1), torch.DisposedTensorError, 'ERR_DISPOSED', 'add', /self=<disposed>/);
+  expectError(() => t.shape, torch.DisposedTensorError, 'ERR_DISPOSED', 'shape', /<disposed>/);
+  expectError(() => torch.cat([torch.ones([1]), t]), torch.DisposedTensorError, 'ERR_DISPOSED', 'cat', /<disposed>/);
+  assert.equal(String(t), 'Tensor(<disposed>)');
+});
+
+test('out-of-range indices', () => {
+  const m = torch.zeros([3, 4]);
+  expectError(() => m.indexSelect(0, torch.tensor([5], { dtype: 'int64' })), torch.IndexError, 'ERR_INDEX', 'indexSelect', /index=\[1\] int64/);
+  expectError(() => m.select(0, 3), torch.IndexError, 'ERR_INDEX', 'select', /index=3/);
+  expectError(() => m.sum(2), torch.IndexError, 'ERR_INDEX', 'sum', /dim=2/);
+  expectError(() => torch.embedding(torch.zeros([4, 2]), torch.tensor([4], { dtype: 'int64' })), torch.IndexError, 'ERR_INDEX', 'embedding', /indices=\[1\] int64/);
+  expectError(() => torch.zeros([2, 3]).gather(1, torch.tensor([[0, 7]], { dtype: 'int64' })), torch.TorchError, 'ERR_INDEX', 'gather', /index=\[1, 2\] int64/);
+});
+
+test('backward on a tensor without grad, and twice through a freed graph', () => {
+  expectError(() => torch.ones([1]).backward(), torch.AutogradError, 'ERR_AUTOGRAD', 'backward', /self=\[1\] float32/);
+  const x = torch.ones([2], 'float32').requiresGrad_();
+  expectError(() => x.mul(2).backward(), torch.AutogradError, 'ERR_AUTOGRAD', 'backward', /self=\[2\] float32/);
+  const y = x.mul(x).sum();
+  y.backward();
+  expectError(() => y.backward(), torch.AutogradError, 'ERR_AUTOGRAD', 'backward', /self=\[\] float32/);
+});
+
+test('bad arguments from JS', () => {
+  expectError(() => torch.zeros([2]).add('x' as unknown as number), torch.ArgumentError, 'ERR_ARG', 'add', /self=\[2\] float32/);
+  expectError(() => torch.zeros([2.5]), torch.ArgumentError, 'ERR_ARG', 'zeros', /size=\[2.5\]/);
+  expectError(() => torch.crossEntropy(torch.zeros([2, 3]), torch.zeros([2], 'int64'), { reduction: 'avg' as 'mean' }), torch.ArgumentError, 'ERR_ARG', 'crossEntropyRaw', /reduction=avg/);
+  expectError(() => torch.ones([2]).item(), torch.ShapeError, 'ERR_SHAPE', 'item', /self=\[2\]/);
+});
+
+test('the process survives a burst of failures and keeps computing', () => {
+  for (let i = 0; i < 1000; i++) {
+    try {
+      torch.zeros([2, 3]).matmul(torch.zeros([4, 5]));
+    } catch {
+      /* expected */
+    }
+  }
+  assert.equal(torch.ones([2]).add(1).sum().item(), 4);
+});
