@@ -105,10 +105,14 @@ export function writeFileAtomic(path: string, data: AtomicData): void {
   try {
     // 'wx': fail rather than follow or clobber anything already at the temp name.
     fd = fs.openSync(tmp, 'wx', 0o666);
-    for (const c of chunks) writeAll(fd, c);
+    for (const c of chunks) {
+      if (!(c instanceof Uint8Array)) throw new TypeError(`data chunks must be Uint8Arrays, got ${typeof c}`);
+      writeAll(fd, c);
+    }
     fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    fd = undefined;
+    const f = fd;
+    fd = undefined; // close releases the descriptor even when it reports an error: never close twice
+    fs.closeSync(f);
     fs.renameSync(tmp, path);
     renamed = true;
     fsyncDir(dirname(path));

@@ -254,7 +254,7 @@ export function decodeSafetensors(bytes: Uint8Array, source = '<buffer>'): Safet
 }
 
 function readExactly(fd: number, length: number, position: number, source: string): Uint8Array {
-  const buf = Buffer.alloc(length);
+  const buf = Buffer.allocUnsafe(length); // filled completely below, or we throw
   let got = 0;
   while (got < length) {
     const r = fs.readSync(fd, buf, got, length - got, position + got);

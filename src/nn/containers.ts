@@ -53,7 +53,7 @@ export class Sequential extends Module implements Iterable<TensorModule> {
  * Holds modules so that their parameters are registered; it has no forward of its own
  * (iterate it). Typed by its element, so `layers.at(0)` is a Block, not a bare Module.
  */
-export class ModuleList<M extends AnyModule = AnyModule> extends Module implements Iterable<M> {
+export class ModuleList<M extends AnyModule = AnyModule> extends Module<[], never> implements Iterable<M> {
   readonly #items: M[] = [];
 
   constructor(modules: Iterable<M> = []) {

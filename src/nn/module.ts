@@ -13,7 +13,6 @@ import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 
 /** Any module, whatever its forward signature. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyModule = Module<any[], any>;
 
 export interface LoadStateDictResult {
@@ -210,6 +209,7 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
       if (!Object.hasOwn(sd, k)) continue;
       const src = sd[k];
       if (!(src instanceof torch.Tensor)) throw new torch.ConfigError(`loadStateDict: value for "${k}" is not a Tensor`);
+      if (src.isDisposed) throw new torch.ConfigError(`loadStateDict: value for "${k}" has been disposed`);
       const a = src.shape;
       const b = dst.shape;
       if (a.length !== b.length || a.some((s, i) => s !== b[i]))

@@ -119,7 +119,8 @@ export abstract class LRScheduler<C extends object = Record<string, unknown>> {
     this.stepCount = s!.stepCount!;
     this.baseLrs = [...s!.baseLrs!];
     this.lastLr = [...s!.lastLr!];
-    this.cfg = structuredClone(cfg) as C;
+    // Only the keys this scheduler has (checked above), copied.
+    this.cfg = structuredClone(Object.fromEntries(Object.keys(live).map((k) => [k, (cfg as Record<string, unknown>)[k]]))) as C;
   }
 
   /** Hook for schedulers with more state (SequentialLR's children); must validate before changing anything. */

@@ -24,6 +24,12 @@ function copyInto(dst: Record<string, torch.Tensor>, src: Record<string, torch.T
   });
 }
 
+function bf16(t: torch.Tensor): torch.Tensor {
+  const out = t.toDtype('bfloat16');
+  t.dispose();
+  return out;
+}
+
 class MockModel implements StatefulModel {
   params: Record<string, torch.Tensor>;
   loads = 0;
@@ -31,7 +37,7 @@ class MockModel implements StatefulModel {
     this.params = {
       'fc.weight': torch.randn([4, 3]).requiresGrad_(),
       'fc.bias': torch.randn([4]).requiresGrad_(),
-      'norm.weight': torch.randn([4]).toDtype('bfloat16'),
+      'norm.weight': bf16(torch.randn([4])),
       'bn.num_batches_tracked': torch.tensor(BigInt64Array.from([17n]), { shape: [] }),
     };
   }
@@ -238,7 +244,7 @@ test('a checkpoint that does not fit the objects given is a ConfigError and chan
   other.params['fc.weight'] = torch.zeros([3, 4]);
   assert.throws(() => loadCheckpoint(file, { model: other }), { name: 'ConfigError', message: /shape of "fc.weight" is \[4, 3\] in the file, \[3, 4\] in the model/ });
   assert.equal(other.loads, 0);
-  assert.deepEqual(Object.keys(other.snapshot()), Object.keys(before));
+  assert.equal(other.snapshot()['fc.bias'], before['fc.bias'], 'untouched');
   // optimizer / scheduler state requested but not saved
   const bare = join(dir, 'bare.ckpt');
   saveCheckpoint(bare, { model, step: 0 });

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Set-up for a fresh Debian machine: installs the system packages that are missing,
+# the npm packages, then builds the libtorch addon and the TypeScript.
+#   libtorch-dev          the engine (skipped when LIBTORCH points at an unpacked libtorch)
+#   libopenblas0-pthread  fast BLAS; without it libtorch's matmul is ~30x slower
+#   python3-torch         PyTorch: the oracle of the parity tests and the peer of the benchmarks
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pkgs=(libopenblas0-pthread python3-torch g++ make python3)
+[ -n "${LIBTORCH:-}" ] || pkgs+=(libtorch-dev)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -d node_modules ] || [ package.json -nt node_modules ] || [ package-lock.json -nt node_modules ]; then
+  echo "setup: installing npm packages"
+  npm ci --no-audit --no-fund --loglevel=error
+  touch node_modules
+fi
+echo "setup: building the libtorch addon"
+node scripts/gen-ops.mjs
+npx node-gyp rebuild -j 2 --silent >/dev/null || npx node-gyp rebuild -j 2   # second run shows the error
+echo "setup: compiling TypeScript"
+npx tsc -p .
+echo "setup: done"

@@ -1,0 +1,68 @@
+// `distill doctor`: what is present, what is missing, and the command that fixes it.
+import { execFileSync } from 'node:child_process';
+import { existsSync, realpathSync } from 'node:fs';
+
+/** Debian's libtorch calls the generic libblas.so.3; the alternatives system picks the implementation. */
+function blasLibrary(): string {
+  try {
+    return realpathSync('/usr/lib/x86_64-linux-gnu/libblas.so.3');
+  } catch {
+    return 'unknown';
+  }
+}
+
+interface Check {
+  name: string;
+  ok: boolean;
+  required: boolean;
+  detail: string;
+  fix?: string;
+}
+
+function dpkgInstalled(pkg: string): boolean {
+  try {
+    return execFileSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).includes('install ok installed');
+  } catch {
+    return false;
+  }
+}
+
+function pythonTorch(): string | null {
+  try {
+    return execFileSync('/usr/bin/python3', ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return null;
+  }
+}
+
+export async function runDoctor(opts: { json?: boolean }): Promise<number> {
+  const checks: Check[] = [];
+  try {
+    const torch = await import('../torch/index.js');
+    const info = torch.buildInfo();
+    const blas = /BLAS_INFO=(\w+)/.exec(info.config)?.[1] ?? 'unknown';
+    checks.push({ name: 'libtorch', ok: true, required: true, detail: `${info.version} from ${process.env.LIBTORCH || 'the system (libtorch-dev)'}${info.cuda ? ', CUDA' : ', CPU only'}` });
+    checks.push({ name: 'threads', ok: true, required: false, detail: `${torch.getNumThreads()} intra-op (libtorch); BLAS ${blas === 'generic' ? blasLibrary() : blas}` });
+  } catch (e) {
+    checks.push({ name: 'libtorch', ok: false, required: true, detail: (e as Error).message, fix: 'sudo apt-get install -y libtorch-dev && npm run setup' });
+  }
+  const openblas = dpkgInstalled('libopenblas0-pthread');
+  checks.push({ name: 'OpenBLAS (pthread)', ok: openblas, required: true, detail: openblas ? 'installed' : 'missing: matmul runs about 30x slower', fix: 'sudo apt-get install -y libopenblas0-pthread' });
+  const py = pythonTorch();
+  checks.push({ name: 'PyTorch (tests, benchmarks)', ok: py !== null, required: false, detail: py ? `${py} under /usr/bin/python3` : 'missing', fix: 'sudo apt-get install -y python3-torch' });
+  const fashion = existsSync('/usr/share/datasets/fashion-mnist');
+  checks.push({ name: 'Fashion-MNIST', ok: fashion, required: false, detail: fashion ? '/usr/share/datasets/fashion-mnist' : 'missing', fix: 'sudo apt-get install -y dataset-fashion-mnist' });
+  const chromium = existsSync('/usr/bin/chromium');
+  checks.push({ name: 'chromium (browser tests)', ok: chromium, required: false, detail: chromium ? '/usr/bin/chromium' : 'missing', fix: 'sudo apt-get install -y chromium' });
+
+  const failed = checks.filter((c) => c.required && !c.ok);
+  if (opts.json) {
+    console.log(JSON.stringify({ ok: failed.length === 0, checks }, null, 2));
+  } else {
+    for (const c of checks) {
+      const mark = c.ok ? 'ok  ' : c.required ? 'FAIL' : 'miss';
+      console.log(`${mark}  ${c.name.padEnd(28)} ${c.detail}${!c.ok && c.fix ? `\n      fix: ${c.fix}` : ''}`);
+    }
+  }
+  return failed.length ? 1 : 0;
+}
