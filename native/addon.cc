@@ -170,10 +170,12 @@ FN(memoryStats) {
   o.Set("liveTensors", Napi::Number::New(info.Env(), static_cast<double>(g_memory.live)));
   o.Set("peakTensors", Napi::Number::New(info.Env(), static_cast<double>(g_memory.peak)));
   o.Set("nativeBytes", Napi::Number::New(info.Env(), static_cast<double>(g_memory.bytes)));
+  o.Set("peakNativeBytes", Napi::Number::New(info.Env(), static_cast<double>(g_memory.peak_bytes)));
   return o;
 }
 FN(resetPeak) {
   g_memory.peak = g_memory.live;
+  g_memory.peak_bytes = g_memory.bytes;
   return info.Env().Undefined();
 }
 

@@ -18,6 +18,7 @@ Napi::Value wrap_tensor(Napi::Env env, at::Tensor t) {
     napi_adjust_external_memory(env, box->reported, &ignored);
   }
   g_memory.bytes += box->reported;
+  if (g_memory.bytes > g_memory.peak_bytes) g_memory.peak_bytes = g_memory.bytes;
   if (++g_memory.live > g_memory.peak) g_memory.peak = g_memory.live;
   // A plain object wrapping the box. napi_wrap (rather than an External) lets dispose()
   // remove the finalizer with napi_remove_wrap: Node defers finalizers to the event loop,

@@ -18,6 +18,7 @@ struct MemoryStats {
   int64_t live = 0;   // boxes holding a defined tensor
   int64_t peak = 0;   // highest `live` since start or the last reset
   int64_t bytes = 0;  // bytes reported to V8 for live boxes
+  int64_t peak_bytes = 0;  // highest `bytes` since start or the last reset
 };
 extern MemoryStats g_memory;
 

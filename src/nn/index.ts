@@ -1,6 +1,6 @@
 // The public surface of the nn layer: `import * as nn from '../nn/index.js'`.
 // Modules in the style of torch.nn, written in TS over the torch layer's functional ops.
-export { Module, type AnyModule, type LoadStateDictResult } from './module.js';
+export { Module, type AnyModule, type LoadStateDictResult, type ForwardHook } from './module.js';
 export { Linear, Identity, type LinearOptions } from './linear.js';
 export { Conv2d, type Conv2dOptions } from './conv.js';
 export {

@@ -15,6 +15,9 @@ import type { Tensor } from '../torch/index.js';
 /** Any module, whatever its forward signature. */
 export type AnyModule = Module<any[], any>;
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type ForwardHook<In extends unknown[], Out> = (module: any, inputs: In, output: Out) => void;
+
 export interface LoadStateDictResult {
   missingKeys: string[];
   unexpectedKeys: string[];
@@ -28,12 +31,30 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
   readonly #buffers = new Map<string, Tensor>();
   readonly #nonPersistent = new Set<string>();
   readonly #modules = new Map<string, AnyModule>();
+  // Stored loosely typed: a hook typed for one module's In/Out must not make Module invariant.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  #hooks: ((module: any, inputs: any, output: any) => void)[] = [];
 
   abstract forward(...args: In): Out;
 
-  /** The entry point callers use (PyTorch's `__call__`); it runs `forward`. */
+  /** The entry point callers use (PyTorch's `__call__`); it runs `forward`, then the forward hooks. */
   call(...args: In): Out {
-    return this.forward(...args);
+    const out = this.forward(...args);
+    for (const hook of this.#hooks) hook(this, args, out);
+    return out;
+  }
+
+  /**
+   * Runs `hook(module, inputs, output)` after every `call` (PyTorch's register_forward_hook).
+   * Feature-distillation losses use it to read intermediate outputs by module name without
+   * editing the model. A hook that keeps `output` past the call must `torch.keep` it, since
+   * containers free their intermediates. Returns a function that removes the hook.
+   */
+  registerForwardHook(hook: ForwardHook<In, Out>): () => void {
+    this.#hooks.push(hook);
+    return () => {
+      this.#hooks = this.#hooks.filter((h) => h !== hook);
+    };
   }
 
   // ── registration ──

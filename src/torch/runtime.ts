@@ -18,9 +18,12 @@ export interface MemoryStats {
   liveTensors: number;
   peakTensors: number;
   nativeBytes: number;
+  /** Highest nativeBytes since start or the last resetPeak (tensor data held by JS handles). */
+  peakNativeBytes: number;
 }
 /** Live and peak counts of tensors held by JS handles, and the bytes reported to V8. */
 export const memory = (): MemoryStats => native.memoryStats();
+/** Resets both peaks (tensor count and native bytes) to the current values. */
 export const resetPeakTensors = (): void => native.resetPeak();
 
 export interface BuildInfo {

@@ -56,6 +56,7 @@ test('peak counter and native bytes follow allocations', () => {
   assert.equal(end.liveTensors, start.liveTensors);
   assert.equal(end.peakTensors, start.liveTensors + 10);
   assert.equal(end.nativeBytes, start.nativeBytes);
+  assert.equal(end.peakNativeBytes, start.nativeBytes + 10 * 4000, 'ten 1000-float tensors alive at the end of the scope');
 });
 
 test('a 20,000-step training loop returns to its baseline tensor count with flat RSS', () => {
