@@ -16,3 +16,4 @@ export { Embedding, type EmbeddingOptions } from './embedding.js';
 export { Flatten } from './flatten.js';
 export { Sequential, ModuleList } from './containers.js';
 export * as init from './init.js';
+export { cnn, mlp, buildArch, type ArchOptions } from './zoo.js';

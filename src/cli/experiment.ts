@@ -1,0 +1,114 @@
+// Experiments: small data-only YAML files over typed defaults, checked with zod.
+// Every key has a default, so an empty file (or none) is the built-in demo recipe.
+// Errors name the file, the key path and what was expected.
+import { readFileSync, existsSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ConfigError } from '../torch/index.js';
+
+const trainSchema = z.strictObject({
+  epochs: z.number().int().positive().default(10),
+  lr: z.number().positive().default(1e-3),
+  batchSize: z.number().int().positive().default(128),
+  optimizer: z.enum(['adam', 'adamw', 'sgd']).default('adam'),
+  momentum: z.number().min(0).max(1).default(0.9),
+  weightDecay: z.number().min(0).default(0),
+  schedule: z.enum(['constant', 'cosine', 'warmup-cosine']).default('constant'),
+  warmupSteps: z.number().int().min(0).default(0),
+  gradAccumulation: z.number().int().positive().default(1),
+  clipGradNorm: z.number().min(0).default(0),
+  labelSmoothing: z.number().min(0).max(1).default(0),
+  patience: z.number().int().min(0).default(0),
+  checkpointEvery: z.number().int().positive().default(1),
+  logEvery: z.number().int().positive().default(50),
+});
+
+const scheduleSchema = z.union([
+  z.number(),
+  z.strictObject({ kind: z.enum(['constant', 'linear', 'cosine']), from: z.number(), to: z.number() }),
+]);
+
+const lossSpec = z.looseObject({ name: z.string(), weight: z.number().optional() });
+
+export const experimentSchema = z.strictObject({
+  name: z.string().regex(/^[\w.-]+$/, 'letters, digits, ".", "_" or "-" only').default('demo'),
+  seed: z.number().int().min(0).default(0),
+  threads: z.number().int().positive().optional(),
+  runsDir: z.string().default('runs'),
+  data: z.strictObject({
+    dataset: z.string().default('auto'), // auto | fashion-mnist | mnist-digits | <file.csv|.jsonl>
+    dir: z.string().optional(),
+    valFraction: z.number().min(0).max(0.5).default(0.1),
+    transfer: z.strictObject({
+      omitClasses: z.array(z.number().int().min(0)).default([]),
+      subset: z.number().int().min(0).default(0),
+    }).prefault({}),
+  }).prefault({}),
+  teacher: z.strictObject({
+    arch: z.string().default('cnn'),
+    dropout: z.number().min(0).max(0.9).default(0.3),
+    augment: z.strictObject({ shift: z.number().int().min(0).default(0) }).prefault({}),
+    train: trainSchema.prefault({ epochs: 10 }),
+    weights: z.string().optional(),
+  }).prefault({}),
+  student: z.strictObject({
+    arch: z.string().default('mlp:128,128'),
+    dropout: z.number().min(0).max(0.9).default(0),
+    train: trainSchema.prefault({ epochs: 20 }),
+  }).prefault({}),
+  kd: z.strictObject({
+    loss: z.union([z.string(), z.array(lossSpec)]).default('hinton'),
+    T: scheduleSchema.default(4),
+    alpha: scheduleSchema.default(0.1),
+    teacher: z.enum(['cached', 'live', 'consistent']).default('cached'),
+    topK: z.number().int().min(0).default(0),
+    augment: z.strictObject({ shift: z.number().int().min(0).default(0), flip: z.boolean().default(false) }).prefault({}),
+    mixup: z.number().min(0).default(0),
+  }).prefault({}),
+});
+
+export type Experiment = z.infer<typeof experimentSchema>;
+
+/** Reads, parses and validates an experiment file; `undefined` gives the defaults. */
+export function loadExperiment(path?: string, overrides: Record<string, unknown> = {}): Experiment {
+  let raw: unknown = {};
+  const where = path ?? '<defaults>';
+  if (path) {
+    if (!existsSync(path)) throw new ConfigError(`${path}: no such experiment file`);
+    try {
+      raw = parseYaml(readFileSync(path, 'utf8')) ?? {};
+    } catch (e) {
+      throw new ConfigError(`${path}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+    }
+    if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`${path}: expected a mapping of keys at the top level`);
+  }
+  const merged = deepMerge(raw as Record<string, unknown>, overrides);
+  const r = experimentSchema.safeParse(merged);
+  if (!r.success) {
+    const lines = r.error.issues.map((i) => {
+      const key = i.path.join('.') || '(top level)';
+      return `${where}: ${key}: ${i.message}`;
+    });
+    throw new ConfigError(lines.join('\n'));
+  }
+  return r.data;
+}
+
+/** Sets a dotted key path (from a CLI flag) into a nested object. */
+export function setPath(obj: Record<string, unknown>, path: string, value: unknown): void {
+  const keys = path.split('.');
+  let o = obj;
+  for (const k of keys.slice(0, -1)) o = (o[k] ??= {}) as Record<string, unknown>;
+  o[keys[keys.length - 1]] = value;
+}
+
+function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const cur = out[k];
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && cur && typeof cur === 'object' && !Array.isArray(cur)
+      ? deepMerge(cur as Record<string, unknown>, v as Record<string, unknown>)
+      : v;
+  }
+  return out;
+}

@@ -1,0 +1,27 @@
+// The public surface of the distillation layer: `import * as kd from '../kd/index.js'`.
+// Losses are functions of tensors returning a scalar; createLoss builds them by name
+// from a config; captureFeatures reads intermediate features without editing a model.
+
+// temperature-softened distributions and their entropies
+export { softTargets, logSoftTargets, entropy, entropyAtT } from './temperature.js';
+
+// logit losses (each × T², batchmean over rows)
+export { hintonLoss, hardCE, softKL, type HintonOptions, type HardOptions, type HintonParts, type Mixup, type TeacherInput } from './hinton.js';
+export { forwardKL, reverseKL, jsd, totalVariation, mseLogits } from './divergences.js';
+export { sparseKL, sparseTeacherFromLogits, isSparseTeacher, type SparseTeacher } from './sparse.js';
+export { multiTeacherKL, multiTeacherTargets, normaliseWeights } from './multi_teacher.js';
+
+// feature losses
+export { HintRegressor, hintLoss, type HintRegressorOptions } from './hint.js';
+export { attentionMap, attentionTransfer, type AttentionTransferOptions } from './attention.js';
+export { captureFeatures, type FeatureCapture } from './capture.js';
+
+// by name, from a config
+export {
+  createLoss, registerLoss, lossNames, describeLosses,
+  type KDLoss, type LossSpec, type LossName, type LossOptions, type NoOptions, type LossInputs, type LossContext, type LossResult,
+  type LossComponent, type LossDefinition, type OptionRule,
+} from './registry.js';
+
+// α and T over training progress
+export { makeSchedule, makeKDSchedule, type Schedule, type ScheduleSpec, type KDScheduleSpec } from './schedule.js';

@@ -1,0 +1,350 @@
+// The training loop for teachers, baseline students and distilled students.
+//
+// One step = `gradAccumulation` micro-batches. Each micro-batch's mean loss is
+// multiplied by its size before backward and the summed gradients are divided by the
+// group's total sample count before the optimizer step, so an uneven last group is
+// weighted exactly like one big batch (the normalisation bug Hugging Face's Trainer
+// fixed in 2024 was dividing by the micro-batch count instead).
+//
+// Resuming: a checkpoint (model, optimizer, schedule, RNG, epoch, best score, history)
+// is written atomically at the end of every `checkpointEvery` epochs. The data order is
+// a pure function of (seed, epoch), so a killed run restarted with `resume` redoes the
+// interrupted epoch and ends at the same final weights.
+import { existsSync, mkdirSync, readFileSync, appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as torch from '../torch/index.js';
+import type { Tensor } from '../torch/index.js';
+import type { Module } from '../nn/index.js';
+import { Adam, AdamW, SGD, CosineAnnealingLR, warmupCosine, clipGradNorm, type Optimizer, type LRScheduler } from '../optim/index.js';
+import { saveCheckpoint, loadCheckpoint, saveSafetensors, writeFileAtomic } from '../io/index.js';
+import { computeLogits, type Teacher, type SparseLogits } from './teacher.js';
+
+export interface Batch {
+  x: Tensor;
+  y: Tensor;
+  index: Tensor;
+}
+/** What the trainer needs of a data loader (src/data's DataLoader). */
+export interface BatchSource {
+  setEpoch(epoch: number): void;
+  readonly numBatches: number;
+  [Symbol.iterator](): Iterator<Batch>;
+}
+export interface EvalSet {
+  x: Tensor;
+  y: Tensor;
+}
+
+export interface TrainConfig {
+  epochs: number;
+  lr: number;
+  optimizer: 'adam' | 'adamw' | 'sgd';
+  momentum: number;
+  weightDecay: number;
+  schedule: 'constant' | 'cosine' | 'warmup-cosine';
+  warmupSteps: number;
+  gradAccumulation: number;
+  /** Max global gradient norm; 0 = no clipping. */
+  clipGradNorm: number;
+  labelSmoothing: number;
+  /** Mixup α (Zhang et al. 2018); 0 = off. With a teacher, it sees the same mixed input. */
+  mixup: number;
+  seed: number;
+  checkpointEvery: number;
+  /** Stop after this many epochs without a better validation accuracy; 0 = never. */
+  patience: number;
+  logEvery: number;
+}
+
+export const DEFAULT_TRAIN: TrainConfig = {
+  epochs: 10, lr: 1e-3, optimizer: 'adam', momentum: 0.9, weightDecay: 0, schedule: 'constant', warmupSteps: 0,
+  gradAccumulation: 1, clipGradNorm: 0, labelSmoothing: 0, mixup: 0, seed: 0, checkpointEvery: 1, patience: 0, logEvery: 50,
+};
+
+/** A distillation loss: the KD library's registry builds these. */
+export type KDLossFn = (
+  inputs: { student: Tensor; teacher?: Tensor | SparseLogits; labels?: Tensor; mixed?: { perm: Tensor; lambda: number } },
+  ctx: { T: number; alpha: number },
+) => { total: Tensor; parts: Record<string, Tensor> };
+
+export interface KDSetup {
+  teacher: Teacher;
+  loss: KDLossFn;
+  /** T and α as functions of training progress in [0, 1]. */
+  T: (progress: number) => number;
+  alpha: (progress: number) => number;
+}
+
+export type TrainEvent =
+  | { type: 'start'; epochs: number; stepsPerEpoch: number; resumedFrom: number | null }
+  | { type: 'step'; epoch: number; step: number; stepInEpoch: number; stepsPerEpoch: number; loss: number; parts: Record<string, number>; lr: number; samplesPerSec: number }
+  | { type: 'epoch'; record: EpochRecord }
+  | { type: 'early-stop'; epoch: number; best: number };
+
+export interface EpochRecord {
+  epoch: number;
+  loss: number;
+  parts: Record<string, number>;
+  valAccuracy: number | null;
+  teacherAgreement: number | null;
+  lr: number;
+  T: number | null;
+  alpha: number | null;
+  seconds: number;
+}
+
+export interface TrainRequest {
+  model: Module;
+  train: BatchSource;
+  val?: EvalSet;
+  config: TrainConfig;
+  kd?: KDSetup;
+  /** Extra trainable modules (e.g. a FitNets regressor). */
+  extraParams?: Tensor[];
+  runDir: string;
+  resume?: boolean;
+  onEvent?: (e: TrainEvent) => void;
+}
+
+export interface TrainResult {
+  history: EpochRecord[];
+  bestValAccuracy: number | null;
+  stoppedEarly: boolean;
+  resumedFrom: number | null;
+}
+
+/** Raised when the loss stops being finite; the last checkpoint is left intact. */
+export class NonFiniteLossError extends torch.DistillError {
+  constructor(message: string) {
+    super('ERR_NONFINITE', message);
+  }
+}
+
+function makeOptimizer(params: Tensor[], c: TrainConfig): Optimizer<{ lr: number }> {
+  if (c.optimizer === 'sgd') return new SGD(params, { lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay });
+  if (c.optimizer === 'adamw') return new AdamW(params, { lr: c.lr, weightDecay: c.weightDecay });
+  return new Adam(params, { lr: c.lr, weightDecay: c.weightDecay });
+}
+
+function makeSchedule(opt: Optimizer<{ lr: number }>, c: TrainConfig, totalSteps: number): LRScheduler | null {
+  if (c.schedule === 'cosine') return new CosineAnnealingLR(opt, { tMax: totalSteps });
+  if (c.schedule === 'warmup-cosine') return warmupCosine(opt, { warmupSteps: Math.max(1, c.warmupSteps), totalSteps });
+  return null;
+}
+
+const argmaxAgreement = (a: Tensor, b: Tensor) => torch.tidy(() => a.eq(b).toDtype('float32').mean().item());
+
+export function train(req: TrainRequest): TrainResult {
+  const { model, config: c, kd } = req;
+  mkdirSync(req.runDir, { recursive: true });
+  const ckptPath = join(req.runDir, 'checkpoint.safetensors');
+  const metricsPath = join(req.runDir, 'metrics.jsonl');
+  const params = [...model.parameters(), ...(req.extraParams ?? [])];
+  const opt = makeOptimizer(params, c);
+  const stepsPerEpoch = Math.ceil(req.train.numBatches / c.gradAccumulation);
+  const totalSteps = stepsPerEpoch * c.epochs;
+  const sched = makeSchedule(opt, c, totalSteps);
+
+  let history: EpochRecord[] = [];
+  let best: number | null = null;
+  let badEpochs = 0;
+  let startEpoch = 0;
+  let resumedFrom: number | null = null;
+  if (req.resume && existsSync(ckptPath)) {
+    const info = loadCheckpoint(ckptPath, { model, optimizer: opt, scheduler: sched ?? undefined });
+    const extra = info.extra as { epoch: number; best: number | null; badEpochs: number; history: EpochRecord[] };
+    startEpoch = extra.epoch + 1;
+    best = extra.best;
+    badEpochs = extra.badEpochs;
+    history = extra.history;
+    resumedFrom = extra.epoch;
+    // Keep the metrics of the epochs the checkpoint covers; drop what the killed run logged after it.
+    if (existsSync(metricsPath)) {
+      const kept = readFileSync(metricsPath, 'utf8').split('\n').filter((l) => l && (JSON.parse(l) as { epoch: number }).epoch <= extra.epoch);
+      writeFileAtomic(metricsPath, kept.map((l) => l + '\n').join(''));
+    }
+  } else {
+    writeFileAtomic(metricsPath, '');
+  }
+  const log = (o: object) => appendFileSync(metricsPath, JSON.stringify(o) + '\n');
+  req.onEvent?.({ type: 'start', epochs: c.epochs, stepsPerEpoch, resumedFrom });
+
+  // The teacher's validation predictions, once, for the agreement metric.
+  const teacherValPred = kd && req.val && 'model' in kd.teacher
+    ? torch.keep(torch.tidy(() => computeLogits((kd.teacher as unknown as { model: Module }).model, req.val!.x, 512).argmax(1)))
+    : null;
+
+  let stoppedEarly = false;
+  for (let epoch = startEpoch; epoch < c.epochs && !stoppedEarly; epoch++) {
+    const t0 = performance.now();
+    req.train.setEpoch(epoch);
+    model.train();
+    const sums: Record<string, number> = {};
+    let sampleCount = 0;
+    let groupSamples = 0;
+    let micro = 0;
+    let step = epoch * stepsPerEpoch;
+    let stepInEpoch = 0;
+    let T: number | null = null;
+    let alpha: number | null = null;
+    let stepT0 = performance.now();
+    let stepSamples = 0;
+
+    const finishStep = () => {
+      // Gradients hold Σ_micro (b_i · ∇mean_i); divide by Σ b_i for the group's true mean.
+      torch.noGrad(() => {
+        for (const p of params) {
+          const g = p.grad;
+          if (g) {
+            g.mul_(1 / groupSamples);
+            g.dispose();
+          }
+        }
+      });
+      if (c.clipGradNorm > 0) clipGradNorm(params, c.clipGradNorm);
+      opt.step();
+      sched?.step();
+      opt.zeroGrad();
+      step++;
+      stepInEpoch++;
+      groupSamples = 0;
+      micro = 0;
+    };
+
+    for (const batch of req.train) {
+      const progress = (step + micro / c.gradAccumulation) / Math.max(1, totalSteps);
+      T = kd ? kd.T(progress) : null;
+      alpha = kd ? kd.alpha(progress) : null;
+      const { loss, parts } = torch.tidy(() => {
+        let x = batch.x;
+        let mixed: { perm: Tensor; lambda: number } | undefined;
+        if (c.mixup > 0) {
+          const m = mixBatch(x, c.mixup);
+          x = m.x;
+          mixed = { perm: m.perm, lambda: m.lambda };
+        }
+        const student = model.call(x);
+        let out: { total: Tensor; parts: Record<string, Tensor> };
+        if (kd) {
+          const teacher = kd.teacher.logits({ x, index: batch.index });
+          out = kd.loss({ student, teacher, labels: batch.y, mixed }, { T: T!, alpha: alpha! });
+        } else {
+          out = { total: hardLoss(student, batch.y, c.labelSmoothing, mixed), parts: {} };
+        }
+        const b = batch.y.shape[0];
+        out.total.mul(b).backward();
+        const loss = out.total.item();
+        const parts: Record<string, number> = {};
+        for (const [k, v] of Object.entries(out.parts)) parts[k] = v.item();
+        return { loss, parts };
+      });
+      if (!Number.isFinite(loss)) {
+        throw new NonFiniteLossError(
+          `loss became ${loss} at epoch ${epoch + 1}, step ${step + 1} (${Object.entries(parts).map(([k, v]) => `${k}=${v}`).join(', ') || 'no parts'}); ` +
+            `lower the learning rate (now ${opt.paramGroups[0].lr}) or the temperature; the last checkpoint in ${req.runDir} is intact`,
+        );
+      }
+      const b = batch.y.shape[0];
+      sampleCount += b;
+      groupSamples += b;
+      stepSamples += b;
+      sums.loss = (sums.loss ?? 0) + loss * b;
+      for (const [k, v] of Object.entries(parts)) sums[k] = (sums[k] ?? 0) + v * b;
+      micro++;
+      if (micro === c.gradAccumulation) {
+        finishStep();
+        if (stepInEpoch % c.logEvery === 0 || stepInEpoch === stepsPerEpoch) {
+          const now = performance.now();
+          const ev = { type: 'step' as const, epoch, step, stepInEpoch, stepsPerEpoch, loss, parts, lr: opt.paramGroups[0].lr, samplesPerSec: (stepSamples * 1000) / (now - stepT0) };
+          log({ ...ev, T, alpha });
+          req.onEvent?.(ev);
+          stepT0 = now;
+          stepSamples = 0;
+        }
+      }
+    }
+    if (micro > 0) finishStep(); // an uneven last group
+
+    let valAccuracy: number | null = null;
+    let teacherAgreement: number | null = null;
+    if (req.val) {
+      const pred = torch.tidy(() => computeLogits(model, req.val!.x, 512).argmax(1));
+      valAccuracy = argmaxAgreement(pred, req.val.y);
+      if (teacherValPred) teacherAgreement = argmaxAgreement(pred, teacherValPred);
+      pred.dispose();
+    }
+    const avg: Record<string, number> = {};
+    for (const [k, v] of Object.entries(sums)) avg[k] = v / Math.max(1, sampleCount);
+    const { loss: epochLoss, ...epochParts } = avg;
+    const record: EpochRecord = { epoch, loss: epochLoss, parts: epochParts, valAccuracy, teacherAgreement, lr: opt.paramGroups[0].lr, T, alpha, seconds: (performance.now() - t0) / 1000 };
+    history.push(record);
+    log({ type: 'epoch', ...record });
+    req.onEvent?.({ type: 'epoch', record });
+
+    if (valAccuracy !== null && c.patience > 0) {
+      if (best === null || valAccuracy > best) {
+        best = valAccuracy;
+        badEpochs = 0;
+        saveSafetensors(join(req.runDir, 'best.safetensors'), model.stateDict(), { epoch: String(epoch), valAccuracy: String(valAccuracy) });
+      } else if (++badEpochs >= c.patience) {
+        stoppedEarly = true;
+        req.onEvent?.({ type: 'early-stop', epoch, best });
+      }
+    } else if (valAccuracy !== null && (best === null || valAccuracy > best)) {
+      best = valAccuracy;
+    }
+    if ((epoch + 1) % c.checkpointEvery === 0 || epoch === c.epochs - 1 || stoppedEarly)
+      saveCheckpoint(ckptPath, { model, optimizer: opt, scheduler: sched ?? undefined, step, extra: { epoch, best, badEpochs, history } });
+  }
+  teacherValPred?.dispose();
+  opt.dispose();
+  return { history, bestValAccuracy: best, stoppedEarly, resumedFrom };
+}
+
+/** CE on hard labels; with mixup, λ·CE(y) + (1−λ)·CE(y[perm]). */
+export function hardLoss(logits: Tensor, y: Tensor, labelSmoothing: number, mixed?: { perm: Tensor; lambda: number }): Tensor {
+  const ce = torch.crossEntropy(logits, y, { labelSmoothing });
+  if (!mixed) return ce;
+  const ce2 = torch.crossEntropy(logits, y.indexSelect(0, mixed.perm), { labelSmoothing });
+  return ce.mul(mixed.lambda).add(ce2.mul(1 - mixed.lambda));
+}
+
+/** Mixup (Zhang et al. 2018): x̃ = λ·x + (1−λ)·x[perm], λ ~ Beta(α, α), from libtorch's RNG. */
+export function mixBatch(x: Tensor, alpha: number): { x: Tensor; perm: Tensor; lambda: number } {
+  // Beta(α, α) as Ga/(Ga+Gb); Gamma via Marsaglia–Tsang on torch's generator keeps it seeded and checkpointed.
+  const lambda = sampleBeta(alpha);
+  const perm = torch.randperm(x.shape[0]);
+  return { x: x.mul(lambda).add(x.indexSelect(0, perm).mul(1 - lambda)), perm, lambda };
+}
+
+function uniform(): number {
+  const u = torch.rand([1], 'float64');
+  const v = u.item();
+  u.dispose();
+  return v;
+}
+function normal(): number {
+  const n = torch.randn([1], 'float64');
+  const v = n.item();
+  n.dispose();
+  return v;
+}
+function sampleGamma(a: number): number {
+  if (a < 1) return sampleGamma(a + 1) * Math.pow(uniform(), 1 / a);
+  const d = a - 1 / 3, c = 1 / Math.sqrt(9 * d);
+  for (;;) {
+    const z = normal(), v = Math.pow(1 + c * z, 3);
+    if (v > 0 && Math.log(uniform()) < 0.5 * z * z + d - d * v + Math.log(v)) return d * v;
+  }
+}
+function sampleBeta(a: number): number {
+  const x = sampleGamma(a), y = sampleGamma(a);
+  return x / (x + y);
+}
+
+/** Writes the final weights next to the run's metrics (atomically). */
+export function saveWeights(runDir: string, model: Module, name = 'model.safetensors', metadata: Record<string, string> = {}): string {
+  const path = join(runDir, name);
+  saveSafetensors(path, model.stateDict(), metadata);
+  return path;
+}
