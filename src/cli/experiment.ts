@@ -25,7 +25,8 @@ const trainSchema = z.strictObject({
 
 const scheduleSchema = z.union([
   z.number(),
-  z.strictObject({ kind: z.enum(['constant', 'linear', 'cosine']), from: z.number(), to: z.number() }),
+  z.strictObject({ kind: z.literal('constant'), value: z.number() }),
+  z.strictObject({ kind: z.enum(['linear', 'cosine']), from: z.number(), to: z.number() }),
 ]);
 
 const lossSpec = z.looseObject({ name: z.string(), weight: z.number().optional() });

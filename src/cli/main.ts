@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `distill` command. Subcommands load lazily so `--help` answers instantly
 // without loading libtorch.
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -11,18 +11,45 @@ const program = new Command('distill')
   .version(pkg.version)
   .showHelpAfterError('(run with --help for usage)');
 
+type Action = (opts: Record<string, unknown>) => Promise<number>;
+const run = (load: () => Promise<Action>) => async (opts: Record<string, unknown>) => {
+  process.exitCode = await (await load())(opts);
+};
+
+/** The options every training command shares. */
+function trainingCommand(name: string, description: string, example: string) {
+  return program
+    .command(name)
+    .description(description)
+    .option('-c, --config <file>', 'experiment YAML (every key has a default; see docs/experiments.md)')
+    .option('--set <key=value...>', 'override a config key, e.g. --set kd.T=8 student.train.epochs=5')
+    .option('--name <name>', 'run name: the folder under runs/')
+    .option('--resume', 'continue an interrupted run from its last checkpoint')
+    .option('--json', 'print only one JSON object on stdout (progress goes nowhere)')
+    .addHelpText('after', `\nExample:\n  ${example}`);
+}
+
+trainingCommand('demo', 'train (or reuse) a CNN teacher, a baseline MLP student and a distilled one; print the comparison table', 'npx distill demo')
+  .addOption(new Option('--fresh', 'retrain the teacher even if a cached one exists'))
+  .action(run(async () => (await import('./cmd_run.js')).runDemo as Action));
+trainingCommand('train-teacher', 'train a teacher on the experiment data', 'npx distill train-teacher --set teacher.train.epochs=2 --name quick')
+  .addOption(new Option('--fresh', 'start over instead of resuming'))
+  .action(run(async () => (await import('./cmd_run.js')).runTrainTeacher as Action));
+trainingCommand('train-student', 'train a baseline student on hard labels only', 'npx distill train-student --set student.arch=mlp:64')
+  .action(run(async () => (await import('./cmd_run.js')).runTrainStudent as Action));
+trainingCommand('distill', 'distill the teacher into the student (teacher trained or reused first)', 'npx distill distill --set kd.T=8 kd.alpha=0.3')
+  .action(run(async () => (await import('./cmd_run.js')).runDistill as Action));
+
 program
   .command('doctor')
   .description('check that libtorch, BLAS, datasets and optional runtimes are present; exits 1 if a required part is missing')
   .option('--json', 'print the report as JSON')
   .addHelpText('after', '\nExample:\n  npx distill doctor')
-  .action(async (opts: { json?: boolean }) => {
-    const { runDoctor } = await import('./doctor.js');
-    process.exitCode = await runDoctor(opts);
-  });
+  .action(run(async () => (await import('./doctor.js')).runDoctor as Action));
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   const err = e as Error & { code?: string };
   console.error(`distill: ${err.message}${err.code ? ` [${err.code}]` : ''}`);
+  if (process.env.DISTILL_DEBUG) console.error(err.stack);
   process.exitCode = 1;
 });

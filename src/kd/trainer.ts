@@ -99,8 +99,10 @@ export interface TrainRequest {
   val?: EvalSet;
   config: TrainConfig;
   kd?: KDSetup;
-  /** Extra trainable modules (e.g. a FitNets regressor). */
+  /** Extra trainable tensors (e.g. a FitNets regressor's). */
   extraParams?: Tensor[];
+  /** The teacher model, for the agreement-with-teacher metric on the validation set. */
+  teacherModel?: Module;
   runDir: string;
   resume?: boolean;
   onEvent?: (e: TrainEvent) => void;
@@ -170,8 +172,8 @@ export function train(req: TrainRequest): TrainResult {
   req.onEvent?.({ type: 'start', epochs: c.epochs, stepsPerEpoch, resumedFrom });
 
   // The teacher's validation predictions, once, for the agreement metric.
-  const teacherValPred = kd && req.val && 'model' in kd.teacher
-    ? torch.keep(torch.tidy(() => computeLogits((kd.teacher as unknown as { model: Module }).model, req.val!.x, 512).argmax(1)))
+  const teacherValPred = req.teacherModel && req.val
+    ? torch.keep(torch.tidy(() => computeLogits(req.teacherModel!, req.val!.x, 512).argmax(1)))
     : null;
 
   let stoppedEarly = false;

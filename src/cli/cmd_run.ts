@@ -1,0 +1,108 @@
+// `distill demo`, `train-teacher`, `train-student`, `distill`: the training commands.
+import { join } from 'node:path';
+import { loadExperiment, setPath, type Experiment } from './experiment.js';
+import { makeReporter, type Reporter } from './progress.js';
+import { applyThreads, prepareData, teacherStage, studentStage, compareStage, runDir, writeResolvedConfig, type PreparedData } from './pipeline.js';
+import * as evaluate from '../eval/index.js';
+
+export interface RunOptions {
+  config?: string;
+  set?: string[];
+  json?: boolean;
+  resume?: boolean;
+  fresh?: boolean;
+  name?: string;
+  epochs?: string;
+}
+
+/** `--set kd.T=8` style overrides; values parse as JSON when they can (numbers, arrays, booleans). */
+export function parseOverrides(o: RunOptions): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const kv of o.set ?? []) {
+    const eq = kv.indexOf('=');
+    if (eq < 1) throw new Error(`--set expects key=value, got '${kv}'`);
+    const raw = kv.slice(eq + 1);
+    let value: unknown = raw;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      /* a plain string */
+    }
+    setPath(out, kv.slice(0, eq), value);
+  }
+  if (o.name) out.name = o.name;
+  return out;
+}
+
+function setup(o: RunOptions, defaults: Record<string, unknown> = {}): { exp: Experiment; rep: Reporter; d: PreparedData; dir: string } {
+  const overrides = { ...defaults, ...parseOverrides(o) };
+  const exp = loadExperiment(o.config, overrides);
+  const rep = makeReporter({ json: o.json });
+  const threads = applyThreads(exp);
+  rep.note(`distill: run '${exp.name}' with ${threads} thread(s)`);
+  const d = prepareData(exp, rep);
+  const dir = runDir(exp);
+  writeResolvedConfig(dir, exp);
+  return { exp, rep, d, dir };
+}
+
+function printRows(rows: evaluate.ComparisonRow[], dir: string, json: boolean | undefined, extra: Record<string, unknown> = {}): void {
+  if (json) {
+    console.log(JSON.stringify({ runDir: dir, ...extra, rows }));
+    return;
+  }
+  console.log('\n' + evaluate.formatTable(rows));
+  console.log(`\nwrote ${join(dir, 'comparison.md')} and comparison.json`);
+}
+
+export async function runDemo(o: RunOptions): Promise<number> {
+  const { exp, rep, d, dir } = setup(o);
+  const teacher = teacherStage(exp, d, rep, { force: o.fresh });
+  const resume = !!o.resume;
+  const baseline = studentStage(exp, d, rep, join(dir, 'baseline'), undefined, { resume });
+  const student = studentStage(exp, d, rep, join(dir, 'student'), teacher.model, { resume });
+  const rows = compareStage([
+    { name: `teacher (${exp.teacher.arch})`, role: 'teacher', model: teacher.model },
+    { name: `baseline (${exp.student.arch})`, role: 'baseline', model: baseline.model },
+    { name: `distilled (${exp.student.arch})`, role: 'student', model: student.model },
+  ], d, dir, rep);
+  rep.stop();
+  const [t, b, s] = rows;
+  const closed = t.accuracy > b.accuracy ? (s.accuracy - b.accuracy) / (t.accuracy - b.accuracy) : null;
+  if (!o.json && closed !== null) console.log(`\ndistillation closed ${(closed * 100).toFixed(0)}% of the teacher–baseline gap (${d.name}, T=${JSON.stringify(exp.kd.T)}, α=${JSON.stringify(exp.kd.alpha)})`);
+  printRows(rows, dir, o.json, { dataset: d.name, gapClosed: closed });
+  return 0;
+}
+
+export async function runTrainTeacher(o: RunOptions): Promise<number> {
+  const { exp, rep, d, dir } = setup(o);
+  const teacher = teacherStage(exp, d, rep, { force: o.fresh, dir: join(dir, 'teacher') });
+  const rows = compareStage([{ name: `teacher (${exp.teacher.arch})`, role: 'teacher', model: teacher.model }], d, join(dir, 'teacher'), rep);
+  rep.stop();
+  printRows(rows, join(dir, 'teacher'), o.json);
+  return 0;
+}
+
+export async function runTrainStudent(o: RunOptions): Promise<number> {
+  const { exp, rep, d, dir } = setup(o);
+  const out = join(dir, 'baseline');
+  const baseline = studentStage(exp, d, rep, out, undefined, { resume: o.resume });
+  const rows = compareStage([{ name: `baseline (${exp.student.arch})`, role: 'baseline', model: baseline.model }], d, out, rep);
+  rep.stop();
+  printRows(rows, out, o.json);
+  return 0;
+}
+
+export async function runDistill(o: RunOptions): Promise<number> {
+  const { exp, rep, d, dir } = setup(o);
+  const teacher = teacherStage(exp, d, rep);
+  const out = join(dir, 'student');
+  const student = studentStage(exp, d, rep, out, teacher.model, { resume: o.resume });
+  const rows = compareStage([
+    { name: `teacher (${exp.teacher.arch})`, role: 'teacher', model: teacher.model },
+    { name: `distilled (${exp.student.arch})`, role: 'student', model: student.model },
+  ], d, out, rep);
+  rep.stop();
+  printRows(rows, out, o.json);
+  return 0;
+}

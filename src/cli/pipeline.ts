@@ -1,0 +1,189 @@
+// The stages every command is made of: prepare the data, train (or reuse) a teacher,
+// train a student with or without distillation, and measure them side by side.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
+import { homedir, availableParallelism } from 'node:os';
+import { join, resolve } from 'node:path';
+import * as torch from '../torch/index.js';
+import * as nn from '../nn/index.js';
+import * as data from '../data/index.js';
+import * as kd from '../kd/index.js';
+import * as evaluate from '../eval/index.js';
+import { loadSafetensors, writeFileAtomic } from '../io/index.js';
+import type { Experiment } from './experiment.js';
+import type { Reporter } from './progress.js';
+
+export const cacheDir = () => resolve(process.env.DISTILL_CACHE ?? join(homedir(), '.cache', 'distill'));
+export const runDir = (exp: Experiment) => resolve(exp.runsDir, exp.name);
+
+export function applyThreads(exp: Experiment): number {
+  const n = exp.threads ?? availableParallelism();
+  torch.setNumThreads(n);
+  return n;
+}
+
+export interface PreparedData {
+  name: string;
+  train: data.Dataset; // teacher training set (train minus validation)
+  transfer: data.Dataset; // what students learn from (train, minus omitted classes, subset)
+  val: data.Dataset;
+  test: data.Dataset;
+  numClasses: number;
+  inputShape: number[];
+  classNames?: string[];
+}
+
+export function prepareData(exp: Experiment, rep: Reporter): PreparedData {
+  const d = exp.data;
+  let full: data.Dataset;
+  let test: data.Dataset;
+  let choice = d.dataset;
+  if (choice === 'auto') {
+    const dir = d.dir ?? process.env.DISTILL_FASHION_MNIST ?? data.FASHION_MNIST_DIR;
+    choice = existsSync(join(dir, 'train-images-idx3-ubyte.gz')) || existsSync(join(dir, 'train-images-idx3-ubyte')) ? 'fashion-mnist' : 'mnist-digits';
+    if (choice === 'mnist-digits')
+      rep.note(`Fashion-MNIST not found in ${dir} (sudo apt-get install dataset-fashion-mnist); using the bundled MNIST digits instead`);
+  }
+  if (choice === 'fashion-mnist') {
+    full = data.loadFashionMnist({ split: 'train', dir: d.dir });
+    test = data.loadFashionMnist({ split: 'test', dir: d.dir });
+  } else if (choice === 'mnist-digits') {
+    full = data.loadMnistDigits({ split: 'train', seed: exp.seed });
+    test = data.loadMnistDigits({ split: 'test', seed: exp.seed });
+  } else {
+    const all = data.loadTabular(choice);
+    const parts = data.splitDataset(all, { fractions: [0.8, 0.2], seed: exp.seed });
+    full = parts.train;
+    test = parts.val;
+  }
+  const { train, val } = data.splitDataset(full, { valFraction: d.valFraction, seed: exp.seed });
+  const t = d.transfer;
+  const transfer = t.omitClasses.length || t.subset
+    ? data.makeTransferSet(train, { omitClasses: t.omitClasses, subset: t.subset || undefined, seed: exp.seed })
+    : train;
+  rep.note(`data: ${full.name}: ${train.y.shape[0]} train, ${val.y.shape[0]} val, ${test.y.shape[0]} test` +
+    (transfer !== train ? `; transfer set ${transfer.y.shape[0]} (omitting [${t.omitClasses.join(', ')}])` : ''));
+  return { name: full.name, train, transfer, val, test, numClasses: full.numClasses, inputShape: [...full.x.shape.slice(1)], classNames: full.classNames };
+}
+
+function trainConfig(c: Experiment['teacher']['train'], seed: number): kd.TrainConfig {
+  return { ...kd.DEFAULT_TRAIN, ...c, seed };
+}
+
+const loaderFor = (ds: data.Dataset, batchSize: number, seed: number, augment?: data.Augment) =>
+  new data.DataLoader(ds, { batchSize, shuffle: true, seed, augment });
+
+/** Loads safetensors weights into a model, naming the file on failure. */
+export function loadWeights(model: nn.Module, path: string): void {
+  const { tensors } = loadSafetensors(path);
+  try {
+    model.loadStateDict(tensors);
+  } catch (e) {
+    throw new torch.ConfigError(`${path}: ${(e as Error).message}`);
+  } finally {
+    for (const t of Object.values(tensors)) t.dispose();
+  }
+}
+
+export interface TeacherResult {
+  model: nn.Sequential;
+  dir: string;
+  reused: boolean;
+}
+
+/**
+ * The teacher: given weights, or trained once per (recipe, data, seed) into the cache, so
+ * later runs reuse it. A killed teacher run resumes from its checkpoint.
+ */
+export function teacherStage(exp: Experiment, d: PreparedData, rep: Reporter, opts: { force?: boolean; dir?: string } = {}): TeacherResult {
+  const t = exp.teacher;
+  torch.manualSeed(exp.seed);
+  const model = nn.buildArch(t.arch, { inputShape: d.inputShape, numClasses: d.numClasses, dropout: t.dropout });
+  if (t.weights) {
+    loadWeights(model, t.weights);
+    rep.note(`teacher: weights from ${t.weights}`);
+    return { model, dir: t.weights, reused: true };
+  }
+  const key = createHash('sha256')
+    .update(JSON.stringify({ arch: t.arch, dropout: t.dropout, augment: t.augment, train: t.train, seed: exp.seed, data: d.name, n: d.train.y.shape[0], val: exp.data.valFraction }))
+    .digest('hex').slice(0, 16);
+  const dir = opts.dir ?? join(cacheDir(), 'teachers', `${d.name}-${t.arch.replace(/[^\w]/g, '_')}-${key}`);
+  const weights = join(dir, 'model.safetensors');
+  if (existsSync(weights) && !opts.force) {
+    loadWeights(model, weights);
+    rep.note(`teacher: reusing ${weights}`);
+    return { model, dir, reused: true };
+  }
+  rep.note(`teacher: training ${t.arch} for ${t.train.epochs} epochs into ${dir}`);
+  const augment = t.augment.shift ? data.randomShift(t.augment.shift) : undefined;
+  kd.train({
+    model, train: loaderFor(d.train, t.train.batchSize, exp.seed, augment), val: d.val, config: trainConfig(t.train, exp.seed),
+    runDir: dir, resume: !opts.force, onEvent: rep.trainer('teacher'),
+  });
+  kd.saveWeights(dir, model, 'model.safetensors', { arch: t.arch, dataset: d.name });
+  return { model, dir, reused: false };
+}
+
+export interface StudentResult {
+  model: nn.Sequential;
+  dir: string;
+  history: kd.EpochRecord[];
+}
+
+/** A student trained on hard labels (the baseline) or distilled from `teacher`. */
+export function studentStage(exp: Experiment, d: PreparedData, rep: Reporter, dir: string, teacher?: nn.Module, opts: { resume?: boolean } = {}): StudentResult {
+  const s = exp.student;
+  // Baseline and distilled students start from the same initial weights: a fair comparison.
+  torch.manualSeed(exp.seed + 1);
+  const model = nn.buildArch(s.arch, { inputShape: d.inputShape, numClasses: d.numClasses, dropout: s.dropout });
+  const config = trainConfig(s.train, exp.seed);
+  let setup: kd.KDSetup | undefined;
+  let augment: data.Augment | undefined;
+  let loss: kd.KDLoss | undefined;
+  if (teacher) {
+    const k = exp.kd;
+    const live = k.teacher !== 'cached';
+    if (k.teacher === 'consistent') {
+      const augs: data.Augment[] = [];
+      if (k.augment.shift) augs.push(data.randomShift(k.augment.shift));
+      if (k.augment.flip) augs.push(data.randomFlip());
+      if (augs.length) augment = data.composeAugments(...augs);
+      config.mixup = k.mixup;
+    } else if (k.mixup || k.augment.shift || k.augment.flip) {
+      throw new torch.ConfigError(`kd.mixup and kd.augment need kd.teacher: consistent (the teacher must see the same view as the student); kd.teacher is '${k.teacher}'`);
+    }
+    const source: kd.Teacher = live
+      ? new kd.LiveTeacher(teacher, d.numClasses)
+      : kd.CachedTeacher.build(teacher, d.transfer, d.numClasses, { dir: join(cacheDir(), 'logits'), topK: k.topK || undefined, onProgress: rep.counter('caching teacher logits') });
+    if (source instanceof kd.CachedTeacher) rep.note(`teacher logits: ${source.computed ? 'computed and cached' : 'reused'} at ${source.path}`);
+    const specs = typeof k.loss === 'string' ? { name: k.loss } : (k.loss as kd.LossSpec[]);
+    loss = kd.createLoss(specs as kd.LossSpec);
+    setup = { teacher: source, loss, T: kd.makeSchedule(k.T, 'kd.T'), alpha: kd.makeSchedule(k.alpha, 'kd.alpha') };
+  }
+  const stage = teacher ? 'distill' : 'baseline';
+  rep.note(`${stage}: ${s.arch} for ${s.train.epochs} epochs into ${dir}`);
+  const r = kd.train({
+    model, train: loaderFor(d.transfer, s.train.batchSize, exp.seed, augment), val: d.val, config, kd: setup, teacherModel: teacher,
+    extraParams: loss?.parameters(), runDir: dir, resume: opts.resume ?? true, onEvent: rep.trainer(stage),
+  });
+  kd.saveWeights(dir, model, 'model.safetensors', { arch: s.arch, dataset: d.name, kind: stage });
+  setup?.teacher.dispose();
+  loss?.dispose();
+  return { model, dir, history: r.history };
+}
+
+/** Measures the models on the test set and writes comparison.md / comparison.json into `dir`. */
+export function compareStage(entries: { name: string; role: string; model: nn.Module }[], d: PreparedData, dir: string, rep: Reporter): evaluate.ComparisonRow[] {
+  rep.note(`measuring ${entries.length} models on ${d.test.y.shape[0]} test samples`);
+  const rows = evaluate.compareModels(entries as { name: string; role: string; model: evaluate.EvalModel }[], { x: d.test.x, y: d.test.y }, {
+    inputShape: d.inputShape, onProgress: (m) => rep.note(`  ${m}`),
+  });
+  mkdirSync(dir, { recursive: true });
+  evaluate.writeComparison(dir, rows);
+  return rows;
+}
+
+export function writeResolvedConfig(dir: string, exp: Experiment): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileAtomic(join(dir, 'config.json'), JSON.stringify(exp, null, 2) + '\n');
+}

@@ -1,0 +1,174 @@
+// The trainer: accumulation normalisation, exact resume, NaN guard, early stopping,
+// and a distillation run from a cached teacher.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, readFileSync, existsSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as torch from '../../src/torch/index.js';
+import * as nn from '../../src/nn/index.js';
+import * as kd from '../../src/kd/index.js';
+
+/** A minimal in-memory batch source: order is a pure function of (seed, epoch). */
+class Source implements kd.BatchSource {
+  epoch = 0;
+  constructor(readonly x: torch.Tensor, readonly y: torch.Tensor, readonly batchSize: number, readonly shuffle = true) {}
+  get numBatches() {
+    return Math.ceil(this.x.shape[0] / this.batchSize);
+  }
+  setEpoch(e: number) {
+    this.epoch = e;
+  }
+  *[Symbol.iterator](): Iterator<kd.Batch> {
+    const n = this.x.shape[0];
+    const order = Array.from({ length: n }, (_, i) => i);
+    if (this.shuffle) {
+      let s = 1 + this.epoch * 7919;
+      for (let i = n - 1; i > 0; i--) {
+        s = (s * 48271) % 2147483647;
+        const j = s % (i + 1);
+        [order[i], order[j]] = [order[j], order[i]];
+      }
+    }
+    for (let b = 0; b < n; b += this.batchSize) {
+      const index = torch.tensor(order.slice(b, b + this.batchSize), { dtype: 'int64' });
+      yield { x: this.x.indexSelect(0, index), y: this.y.indexSelect(0, index), index };
+    }
+  }
+}
+
+function data(n = 100, seed = 5) {
+  torch.manualSeed(seed);
+  const x = torch.keep(torch.randn([n, 6]));
+  const w = torch.randn([6, 3]);
+  const y = torch.keep(x.matmul(w).argmax(1)); // a learnable rule
+  w.dispose();
+  return { x, y };
+}
+const cfg = (o: Partial<kd.TrainConfig> = {}): kd.TrainConfig => ({ ...kd.DEFAULT_TRAIN, logEvery: 1, ...o });
+const weights = (m: nn.Module) => Object.values(m.stateDict()).map((t) => Array.from(t.dataSync() as Float32Array));
+const tmp = () => mkdtempSync(join(tmpdir(), 'distill-trainer-'));
+
+test('accumulating uneven micro-batches equals one big batch', () => {
+  const { x, y } = data(100);
+  const run = (batchSize: number, accumulation: number) => {
+    torch.manualSeed(1);
+    const model = new nn.Sequential(new nn.Linear(6, 16), new nn.Tanh(), new nn.Linear(16, 3));
+    const dir = tmp();
+    // One optimizer step per epoch over all 100 samples: either 1 batch of 100, or 32+32+32+4 accumulated.
+    kd.train({ model, train: new Source(x, y, batchSize, false), config: cfg({ epochs: 3, gradAccumulation: accumulation, optimizer: 'sgd', lr: 0.5, momentum: 0 }), runDir: dir });
+    rmSync(dir, { recursive: true });
+    return weights(model);
+  };
+  const big = run(100, 1);
+  const accumulated = run(32, 4);
+  big.forEach((w, i) => w.forEach((v, j) => assert.ok(Math.abs(v - accumulated[i][j]) < 1e-6, `param ${i}[${j}]: ${v} vs ${accumulated[i][j]}`)));
+  // Dividing by the number of micro-batches instead (the classic bug) would not match:
+  const wrongScale = run(25, 4); // 4 equal micro-batches of 25 match too — the uneven case is the one that catches the bug
+  wrongScale.forEach((w, i) => w.forEach((v, j) => assert.ok(Math.abs(v - big[i][j]) < 1e-6)));
+});
+
+test('a run interrupted after an epoch resumes to the same final weights', () => {
+  const { x, y } = data(96);
+  const build = () => {
+    torch.manualSeed(2);
+    return new nn.Sequential(new nn.Linear(6, 16), new nn.ReLU(), new nn.Dropout(0.2), new nn.Linear(16, 3));
+  };
+  const config = cfg({ epochs: 4, schedule: 'cosine' });
+  const d1 = tmp(), d2 = tmp();
+  try {
+    const straight = build();
+    kd.train({ model: straight, train: new Source(x, y, 16), config, runDir: d1 });
+
+    const interrupted = build();
+    assert.throws(() =>
+      kd.train({ model: interrupted, train: new Source(x, y, 16), config, runDir: d2, onEvent: (e) => {
+        if (e.type === 'step' && e.epoch === 2 && e.stepInEpoch === 3) throw new Error('killed');
+      } }), /killed/);
+    torch.manualSeed(12345); // the new process starts from another RNG position
+    const resumed = build();
+    const r = kd.train({ model: resumed, train: new Source(x, y, 16), config, runDir: d2, resume: true });
+    assert.equal(r.resumedFrom, 1, 'resumes after the last completed epoch');
+    assert.deepEqual(weights(resumed), weights(straight));
+    const epochs = readFileSync(join(d2, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.type === 'epoch').map((l) => l.epoch);
+    assert.deepEqual(epochs, [0, 1, 2, 3], 'metrics keep one line per epoch, none duplicated by the resume');
+  } finally {
+    rmSync(d1, { recursive: true });
+    rmSync(d2, { recursive: true });
+  }
+});
+
+test('a loss that turns NaN stops with a clear message and keeps the last checkpoint', () => {
+  const { x, y } = data(64);
+  torch.manualSeed(3);
+  const model = new nn.Sequential(new nn.Linear(6, 16), new nn.ReLU(), new nn.Linear(16, 3));
+  const dir = tmp();
+  try {
+    kd.train({ model, train: new Source(x, y, 16), config: cfg({ epochs: 1 }), runDir: dir });
+    const before = readFileSync(join(dir, 'checkpoint.safetensors'));
+    // The resumed run meets a corrupt sample (a NaN feature) in its first epoch.
+    const bad = torch.keep(x.clone().maskedFill_(torch.eye(64, 6).toDtype('bool'), NaN));
+    assert.throws(
+      () => kd.train({ model, train: new Source(bad, y, 16), config: cfg({ epochs: 3 }), runDir: dir, resume: true }),
+      (e: unknown) => e instanceof kd.NonFiniteLossError && e.code === 'ERR_NONFINITE' && /loss became (NaN|Infinity|-Infinity) at epoch 2/.test(e.message) && /checkpoint .* is intact/.test(e.message),
+    );
+    assert.deepEqual(readFileSync(join(dir, 'checkpoint.safetensors')), before);
+    assert.deepEqual(readdirSync(dir).filter((f) => f.includes('.tmp')), []);
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});
+
+test('early stopping keeps the best weights file and stops after `patience` bad epochs', () => {
+  const { x, y } = data(64);
+  torch.manualSeed(4);
+  const model = new nn.Sequential(new nn.Linear(6, 3));
+  const dir = tmp();
+  try {
+    // A learning rate of 0 never improves after the first epoch: stops at epoch 1 + patience.
+    const r = kd.train({ model, train: new Source(x, y, 16), val: { x, y }, config: cfg({ epochs: 10, lr: 1e-12, patience: 2 }), runDir: dir });
+    assert.equal(r.stoppedEarly, true);
+    assert.equal(r.history.length, 3);
+    assert.ok(existsSync(join(dir, 'best.safetensors')));
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});
+
+test('distilling from a cached teacher: the cache is built once, reused, and rebuilt when the teacher changes', () => {
+  const { x, y } = data(128);
+  const dir = tmp();
+  try {
+    torch.manualSeed(6);
+    const teacherNet = new nn.Sequential(new nn.Linear(6, 64), new nn.ReLU(), new nn.Linear(64, 3));
+    kd.train({ model: teacherNet, train: new Source(x, y, 32), config: cfg({ epochs: 30, lr: 3e-3 }), runDir: join(dir, 'teacher') });
+    const ds = { name: 'toy', x, y };
+    const cached = kd.CachedTeacher.build(teacherNet, ds, 3, { dir: join(dir, 'cache') });
+    assert.equal(cached.computed, true);
+    const again = kd.CachedTeacher.build(teacherNet, ds, 3, { dir: join(dir, 'cache') });
+    assert.equal(again.computed, false, 'same teacher, same data: read from disk');
+    again.dispose();
+
+    torch.manualSeed(7);
+    const student = new nn.Sequential(new nn.Linear(6, 16), new nn.ReLU(), new nn.Linear(16, 3));
+    const r = kd.train({
+      model: student, train: new Source(x, y, 32), val: { x, y }, teacherModel: teacherNet, runDir: join(dir, 'student'),
+      config: cfg({ epochs: 40, lr: 1e-2 }),
+      kd: { teacher: cached, loss: kd.createLoss({ name: 'hinton' }), T: () => 4, alpha: () => 0.1 },
+    });
+    const last = r.history[r.history.length - 1];
+    assert.ok(last.loss < r.history[0].loss, 'KD loss decreases');
+    assert.ok(last.parts['hinton.soft'] !== undefined && last.parts['hinton.hard'] !== undefined, `parts logged: ${Object.keys(last.parts)}`);
+    assert.ok((last.teacherAgreement ?? 0) > 0.8, `agreement with the teacher ${last.teacherAgreement}`);
+    cached.dispose();
+
+    // Change the teacher: the key changes and the cache is recomputed, never reused stale.
+    torch.noGrad(() => teacherNet.parameters()[0].add_(0.01));
+    const changed = kd.CachedTeacher.build(teacherNet, ds, 3, { dir: join(dir, 'cache') });
+    assert.equal(changed.computed, true);
+    assert.equal(readdirSync(join(dir, 'cache')).length, 2);
+    changed.dispose();
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});
