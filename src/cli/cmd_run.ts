@@ -70,7 +70,7 @@ export async function runDemo(o: RunOptions): Promise<number> {
   const [t, b, s] = rows;
   const closed = t.accuracy > b.accuracy ? (s.accuracy - b.accuracy) / (t.accuracy - b.accuracy) : null;
   if (!o.json && closed !== null) console.log(`\ndistillation closed ${(closed * 100).toFixed(0)}% of the teacher–baseline gap (${d.name}, T=${JSON.stringify(exp.kd.T)}, α=${JSON.stringify(exp.kd.alpha)})`);
-  printRows(rows, dir, o.json, { dataset: d.name, gapClosed: closed });
+  printRows(rows, dir, o.json, { dataset: d.name, gapClosed: closed, teacherReused: teacher.reused });
   return 0;
 }
 

@@ -65,7 +65,10 @@ export const experimentSchema = z.strictObject({
     topK: z.number().int().min(0).default(0),
     augment: z.strictObject({ shift: z.number().int().min(0).default(0), flip: z.boolean().default(false) }).prefault({}),
     mixup: z.number().min(0).default(0),
-  }).prefault({}),
+  }).prefault({}).refine((k) => k.teacher === 'consistent' || (!k.mixup && !k.augment.shift && !k.augment.flip), {
+    // Checked before any training starts, so a bad combination costs nothing.
+    message: 'kd.mixup and kd.augment need kd.teacher: consistent (the teacher must see the same view as the student)',
+  }),
 });
 
 export type Experiment = z.infer<typeof experimentSchema>;

@@ -40,6 +40,33 @@ trainingCommand('train-student', 'train a baseline student on hard labels only',
 trainingCommand('distill', 'distill the teacher into the student (teacher trained or reused first)', 'npx distill distill --set kd.T=8 kd.alpha=0.3')
   .action(run(async () => (await import('./cmd_run.js')).runDistill as Action));
 
+trainingCommand('sweep', 'distill one teacher into MLP students of several sizes; table and accuracy-against-size chart', 'npx distill sweep --sizes 32,64,128 --set student.train.epochs=5')
+  .option('--sizes <list>', 'hidden widths of the student family', '16,32,64,128,256')
+  .option('--layers <n>', 'hidden layers per student', '2')
+  .action(run(async () => (await import('./cmd_sweep.js')).runSweep as Action));
+
+program
+  .command('evaluate <weights>')
+  .description('measure one weights file on the experiment test set: accuracy, size, latency, throughput, memory')
+  .option('-c, --config <file>', 'experiment YAML (for the data)')
+  .option('--set <key=value...>', 'override a config key')
+  .option('--arch <spec>', "architecture of the weights, e.g. 'cnn' or 'mlp:128,128' (default: student.arch)")
+  .option('--dropout <p>', 'the dropout the model was built with (it shifts layer indices)', '0')
+  .option('--json', 'print one JSON object')
+  .addHelpText('after', '\nExample:\n  npx distill evaluate runs/demo/student/model.safetensors --arch mlp:128,128')
+  .action(async (weights: string, opts: Record<string, unknown>) => {
+    process.exitCode = await (await import('./cmd_eval.js')).runEvaluate(weights, opts);
+  });
+
+program
+  .command('compare [run]')
+  .description('re-measure the teacher, baseline and distilled student of a run folder (default runs/demo); prints the table, writes comparison.md and .json')
+  .option('--json', 'print one JSON object')
+  .addHelpText('after', '\nExample:\n  npx distill compare runs/demo')
+  .action(async (dir: string | undefined, opts: Record<string, unknown>) => {
+    process.exitCode = await (await import('./cmd_eval.js')).runCompare(dir, opts);
+  });
+
 program
   .command('doctor')
   .description('check that libtorch, BLAS, datasets and optional runtimes are present; exits 1 if a required part is missing')

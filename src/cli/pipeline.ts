@@ -99,7 +99,9 @@ export function teacherStage(exp: Experiment, d: PreparedData, rep: Reporter, op
   const t = exp.teacher;
   torch.manualSeed(exp.seed);
   const model = nn.buildArch(t.arch, { inputShape: d.inputShape, numClasses: d.numClasses, dropout: t.dropout });
+  mkdirSync(runDir(exp), { recursive: true });
   if (t.weights) {
+    writeFileAtomic(join(runDir(exp), 'teacher.json'), JSON.stringify({ weights: resolve(t.weights), arch: t.arch, dropout: t.dropout }) + '\n');
     loadWeights(model, t.weights);
     rep.note(`teacher: weights from ${t.weights}`);
     return { model, dir: t.weights, reused: true };
@@ -109,6 +111,7 @@ export function teacherStage(exp: Experiment, d: PreparedData, rep: Reporter, op
     .digest('hex').slice(0, 16);
   const dir = opts.dir ?? join(cacheDir(), 'teachers', `${d.name}-${t.arch.replace(/[^\w]/g, '_')}-${key}`);
   const weights = join(dir, 'model.safetensors');
+  writeFileAtomic(join(runDir(exp), 'teacher.json'), JSON.stringify({ weights, arch: t.arch, dropout: t.dropout }) + '\n');
   if (existsSync(weights) && !opts.force) {
     loadWeights(model, weights);
     rep.note(`teacher: reusing ${weights}`);
@@ -149,8 +152,6 @@ export function studentStage(exp: Experiment, d: PreparedData, rep: Reporter, di
       if (k.augment.flip) augs.push(data.randomFlip());
       if (augs.length) augment = data.composeAugments(...augs);
       config.mixup = k.mixup;
-    } else if (k.mixup || k.augment.shift || k.augment.flip) {
-      throw new torch.ConfigError(`kd.mixup and kd.augment need kd.teacher: consistent (the teacher must see the same view as the student); kd.teacher is '${k.teacher}'`);
     }
     const source: kd.Teacher = live
       ? new kd.LiveTeacher(teacher, d.numClasses)
@@ -176,7 +177,7 @@ export function studentStage(exp: Experiment, d: PreparedData, rep: Reporter, di
 export function compareStage(entries: { name: string; role: string; model: nn.Module }[], d: PreparedData, dir: string, rep: Reporter): evaluate.ComparisonRow[] {
   rep.note(`measuring ${entries.length} models on ${d.test.y.shape[0]} test samples`);
   const rows = evaluate.compareModels(entries as { name: string; role: string; model: evaluate.EvalModel }[], { x: d.test.x, y: d.test.y }, {
-    inputShape: d.inputShape, onProgress: (m) => rep.note(`  ${m}`),
+    inputShape: d.inputShape, onProgress: (m) => { if (m.endsWith(': accuracy')) rep.note(`  ${m.replace(/: accuracy$/, '')}`); },
   });
   mkdirSync(dir, { recursive: true });
   evaluate.writeComparison(dir, rows);

@@ -162,7 +162,14 @@ export function train(req: TrainRequest): TrainResult {
     resumedFrom = extra.epoch;
     // Keep the metrics of the epochs the checkpoint covers; drop what the killed run logged after it.
     if (existsSync(metricsPath)) {
-      const kept = readFileSync(metricsPath, 'utf8').split('\n').filter((l) => l && (JSON.parse(l) as { epoch: number }).epoch <= extra.epoch);
+      // A line cut short by the kill does not parse and is dropped too.
+      const kept = readFileSync(metricsPath, 'utf8').split('\n').filter((l) => {
+        try {
+          return (JSON.parse(l) as { epoch: number }).epoch <= extra.epoch;
+        } catch {
+          return false;
+        }
+      });
       writeFileAtomic(metricsPath, kept.map((l) => l + '\n').join(''));
     }
   } else {

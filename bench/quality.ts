@@ -1,0 +1,110 @@
+// Quality experiments over seeds, written to docs/results.md (with docs/results.json).
+// Usage: node dist/bench/quality.js [--seeds 0,1,2] [--only fmnist,consistent,hinton,no3] [--threads 1]
+// Results are stored per (experiment, seed) in docs/results.json as they finish, so a
+// killed run continues where it stopped.
+//   fmnist      the recipe: CNN teacher, MLP 784-128-128 baseline, vanilla KD (T=4, α=0.1)
+//   consistent  the same teacher and student, "patient and consistent" KD (Beyer et al. 2022):
+//               live teacher on the student's augmented view (shift, flip, mixup), longer schedule
+//   hinton      Hinton et al. 2015 on the bundled MNIST digits: 2×1200 teacher (dropout, jitter),
+//               2×800 student without regularisation, T=20
+//   no3         the same, with no "3" in the transfer set; accuracy on the 3s before and after
+//               raising the student's "3" bias by the amount that is best on the validation set
+import { existsSync, readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { join } from 'node:path';
+import * as torch from '../src/torch/index.js';
+import * as nn from '../src/nn/index.js';
+import * as evaluate from '../src/eval/index.js';
+import { writeFileAtomic } from '../src/io/index.js';
+import { loadExperiment, type Experiment } from '../src/cli/experiment.js';
+import { makeReporter } from '../src/cli/progress.js';
+import { prepareData, teacherStage, studentStage, type PreparedData } from '../src/cli/pipeline.js';
+
+const { values: args } = parseArgs({ options: {
+  seeds: { type: 'string', default: '0,1,2' },
+  only: { type: 'string', default: 'fmnist,consistent,hinton,no3' },
+  threads: { type: 'string', default: '1' },
+  out: { type: 'string', default: 'docs/results.json' },
+} });
+const seeds = args.seeds!.split(',').map(Number);
+const only = new Set(args.only!.split(','));
+torch.setNumThreads(Number(args.threads));
+type Results = Record<string, Record<string, number>>;
+const results: Results = existsSync(args.out!) ? (JSON.parse(readFileSync(args.out!, 'utf8')) as { runs: Results }).runs : {};
+const rep = makeReporter({ quiet: false });
+const save = () => writeFileAtomic(args.out!, JSON.stringify({ command: `node dist/bench/quality.js --seeds ${args.seeds} --only ${args.only} --threads ${args.threads}`, runs: results }, null, 2) + '\n');
+
+const acc = (m: nn.Module, d: PreparedData) => evaluate.accuracy(m as evaluate.EvalModel, d.test.x, d.test.y);
+
+function once(key: string, fn: () => Record<string, number>): void {
+  if (results[key]) return rep.note(`${key}: done already`);
+  results[key] = fn();
+  rep.note(`${key}: ${JSON.stringify(results[key])}`);
+  save();
+}
+
+function fmnist(seed: number, consistent: boolean): Record<string, number> {
+  const exp = loadExperiment(undefined, { name: `quality-fmnist-s${seed}`, seed, runsDir: 'runs', data: { dataset: 'fashion-mnist' } });
+  const d = prepareData(exp, rep);
+  const teacher = teacherStage(exp, d, rep);
+  const dir = join('runs', exp.name);
+  if (!consistent) {
+    const base = studentStage(exp, d, rep, join(dir, 'baseline'), undefined);
+    const kd = studentStage(exp, d, rep, join(dir, 'student'), teacher.model);
+    return { teacher: acc(teacher.model, d), baseline: acc(base.model, d), kd: acc(kd.model, d) };
+  }
+  const e: Experiment = { ...exp, student: { ...exp.student, train: { ...exp.student.train, epochs: 40, schedule: 'cosine', lr: 2e-3 } },
+    kd: { ...exp.kd, teacher: 'consistent', T: 2, alpha: 0, augment: { shift: 2, flip: true }, mixup: 0.2 } };
+  const s = studentStage(e, d, rep, join(dir, 'consistent'), teacher.model);
+  return { teacher: acc(teacher.model, d), consistent: acc(s.model, d) };
+}
+
+/** Hinton et al. 2015 §3 on the bundled digits; with `omit3`, the transfer set has no 3s. */
+function hinton(seed: number, omit3: boolean): Record<string, number> {
+  const exp = loadExperiment(undefined, {
+    name: `quality-hinton${omit3 ? '-no3' : ''}-s${seed}`, seed, data: { dataset: 'mnist-digits', transfer: { omitClasses: omit3 ? [3] : [] } },
+    teacher: { arch: 'mlp:1200,1200', dropout: 0.5, augment: { shift: 2 }, train: { epochs: 40, lr: 1e-3 } },
+    student: { arch: 'mlp:800,800', dropout: 0, train: { epochs: 40, lr: 1e-3 } },
+    kd: { T: 20, alpha: 0.1 },
+  });
+  const d = prepareData(exp, rep);
+  const teacher = teacherStage(exp, d, rep);
+  const dir = join('runs', exp.name);
+  const kdStudent = studentStage(exp, d, rep, join(dir, 'student'), teacher.model);
+  if (!omit3) {
+    const base = studentStage(exp, d, rep, join(dir, 'baseline'), undefined);
+    const n = d.test.y.shape[0];
+    const errors = (m: nn.Module) => Math.round((1 - acc(m, d)) * n);
+    return { test: n, teacherErrors: errors(teacher.model), baselineErrors: errors(base.model), kdErrors: errors(kdStudent.model) };
+  }
+  // Accuracy on the test 3s, then after adding δ to the "3" logit's bias, δ chosen on the validation set.
+  const on3 = (m: nn.Module, ds: { x: torch.Tensor; y: torch.Tensor }) => torch.tidy(() => {
+    const pred = evaluate.predict(m as evaluate.EvalModel, ds.x).argmax(1);
+    const is3 = ds.y.eq(3);
+    const n3 = is3.sum().item();
+    return { acc3: pred.eq(3).logicalAnd(is3).sum().item() / n3, acc: pred.eq(ds.y).toDtype('float32').mean().item() };
+  });
+  const before = on3(kdStudent.model, d.test);
+  const last = kdStudent.model.at(-1) as nn.Linear;
+  const bias = last.bias!;
+  let best = { delta: 0, acc: -1 };
+  for (let delta = 0; delta <= 10; delta += 0.25) {
+    const shift = (v: number) => torch.noGrad(() => torch.tidy(() => { bias.narrow(0, 3, 1).add_(v); }));
+    shift(delta);
+    const v = on3(kdStudent.model, d.val).acc;
+    shift(-delta);
+    if (v > best.acc) best = { delta, acc: v };
+  }
+  torch.noGrad(() => torch.tidy(() => { bias.narrow(0, 3, 1).add_(best.delta); }));
+  const after = on3(kdStudent.model, d.test);
+  return { acc3Before: before.acc3, accBefore: before.acc, biasDelta: best.delta, acc3After: after.acc3, accAfter: after.acc };
+}
+
+for (const seed of seeds) {
+  if (only.has('fmnist')) once(`fmnist/s${seed}`, () => fmnist(seed, false));
+  if (only.has('consistent')) once(`consistent/s${seed}`, () => fmnist(seed, true));
+  if (only.has('hinton')) once(`hinton/s${seed}`, () => hinton(seed, false));
+  if (only.has('no3')) once(`no3/s${seed}`, () => hinton(seed, true));
+}
+rep.stop();
+console.log(JSON.stringify(results));

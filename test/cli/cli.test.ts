@@ -1,0 +1,91 @@
+// The `distill` command as a user runs it: help, config errors, the demo end to end on
+// the bundled digits, and a training process killed with SIGKILL that resumes exactly.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const work = mkdtempSync(join(tmpdir(), 'distill-cli-'));
+const env = { ...process.env, DISTILL_CACHE: join(work, 'cache'), NO_COLOR: '1' };
+const distill = (args: string[], timeout = 240_000) => spawnSync(process.execPath, [CLI, ...args], { cwd: work, env, encoding: 'utf8', timeout });
+const tiny = ['--set', 'data.dataset=mnist-digits', 'teacher.arch=mlp:64', 'teacher.train.epochs=2', 'student.arch=mlp:32', 'student.train.epochs=2', 'threads=1'];
+
+test.after(() => rmSync(work, { recursive: true, force: true }));
+
+test('every command has --help with an example', () => {
+  for (const cmd of ['demo', 'train-teacher', 'train-student', 'distill', 'sweep', 'evaluate', 'compare', 'doctor']) {
+    const r = distill([cmd, '--help']);
+    assert.equal(r.status, 0, `${cmd} --help: ${r.stderr}`);
+    assert.match(r.stdout, /Example:\n  npx distill /, cmd);
+  }
+});
+
+test('a malformed config gets one clear message naming the file and key, and exit code 1', () => {
+  const cfg = join(work, 'bad.yaml');
+  writeFileSync(cfg, 'kd:\n  T: hot\nstudent:\n  train:\n    epochs: -3\n');
+  const r = distill(['demo', '-c', cfg]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /bad\.yaml: kd\.T: /);
+  assert.match(r.stderr, /bad\.yaml: student\.train\.epochs: Too small/);
+  assert.doesNotMatch(r.stderr, /at .*\.js:\d+/, 'no stack trace');
+  writeFileSync(cfg, 'kd: [unclosed');
+  assert.match(distill(['demo', '-c', cfg]).stderr, /bad\.yaml: not valid YAML/);
+  assert.match(distill(['demo', '--set', 'kd.teacher=cached', 'kd.mixup=0.2', ...tiny.slice(1)]).stderr, /kd\.mixup and kd\.augment need kd\.teacher: consistent/);
+});
+
+test('demo runs end to end and its --json last line is the table; a rerun reuses the teacher', () => {
+  const run = (name: string) => {
+    const r = distill(['demo', '--json', '--name', name, ...tiny]);
+    assert.equal(r.status, 0, r.stderr);
+    const last = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    return last as { rows: { role: string; accuracy: number; params: number; latencyP50Ms: number }[]; teacherReused: boolean; runDir: string };
+  };
+  const first = run('d1');
+  assert.deepEqual(first.rows.map((r) => r.role), ['teacher', 'baseline', 'student']);
+  for (const row of first.rows) {
+    assert.ok(row.accuracy > 0.7, `${row.role} accuracy ${row.accuracy}`);
+    assert.ok(row.params > 0 && row.latencyP50Ms > 0);
+  }
+  assert.equal(first.teacherReused, false);
+  for (const f of ['config.json', 'comparison.md', 'comparison.json', 'baseline/metrics.jsonl', 'student/model.safetensors'])
+    assert.ok(existsSync(join(first.runDir, f)), f);
+  const second = run('d2');
+  assert.equal(second.teacherReused, true);
+  assert.equal(second.rows[0].accuracy, first.rows[0].accuracy, 'same cached teacher');
+  const compare = distill(['compare', first.runDir, '--json']);
+  assert.equal(compare.status, 0, compare.stderr);
+  assert.deepEqual(JSON.parse(compare.stdout.trim().split('\n').pop()!).rows.map((r: { accuracy: number }) => r.accuracy), first.rows.map((r) => r.accuracy));
+});
+
+test('a training process killed with SIGKILL resumes to the same final weights', async () => {
+  const args = ['train-student', '--json', ...tiny.slice(0, 1), 'data.dataset=mnist-digits', 'student.arch=mlp:32', 'student.train.epochs=6', 'threads=1'];
+  const straight = distill([...args, '--name', 'straight']);
+  assert.equal(straight.status, 0, straight.stderr);
+  const dir = join(work, 'runs', 'killed', 'baseline');
+  const child = spawn(process.execPath, [CLI, ...args, '--name', 'killed'], { cwd: work, env, stdio: 'ignore' });
+  // Kill it once the second epoch's checkpoint is down, mid-way through the run.
+  await new Promise<void>((resolve, reject) => {
+    const timer = setInterval(() => {
+      const m = existsSync(join(dir, 'metrics.jsonl')) ? readFileSync(join(dir, 'metrics.jsonl'), 'utf8') : '';
+      if ((m.match(/"type":"epoch"/g) ?? []).length >= 2) {
+        clearInterval(timer);
+        child.kill('SIGKILL');
+      }
+    }, 5);
+    child.on('exit', (code, signal) => {
+      clearInterval(timer);
+      if (signal === 'SIGKILL') resolve();
+      else reject(new Error(`the run finished (code ${code}) before it could be killed`));
+    });
+  });
+  assert.ok(!existsSync(join(dir, 'model.safetensors')), 'the killed run never wrote final weights');
+  const resumed = distill([...args, '--name', 'killed', '--resume']);
+  assert.equal(resumed.status, 0, resumed.stderr);
+  const a = readFileSync(join(work, 'runs', 'straight', 'baseline', 'model.safetensors'));
+  const b = readFileSync(join(dir, 'model.safetensors'));
+  assert.ok(a.equals(b), 'final weights are byte-identical');
+});
