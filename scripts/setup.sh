@@ -4,10 +4,11 @@
 #   libtorch-dev          the engine (skipped when LIBTORCH points at an unpacked libtorch)
 #   libopenblas0-pthread  fast BLAS; without it libtorch's matmul is ~30x slower
 #   python3-torch         PyTorch: the oracle of the parity tests and the peer of the benchmarks
+#   dataset-fashion-mnist the demo's dataset (/usr/share/datasets/fashion-mnist)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(libopenblas0-pthread python3-torch g++ make python3)
+pkgs=(libopenblas0-pthread python3-torch python3-numpy dataset-fashion-mnist g++ make python3)
 [ -n "${LIBTORCH:-}" ] || pkgs+=(libtorch-dev)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -5,6 +5,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../torch/index.js';
+import { createLoss, makeSchedule, type LossSpec } from '../kd/index.js';
 
 const trainSchema = z.strictObject({
   epochs: z.number().int().positive().default(10),
@@ -94,6 +95,15 @@ export function loadExperiment(path?: string, overrides: Record<string, unknown>
       return `${where}: ${key}: ${i.message}`;
     });
     throw new ConfigError(lines.join('\n'));
+  }
+  // The loss specs and schedules are checked by the KD library itself, before any training.
+  try {
+    const k = r.data.kd;
+    createLoss((typeof k.loss === 'string' ? { name: k.loss } : k.loss) as LossSpec).dispose();
+    makeSchedule(k.T, 'kd.T');
+    makeSchedule(k.alpha, 'kd.alpha');
+  } catch (e) {
+    throw new ConfigError(`${where}: kd: ${(e as Error).message}`);
   }
   return r.data;
 }

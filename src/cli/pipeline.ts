@@ -145,7 +145,11 @@ export function studentStage(exp: Experiment, d: PreparedData, rep: Reporter, di
   let loss: kd.KDLoss | undefined;
   if (teacher) {
     const k = exp.kd;
-    const live = k.teacher !== 'cached';
+    const specs = (typeof k.loss === 'string' ? [{ name: k.loss }] : k.loss) as kd.LossSpec[];
+    const featureNames = featuresNeeded(specs);
+    const needFeatures = featureNames.student.length > 0;
+    if (needFeatures && k.teacher === 'cached') rep.note('kd: feature losses read the teacher\'s intermediate outputs, so the teacher runs live');
+    const live = k.teacher !== 'cached' || needFeatures;
     if (k.teacher === 'consistent') {
       const augs: data.Augment[] = [];
       if (k.augment.shift) augs.push(data.randomShift(k.augment.shift));
@@ -157,9 +161,10 @@ export function studentStage(exp: Experiment, d: PreparedData, rep: Reporter, di
       ? new kd.LiveTeacher(teacher, d.numClasses)
       : kd.CachedTeacher.build(teacher, d.transfer, d.numClasses, { dir: join(cacheDir(), 'logits'), topK: k.topK || undefined, onProgress: rep.counter('caching teacher logits') });
     if (source instanceof kd.CachedTeacher) rep.note(`teacher logits: ${source.computed ? 'computed and cached' : 'reused'} at ${source.path}`);
-    const specs = typeof k.loss === 'string' ? { name: k.loss } : (k.loss as kd.LossSpec[]);
-    loss = kd.createLoss(specs as kd.LossSpec);
+    loss = kd.createLoss(specs as unknown as kd.LossSpec);
     setup = { teacher: source, loss, T: kd.makeSchedule(k.T, 'kd.T'), alpha: kd.makeSchedule(k.alpha, 'kd.alpha') };
+    if (needFeatures)
+      setup.features = { student: kd.captureFeatures(model, featureNames.student), teacher: kd.captureFeatures(teacher, featureNames.teacher) };
   }
   const stage = teacher ? 'distill' : 'baseline';
   rep.note(`${stage}: ${s.arch} for ${s.train.epochs} epochs into ${dir}`);
@@ -169,8 +174,27 @@ export function studentStage(exp: Experiment, d: PreparedData, rep: Reporter, di
   });
   kd.saveWeights(dir, model, 'model.safetensors', { arch: s.arch, dataset: d.name, kind: stage });
   setup?.teacher.dispose();
+  setup?.features?.student.remove();
+  setup?.features?.teacher.remove();
   loss?.dispose();
   return { model, dir, history: r.history };
+}
+
+/** The module names that the feature losses ('hint', 'attention') read, on each side. */
+function featuresNeeded(specs: kd.LossSpec[]): { student: string[]; teacher: string[] } {
+  const student = new Set<string>(), teacher = new Set<string>();
+  for (const s of specs as unknown as Record<string, unknown>[]) {
+    if (s.name === 'hint') {
+      student.add(String(s.student));
+      teacher.add(String(s.teacher));
+    } else if (s.name === 'attention') {
+      for (const [a, b] of s.pairs as [string, string][]) {
+        student.add(a);
+        teacher.add(b);
+      }
+    }
+  }
+  return { student: [...student], teacher: [...teacher] };
 }
 
 /** Measures the models on the test set and writes comparison.md / comparison.json into `dir`. */

@@ -18,6 +18,7 @@ import type { Module } from '../nn/index.js';
 import { Adam, AdamW, SGD, CosineAnnealingLR, warmupCosine, clipGradNorm, type Optimizer, type LRScheduler } from '../optim/index.js';
 import { saveCheckpoint, loadCheckpoint, saveSafetensors, writeFileAtomic } from '../io/index.js';
 import { computeLogits, type Teacher, type SparseLogits } from './teacher.js';
+import type { FeatureCapture } from './capture.js';
 
 export interface Batch {
   x: Tensor;
@@ -63,7 +64,13 @@ export const DEFAULT_TRAIN: TrainConfig = {
 
 /** A distillation loss: the KD library's registry builds these. */
 export type KDLossFn = (
-  inputs: { student: Tensor; teacher?: Tensor | SparseLogits; labels?: Tensor; mixed?: { perm: Tensor; lambda: number } },
+  inputs: {
+    student: Tensor;
+    teacher?: Tensor | SparseLogits;
+    labels?: Tensor;
+    mixed?: { perm: Tensor; lambda: number };
+    features?: { student: Record<string, Tensor>; teacher: Record<string, Tensor> };
+  },
   ctx: { T: number; alpha: number },
 ) => { total: Tensor; parts: Record<string, Tensor> };
 
@@ -73,6 +80,8 @@ export interface KDSetup {
   /** T and α as functions of training progress in [0, 1]. */
   T: (progress: number) => number;
   alpha: (progress: number) => number;
+  /** Intermediate outputs captured by module name, for feature losses (hint, attention); needs a live teacher. */
+  features?: { student: FeatureCapture; teacher: FeatureCapture };
 }
 
 export type TrainEvent =
@@ -236,12 +245,16 @@ export function train(req: TrainRequest): TrainResult {
         let out: { total: Tensor; parts: Record<string, Tensor> };
         if (kd) {
           const teacher = kd.teacher.logits({ x, index: batch.index });
-          out = kd.loss({ student, teacher, labels: batch.y, mixed }, { T: T!, alpha: alpha! });
+          const f = kd.features;
+          out = kd.loss({ student, teacher, labels: batch.y, mixed, features: f && { student: f.student.features(), teacher: f.teacher.features() } }, { T: T!, alpha: alpha! });
         } else {
           out = { total: hardLoss(student, batch.y, c.labelSmoothing, mixed), parts: {} };
         }
         const b = batch.y.shape[0];
         out.total.mul(b).backward();
+        // Captured features serve only this step's backward.
+        kd?.features?.student.clear();
+        kd?.features?.teacher.clear();
         const loss = out.total.item();
         const parts: Record<string, number> = {};
         for (const [k, v] of Object.entries(out.parts)) parts[k] = v.item();

@@ -32,7 +32,10 @@ class Source implements kd.BatchSource {
     }
     for (let b = 0; b < n; b += this.batchSize) {
       const index = torch.tensor(order.slice(b, b + this.batchSize), { dtype: 'int64' });
-      yield { x: this.x.indexSelect(0, index), y: this.y.indexSelect(0, index), index };
+      const batch = { x: this.x.indexSelect(0, index), y: this.y.indexSelect(0, index), index };
+      yield batch;
+      // Like data.DataLoader: a batch lives until the next one is asked for.
+      for (const t of Object.values(batch)) t.dispose();
     }
   }
 }
@@ -168,6 +171,33 @@ test('distilling from a cached teacher: the cache is built once, reused, and reb
     assert.equal(changed.computed, true);
     assert.equal(readdirSync(join(dir, 'cache')).length, 2);
     changed.dispose();
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});
+
+test('a feature (FitNets hint) loss reads both models by module name and trains its regressor', () => {
+  const { x, y } = data(96);
+  const dir = tmp();
+  try {
+    torch.manualSeed(8);
+    const teacherNet = new nn.Sequential(new nn.Linear(6, 24), new nn.ReLU(), new nn.Linear(24, 3));
+    const student = new nn.Sequential(new nn.Linear(6, 8), new nn.ReLU(), new nn.Linear(8, 3));
+    const loss = kd.createLoss([{ name: 'hinton' }, { name: 'hint', weight: 1, student: '1', teacher: '1', studentDim: 8, teacherDim: 24 }] as unknown as kd.LossSpec);
+    const regressor = loss.parameters();
+    assert.equal(regressor.length, 2, 'the regressor has a weight and a bias');
+    const before = regressor[0].toArray();
+    const features = { student: kd.captureFeatures(student, ['1']), teacher: kd.captureFeatures(teacherNet, ['1']) };
+    const base = torch.memory().liveTensors;
+    const r = kd.train({
+      model: student, train: new Source(x, y, 32), runDir: dir, extraParams: regressor, config: cfg({ epochs: 8, lr: 1e-2 }),
+      kd: { teacher: new kd.LiveTeacher(teacherNet, 3), loss, T: () => 2, alpha: () => 0.5, features },
+    });
+    assert.ok(r.history[7].parts.hint < r.history[0].parts.hint, `hint loss falls: ${r.history.map((h) => h.parts.hint?.toFixed(4))}`);
+    assert.notDeepEqual(regressor[0].toArray(), before, 'the regressor was trained');
+    assert.equal(torch.memory().liveTensors, base, 'captured features are freed every step');
+    features.student.remove();
+    features.teacher.remove();
   } finally {
     rmSync(dir, { recursive: true });
   }
