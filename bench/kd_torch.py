@@ -29,8 +29,9 @@ def idx(path):
 
 
 def load(split):
-    x = idx(f"{DIR}/{split}-images-idx3-ubyte.gz")
-    y = idx(f"{DIR}/{split}-labels-idx1-ubyte.gz")
+    prefix = "train" if split == "train" else "t10k"
+    x = idx(f"{DIR}/{prefix}-images-idx3-ubyte.gz")
+    y = idx(f"{DIR}/{prefix}-labels-idx1-ubyte.gz")
     return torch.from_numpy(x.astype(np.float32) / 255.0).unsqueeze(1), torch.from_numpy(y.astype(np.int64))
 
 

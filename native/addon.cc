@@ -21,7 +21,7 @@ void register_ops(Napi::Env env, Napi::Object exports);
 
 // init(errorFactory): the TS layer hands over the function that builds typed errors.
 FN(init) {
-  set_error_factory(info[0].As<Napi::Function>());
+  set_error_factory(info.Env(), info[0].As<Napi::Function>());
   return info.Env().Undefined();
 }
 
@@ -167,15 +167,15 @@ FN(setGradEnabled) {
 // ── memory ──
 FN(memoryStats) {
   auto o = Napi::Object::New(info.Env());
-  o.Set("liveTensors", Napi::Number::New(info.Env(), static_cast<double>(g_memory.live)));
-  o.Set("peakTensors", Napi::Number::New(info.Env(), static_cast<double>(g_memory.peak)));
-  o.Set("nativeBytes", Napi::Number::New(info.Env(), static_cast<double>(g_memory.bytes)));
-  o.Set("peakNativeBytes", Napi::Number::New(info.Env(), static_cast<double>(g_memory.peak_bytes)));
+  o.Set("liveTensors", Napi::Number::New(info.Env(), static_cast<double>(g_memory.live.load())));
+  o.Set("peakTensors", Napi::Number::New(info.Env(), static_cast<double>(g_memory.peak.load())));
+  o.Set("nativeBytes", Napi::Number::New(info.Env(), static_cast<double>(g_memory.bytes.load())));
+  o.Set("peakNativeBytes", Napi::Number::New(info.Env(), static_cast<double>(g_memory.peak_bytes.load())));
   return o;
 }
 FN(resetPeak) {
-  g_memory.peak = g_memory.live;
-  g_memory.peak_bytes = g_memory.bytes;
+  g_memory.peak = g_memory.live.load();
+  g_memory.peak_bytes = g_memory.bytes.load();
   return info.Env().Undefined();
 }
 

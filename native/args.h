@@ -12,7 +12,8 @@ namespace arg {
 
 inline bool absent(const Napi::Value& v) { return v.IsUndefined() || v.IsNull(); }
 
-inline const at::Tensor& tensor(const Napi::CallbackInfo& info, size_t i) {
+// By value (a reference-count bump): a later converter may run user JS that disposes the box.
+inline at::Tensor tensor(const Napi::CallbackInfo& info, size_t i) {
   TensorBox* b = box_of(info[i]);
   if (!b) throw ArgError("ERR_ARG", "argument " + std::to_string(i) + " must be a Tensor");
   if (!b->t.defined()) throw ArgError("ERR_DISPOSED", "tensor was disposed");
@@ -69,7 +70,8 @@ inline c10::optional<double> f64_opt(const Napi::CallbackInfo& info, size_t i) {
 inline int64_t i64(const Napi::CallbackInfo& info, size_t i) {
   if (!info[i].IsNumber()) throw ArgError("ERR_ARG", "argument " + std::to_string(i) + " must be an integer");
   double d = info[i].As<Napi::Number>().DoubleValue();
-  if (d != std::trunc(d)) throw ArgError("ERR_ARG", "argument " + std::to_string(i) + " must be an integer, got " + std::to_string(d));
+  if (!std::isfinite(d) || d != std::trunc(d) || std::fabs(d) > 9.007199254740992e15)
+    throw ArgError("ERR_ARG", "argument " + std::to_string(i) + " must be an integer, got " + std::to_string(d));
   return static_cast<int64_t>(d);
 }
 inline c10::optional<int64_t> i64_opt(const Napi::CallbackInfo& info, size_t i) {
@@ -86,7 +88,7 @@ inline std::vector<int64_t> int_list(const Napi::CallbackInfo& info, size_t i) {
   for (uint32_t j = 0; j < a.Length(); j++) {
     Napi::Value e = a.Get(j);
     double d = e.IsNumber() ? e.As<Napi::Number>().DoubleValue() : NAN;
-    if (d != std::trunc(d)) throw ArgError("ERR_ARG", "argument " + std::to_string(i) + " must hold only integers");
+    if (!std::isfinite(d) || d != std::trunc(d) || std::fabs(d) > 9.007199254740992e15) throw ArgError("ERR_ARG", "argument " + std::to_string(i) + " must hold only integers");
     out[j] = static_cast<int64_t>(d);
   }
   return out;

@@ -3,9 +3,14 @@
 #include <algorithm>
 #include "tensor_box.h"
 
-static Napi::FunctionReference g_factory;
+struct ErrorFactory {
+  Napi::FunctionReference fn;
+};
 
-void set_error_factory(const Napi::Function& f) { g_factory = Napi::Persistent(f); }
+void set_error_factory(Napi::Env env, const Napi::Function& f) {
+  auto* data = new ErrorFactory{Napi::Persistent(f)};
+  env.SetInstanceData<ErrorFactory>(data);  // the env deletes it at teardown
+}
 
 static bool has(const std::string& s, const char* needle) { return s.find(needle) != std::string::npos; }
 
@@ -80,10 +85,11 @@ void rethrow_as_js(const Napi::CallbackInfo& info, const char* op, const char* c
   if (cut != std::string::npos) message.resize(cut);
   Napi::Env env = info.Env();
   std::string inputs = describe_args(info, names);
-  if (g_factory.IsEmpty()) {
+  ErrorFactory* factory = env.GetInstanceData<ErrorFactory>();
+  if (!factory || factory->fn.IsEmpty()) {
     throw Napi::Error::New(env, std::string(op) + ": " + message + " (inputs: " + inputs + ")");
   }
-  Napi::Value err = g_factory.Call({Napi::String::New(env, code), Napi::String::New(env, op),
+  Napi::Value err = factory->fn.Call({Napi::String::New(env, code), Napi::String::New(env, op),
                                     Napi::String::New(env, message), Napi::String::New(env, inputs)});
   throw Napi::Error(env, err);
 }

@@ -12,7 +12,8 @@ struct ArgError : std::runtime_error {
   ArgError(const char* c, const std::string& m) : std::runtime_error(m), code(c) {}
 };
 
-void set_error_factory(const Napi::Function& f);
+// Stored per environment (main thread and each worker): a function of one env must never be called from another.
+void set_error_factory(Napi::Env env, const Napi::Function& f);
 
 // Call only from inside a catch block: rethrows the current exception as a JS error.
 // `names` labels the positional arguments (may be nullptr).

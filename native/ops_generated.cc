@@ -112,7 +112,7 @@ static Napi::Value op_randperm(const Napi::CallbackInfo& info) {
 static const char* const N_multinomial[] = {"self", "numSamples", "replacement", nullptr};
 static Napi::Value op_multinomial(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const int64_t numSamples = arg::i64(info, 1);
     const bool replacement = arg::boolean(info, 2);
     return wrap_tensor(info.Env(), at::multinomial(self, numSamples, replacement));
@@ -122,7 +122,7 @@ static Napi::Value op_multinomial(const Napi::CallbackInfo& info) {
 static const char* const N_zerosLike[] = {"self", nullptr};
 static Napi::Value op_zerosLike(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     return wrap_tensor(info.Env(), at::zeros_like(self));
   OP_CATCH("zerosLike", N_zerosLike)
 }
@@ -130,7 +130,7 @@ static Napi::Value op_zerosLike(const Napi::CallbackInfo& info) {
 static const char* const N_onesLike[] = {"self", nullptr};
 static Napi::Value op_onesLike(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     return wrap_tensor(info.Env(), at::ones_like(self));
   OP_CATCH("onesLike", N_onesLike)
 }
@@ -138,7 +138,7 @@ static Napi::Value op_onesLike(const Napi::CallbackInfo& info) {
 static const char* const N_randnLike[] = {"self", nullptr};
 static Napi::Value op_randnLike(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     return wrap_tensor(info.Env(), at::randn_like(self));
   OP_CATCH("randnLike", N_randnLike)
 }
@@ -146,7 +146,7 @@ static Napi::Value op_randnLike(const Napi::CallbackInfo& info) {
 static const char* const N_toDtype[] = {"self", "dtype", nullptr};
 static Napi::Value op_toDtype(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const at::ScalarType dtype = arg::dtype(info, 1);
     return wrap_tensor(info.Env(), self.to(dtype));
   OP_CATCH("toDtype", N_toDtype)
@@ -155,7 +155,7 @@ static Napi::Value op_toDtype(const Napi::CallbackInfo& info) {
 static const char* const N_toDevice[] = {"self", "device", nullptr};
 static Napi::Value op_toDevice(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const at::Device device = arg::device(info, 1);
     return wrap_tensor(info.Env(), self.to(device));
   OP_CATCH("toDevice", N_toDevice)
@@ -164,7 +164,7 @@ static Napi::Value op_toDevice(const Napi::CallbackInfo& info) {
 static const char* const N_clone[] = {"self", nullptr};
 static Napi::Value op_clone(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     return wrap_tensor(info.Env(), self.clone());
   OP_CATCH("clone", N_clone)
 }
@@ -172,7 +172,7 @@ static Napi::Value op_clone(const Napi::CallbackInfo& info) {
 static const char* const N_add[] = {"self", "other", "alpha", nullptr};
 static Napi::Value op_add(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const at::Tensor other = arg::tensor_or_scalar(info, 1);
     const at::Scalar alpha = arg::scalar(info, 2);
     return wrap_tensor(info.Env(), at::add(self, other, alpha));
@@ -182,7 +182,7 @@ static Napi::Value op_add(const Napi::CallbackInfo& info) {
 static const char* const N_sub[] = {"self", "other", "alpha", nullptr};
 static Napi::Value op_sub(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const at::Tensor other = arg::tensor_or_scalar(info, 1);
     const at::Scalar alpha = arg::scalar(info, 2);
     return wrap_tensor(info.Env(), at::sub(self, other, alpha));
@@ -192,7 +192,7 @@ static Napi::Value op_sub(const Napi::CallbackInfo& info) {
 static const char* const N_mul[] = {"self", "other", nullptr};
 static Napi::Value op_mul(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const at::Tensor other = arg::tensor_or_scalar(info, 1);
     return wrap_tensor(info.Env(), at::mul(self, other));
   OP_CATCH("mul", N_mul)
@@ -201,7 +201,7 @@ static Napi::Value op_mul(const Napi::CallbackInfo& info) {
 static const char* const N_div[] = {"self", "other", nullptr};
 static Napi::Value op_div(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const at::Tensor other = arg::tensor_or_scalar(info, 1);
     return wrap_tensor(info.Env(), at::div(self, other));
   OP_CATCH("div", N_div)
@@ -210,7 +210,7 @@ static Napi::Value op_div(const Napi::CallbackInfo& info) {
 static const char* const N_pow[] = {"self", "exponent", nullptr};
 static Napi::Value op_pow(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const at::Tensor exponent = arg::tensor_or_scalar(info, 1);
     return wrap_tensor(info.Env(), at::pow(self, exponent));
   OP_CATCH("pow", N_pow)
@@ -219,7 +219,7 @@ static Napi::Value op_pow(const Napi::CallbackInfo& info) {
 static const char* const N_neg[] = {"self", nullptr};
 static Napi::Value op_neg(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     return wrap_tensor(info.Env(), at::neg(self));
   OP_CATCH("neg", N_neg)
 }
@@ -227,7 +227,7 @@ static Napi::Value op_neg(const Napi::CallbackInfo& info) {
 static const char* const N_reciprocal[] = {"self", nullptr};
 static Napi::Value op_reciprocal(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     return wrap_tensor(info.Env(), at::reciprocal(self));
   OP_CATCH("reciprocal", N_reciprocal)
 }
@@ -235,7 +235,7 @@ static Napi::Value op_reciprocal(const Napi::CallbackInfo& info) {
 static const char* const N_sqrt[] = {"self", nullptr};
 static Napi::Value op_sqrt(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     return wrap_tensor(info.Env(), at::sqrt(self));
   OP_CATCH("sqrt", N_sqrt)
 }
@@ -243,7 +243,7 @@ static Napi::Value op_sqrt(const Napi::CallbackInfo& info) {
 static const char* const N_rsqrt[] = {"self", nullptr};
 static Napi::Value op_rsqrt(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     return wrap_tensor(info.Env(), at::rsqrt(self));
   OP_CATCH("rsqrt", N_rsqrt)
 }
@@ -251,7 +251,7 @@ static Napi::Value op_rsqrt(const Napi::CallbackInfo& info) {
 static const char* const N_exp[] = {"self", nullptr};
 static Napi::Value op_exp(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     return wrap_tensor(info.Env(), at::exp(self));
   OP_CATCH("exp", N_exp)
 }
@@ -259,7 +259,7 @@ static Napi::Value op_exp(const Napi::CallbackInfo& info) {
 static const char* const N_log[] = {"self", nullptr};
 static Napi::Value op_log(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     return wrap_tensor(info.Env(), at::log(self));
   OP_CATCH("log", N_log)
 }
@@ -267,7 +267,7 @@ static Napi::Value op_log(const Napi::CallbackInfo& info) {
 static const char* const N_log1p[] = {"self", nullptr};
 static Napi::Value op_log1p(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     return wrap_tensor(info.Env(), at::log1p(self));
   OP_CATCH("log1p", N_log1p)
 }
@@ -275,7 +275,7 @@ static Napi::Value op_log1p(const Napi::CallbackInfo& info) {
 static const char* const N_abs[] = {"self", nullptr};
 static Napi::Value op_abs(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     return wrap_tensor(info.Env(), at::abs(self));
   OP_CATCH("abs", N_abs)
 }
@@ -283,7 +283,7 @@ static Napi::Value op_abs(const Napi::CallbackInfo& info) {
 static const char* const N_sign[] = {"self", nullptr};
 static Napi::Value op_sign(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     return wrap_tensor(info.Env(), at::sign(self));
   OP_CATCH("sign", N_sign)
 }
@@ -291,7 +291,7 @@ static Napi::Value op_sign(const Napi::CallbackInfo& info) {
 static const char* const N_sin[] = {"self", nullptr};
 static Napi::Value op_sin(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     return wrap_tensor(info.Env(), at::sin(self));
   OP_CATCH("sin", N_sin)
 }
@@ -299,7 +299,7 @@ static Napi::Value op_sin(const Napi::CallbackInfo& info) {
 static const char* const N_cos[] = {"self", nullptr};
 static Napi::Value op_cos(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     return wrap_tensor(info.Env(), at::cos(self));
   OP_CATCH("cos", N_cos)
 }
@@ -307,7 +307,7 @@ static Napi::Value op_cos(const Napi::CallbackInfo& info) {
 static const char* const N_floor[] = {"self", nullptr};
 static Napi::Value op_floor(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     return wrap_tensor(info.Env(), at::floor(self));
   OP_CATCH("floor", N_floor)
 }
@@ -315,7 +315,7 @@ static Napi::Value op_floor(const Napi::CallbackInfo& info) {
 static const char* const N_round[] = {"self", nullptr};
 static Napi::Value op_round(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     return wrap_tensor(info.Env(), at::round(self));
   OP_CATCH("round", N_round)
 }
@@ -323,7 +323,7 @@ static Napi::Value op_round(const Napi::CallbackInfo& info) {
 static const char* const N_clamp[] = {"self", "min", "max", nullptr};
 static Napi::Value op_clamp(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const c10::optional<at::Scalar> min = arg::absent(info[1]) ? c10::optional<at::Scalar>() : arg::scalar(info, 1);
     const c10::optional<at::Scalar> max = arg::absent(info[2]) ? c10::optional<at::Scalar>() : arg::scalar(info, 2);
     return wrap_tensor(info.Env(), at::clamp(self, min, max));
@@ -333,8 +333,8 @@ static Napi::Value op_clamp(const Napi::CallbackInfo& info) {
 static const char* const N_minimum[] = {"self", "other", nullptr};
 static Napi::Value op_minimum(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
-    const at::Tensor& other = arg::tensor(info, 1);
+    const at::Tensor self = arg::tensor(info, 0);
+    const at::Tensor other = arg::tensor(info, 1);
     return wrap_tensor(info.Env(), at::minimum(self, other));
   OP_CATCH("minimum", N_minimum)
 }
@@ -342,8 +342,8 @@ static Napi::Value op_minimum(const Napi::CallbackInfo& info) {
 static const char* const N_maximum[] = {"self", "other", nullptr};
 static Napi::Value op_maximum(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
-    const at::Tensor& other = arg::tensor(info, 1);
+    const at::Tensor self = arg::tensor(info, 0);
+    const at::Tensor other = arg::tensor(info, 1);
     return wrap_tensor(info.Env(), at::maximum(self, other));
   OP_CATCH("maximum", N_maximum)
 }
@@ -351,7 +351,7 @@ static Napi::Value op_maximum(const Napi::CallbackInfo& info) {
 static const char* const N_isnan[] = {"self", nullptr};
 static Napi::Value op_isnan(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     return wrap_tensor(info.Env(), at::isnan(self));
   OP_CATCH("isnan", N_isnan)
 }
@@ -359,7 +359,7 @@ static Napi::Value op_isnan(const Napi::CallbackInfo& info) {
 static const char* const N_isfinite[] = {"self", nullptr};
 static Napi::Value op_isfinite(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     return wrap_tensor(info.Env(), at::isfinite(self));
   OP_CATCH("isfinite", N_isfinite)
 }
@@ -367,7 +367,7 @@ static Napi::Value op_isfinite(const Napi::CallbackInfo& info) {
 static const char* const N_eq[] = {"self", "other", nullptr};
 static Napi::Value op_eq(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const at::Tensor other = arg::tensor_or_scalar(info, 1);
     return wrap_tensor(info.Env(), at::eq(self, other));
   OP_CATCH("eq", N_eq)
@@ -376,7 +376,7 @@ static Napi::Value op_eq(const Napi::CallbackInfo& info) {
 static const char* const N_ne[] = {"self", "other", nullptr};
 static Napi::Value op_ne(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const at::Tensor other = arg::tensor_or_scalar(info, 1);
     return wrap_tensor(info.Env(), at::ne(self, other));
   OP_CATCH("ne", N_ne)
@@ -385,7 +385,7 @@ static Napi::Value op_ne(const Napi::CallbackInfo& info) {
 static const char* const N_lt[] = {"self", "other", nullptr};
 static Napi::Value op_lt(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const at::Tensor other = arg::tensor_or_scalar(info, 1);
     return wrap_tensor(info.Env(), at::lt(self, other));
   OP_CATCH("lt", N_lt)
@@ -394,7 +394,7 @@ static Napi::Value op_lt(const Napi::CallbackInfo& info) {
 static const char* const N_le[] = {"self", "other", nullptr};
 static Napi::Value op_le(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const at::Tensor other = arg::tensor_or_scalar(info, 1);
     return wrap_tensor(info.Env(), at::le(self, other));
   OP_CATCH("le", N_le)
@@ -403,7 +403,7 @@ static Napi::Value op_le(const Napi::CallbackInfo& info) {
 static const char* const N_gt[] = {"self", "other", nullptr};
 static Napi::Value op_gt(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const at::Tensor other = arg::tensor_or_scalar(info, 1);
     return wrap_tensor(info.Env(), at::gt(self, other));
   OP_CATCH("gt", N_gt)
@@ -412,7 +412,7 @@ static Napi::Value op_gt(const Napi::CallbackInfo& info) {
 static const char* const N_ge[] = {"self", "other", nullptr};
 static Napi::Value op_ge(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const at::Tensor other = arg::tensor_or_scalar(info, 1);
     return wrap_tensor(info.Env(), at::ge(self, other));
   OP_CATCH("ge", N_ge)
@@ -421,7 +421,7 @@ static Napi::Value op_ge(const Napi::CallbackInfo& info) {
 static const char* const N_logicalNot[] = {"self", nullptr};
 static Napi::Value op_logicalNot(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     return wrap_tensor(info.Env(), at::logical_not(self));
   OP_CATCH("logicalNot", N_logicalNot)
 }
@@ -429,8 +429,8 @@ static Napi::Value op_logicalNot(const Napi::CallbackInfo& info) {
 static const char* const N_logicalAnd[] = {"self", "other", nullptr};
 static Napi::Value op_logicalAnd(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
-    const at::Tensor& other = arg::tensor(info, 1);
+    const at::Tensor self = arg::tensor(info, 0);
+    const at::Tensor other = arg::tensor(info, 1);
     return wrap_tensor(info.Env(), at::logical_and(self, other));
   OP_CATCH("logicalAnd", N_logicalAnd)
 }
@@ -438,8 +438,8 @@ static Napi::Value op_logicalAnd(const Napi::CallbackInfo& info) {
 static const char* const N_logicalOr[] = {"self", "other", nullptr};
 static Napi::Value op_logicalOr(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
-    const at::Tensor& other = arg::tensor(info, 1);
+    const at::Tensor self = arg::tensor(info, 0);
+    const at::Tensor other = arg::tensor(info, 1);
     return wrap_tensor(info.Env(), at::logical_or(self, other));
   OP_CATCH("logicalOr", N_logicalOr)
 }
@@ -447,7 +447,7 @@ static Napi::Value op_logicalOr(const Napi::CallbackInfo& info) {
 static const char* const N_where[] = {"condition", "self", "other", nullptr};
 static Napi::Value op_where(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& condition = arg::tensor(info, 0);
+    const at::Tensor condition = arg::tensor(info, 0);
     const at::Tensor self = arg::tensor_or_scalar(info, 1);
     const at::Tensor other = arg::tensor_or_scalar(info, 2);
     return wrap_tensor(info.Env(), at::where(condition, self, other));
@@ -457,7 +457,7 @@ static Napi::Value op_where(const Napi::CallbackInfo& info) {
 static const char* const N_any[] = {"self", nullptr};
 static Napi::Value op_any(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     return wrap_tensor(info.Env(), at::any(self));
   OP_CATCH("any", N_any)
 }
@@ -465,7 +465,7 @@ static Napi::Value op_any(const Napi::CallbackInfo& info) {
 static const char* const N_all[] = {"self", nullptr};
 static Napi::Value op_all(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     return wrap_tensor(info.Env(), at::all(self));
   OP_CATCH("all", N_all)
 }
@@ -473,7 +473,7 @@ static Napi::Value op_all(const Napi::CallbackInfo& info) {
 static const char* const N_sum[] = {"self", "dim", "keepdim", nullptr};
 static Napi::Value op_sum(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const c10::optional<std::vector<int64_t>> dim = arg::int_list_opt(info, 1);
     const bool keepdim = arg::boolean(info, 2);
     return wrap_tensor(info.Env(), dim ? at::sum(self, *dim, keepdim) : at::sum(self));
@@ -483,7 +483,7 @@ static Napi::Value op_sum(const Napi::CallbackInfo& info) {
 static const char* const N_mean[] = {"self", "dim", "keepdim", nullptr};
 static Napi::Value op_mean(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const c10::optional<std::vector<int64_t>> dim = arg::int_list_opt(info, 1);
     const bool keepdim = arg::boolean(info, 2);
     return wrap_tensor(info.Env(), dim ? at::mean(self, *dim, keepdim) : at::mean(self));
@@ -493,7 +493,7 @@ static Napi::Value op_mean(const Napi::CallbackInfo& info) {
 static const char* const N_amax[] = {"self", "dim", "keepdim", nullptr};
 static Napi::Value op_amax(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const std::vector<int64_t> dim = arg::int_list(info, 1);
     const bool keepdim = arg::boolean(info, 2);
     return wrap_tensor(info.Env(), at::amax(self, dim, keepdim));
@@ -503,7 +503,7 @@ static Napi::Value op_amax(const Napi::CallbackInfo& info) {
 static const char* const N_amin[] = {"self", "dim", "keepdim", nullptr};
 static Napi::Value op_amin(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const std::vector<int64_t> dim = arg::int_list(info, 1);
     const bool keepdim = arg::boolean(info, 2);
     return wrap_tensor(info.Env(), at::amin(self, dim, keepdim));
@@ -513,7 +513,7 @@ static Napi::Value op_amin(const Napi::CallbackInfo& info) {
 static const char* const N_maxAll[] = {"self", nullptr};
 static Napi::Value op_maxAll(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     return wrap_tensor(info.Env(), at::max(self));
   OP_CATCH("maxAll", N_maxAll)
 }
@@ -521,7 +521,7 @@ static Napi::Value op_maxAll(const Napi::CallbackInfo& info) {
 static const char* const N_minAll[] = {"self", nullptr};
 static Napi::Value op_minAll(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     return wrap_tensor(info.Env(), at::min(self));
   OP_CATCH("minAll", N_minAll)
 }
@@ -529,7 +529,7 @@ static Napi::Value op_minAll(const Napi::CallbackInfo& info) {
 static const char* const N_maxDim[] = {"self", "dim", "keepdim", nullptr};
 static Napi::Value op_maxDim(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const int64_t dim = arg::i64(info, 1);
     const bool keepdim = arg::boolean(info, 2);
     { auto r = at::max(self, dim, keepdim); auto a = Napi::Array::New(info.Env(), 2); a.Set(0u, wrap_tensor(info.Env(), std::get<0>(r))); a.Set(1u, wrap_tensor(info.Env(), std::get<1>(r))); return a; }
@@ -539,7 +539,7 @@ static Napi::Value op_maxDim(const Napi::CallbackInfo& info) {
 static const char* const N_minDim[] = {"self", "dim", "keepdim", nullptr};
 static Napi::Value op_minDim(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const int64_t dim = arg::i64(info, 1);
     const bool keepdim = arg::boolean(info, 2);
     { auto r = at::min(self, dim, keepdim); auto a = Napi::Array::New(info.Env(), 2); a.Set(0u, wrap_tensor(info.Env(), std::get<0>(r))); a.Set(1u, wrap_tensor(info.Env(), std::get<1>(r))); return a; }
@@ -549,7 +549,7 @@ static Napi::Value op_minDim(const Napi::CallbackInfo& info) {
 static const char* const N_argmax[] = {"self", "dim", "keepdim", nullptr};
 static Napi::Value op_argmax(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const c10::optional<int64_t> dim = arg::i64_opt(info, 1);
     const bool keepdim = arg::boolean(info, 2);
     return wrap_tensor(info.Env(), at::argmax(self, dim, keepdim));
@@ -559,7 +559,7 @@ static Napi::Value op_argmax(const Napi::CallbackInfo& info) {
 static const char* const N_argmin[] = {"self", "dim", "keepdim", nullptr};
 static Napi::Value op_argmin(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const c10::optional<int64_t> dim = arg::i64_opt(info, 1);
     const bool keepdim = arg::boolean(info, 2);
     return wrap_tensor(info.Env(), at::argmin(self, dim, keepdim));
@@ -569,7 +569,7 @@ static Napi::Value op_argmin(const Napi::CallbackInfo& info) {
 static const char* const N_logsumexp[] = {"self", "dim", "keepdim", nullptr};
 static Napi::Value op_logsumexp(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const std::vector<int64_t> dim = arg::int_list(info, 1);
     const bool keepdim = arg::boolean(info, 2);
     return wrap_tensor(info.Env(), at::logsumexp(self, dim, keepdim));
@@ -579,7 +579,7 @@ static Napi::Value op_logsumexp(const Napi::CallbackInfo& info) {
 static const char* const N_variance[] = {"self", "dim", "correction", "keepdim", nullptr};
 static Napi::Value op_variance(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const c10::optional<std::vector<int64_t>> dim = arg::int_list_opt(info, 1);
     const int64_t correction = arg::i64(info, 2);
     const bool keepdim = arg::boolean(info, 3);
@@ -590,7 +590,7 @@ static Napi::Value op_variance(const Napi::CallbackInfo& info) {
 static const char* const N_std[] = {"self", "dim", "correction", "keepdim", nullptr};
 static Napi::Value op_std(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const c10::optional<std::vector<int64_t>> dim = arg::int_list_opt(info, 1);
     const int64_t correction = arg::i64(info, 2);
     const bool keepdim = arg::boolean(info, 3);
@@ -601,7 +601,7 @@ static Napi::Value op_std(const Napi::CallbackInfo& info) {
 static const char* const N_norm[] = {"self", "p", nullptr};
 static Napi::Value op_norm(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const double p = arg::f64(info, 1);
     return wrap_tensor(info.Env(), at::norm(self, at::Scalar(p)));
   OP_CATCH("norm", N_norm)
@@ -610,7 +610,7 @@ static Napi::Value op_norm(const Napi::CallbackInfo& info) {
 static const char* const N_cumsum[] = {"self", "dim", nullptr};
 static Napi::Value op_cumsum(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const int64_t dim = arg::i64(info, 1);
     return wrap_tensor(info.Env(), at::cumsum(self, dim));
   OP_CATCH("cumsum", N_cumsum)
@@ -619,7 +619,7 @@ static Napi::Value op_cumsum(const Napi::CallbackInfo& info) {
 static const char* const N_topk[] = {"self", "k", "dim", "largest", "sorted", nullptr};
 static Napi::Value op_topk(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const int64_t k = arg::i64(info, 1);
     const int64_t dim = arg::i64(info, 2);
     const bool largest = arg::boolean(info, 3);
@@ -631,7 +631,7 @@ static Napi::Value op_topk(const Napi::CallbackInfo& info) {
 static const char* const N_sort[] = {"self", "dim", "descending", nullptr};
 static Napi::Value op_sort(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const int64_t dim = arg::i64(info, 1);
     const bool descending = arg::boolean(info, 2);
     { auto r = at::sort(self, dim, descending); auto a = Napi::Array::New(info.Env(), 2); a.Set(0u, wrap_tensor(info.Env(), std::get<0>(r))); a.Set(1u, wrap_tensor(info.Env(), std::get<1>(r))); return a; }
@@ -641,7 +641,7 @@ static Napi::Value op_sort(const Napi::CallbackInfo& info) {
 static const char* const N_argsort[] = {"self", "dim", "descending", nullptr};
 static Napi::Value op_argsort(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const int64_t dim = arg::i64(info, 1);
     const bool descending = arg::boolean(info, 2);
     return wrap_tensor(info.Env(), at::argsort(self, dim, descending));
@@ -651,7 +651,7 @@ static Napi::Value op_argsort(const Napi::CallbackInfo& info) {
 static const char* const N_reshape[] = {"self", "shape", nullptr};
 static Napi::Value op_reshape(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const std::vector<int64_t> shape = arg::int_list(info, 1);
     return wrap_tensor(info.Env(), at::reshape(self, shape));
   OP_CATCH("reshape", N_reshape)
@@ -660,7 +660,7 @@ static Napi::Value op_reshape(const Napi::CallbackInfo& info) {
 static const char* const N_view[] = {"self", "shape", nullptr};
 static Napi::Value op_view(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const std::vector<int64_t> shape = arg::int_list(info, 1);
     return wrap_tensor(info.Env(), self.view(shape));
   OP_CATCH("view", N_view)
@@ -669,7 +669,7 @@ static Napi::Value op_view(const Napi::CallbackInfo& info) {
 static const char* const N_permute[] = {"self", "dims", nullptr};
 static Napi::Value op_permute(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const std::vector<int64_t> dims = arg::int_list(info, 1);
     return wrap_tensor(info.Env(), self.permute(dims));
   OP_CATCH("permute", N_permute)
@@ -678,7 +678,7 @@ static Napi::Value op_permute(const Napi::CallbackInfo& info) {
 static const char* const N_transpose[] = {"self", "dim0", "dim1", nullptr};
 static Napi::Value op_transpose(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const int64_t dim0 = arg::i64(info, 1);
     const int64_t dim1 = arg::i64(info, 2);
     return wrap_tensor(info.Env(), at::transpose(self, dim0, dim1));
@@ -688,7 +688,7 @@ static Napi::Value op_transpose(const Napi::CallbackInfo& info) {
 static const char* const N_contiguous[] = {"self", nullptr};
 static Napi::Value op_contiguous(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     return wrap_tensor(info.Env(), self.contiguous());
   OP_CATCH("contiguous", N_contiguous)
 }
@@ -696,7 +696,7 @@ static Napi::Value op_contiguous(const Napi::CallbackInfo& info) {
 static const char* const N_squeeze[] = {"self", "dim", nullptr};
 static Napi::Value op_squeeze(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const c10::optional<int64_t> dim = arg::i64_opt(info, 1);
     return wrap_tensor(info.Env(), dim ? at::squeeze(self, *dim) : at::squeeze(self));
   OP_CATCH("squeeze", N_squeeze)
@@ -705,7 +705,7 @@ static Napi::Value op_squeeze(const Napi::CallbackInfo& info) {
 static const char* const N_unsqueeze[] = {"self", "dim", nullptr};
 static Napi::Value op_unsqueeze(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const int64_t dim = arg::i64(info, 1);
     return wrap_tensor(info.Env(), at::unsqueeze(self, dim));
   OP_CATCH("unsqueeze", N_unsqueeze)
@@ -714,7 +714,7 @@ static Napi::Value op_unsqueeze(const Napi::CallbackInfo& info) {
 static const char* const N_expand[] = {"self", "size", nullptr};
 static Napi::Value op_expand(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const std::vector<int64_t> size = arg::int_list(info, 1);
     return wrap_tensor(info.Env(), self.expand(size));
   OP_CATCH("expand", N_expand)
@@ -723,7 +723,7 @@ static Napi::Value op_expand(const Napi::CallbackInfo& info) {
 static const char* const N_flatten[] = {"self", "startDim", "endDim", nullptr};
 static Napi::Value op_flatten(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const int64_t startDim = arg::i64(info, 1);
     const int64_t endDim = arg::i64(info, 2);
     return wrap_tensor(info.Env(), at::flatten(self, startDim, endDim));
@@ -733,7 +733,7 @@ static Napi::Value op_flatten(const Napi::CallbackInfo& info) {
 static const char* const N_flip[] = {"self", "dims", nullptr};
 static Napi::Value op_flip(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const std::vector<int64_t> dims = arg::int_list(info, 1);
     return wrap_tensor(info.Env(), at::flip(self, dims));
   OP_CATCH("flip", N_flip)
@@ -742,7 +742,7 @@ static Napi::Value op_flip(const Napi::CallbackInfo& info) {
 static const char* const N_repeat[] = {"self", "repeats", nullptr};
 static Napi::Value op_repeat(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const std::vector<int64_t> repeats = arg::int_list(info, 1);
     return wrap_tensor(info.Env(), self.repeat(repeats));
   OP_CATCH("repeat", N_repeat)
@@ -769,7 +769,7 @@ static Napi::Value op_stack(const Napi::CallbackInfo& info) {
 static const char* const N_split[] = {"self", "splitSize", "dim", nullptr};
 static Napi::Value op_split(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const int64_t splitSize = arg::i64(info, 1);
     const int64_t dim = arg::i64(info, 2);
     { auto r = at::split(self, splitSize, dim); auto a = Napi::Array::New(info.Env(), r.size()); for (size_t k = 0; k < r.size(); k++) a.Set(k, wrap_tensor(info.Env(), r[k])); return a; }
@@ -779,7 +779,7 @@ static Napi::Value op_split(const Napi::CallbackInfo& info) {
 static const char* const N_splitWithSizes[] = {"self", "sizes", "dim", nullptr};
 static Napi::Value op_splitWithSizes(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const std::vector<int64_t> sizes = arg::int_list(info, 1);
     const int64_t dim = arg::i64(info, 2);
     { auto r = at::split_with_sizes(self, sizes, dim); auto a = Napi::Array::New(info.Env(), r.size()); for (size_t k = 0; k < r.size(); k++) a.Set(k, wrap_tensor(info.Env(), r[k])); return a; }
@@ -789,7 +789,7 @@ static Napi::Value op_splitWithSizes(const Napi::CallbackInfo& info) {
 static const char* const N_chunk[] = {"self", "chunks", "dim", nullptr};
 static Napi::Value op_chunk(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const int64_t chunks = arg::i64(info, 1);
     const int64_t dim = arg::i64(info, 2);
     { auto r = at::chunk(self, chunks, dim); auto a = Napi::Array::New(info.Env(), r.size()); for (size_t k = 0; k < r.size(); k++) a.Set(k, wrap_tensor(info.Env(), r[k])); return a; }
@@ -799,7 +799,7 @@ static Napi::Value op_chunk(const Napi::CallbackInfo& info) {
 static const char* const N_narrow[] = {"self", "dim", "start", "length", nullptr};
 static Napi::Value op_narrow(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const int64_t dim = arg::i64(info, 1);
     const int64_t start = arg::i64(info, 2);
     const int64_t length = arg::i64(info, 3);
@@ -810,7 +810,7 @@ static Napi::Value op_narrow(const Napi::CallbackInfo& info) {
 static const char* const N_slice[] = {"self", "dim", "start", "end", "step", nullptr};
 static Napi::Value op_slice(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const int64_t dim = arg::i64(info, 1);
     const c10::optional<int64_t> start = arg::i64_opt(info, 2);
     const c10::optional<int64_t> end = arg::i64_opt(info, 3);
@@ -822,7 +822,7 @@ static Napi::Value op_slice(const Napi::CallbackInfo& info) {
 static const char* const N_select[] = {"self", "dim", "index", nullptr};
 static Napi::Value op_select(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const int64_t dim = arg::i64(info, 1);
     const int64_t index = arg::i64(info, 2);
     return wrap_tensor(info.Env(), at::select(self, dim, index));
@@ -832,9 +832,9 @@ static Napi::Value op_select(const Napi::CallbackInfo& info) {
 static const char* const N_indexSelect[] = {"self", "dim", "index", nullptr};
 static Napi::Value op_indexSelect(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const int64_t dim = arg::i64(info, 1);
-    const at::Tensor& index = arg::tensor(info, 2);
+    const at::Tensor index = arg::tensor(info, 2);
     return wrap_tensor(info.Env(), at::index_select(self, dim, index));
   OP_CATCH("indexSelect", N_indexSelect)
 }
@@ -842,9 +842,9 @@ static Napi::Value op_indexSelect(const Napi::CallbackInfo& info) {
 static const char* const N_gather[] = {"self", "dim", "index", nullptr};
 static Napi::Value op_gather(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const int64_t dim = arg::i64(info, 1);
-    const at::Tensor& index = arg::tensor(info, 2);
+    const at::Tensor index = arg::tensor(info, 2);
     return wrap_tensor(info.Env(), at::gather(self, dim, index));
   OP_CATCH("gather", N_gather)
 }
@@ -852,10 +852,10 @@ static Napi::Value op_gather(const Napi::CallbackInfo& info) {
 static const char* const N_scatter[] = {"self", "dim", "index", "src", nullptr};
 static Napi::Value op_scatter(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const int64_t dim = arg::i64(info, 1);
-    const at::Tensor& index = arg::tensor(info, 2);
-    const at::Tensor& src = arg::tensor(info, 3);
+    const at::Tensor index = arg::tensor(info, 2);
+    const at::Tensor src = arg::tensor(info, 3);
     return wrap_tensor(info.Env(), at::scatter(self, dim, index, src));
   OP_CATCH("scatter", N_scatter)
 }
@@ -863,9 +863,9 @@ static Napi::Value op_scatter(const Napi::CallbackInfo& info) {
 static const char* const N_scatterValue[] = {"self", "dim", "index", "value", nullptr};
 static Napi::Value op_scatterValue(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const int64_t dim = arg::i64(info, 1);
-    const at::Tensor& index = arg::tensor(info, 2);
+    const at::Tensor index = arg::tensor(info, 2);
     const at::Scalar value = arg::scalar(info, 3);
     return wrap_tensor(info.Env(), at::scatter(self, dim, index, value));
   OP_CATCH("scatterValue", N_scatterValue)
@@ -874,10 +874,10 @@ static Napi::Value op_scatterValue(const Napi::CallbackInfo& info) {
 static const char* const N_scatterAdd[] = {"self", "dim", "index", "src", nullptr};
 static Napi::Value op_scatterAdd(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const int64_t dim = arg::i64(info, 1);
-    const at::Tensor& index = arg::tensor(info, 2);
-    const at::Tensor& src = arg::tensor(info, 3);
+    const at::Tensor index = arg::tensor(info, 2);
+    const at::Tensor src = arg::tensor(info, 3);
     return wrap_tensor(info.Env(), at::scatter_add(self, dim, index, src));
   OP_CATCH("scatterAdd", N_scatterAdd)
 }
@@ -885,8 +885,8 @@ static Napi::Value op_scatterAdd(const Napi::CallbackInfo& info) {
 static const char* const N_maskedFill[] = {"self", "mask", "value", nullptr};
 static Napi::Value op_maskedFill(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
-    const at::Tensor& mask = arg::tensor(info, 1);
+    const at::Tensor self = arg::tensor(info, 0);
+    const at::Tensor mask = arg::tensor(info, 1);
     const at::Scalar value = arg::scalar(info, 2);
     return wrap_tensor(info.Env(), at::masked_fill(self, mask, value));
   OP_CATCH("maskedFill", N_maskedFill)
@@ -895,7 +895,7 @@ static Napi::Value op_maskedFill(const Napi::CallbackInfo& info) {
 static const char* const N_triu[] = {"self", "diagonal", nullptr};
 static Napi::Value op_triu(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const int64_t diagonal = arg::i64(info, 1);
     return wrap_tensor(info.Env(), at::triu(self, diagonal));
   OP_CATCH("triu", N_triu)
@@ -904,7 +904,7 @@ static Napi::Value op_triu(const Napi::CallbackInfo& info) {
 static const char* const N_tril[] = {"self", "diagonal", nullptr};
 static Napi::Value op_tril(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const int64_t diagonal = arg::i64(info, 1);
     return wrap_tensor(info.Env(), at::tril(self, diagonal));
   OP_CATCH("tril", N_tril)
@@ -913,7 +913,7 @@ static Napi::Value op_tril(const Napi::CallbackInfo& info) {
 static const char* const N_oneHot[] = {"self", "numClasses", nullptr};
 static Napi::Value op_oneHot(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const int64_t numClasses = arg::i64(info, 1);
     return wrap_tensor(info.Env(), at::one_hot(self, numClasses));
   OP_CATCH("oneHot", N_oneHot)
@@ -922,8 +922,8 @@ static Napi::Value op_oneHot(const Napi::CallbackInfo& info) {
 static const char* const N_matmul[] = {"self", "other", nullptr};
 static Napi::Value op_matmul(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
-    const at::Tensor& other = arg::tensor(info, 1);
+    const at::Tensor self = arg::tensor(info, 0);
+    const at::Tensor other = arg::tensor(info, 1);
     return wrap_tensor(info.Env(), at::matmul(self, other));
   OP_CATCH("matmul", N_matmul)
 }
@@ -931,8 +931,8 @@ static Napi::Value op_matmul(const Napi::CallbackInfo& info) {
 static const char* const N_mm[] = {"self", "other", nullptr};
 static Napi::Value op_mm(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
-    const at::Tensor& other = arg::tensor(info, 1);
+    const at::Tensor self = arg::tensor(info, 0);
+    const at::Tensor other = arg::tensor(info, 1);
     return wrap_tensor(info.Env(), at::mm(self, other));
   OP_CATCH("mm", N_mm)
 }
@@ -940,8 +940,8 @@ static Napi::Value op_mm(const Napi::CallbackInfo& info) {
 static const char* const N_bmm[] = {"self", "other", nullptr};
 static Napi::Value op_bmm(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
-    const at::Tensor& other = arg::tensor(info, 1);
+    const at::Tensor self = arg::tensor(info, 0);
+    const at::Tensor other = arg::tensor(info, 1);
     return wrap_tensor(info.Env(), at::bmm(self, other));
   OP_CATCH("bmm", N_bmm)
 }
@@ -949,8 +949,8 @@ static Napi::Value op_bmm(const Napi::CallbackInfo& info) {
 static const char* const N_linear[] = {"input", "weight", "bias", nullptr};
 static Napi::Value op_linear(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& input = arg::tensor(info, 0);
-    const at::Tensor& weight = arg::tensor(info, 1);
+    const at::Tensor input = arg::tensor(info, 0);
+    const at::Tensor weight = arg::tensor(info, 1);
     const c10::optional<at::Tensor> bias = arg::tensor_opt(info, 2);
     return wrap_tensor(info.Env(), at::linear(input, weight, bias));
   OP_CATCH("linear", N_linear)
@@ -959,8 +959,8 @@ static Napi::Value op_linear(const Napi::CallbackInfo& info) {
 static const char* const N_conv1d[] = {"input", "weight", "bias", "stride", "padding", "dilation", "groups", nullptr};
 static Napi::Value op_conv1d(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& input = arg::tensor(info, 0);
-    const at::Tensor& weight = arg::tensor(info, 1);
+    const at::Tensor input = arg::tensor(info, 0);
+    const at::Tensor weight = arg::tensor(info, 1);
     const c10::optional<at::Tensor> bias = arg::tensor_opt(info, 2);
     const std::vector<int64_t> stride = arg::int_list(info, 3);
     const std::vector<int64_t> padding = arg::int_list(info, 4);
@@ -973,8 +973,8 @@ static Napi::Value op_conv1d(const Napi::CallbackInfo& info) {
 static const char* const N_conv2d[] = {"input", "weight", "bias", "stride", "padding", "dilation", "groups", nullptr};
 static Napi::Value op_conv2d(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& input = arg::tensor(info, 0);
-    const at::Tensor& weight = arg::tensor(info, 1);
+    const at::Tensor input = arg::tensor(info, 0);
+    const at::Tensor weight = arg::tensor(info, 1);
     const c10::optional<at::Tensor> bias = arg::tensor_opt(info, 2);
     const std::vector<int64_t> stride = arg::int_list(info, 3);
     const std::vector<int64_t> padding = arg::int_list(info, 4);
@@ -987,7 +987,7 @@ static Napi::Value op_conv2d(const Napi::CallbackInfo& info) {
 static const char* const N_maxPool2d[] = {"input", "kernelSize", "stride", "padding", "dilation", "ceilMode", nullptr};
 static Napi::Value op_maxPool2d(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& input = arg::tensor(info, 0);
+    const at::Tensor input = arg::tensor(info, 0);
     const std::vector<int64_t> kernelSize = arg::int_list(info, 1);
     const std::vector<int64_t> stride = arg::int_list(info, 2);
     const std::vector<int64_t> padding = arg::int_list(info, 3);
@@ -1000,7 +1000,7 @@ static Napi::Value op_maxPool2d(const Napi::CallbackInfo& info) {
 static const char* const N_avgPool2d[] = {"input", "kernelSize", "stride", "padding", "ceilMode", "countIncludePad", nullptr};
 static Napi::Value op_avgPool2d(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& input = arg::tensor(info, 0);
+    const at::Tensor input = arg::tensor(info, 0);
     const std::vector<int64_t> kernelSize = arg::int_list(info, 1);
     const std::vector<int64_t> stride = arg::int_list(info, 2);
     const std::vector<int64_t> padding = arg::int_list(info, 3);
@@ -1013,7 +1013,7 @@ static Napi::Value op_avgPool2d(const Napi::CallbackInfo& info) {
 static const char* const N_adaptiveAvgPool2d[] = {"input", "outputSize", nullptr};
 static Napi::Value op_adaptiveAvgPool2d(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& input = arg::tensor(info, 0);
+    const at::Tensor input = arg::tensor(info, 0);
     const std::vector<int64_t> outputSize = arg::int_list(info, 1);
     return wrap_tensor(info.Env(), at::adaptive_avg_pool2d(input, outputSize));
   OP_CATCH("adaptiveAvgPool2d", N_adaptiveAvgPool2d)
@@ -1022,7 +1022,7 @@ static Napi::Value op_adaptiveAvgPool2d(const Napi::CallbackInfo& info) {
 static const char* const N_batchNorm[] = {"input", "runningMean", "runningVar", "weight", "bias", "training", "momentum", "eps", nullptr};
 static Napi::Value op_batchNorm(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& input = arg::tensor(info, 0);
+    const at::Tensor input = arg::tensor(info, 0);
     const c10::optional<at::Tensor> runningMean = arg::tensor_opt(info, 1);
     const c10::optional<at::Tensor> runningVar = arg::tensor_opt(info, 2);
     const c10::optional<at::Tensor> weight = arg::tensor_opt(info, 3);
@@ -1037,7 +1037,7 @@ static Napi::Value op_batchNorm(const Napi::CallbackInfo& info) {
 static const char* const N_layerNorm[] = {"input", "normalizedShape", "weight", "bias", "eps", nullptr};
 static Napi::Value op_layerNorm(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& input = arg::tensor(info, 0);
+    const at::Tensor input = arg::tensor(info, 0);
     const std::vector<int64_t> normalizedShape = arg::int_list(info, 1);
     const c10::optional<at::Tensor> weight = arg::tensor_opt(info, 2);
     const c10::optional<at::Tensor> bias = arg::tensor_opt(info, 3);
@@ -1049,7 +1049,7 @@ static Napi::Value op_layerNorm(const Napi::CallbackInfo& info) {
 static const char* const N_dropout[] = {"input", "p", "training", nullptr};
 static Napi::Value op_dropout(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& input = arg::tensor(info, 0);
+    const at::Tensor input = arg::tensor(info, 0);
     const double p = arg::f64(info, 1);
     const bool training = arg::boolean(info, 2);
     return wrap_tensor(info.Env(), at::dropout(input, p, training));
@@ -1059,8 +1059,8 @@ static Napi::Value op_dropout(const Napi::CallbackInfo& info) {
 static const char* const N_embedding[] = {"weight", "indices", "paddingIdx", nullptr};
 static Napi::Value op_embedding(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& weight = arg::tensor(info, 0);
-    const at::Tensor& indices = arg::tensor(info, 1);
+    const at::Tensor weight = arg::tensor(info, 0);
+    const at::Tensor indices = arg::tensor(info, 1);
     const int64_t paddingIdx = arg::i64(info, 2);
     return wrap_tensor(info.Env(), at::embedding(weight, indices, paddingIdx));
   OP_CATCH("embedding", N_embedding)
@@ -1069,7 +1069,7 @@ static Napi::Value op_embedding(const Napi::CallbackInfo& info) {
 static const char* const N_relu[] = {"self", nullptr};
 static Napi::Value op_relu(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     return wrap_tensor(info.Env(), at::relu(self));
   OP_CATCH("relu", N_relu)
 }
@@ -1077,7 +1077,7 @@ static Napi::Value op_relu(const Napi::CallbackInfo& info) {
 static const char* const N_leakyRelu[] = {"self", "negativeSlope", nullptr};
 static Napi::Value op_leakyRelu(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const at::Scalar negativeSlope = arg::scalar(info, 1);
     return wrap_tensor(info.Env(), at::leaky_relu(self, negativeSlope));
   OP_CATCH("leakyRelu", N_leakyRelu)
@@ -1086,7 +1086,7 @@ static Napi::Value op_leakyRelu(const Napi::CallbackInfo& info) {
 static const char* const N_gelu[] = {"self", "approximate", nullptr};
 static Napi::Value op_gelu(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const std::string approximate = arg::str(info, 1);
     return wrap_tensor(info.Env(), at::gelu(self, approximate));
   OP_CATCH("gelu", N_gelu)
@@ -1095,7 +1095,7 @@ static Napi::Value op_gelu(const Napi::CallbackInfo& info) {
 static const char* const N_silu[] = {"self", nullptr};
 static Napi::Value op_silu(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     return wrap_tensor(info.Env(), at::silu(self));
   OP_CATCH("silu", N_silu)
 }
@@ -1103,7 +1103,7 @@ static Napi::Value op_silu(const Napi::CallbackInfo& info) {
 static const char* const N_tanh[] = {"self", nullptr};
 static Napi::Value op_tanh(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     return wrap_tensor(info.Env(), at::tanh(self));
   OP_CATCH("tanh", N_tanh)
 }
@@ -1111,7 +1111,7 @@ static Napi::Value op_tanh(const Napi::CallbackInfo& info) {
 static const char* const N_sigmoid[] = {"self", nullptr};
 static Napi::Value op_sigmoid(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     return wrap_tensor(info.Env(), at::sigmoid(self));
   OP_CATCH("sigmoid", N_sigmoid)
 }
@@ -1119,7 +1119,7 @@ static Napi::Value op_sigmoid(const Napi::CallbackInfo& info) {
 static const char* const N_softmax[] = {"self", "dim", nullptr};
 static Napi::Value op_softmax(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const int64_t dim = arg::i64(info, 1);
     return wrap_tensor(info.Env(), at::softmax(self, dim));
   OP_CATCH("softmax", N_softmax)
@@ -1128,7 +1128,7 @@ static Napi::Value op_softmax(const Napi::CallbackInfo& info) {
 static const char* const N_logSoftmax[] = {"self", "dim", nullptr};
 static Napi::Value op_logSoftmax(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const int64_t dim = arg::i64(info, 1);
     return wrap_tensor(info.Env(), at::log_softmax(self, dim));
   OP_CATCH("logSoftmax", N_logSoftmax)
@@ -1137,8 +1137,8 @@ static Napi::Value op_logSoftmax(const Napi::CallbackInfo& info) {
 static const char* const N_crossEntropyRaw[] = {"input", "target", "weight", "reduction", "ignoreIndex", "labelSmoothing", nullptr};
 static Napi::Value op_crossEntropyRaw(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& input = arg::tensor(info, 0);
-    const at::Tensor& target = arg::tensor(info, 1);
+    const at::Tensor input = arg::tensor(info, 0);
+    const at::Tensor target = arg::tensor(info, 1);
     const c10::optional<at::Tensor> weight = arg::tensor_opt(info, 2);
     const int64_t reduction = arg::reduction(info, 3);
     const int64_t ignoreIndex = arg::i64(info, 4);
@@ -1150,8 +1150,8 @@ static Napi::Value op_crossEntropyRaw(const Napi::CallbackInfo& info) {
 static const char* const N_nllLossRaw[] = {"input", "target", "weight", "reduction", "ignoreIndex", nullptr};
 static Napi::Value op_nllLossRaw(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& input = arg::tensor(info, 0);
-    const at::Tensor& target = arg::tensor(info, 1);
+    const at::Tensor input = arg::tensor(info, 0);
+    const at::Tensor target = arg::tensor(info, 1);
     const c10::optional<at::Tensor> weight = arg::tensor_opt(info, 2);
     const int64_t reduction = arg::reduction(info, 3);
     const int64_t ignoreIndex = arg::i64(info, 4);
@@ -1162,8 +1162,8 @@ static Napi::Value op_nllLossRaw(const Napi::CallbackInfo& info) {
 static const char* const N_klDivRaw[] = {"input", "target", "reduction", "logTarget", nullptr};
 static Napi::Value op_klDivRaw(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& input = arg::tensor(info, 0);
-    const at::Tensor& target = arg::tensor(info, 1);
+    const at::Tensor input = arg::tensor(info, 0);
+    const at::Tensor target = arg::tensor(info, 1);
     const int64_t reduction = arg::reduction(info, 2);
     const bool logTarget = arg::boolean(info, 3);
     return wrap_tensor(info.Env(), at::kl_div(input, target, reduction, logTarget));
@@ -1173,8 +1173,8 @@ static Napi::Value op_klDivRaw(const Napi::CallbackInfo& info) {
 static const char* const N_mseLossRaw[] = {"input", "target", "reduction", nullptr};
 static Napi::Value op_mseLossRaw(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& input = arg::tensor(info, 0);
-    const at::Tensor& target = arg::tensor(info, 1);
+    const at::Tensor input = arg::tensor(info, 0);
+    const at::Tensor target = arg::tensor(info, 1);
     const int64_t reduction = arg::reduction(info, 2);
     return wrap_tensor(info.Env(), at::mse_loss(input, target, reduction));
   OP_CATCH("mseLossRaw", N_mseLossRaw)
@@ -1183,7 +1183,7 @@ static Napi::Value op_mseLossRaw(const Napi::CallbackInfo& info) {
 static const char* const N_add_[] = {"self", "other", "alpha", nullptr};
 static Napi::Value op_add_(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const at::Tensor other = arg::tensor_or_scalar(info, 1);
     const at::Scalar alpha = arg::scalar(info, 2);
     self.add_(other, alpha); return info[0];
@@ -1193,7 +1193,7 @@ static Napi::Value op_add_(const Napi::CallbackInfo& info) {
 static const char* const N_sub_[] = {"self", "other", "alpha", nullptr};
 static Napi::Value op_sub_(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const at::Tensor other = arg::tensor_or_scalar(info, 1);
     const at::Scalar alpha = arg::scalar(info, 2);
     self.sub_(other, alpha); return info[0];
@@ -1203,7 +1203,7 @@ static Napi::Value op_sub_(const Napi::CallbackInfo& info) {
 static const char* const N_mul_[] = {"self", "other", nullptr};
 static Napi::Value op_mul_(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const at::Tensor other = arg::tensor_or_scalar(info, 1);
     self.mul_(other); return info[0];
   OP_CATCH("mul_", N_mul_)
@@ -1212,7 +1212,7 @@ static Napi::Value op_mul_(const Napi::CallbackInfo& info) {
 static const char* const N_div_[] = {"self", "other", nullptr};
 static Napi::Value op_div_(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const at::Tensor other = arg::tensor_or_scalar(info, 1);
     self.div_(other); return info[0];
   OP_CATCH("div_", N_div_)
@@ -1221,9 +1221,9 @@ static Napi::Value op_div_(const Napi::CallbackInfo& info) {
 static const char* const N_addcmul_[] = {"self", "tensor1", "tensor2", "value", nullptr};
 static Napi::Value op_addcmul_(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
-    const at::Tensor& tensor1 = arg::tensor(info, 1);
-    const at::Tensor& tensor2 = arg::tensor(info, 2);
+    const at::Tensor self = arg::tensor(info, 0);
+    const at::Tensor tensor1 = arg::tensor(info, 1);
+    const at::Tensor tensor2 = arg::tensor(info, 2);
     const at::Scalar value = arg::scalar(info, 3);
     self.addcmul_(tensor1, tensor2, value); return info[0];
   OP_CATCH("addcmul_", N_addcmul_)
@@ -1232,9 +1232,9 @@ static Napi::Value op_addcmul_(const Napi::CallbackInfo& info) {
 static const char* const N_addcdiv_[] = {"self", "tensor1", "tensor2", "value", nullptr};
 static Napi::Value op_addcdiv_(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
-    const at::Tensor& tensor1 = arg::tensor(info, 1);
-    const at::Tensor& tensor2 = arg::tensor(info, 2);
+    const at::Tensor self = arg::tensor(info, 0);
+    const at::Tensor tensor1 = arg::tensor(info, 1);
+    const at::Tensor tensor2 = arg::tensor(info, 2);
     const at::Scalar value = arg::scalar(info, 3);
     self.addcdiv_(tensor1, tensor2, value); return info[0];
   OP_CATCH("addcdiv_", N_addcdiv_)
@@ -1243,8 +1243,8 @@ static Napi::Value op_addcdiv_(const Napi::CallbackInfo& info) {
 static const char* const N_lerp_[] = {"self", "end", "weight", nullptr};
 static Napi::Value op_lerp_(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
-    const at::Tensor& end = arg::tensor(info, 1);
+    const at::Tensor self = arg::tensor(info, 0);
+    const at::Tensor end = arg::tensor(info, 1);
     const at::Scalar weight = arg::scalar(info, 2);
     self.lerp_(end, weight); return info[0];
   OP_CATCH("lerp_", N_lerp_)
@@ -1253,7 +1253,7 @@ static Napi::Value op_lerp_(const Napi::CallbackInfo& info) {
 static const char* const N_sqrt_[] = {"self", nullptr};
 static Napi::Value op_sqrt_(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     self.sqrt_(); return info[0];
   OP_CATCH("sqrt_", N_sqrt_)
 }
@@ -1261,7 +1261,7 @@ static Napi::Value op_sqrt_(const Napi::CallbackInfo& info) {
 static const char* const N_clamp_[] = {"self", "min", "max", nullptr};
 static Napi::Value op_clamp_(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const c10::optional<at::Scalar> min = arg::absent(info[1]) ? c10::optional<at::Scalar>() : arg::scalar(info, 1);
     const c10::optional<at::Scalar> max = arg::absent(info[2]) ? c10::optional<at::Scalar>() : arg::scalar(info, 2);
     self.clamp_(min, max); return info[0];
@@ -1271,8 +1271,8 @@ static Napi::Value op_clamp_(const Napi::CallbackInfo& info) {
 static const char* const N_copy_[] = {"self", "src", nullptr};
 static Napi::Value op_copy_(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
-    const at::Tensor& src = arg::tensor(info, 1);
+    const at::Tensor self = arg::tensor(info, 0);
+    const at::Tensor src = arg::tensor(info, 1);
     self.copy_(src); return info[0];
   OP_CATCH("copy_", N_copy_)
 }
@@ -1280,7 +1280,7 @@ static Napi::Value op_copy_(const Napi::CallbackInfo& info) {
 static const char* const N_fill_[] = {"self", "value", nullptr};
 static Napi::Value op_fill_(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const at::Scalar value = arg::scalar(info, 1);
     self.fill_(value); return info[0];
   OP_CATCH("fill_", N_fill_)
@@ -1289,7 +1289,7 @@ static Napi::Value op_fill_(const Napi::CallbackInfo& info) {
 static const char* const N_zero_[] = {"self", nullptr};
 static Napi::Value op_zero_(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     self.zero_(); return info[0];
   OP_CATCH("zero_", N_zero_)
 }
@@ -1297,7 +1297,7 @@ static Napi::Value op_zero_(const Napi::CallbackInfo& info) {
 static const char* const N_uniform_[] = {"self", "from", "to", nullptr};
 static Napi::Value op_uniform_(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const double from_ = arg::f64(info, 1);
     const double to_ = arg::f64(info, 2);
     self.uniform_(from_, to_); return info[0];
@@ -1307,7 +1307,7 @@ static Napi::Value op_uniform_(const Napi::CallbackInfo& info) {
 static const char* const N_normal_[] = {"self", "mean", "std", nullptr};
 static Napi::Value op_normal_(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const double mean = arg::f64(info, 1);
     const double std = arg::f64(info, 2);
     self.normal_(mean, std); return info[0];
@@ -1317,7 +1317,7 @@ static Napi::Value op_normal_(const Napi::CallbackInfo& info) {
 static const char* const N_bernoulli_[] = {"self", "p", nullptr};
 static Napi::Value op_bernoulli_(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
+    const at::Tensor self = arg::tensor(info, 0);
     const double p = arg::f64(info, 1);
     self.bernoulli_(p); return info[0];
   OP_CATCH("bernoulli_", N_bernoulli_)
@@ -1326,8 +1326,8 @@ static Napi::Value op_bernoulli_(const Napi::CallbackInfo& info) {
 static const char* const N_maskedFill_[] = {"self", "mask", "value", nullptr};
 static Napi::Value op_maskedFill_(const Napi::CallbackInfo& info) {
   OP_TRY
-    const at::Tensor& self = arg::tensor(info, 0);
-    const at::Tensor& mask = arg::tensor(info, 1);
+    const at::Tensor self = arg::tensor(info, 0);
+    const at::Tensor mask = arg::tensor(info, 1);
     const at::Scalar value = arg::scalar(info, 2);
     self.masked_fill_(mask, value); return info[0];
   OP_CATCH("maskedFill_", N_maskedFill_)

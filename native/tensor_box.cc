@@ -17,9 +17,11 @@ Napi::Value wrap_tensor(Napi::Env env, at::Tensor t) {
     int64_t ignored;
     napi_adjust_external_memory(env, box->reported, &ignored);
   }
-  g_memory.bytes += box->reported;
-  if (g_memory.bytes > g_memory.peak_bytes) g_memory.peak_bytes = g_memory.bytes;
-  if (++g_memory.live > g_memory.peak) g_memory.peak = g_memory.live;
+  const int64_t bytes = g_memory.bytes += box->reported;
+  const int64_t live = ++g_memory.live;
+  // Raise the peaks; a lost race only delays a peak by one allocation.
+  if (bytes > g_memory.peak_bytes.load()) g_memory.peak_bytes = bytes;
+  if (live > g_memory.peak.load()) g_memory.peak = live;
   // A plain object wrapping the box. napi_wrap (rather than an External) lets dispose()
   // remove the finalizer with napi_remove_wrap: Node defers finalizers to the event loop,
   // so a synchronous training loop would otherwise pile up one pending finalizer per op.

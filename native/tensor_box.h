@@ -8,17 +8,19 @@
 #pragma once
 #include <ATen/ATen.h>
 #include <napi.h>
+#include <atomic>
 
 struct TensorBox {
   at::Tensor t;
   int64_t reported = 0;  // bytes reported to V8 through napi_adjust_external_memory
 };
 
+// Process-wide counters (atomic: worker threads may load the addon too).
 struct MemoryStats {
-  int64_t live = 0;   // boxes holding a defined tensor
-  int64_t peak = 0;   // highest `live` since start or the last reset
-  int64_t bytes = 0;  // bytes reported to V8 for live boxes
-  int64_t peak_bytes = 0;  // highest `bytes` since start or the last reset
+  std::atomic<int64_t> live{0};        // boxes holding a defined tensor
+  std::atomic<int64_t> peak{0};        // highest `live` since start or the last reset
+  std::atomic<int64_t> bytes{0};       // bytes reported to V8 for live boxes
+  std::atomic<int64_t> peak_bytes{0};  // highest `bytes` since start or the last reset
 };
 extern MemoryStats g_memory;
 

@@ -1,11 +1,12 @@
 // Generates the C++ glue and the TS wrappers from the op table in native/ops.mjs.
 // Run by `npm run build`; the outputs are committed so a reader can see them.
 import { writeFileSync, readFileSync, existsSync, renameSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { ops } from '../native/ops.mjs';
 
 // kind → [C++ converter, TS type, TS expression that turns the value into what native takes]
 const KINDS = {
-  T: ['const at::Tensor& %n = arg::tensor(info, %i);', 'Tensor', '%n.handle'],
+  T: ['const at::Tensor %n = arg::tensor(info, %i);', 'Tensor', '%n.handle'],
   'T?': ['const c10::optional<at::Tensor> %n = arg::tensor_opt(info, %i);', 'Tensor | null', '%n?.handle ?? null'],
   TS: ['const at::Tensor %n = arg::tensor_or_scalar(info, %i);', 'Tensor | number | boolean', "(typeof %n === 'object' ? %n.handle : %n)"],
   TL: ['const std::vector<at::Tensor> %n = arg::tensor_list(info, %i);', 'Tensor[]', '%n.map((t) => t.handle)'],
@@ -104,6 +105,6 @@ function writeIfChanged(path, text) {
   writeFileSync(path + '.tmp', text);
   renameSync(path + '.tmp', path);
 }
-const root = new URL('..', import.meta.url).pathname;
+const root = fileURLToPath(new URL('..', import.meta.url));
 writeIfChanged(root + 'native/ops_generated.cc', cc);
 writeIfChanged(root + 'src/torch/ops_generated.ts', ts);

@@ -9,6 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(libopenblas0-pthread python3-torch python3-numpy dataset-fashion-mnist g++ make python3)
+# node-gyp needs Node's headers; Debian's own nodejs keeps them in libnode-dev.
+[ -f "$(dirname "$(dirname "$(command -v node)")")/include/node/node_api.h" ] || pkgs+=(libnode-dev)
 [ -n "${LIBTORCH:-}" ] || pkgs+=(libtorch-dev)
 missing=()
 for p in "${pkgs[@]}"; do
@@ -29,7 +31,7 @@ if [ ! -d node_modules ] || [ package.json -nt node_modules ] || [ package-lock.
 fi
 echo "setup: building the libtorch addon"
 node scripts/gen-ops.mjs
-npx node-gyp rebuild -j 2 --silent >/dev/null || npx node-gyp rebuild -j 2   # second run shows the error
+bash scripts/build-native.sh
 echo "setup: compiling TypeScript"
 npx tsc -p .
 echo "setup: done"

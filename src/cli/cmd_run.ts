@@ -86,7 +86,7 @@ export async function runTrainTeacher(o: RunOptions): Promise<number> {
 export async function runTrainStudent(o: RunOptions): Promise<number> {
   const { exp, rep, d, dir } = setup(o);
   const out = join(dir, 'baseline');
-  const baseline = studentStage(exp, d, rep, out, undefined, { resume: o.resume });
+  const baseline = studentStage(exp, d, rep, out, undefined, { resume: !!o.resume });
   const rows = compareStage([{ name: `baseline (${exp.student.arch})`, role: 'baseline', model: baseline.model }], d, out, rep);
   rep.stop();
   printRows(rows, out, o.json);
@@ -97,7 +97,7 @@ export async function runDistill(o: RunOptions): Promise<number> {
   const { exp, rep, d, dir } = setup(o);
   const teacher = teacherStage(exp, d, rep);
   const out = join(dir, 'student');
-  const student = studentStage(exp, d, rep, out, teacher.model, { resume: o.resume });
+  const student = studentStage(exp, d, rep, out, teacher.model, { resume: !!o.resume });
   const rows = compareStage([
     { name: `teacher (${exp.teacher.arch})`, role: 'teacher', model: teacher.model },
     { name: `distilled (${exp.student.arch})`, role: 'student', model: student.model },

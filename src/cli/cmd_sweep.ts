@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import * as torch from '../torch/index.js';
 import * as evaluate from '../eval/index.js';
 import { writeFileAtomic } from '../io/index.js';
-import { lineChartSvg } from '../report/svg_chart.js';
+import { lineChartSvg } from '../report/index.js';
 import { loadExperiment } from './experiment.js';
 import { makeReporter } from './progress.js';
 import { applyThreads, prepareData, teacherStage, studentStage, compareStage, runDir, writeResolvedConfig } from './pipeline.js';
@@ -38,8 +38,8 @@ export async function runSweep(o: RunOptions & { sizes?: string; layers?: string
   for (const h of sizes) {
     const arch = `mlp:${Array(layers).fill(h).join(',')}`;
     const e = { ...exp, student: { ...exp.student, arch } };
-    const base = studentStage(e, d, rep, join(dir, `h${h}`, 'baseline'), undefined, { resume: o.resume });
-    const dist = studentStage(e, d, rep, join(dir, `h${h}`, 'student'), teacher.model, { resume: o.resume });
+    const base = studentStage(e, d, rep, join(dir, `h${h}`, 'baseline'), undefined, { resume: !!o.resume });
+    const dist = studentStage(e, d, rep, join(dir, `h${h}`, 'student'), teacher.model, { resume: !!o.resume });
     const [b, s] = compareStage([
       { name: `baseline ${arch}`, role: 'baseline', model: base.model },
       { name: `distilled ${arch}`, role: 'student', model: dist.model },

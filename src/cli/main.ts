@@ -47,7 +47,7 @@ trainingCommand('sweep', 'distill one teacher into MLP students of several sizes
 
 program
   .command('evaluate <weights>')
-  .description('measure one weights file on the experiment test set: accuracy, size, latency, throughput, memory')
+  .description('measure one weights file on the experiment test set (accuracy, size, latency, throughput, memory); writes comparison.md/.json beside it')
   .option('-c, --config <file>', 'experiment YAML (for the data)')
   .option('--set <key=value...>', 'override a config key')
   .option('--arch <spec>', "architecture of the weights, e.g. 'cnn' or 'mlp:128,128' (default: student.arch)")

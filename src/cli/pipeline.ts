@@ -1,7 +1,7 @@
 // The stages every command is made of: prepare the data, train (or reuse) a teacher,
 // train a student with or without distillation, and measure them side by side.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { homedir, availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as torch from '../torch/index.js';
@@ -57,13 +57,15 @@ export function prepareData(exp: Experiment, rep: Reporter): PreparedData {
     test = parts.val;
   }
   const { train, val } = data.splitDataset(full, { valFraction: d.valFraction, seed: exp.seed });
+  const name = full.name, numClasses = full.numClasses, inputShape = [...full.x.shape.slice(1)], classNames = full.classNames;
+  data.disposeDataset(full); // the split copied what it needs
   const t = d.transfer;
   const transfer = t.omitClasses.length || t.subset
     ? data.makeTransferSet(train, { omitClasses: t.omitClasses, subset: t.subset || undefined, seed: exp.seed })
     : train;
-  rep.note(`data: ${full.name}: ${train.y.shape[0]} train, ${val.y.shape[0]} val, ${test.y.shape[0]} test` +
+  rep.note(`data: ${name}: ${train.y.shape[0]} train, ${val.y.shape[0]} val, ${test.y.shape[0]} test` +
     (transfer !== train ? `; transfer set ${transfer.y.shape[0]} (omitting [${t.omitClasses.join(', ')}])` : ''));
-  return { name: full.name, train, transfer, val, test, numClasses: full.numClasses, inputShape: [...full.x.shape.slice(1)], classNames: full.classNames };
+  return { name, train, transfer, val, test, numClasses, inputShape, classNames };
 }
 
 function trainConfig(c: Experiment['teacher']['train'], seed: number): kd.TrainConfig {
@@ -111,6 +113,17 @@ export function teacherStage(exp: Experiment, d: PreparedData, rep: Reporter, op
     .digest('hex').slice(0, 16);
   const dir = opts.dir ?? join(cacheDir(), 'teachers', `${d.name}-${t.arch.replace(/[^\w]/g, '_')}-${key}`);
   const weights = join(dir, 'model.safetensors');
+  if (opts.dir) {
+    // A folder given by the caller may hold a teacher of another recipe: reuse or resume only on
+    // the same key (cache folders carry the key in their name).
+    const keyFile = join(dir, 'recipe-key');
+    if (!existsSync(keyFile) || readFileSync(keyFile, 'utf8').trim() !== key) {
+      rmSync(weights, { force: true });
+      rmSync(join(dir, 'checkpoint.safetensors'), { force: true });
+    }
+    mkdirSync(dir, { recursive: true });
+    writeFileAtomic(keyFile, key + '\n');
+  }
   writeFileAtomic(join(runDir(exp), 'teacher.json'), JSON.stringify({ weights, arch: t.arch, dropout: t.dropout }) + '\n');
   if (existsSync(weights) && !opts.force) {
     loadWeights(model, weights);
@@ -135,6 +148,7 @@ export interface StudentResult {
 
 /** A student trained on hard labels (the baseline) or distilled from `teacher`. */
 export function studentStage(exp: Experiment, d: PreparedData, rep: Reporter, dir: string, teacher?: nn.Module, opts: { resume?: boolean } = {}): StudentResult {
+  // Fresh unless asked: a rerun with a changed config must never pick up an old checkpoint.
   const s = exp.student;
   // Baseline and distilled students start from the same initial weights: a fair comparison.
   torch.manualSeed(exp.seed + 1);
@@ -170,7 +184,7 @@ export function studentStage(exp: Experiment, d: PreparedData, rep: Reporter, di
   rep.note(`${stage}: ${s.arch} for ${s.train.epochs} epochs into ${dir}`);
   const r = kd.train({
     model, train: loaderFor(d.transfer, s.train.batchSize, exp.seed, augment), val: d.val, config, kd: setup, teacherModel: teacher,
-    extraParams: loss?.parameters(), runDir: dir, resume: opts.resume ?? true, onEvent: rep.trainer(stage),
+    extraParams: loss?.parameters(), runDir: dir, resume: opts.resume ?? false, onEvent: rep.trainer(stage),
   });
   kd.saveWeights(dir, model, 'model.safetensors', { arch: s.arch, dataset: d.name, kind: stage });
   setup?.teacher.dispose();

@@ -30,10 +30,12 @@ export function predict(model: EvalModel, x: Tensor, opts: PredictOptions = {}):
   return torch.tidy(() => {
     const parts: Tensor[] = [];
     forEachBatch(model, x, opts.batchSize ?? 256, (out) => parts.push(torch.keep(out)));
+    // Always a new tensor made in this scope (cat copies even one part), so it moves to the
+    // caller's scope like any op's result; the kept parts are freed here.
     try {
-      return parts.length === 1 ? parts[0] : torch.cat(parts, 0); // (N, C)
+      return torch.cat(parts, 0); // (N, C)
     } finally {
-      if (parts.length > 1) for (const p of parts) p.dispose();
+      for (const p of parts) p.dispose();
     }
   });
 }

@@ -193,10 +193,19 @@ export function loadCheckpoint(path: string, opts: LoadCheckpointOptions): Check
     if (metadata.scheduler !== undefined) schedState = fromJson(path, 'scheduler', metadata.scheduler);
     if (scheduler && metadata.scheduler === undefined) throw new ConfigError(`${path}: checkpoint holds no scheduler state`);
 
-    // ── then apply ──
-    model.loadStateDict(modelSd);
-    optimizer?.loadStateDict({ tensors: optimSd, meta: optimMeta });
-    scheduler?.loadStateDict(schedState);
+    // ── then apply, all or nothing: the optimizer and scheduler validate their own state, so
+    // the model's current weights are kept aside and put back if either refuses. ──
+    const previous = Object.fromEntries(Object.entries(live).map(([k, t]) => [k, t.clone()]));
+    try {
+      model.loadStateDict(modelSd);
+      optimizer?.loadStateDict({ tensors: optimSd, meta: optimMeta });
+      scheduler?.loadStateDict(schedState);
+    } catch (e) {
+      model.loadStateDict(previous);
+      throw e;
+    } finally {
+      for (const t of Object.values(previous)) t.dispose();
+    }
     if (restoreRng) torch.setRngState(rng);
     return { step, extra: extra as Record<string, unknown> };
   } finally {

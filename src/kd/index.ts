@@ -29,6 +29,6 @@ export { makeSchedule, makeKDSchedule, type Schedule, type ScheduleSpec, type KD
 // where soft targets come from, and the training loop
 export { LiveTeacher, CachedTeacher, computeLogits, teacherCacheKey, type Teacher, type SparseLogits, type CacheOptions } from './teacher.js';
 export {
-  train, hardLoss, mixBatch, saveWeights, NonFiniteLossError, DEFAULT_TRAIN,
+  train, saveWeights, NonFiniteLossError, DEFAULT_TRAIN,
   type TrainConfig, type TrainRequest, type TrainResult, type TrainEvent, type EpochRecord, type KDSetup, type KDLossFn, type BatchSource, type Batch, type EvalSet,
 } from './trainer.js';

@@ -102,7 +102,7 @@ export class CachedTeacher implements Teacher {
       }
       for (const t of Object.values(tensors)) t.dispose(); // a foreign file under our name: rebuild it
     }
-    const logits = computeLogits(model, data.x, o.batchSize ?? 512, o.onProgress); // (N, C)
+    const logits = torch.keep(computeLogits(model, data.x, o.batchSize ?? 512, o.onProgress)); // (N, C)
     if (logits.shape[1] !== numClasses)
       throw new torch.ConfigError(`teacher has ${logits.shape[1]} outputs but the data has ${numClasses} classes`);
     mkdirSync(o.dir, { recursive: true });
@@ -146,9 +146,9 @@ export function computeLogits(model: Module, x: Tensor, batchSize: number, onPro
         onProgress?.(Math.min(s + batchSize, n), n);
       }
     });
-    const all = torch.cat(parts, 0);
+    const all = torch.cat(parts, 0); // owned by the caller's scope, like any op's result
     for (const p of parts) p.dispose();
-    return torch.keep(all);
+    return all;
   } finally {
     model.train(wasTraining);
   }

@@ -10,13 +10,15 @@
 // is written atomically at the end of every `checkpointEvery` epochs. The data order is
 // a pure function of (seed, epoch), so a killed run restarted with `resume` redoes the
 // interrupted epoch and ends at the same final weights.
-import { existsSync, mkdirSync, readFileSync, appendFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, appendFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import type { Module } from '../nn/index.js';
 import { Adam, AdamW, SGD, CosineAnnealingLR, warmupCosine, clipGradNorm, type Optimizer, type LRScheduler } from '../optim/index.js';
-import { saveCheckpoint, loadCheckpoint, saveSafetensors, writeFileAtomic } from '../io/index.js';
+import { saveCheckpoint, loadCheckpoint, saveSafetensors, loadSafetensors, writeFileAtomic, removeStaleTempFiles } from '../io/index.js';
+import { mixup, hashSeed } from '../data/index.js';
+import { hardCE } from './hinton.js';
 import { computeLogits, type Teacher, type SparseLogits } from './teacher.js';
 import type { FeatureCapture } from './capture.js';
 
@@ -156,18 +158,34 @@ export function train(req: TrainRequest): TrainResult {
   const totalSteps = stepsPerEpoch * c.epochs;
   const sched = makeSchedule(opt, c, totalSteps);
 
+  const bestPath = join(req.runDir, 'best.safetensors');
+  for (const f of [ckptPath, bestPath, metricsPath]) removeStaleTempFiles(f); // left by a killed write
+  // The checkpoint covers the model and any extra trainable tensors (a hint regressor), so both resume.
+  const extras = req.extraParams ?? [];
+  const state = {
+    stateDict: () => ({ ...model.stateDict(), ...Object.fromEntries(extras.map((t, i) => [`${EXTRA}${i}`, t])) }),
+    loadStateDict: (sd: Record<string, Tensor>) => {
+      const own: Record<string, Tensor> = {};
+      for (const [k, t] of Object.entries(sd)) if (!k.startsWith(EXTRA)) own[k] = t;
+      model.loadStateDict(own);
+      torch.noGrad(() => extras.forEach((t, i) => t.copy_(sd[`${EXTRA}${i}`])));
+    },
+  };
+
   let history: EpochRecord[] = [];
   let best: number | null = null;
   let badEpochs = 0;
   let startEpoch = 0;
   let resumedFrom: number | null = null;
+  let stoppedEarly = false;
   if (req.resume && existsSync(ckptPath)) {
-    const info = loadCheckpoint(ckptPath, { model, optimizer: opt, scheduler: sched ?? undefined });
-    const extra = info.extra as { epoch: number; best: number | null; badEpochs: number; history: EpochRecord[] };
+    const info = loadCheckpoint(ckptPath, { model: state, optimizer: opt, scheduler: sched ?? undefined });
+    const extra = info.extra as { epoch: number; best: number | null; badEpochs: number; history: EpochRecord[]; stoppedEarly?: boolean };
     startEpoch = extra.epoch + 1;
     best = extra.best;
     badEpochs = extra.badEpochs;
     history = extra.history;
+    stoppedEarly = !!extra.stoppedEarly;
     resumedFrom = extra.epoch;
     // Keep the metrics of the epochs the checkpoint covers; drop what the killed run logged after it.
     if (existsSync(metricsPath)) {
@@ -182,6 +200,9 @@ export function train(req: TrainRequest): TrainResult {
       writeFileAtomic(metricsPath, kept.map((l) => l + '\n').join(''));
     }
   } else {
+    // A fresh start: nothing of an earlier run in this folder may be resumed or reported later.
+    rmSync(ckptPath, { force: true });
+    rmSync(bestPath, { force: true });
     writeFileAtomic(metricsPath, '');
   }
   const log = (o: object) => appendFileSync(metricsPath, JSON.stringify(o) + '\n');
@@ -191,8 +212,9 @@ export function train(req: TrainRequest): TrainResult {
   const teacherValPred = req.teacherModel && req.val
     ? torch.keep(torch.tidy(() => computeLogits(req.teacherModel!, req.val!.x, 512).argmax(1)))
     : null;
+  kd?.features?.teacher.clear();
 
-  let stoppedEarly = false;
+  try {
   for (let epoch = startEpoch; epoch < c.epochs && !stoppedEarly; epoch++) {
     const t0 = performance.now();
     req.train.setEpoch(epoch);
@@ -229,7 +251,9 @@ export function train(req: TrainRequest): TrainResult {
       micro = 0;
     };
 
+    let batchInEpoch = -1;
     for (const batch of req.train) {
+      batchInEpoch++;
       const progress = (step + micro / c.gradAccumulation) / Math.max(1, totalSteps);
       T = kd ? kd.T(progress) : null;
       alpha = kd ? kd.alpha(progress) : null;
@@ -237,7 +261,8 @@ export function train(req: TrainRequest): TrainResult {
         let x = batch.x;
         let mixed: { perm: Tensor; lambda: number } | undefined;
         if (c.mixup > 0) {
-          const m = mixBatch(x, c.mixup);
+          // Drawn from (seed, epoch, batch): a resumed run mixes exactly the same pairs.
+          const m = mixup(x, { alpha: c.mixup, seed: hashSeed(c.seed, epoch, batchInEpoch) });
           x = m.x;
           mixed = { perm: m.perm, lambda: m.lambda };
         }
@@ -248,7 +273,7 @@ export function train(req: TrainRequest): TrainResult {
           const f = kd.features;
           out = kd.loss({ student, teacher, labels: batch.y, mixed, features: f && { student: f.student.features(), teacher: f.teacher.features() } }, { T: T!, alpha: alpha! });
         } else {
-          out = { total: hardLoss(student, batch.y, c.labelSmoothing, mixed), parts: {} };
+          out = { total: hardCE(student, batch.y, { labelSmoothing: c.labelSmoothing, mixed }), parts: {} };
         }
         const b = batch.y.shape[0];
         out.total.mul(b).backward();
@@ -291,6 +316,7 @@ export function train(req: TrainRequest): TrainResult {
     let teacherAgreement: number | null = null;
     if (req.val) {
       const pred = torch.tidy(() => computeLogits(model, req.val!.x, 512).argmax(1));
+      kd?.features?.student.clear(); // the validation forward ran the capture hooks too
       valAccuracy = argmaxAgreement(pred, req.val.y);
       if (teacherValPred) teacherAgreement = argmaxAgreement(pred, teacherValPred);
       pred.dispose();
@@ -307,7 +333,7 @@ export function train(req: TrainRequest): TrainResult {
       if (best === null || valAccuracy > best) {
         best = valAccuracy;
         badEpochs = 0;
-        saveSafetensors(join(req.runDir, 'best.safetensors'), model.stateDict(), { epoch: String(epoch), valAccuracy: String(valAccuracy) });
+        saveSafetensors(bestPath, model.stateDict(), { epoch: String(epoch), valAccuracy: String(valAccuracy) });
       } else if (++badEpochs >= c.patience) {
         stoppedEarly = true;
         req.onEvent?.({ type: 'early-stop', epoch, best });
@@ -316,53 +342,22 @@ export function train(req: TrainRequest): TrainResult {
       best = valAccuracy;
     }
     if ((epoch + 1) % c.checkpointEvery === 0 || epoch === c.epochs - 1 || stoppedEarly)
-      saveCheckpoint(ckptPath, { model, optimizer: opt, scheduler: sched ?? undefined, step, extra: { epoch, best, badEpochs, history } });
+      saveCheckpoint(ckptPath, { model: state, optimizer: opt, scheduler: sched ?? undefined, step, extra: { epoch, best, badEpochs, history, stoppedEarly } });
   }
-  teacherValPred?.dispose();
-  opt.dispose();
+  } finally {
+    teacherValPred?.dispose();
+    opt.dispose();
+  }
+  // With early stopping the model ends at its best validation epoch, not its last one.
+  if (c.patience > 0 && existsSync(bestPath)) {
+    const { tensors } = loadSafetensors(bestPath);
+    model.loadStateDict(tensors);
+    for (const t of Object.values(tensors)) t.dispose();
+  }
   return { history, bestValAccuracy: best, stoppedEarly, resumedFrom };
 }
 
-/** CE on hard labels; with mixup, λ·CE(y) + (1−λ)·CE(y[perm]). */
-export function hardLoss(logits: Tensor, y: Tensor, labelSmoothing: number, mixed?: { perm: Tensor; lambda: number }): Tensor {
-  const ce = torch.crossEntropy(logits, y, { labelSmoothing });
-  if (!mixed) return ce;
-  const ce2 = torch.crossEntropy(logits, y.indexSelect(0, mixed.perm), { labelSmoothing });
-  return ce.mul(mixed.lambda).add(ce2.mul(1 - mixed.lambda));
-}
-
-/** Mixup (Zhang et al. 2018): x̃ = λ·x + (1−λ)·x[perm], λ ~ Beta(α, α), from libtorch's RNG. */
-export function mixBatch(x: Tensor, alpha: number): { x: Tensor; perm: Tensor; lambda: number } {
-  // Beta(α, α) as Ga/(Ga+Gb); Gamma via Marsaglia–Tsang on torch's generator keeps it seeded and checkpointed.
-  const lambda = sampleBeta(alpha);
-  const perm = torch.randperm(x.shape[0]);
-  return { x: x.mul(lambda).add(x.indexSelect(0, perm).mul(1 - lambda)), perm, lambda };
-}
-
-function uniform(): number {
-  const u = torch.rand([1], 'float64');
-  const v = u.item();
-  u.dispose();
-  return v;
-}
-function normal(): number {
-  const n = torch.randn([1], 'float64');
-  const v = n.item();
-  n.dispose();
-  return v;
-}
-function sampleGamma(a: number): number {
-  if (a < 1) return sampleGamma(a + 1) * Math.pow(uniform(), 1 / a);
-  const d = a - 1 / 3, c = 1 / Math.sqrt(9 * d);
-  for (;;) {
-    const z = normal(), v = Math.pow(1 + c * z, 3);
-    if (v > 0 && Math.log(uniform()) < 0.5 * z * z + d - d * v + Math.log(v)) return d * v;
-  }
-}
-function sampleBeta(a: number): number {
-  const x = sampleGamma(a), y = sampleGamma(a);
-  return x / (x + y);
-}
+const EXTRA = '__extra.';
 
 /** Writes the final weights next to the run's metrics (atomically). */
 export function saveWeights(runDir: string, model: Module, name = 'model.safetensors', metadata: Record<string, string> = {}): string {

@@ -1,5 +1,5 @@
 // dtype names as in PyTorch, and their at::ScalarType codes (c10/core/ScalarType.h).
-import { ArgumentError } from './errors.js';
+import { makeNativeError } from './errors.js';
 
 export type DType = 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
 
@@ -11,13 +11,13 @@ for (const [name, code] of Object.entries(CODES)) NAMES[code] = name as DType;
 
 export function dtypeCode(d: DType): number {
   const c = CODES[d];
-  if (c === undefined) throw new ArgumentError('ERR_DTYPE', 'dtype', `unknown dtype '${String(d)}'; expected one of ${Object.keys(CODES).join(', ')}`, '');
+  if (c === undefined) throw makeNativeError('ERR_DTYPE', 'dtype', `unknown dtype '${String(d)}'; expected one of ${Object.keys(CODES).join(', ')}`, '');
   return c;
 }
 
 export function dtypeName(code: number): DType {
   const n = NAMES[code];
-  if (!n) throw new ArgumentError('ERR_DTYPE', 'dtype', `unsupported native dtype code ${code}`, '');
+  if (!n) throw makeNativeError('ERR_DTYPE', 'dtype', `unsupported native dtype code ${code}`, '');
   return n;
 }
 
@@ -57,5 +57,5 @@ export function dtypeOfArray(a: ArrayBufferView): DType {
   if (a instanceof Int16Array) return 'int16';
   if (a instanceof Int8Array) return 'int8';
   if (a instanceof Uint8Array) return 'uint8';
-  throw new ArgumentError('ERR_DTYPE', 'tensor', `unsupported typed array ${a.constructor.name}`, '');
+  throw makeNativeError('ERR_DTYPE', 'tensor', `unsupported typed array ${a.constructor.name}`, '');
 }

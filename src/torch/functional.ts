@@ -3,7 +3,7 @@
 import { Tensor } from './tensor.js';
 import * as G from './ops_generated.js';
 import type { Reduction } from './ops_generated.js';
-import { ArgumentError } from './errors.js';
+import { ShapeError } from './errors.js';
 
 export interface ValuesIndices {
   values: Tensor;
@@ -67,7 +67,7 @@ export function klDiv(input: Tensor, target: Tensor, o: { reduction?: KLReductio
   const reduction = o.reduction ?? 'mean';
   const logTarget = o.logTarget ?? false;
   if (reduction !== 'batchmean') return G.klDivRaw(input, target, reduction, logTarget);
-  if (input.ndim === 0) throw new ArgumentError('ERR_SHAPE', 'klDiv', "reduction 'batchmean' needs a batch dimension", `input=[]`);
+  if (input.ndim === 0) throw new ShapeError('ERR_SHAPE', 'klDiv', "reduction 'batchmean' needs a batch dimension", `input=[]`);
   const sum = G.klDivRaw(input, target, 'sum', logTarget);
   const out = G.div(sum, input.shape[0]);
   sum.dispose();

@@ -89,3 +89,12 @@ test('a training process killed with SIGKILL resumes to the same final weights',
   const b = readFileSync(join(dir, 'model.safetensors'));
   assert.ok(a.equals(b), 'final weights are byte-identical');
 });
+
+test('a rerun without --resume starts fresh with the new config', () => {
+  const base = ['train-student', '--json', '--name', 'rerun', '--set', 'data.dataset=mnist-digits', 'student.arch=mlp:16', 'threads=1'];
+  assert.equal(distill([...base, 'student.train.epochs=2']).status, 0);
+  const r = distill([...base, 'student.train.epochs=3']);
+  assert.equal(r.status, 0, r.stderr);
+  const epochs = readFileSync(join(work, 'runs', 'rerun', 'baseline', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.type === 'epoch');
+  assert.deepEqual(epochs.map((e) => e.epoch), [0, 1, 2], 'three fresh epochs, not a resume of the finished 2-epoch run');
+});

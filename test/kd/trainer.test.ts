@@ -66,9 +66,16 @@ test('accumulating uneven micro-batches equals one big batch', () => {
   const big = run(100, 1);
   const accumulated = run(32, 4);
   big.forEach((w, i) => w.forEach((v, j) => assert.ok(Math.abs(v - accumulated[i][j]) < 1e-6, `param ${i}[${j}]: ${v} vs ${accumulated[i][j]}`)));
-  // Dividing by the number of micro-batches instead (the classic bug) would not match:
-  const wrongScale = run(25, 4); // 4 equal micro-batches of 25 match too — the uneven case is the one that catches the bug
-  wrongScale.forEach((w, i) => w.forEach((v, j) => assert.ok(Math.abs(v - big[i][j]) < 1e-6)));
+  // The data can tell the two normalisations apart: the mean of the four micro-batch means
+  // (the classic bug) is not the mean over all 100 samples.
+  const losses = torch.tidy(() => {
+    torch.manualSeed(1);
+    const m = new nn.Linear(6, 3);
+    const per = torch.crossEntropy(m.call(x), y, { reduction: 'none' });
+    const micro = [0, 32, 64, 96].map((s) => per.narrow(0, s, Math.min(32, 100 - s)).mean().item());
+    return { all: per.mean().item(), meanOfMeans: micro.reduce((a, b) => a + b) / 4 };
+  });
+  assert.ok(Math.abs(losses.all - losses.meanOfMeans) > 1e-3, `${losses.all} vs ${losses.meanOfMeans}`);
 });
 
 test('a run interrupted after an epoch resumes to the same final weights', () => {
@@ -133,6 +140,11 @@ test('early stopping keeps the best weights file and stops after `patience` bad 
     assert.equal(r.stoppedEarly, true);
     assert.equal(r.history.length, 3);
     assert.ok(existsSync(join(dir, 'best.safetensors')));
+    // The model ends at its best epoch's weights, and a resume does not train on.
+    const best = readFileSync(join(dir, 'best.safetensors'));
+    const again = kd.train({ model, train: new Source(x, y, 16), val: { x, y }, config: cfg({ epochs: 10, lr: 1e-12, patience: 2 }), runDir: dir, resume: true });
+    assert.equal(again.history.length, 3, 'no epochs after an early stop');
+    assert.deepEqual(readFileSync(join(dir, 'best.safetensors')), best);
   } finally {
     rmSync(dir, { recursive: true });
   }
@@ -190,7 +202,7 @@ test('a feature (FitNets hint) loss reads both models by module name and trains 
     const features = { student: kd.captureFeatures(student, ['1']), teacher: kd.captureFeatures(teacherNet, ['1']) };
     const base = torch.memory().liveTensors;
     const r = kd.train({
-      model: student, train: new Source(x, y, 32), runDir: dir, extraParams: regressor, config: cfg({ epochs: 8, lr: 1e-2 }),
+      model: student, train: new Source(x, y, 32), val: { x, y }, teacherModel: teacherNet, runDir: dir, extraParams: regressor, config: cfg({ epochs: 8, lr: 1e-2 }),
       kd: { teacher: new kd.LiveTeacher(teacherNet, 3), loss, T: () => 2, alpha: () => 0.5, features },
     });
     assert.ok(r.history[7].parts.hint < r.history[0].parts.hint, `hint loss falls: ${r.history.map((h) => h.parts.hint?.toFixed(4))}`);
@@ -200,5 +212,56 @@ test('a feature (FitNets hint) loss reads both models by module name and trains 
     features.teacher.remove();
   } finally {
     rmSync(dir, { recursive: true });
+  }
+});
+
+test('a run with a hint regressor resumes exactly: the regressor is in the checkpoint', () => {
+  const { x, y } = data(64);
+  const runOnce = (dir: string, stopAt?: number) => {
+    torch.manualSeed(9);
+    const teacherNet = new nn.Sequential(new nn.Linear(6, 24), new nn.ReLU(), new nn.Linear(24, 3));
+    const student = new nn.Sequential(new nn.Linear(6, 8), new nn.ReLU(), new nn.Linear(8, 3));
+    const loss = kd.createLoss([{ name: 'hinton' }, { name: 'hint', weight: 1, student: '1', teacher: '1', studentDim: 8, teacherDim: 24 }] as unknown as kd.LossSpec);
+    const features = { student: kd.captureFeatures(student, ['1']), teacher: kd.captureFeatures(teacherNet, ['1']) };
+    const req = {
+      model: student, train: new Source(x, y, 16), runDir: dir, extraParams: loss.parameters(), config: cfg({ epochs: 4, lr: 1e-2 }),
+      kd: { teacher: new kd.LiveTeacher(teacherNet, 3), loss, T: () => 2, alpha: () => 0.5, features },
+    };
+    try {
+      if (stopAt !== undefined) {
+        assert.throws(() => kd.train({ ...req, onEvent: (e) => { if (e.type === 'epoch' && e.record.epoch === stopAt) throw new Error('killed'); } }), /killed/);
+        // A new process: fresh modules and regressor, re-initialised from another RNG position.
+        torch.manualSeed(77);
+        return runResumed(dir);
+      }
+      kd.train(req);
+      return [...weights(student), ...loss.parameters().map((t) => Array.from(t.dataSync() as Float32Array))];
+    } finally {
+      features.student.remove();
+      features.teacher.remove();
+    }
+  };
+  const runResumed = (dir: string) => {
+    const teacherNet = new nn.Sequential(new nn.Linear(6, 24), new nn.ReLU(), new nn.Linear(24, 3));
+    torch.manualSeed(9);
+    const fresh = new nn.Sequential(new nn.Linear(6, 24), new nn.ReLU(), new nn.Linear(24, 3));
+    torch.noGrad(() => teacherNet.parameters().forEach((p, i) => p.copy_(fresh.parameters()[i])));
+    const student = new nn.Sequential(new nn.Linear(6, 8), new nn.ReLU(), new nn.Linear(8, 3));
+    const loss = kd.createLoss([{ name: 'hinton' }, { name: 'hint', weight: 1, student: '1', teacher: '1', studentDim: 8, teacherDim: 24 }] as unknown as kd.LossSpec);
+    const features = { student: kd.captureFeatures(student, ['1']), teacher: kd.captureFeatures(teacherNet, ['1']) };
+    kd.train({
+      model: student, train: new Source(x, y, 16), runDir: dir, extraParams: loss.parameters(), config: cfg({ epochs: 4, lr: 1e-2 }), resume: true,
+      kd: { teacher: new kd.LiveTeacher(teacherNet, 3), loss, T: () => 2, alpha: () => 0.5, features },
+    });
+    features.student.remove();
+    features.teacher.remove();
+    return [...weights(student), ...loss.parameters().map((t) => Array.from(t.dataSync() as Float32Array))];
+  };
+  const d1 = tmp(), d2 = tmp();
+  try {
+    assert.deepEqual(runOnce(d2, 1), runOnce(d1));
+  } finally {
+    rmSync(d1, { recursive: true });
+    rmSync(d2, { recursive: true });
   }
 });

@@ -25,7 +25,7 @@ test('wrong shapes: matmul, broadcasting, view', () => {
 test('wrong dtypes', () => {
   expectError(() => torch.zeros([2, 2]).mm(torch.zeros([2, 2], 'float64')), torch.DTypeError, 'ERR_DTYPE', 'mm', /float64/);
   expectError(() => torch.crossEntropy(torch.zeros([2, 3]), torch.zeros([2])), torch.DTypeError, 'ERR_DTYPE', 'crossEntropyRaw', /target=\[2\] float32/);
-  expectError(() => torch.zeros([2]).toDtype('complex' as torch.DType), torch.ArgumentError, 'ERR_DTYPE', 'dtype', /^$/);
+  expectError(() => torch.zeros([2]).toDtype('complex' as torch.DType), torch.DTypeError, 'ERR_DTYPE', 'dtype', /^$/);
 });
 
 test('wrong device', () => {
@@ -79,4 +79,21 @@ test('the process survives a burst of failures and keeps computing', () => {
     }
   }
   assert.equal(torch.ones([2]).add(1).sum().item(), 4);
+});
+
+test('a worker thread loading the addon keeps its own error factory; errors on both threads stay typed', async () => {
+  const { Worker } = await import('node:worker_threads');
+  const url = new URL('../../src/torch/index.js', import.meta.url).href;
+  const code = `import(${JSON.stringify(url)}).then((torch) => {
+    try { torch.zeros([2, 3]).matmul(torch.zeros([4, 5])); } catch (e) { require('node:worker_threads').parentPort.postMessage(e.constructor.name + ' ' + e.code); }
+  });`;
+  const w = new Worker(code, { eval: true });
+  const msg = await new Promise((resolve, reject) => {
+    w.once('message', resolve);
+    w.once('error', reject);
+  });
+  assert.equal(msg, 'ShapeError ERR_SHAPE');
+  await w.terminate();
+  // The main thread's factory still works after the worker is gone.
+  expectError(() => torch.zeros([2]).add(torch.zeros([3])), torch.ShapeError, 'ERR_SHAPE', 'add', /\[2\]/);
 });

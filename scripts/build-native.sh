@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Builds the libtorch addon: incrementally when configured, from scratch otherwise.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -f build/Makefile ]; then
+  npx node-gyp build -j 2 --silent >/dev/null || npx node-gyp build -j 2
+else
+  npx node-gyp rebuild -j 2 --silent >/dev/null || npx node-gyp rebuild -j 2   # the second run shows the error
+fi
