@@ -5,10 +5,11 @@
 #   libopenblas0-pthread  fast BLAS; without it libtorch's matmul is ~30x slower
 #   python3-torch         PyTorch: the oracle of the parity tests and the peer of the benchmarks
 #   dataset-fashion-mnist the demo's dataset (/usr/share/datasets/fashion-mnist)
+#   chromium              the browser the report and dashboard tests drive (playwright-core)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(libopenblas0-pthread python3-torch python3-numpy dataset-fashion-mnist g++ make python3)
+pkgs=(libopenblas0-pthread python3-torch python3-numpy dataset-fashion-mnist chromium g++ make python3)
 # node-gyp needs Node's headers; Debian's own nodejs keeps them in libnode-dev.
 [ -f "$(dirname "$(dirname "$(command -v node)")")/include/node/node_api.h" ] || pkgs+=(libnode-dev)
 [ -n "${LIBTORCH:-}" ] || pkgs+=(libtorch-dev)
