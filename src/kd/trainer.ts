@@ -215,135 +215,135 @@ export function train(req: TrainRequest): TrainResult {
   kd?.features?.teacher.clear();
 
   try {
-  for (let epoch = startEpoch; epoch < c.epochs && !stoppedEarly; epoch++) {
-    const t0 = performance.now();
-    req.train.setEpoch(epoch);
-    model.train();
-    const sums: Record<string, number> = {};
-    let sampleCount = 0;
-    let groupSamples = 0;
-    let micro = 0;
-    let step = epoch * stepsPerEpoch;
-    let stepInEpoch = 0;
-    let T: number | null = null;
-    let alpha: number | null = null;
-    let stepT0 = performance.now();
-    let stepSamples = 0;
+    for (let epoch = startEpoch; epoch < c.epochs && !stoppedEarly; epoch++) {
+      const t0 = performance.now();
+      req.train.setEpoch(epoch);
+      model.train();
+      const sums: Record<string, number> = {};
+      let sampleCount = 0;
+      let groupSamples = 0;
+      let micro = 0;
+      let step = epoch * stepsPerEpoch;
+      let stepInEpoch = 0;
+      let T: number | null = null;
+      let alpha: number | null = null;
+      let stepT0 = performance.now();
+      let stepSamples = 0;
 
-    const finishStep = () => {
-      // Gradients hold Σ_micro (b_i · ∇mean_i); divide by Σ b_i for the group's true mean.
-      torch.noGrad(() => {
-        for (const p of params) {
-          const g = p.grad;
-          if (g) {
-            g.mul_(1 / groupSamples);
-            g.dispose();
+      const finishStep = () => {
+        // Gradients hold Σ_micro (b_i · ∇mean_i); divide by Σ b_i for the group's true mean.
+        torch.noGrad(() => {
+          for (const p of params) {
+            const g = p.grad;
+            if (g) {
+              g.mul_(1 / groupSamples);
+              g.dispose();
+            }
           }
-        }
-      });
-      if (c.clipGradNorm > 0) clipGradNorm(params, c.clipGradNorm);
-      opt.step();
-      sched?.step();
-      opt.zeroGrad();
-      step++;
-      stepInEpoch++;
-      groupSamples = 0;
-      micro = 0;
-    };
+        });
+        if (c.clipGradNorm > 0) clipGradNorm(params, c.clipGradNorm);
+        opt.step();
+        sched?.step();
+        opt.zeroGrad();
+        step++;
+        stepInEpoch++;
+        groupSamples = 0;
+        micro = 0;
+      };
 
-    let batchInEpoch = -1;
-    for (const batch of req.train) {
-      batchInEpoch++;
-      const progress = (step + micro / c.gradAccumulation) / Math.max(1, totalSteps);
-      T = kd ? kd.T(progress) : null;
-      alpha = kd ? kd.alpha(progress) : null;
-      const { loss, parts } = torch.tidy(() => {
-        let x = batch.x;
-        let mixed: { perm: Tensor; lambda: number } | undefined;
-        if (c.mixup > 0) {
-          // Drawn from (seed, epoch, batch): a resumed run mixes exactly the same pairs.
-          const m = mixup(x, { alpha: c.mixup, seed: hashSeed(c.seed, epoch, batchInEpoch) });
-          x = m.x;
-          mixed = { perm: m.perm, lambda: m.lambda };
-        }
-        const student = model.call(x);
-        let out: { total: Tensor; parts: Record<string, Tensor> };
-        if (kd) {
-          const teacher = kd.teacher.logits({ x, index: batch.index });
-          const f = kd.features;
-          out = kd.loss({ student, teacher, labels: batch.y, mixed, features: f && { student: f.student.features(), teacher: f.teacher.features() } }, { T: T!, alpha: alpha! });
-        } else {
-          out = { total: hardCE(student, batch.y, { labelSmoothing: c.labelSmoothing, mixed }), parts: {} };
+      let batchInEpoch = -1;
+      for (const batch of req.train) {
+        batchInEpoch++;
+        const progress = (step + micro / c.gradAccumulation) / Math.max(1, totalSteps);
+        T = kd ? kd.T(progress) : null;
+        alpha = kd ? kd.alpha(progress) : null;
+        const { loss, parts } = torch.tidy(() => {
+          let x = batch.x;
+          let mixed: { perm: Tensor; lambda: number } | undefined;
+          if (c.mixup > 0) {
+            // Drawn from (seed, epoch, batch): a resumed run mixes exactly the same pairs.
+            const m = mixup(x, { alpha: c.mixup, seed: hashSeed(c.seed, epoch, batchInEpoch) });
+            x = m.x;
+            mixed = { perm: m.perm, lambda: m.lambda };
+          }
+          const student = model.call(x);
+          let out: { total: Tensor; parts: Record<string, Tensor> };
+          if (kd) {
+            const teacher = kd.teacher.logits({ x, index: batch.index });
+            const f = kd.features;
+            out = kd.loss({ student, teacher, labels: batch.y, mixed, features: f && { student: f.student.features(), teacher: f.teacher.features() } }, { T: T!, alpha: alpha! });
+          } else {
+            out = { total: hardCE(student, batch.y, { labelSmoothing: c.labelSmoothing, mixed }), parts: {} };
+          }
+          const b = batch.y.shape[0];
+          out.total.mul(b).backward();
+          // Captured features serve only this step's backward.
+          kd?.features?.student.clear();
+          kd?.features?.teacher.clear();
+          const loss = out.total.item();
+          const parts: Record<string, number> = {};
+          for (const [k, v] of Object.entries(out.parts)) parts[k] = v.item();
+          return { loss, parts };
+        });
+        if (!Number.isFinite(loss)) {
+          throw new NonFiniteLossError(
+            `loss became ${loss} at epoch ${epoch + 1}, step ${step + 1} (${Object.entries(parts).map(([k, v]) => `${k}=${v}`).join(', ') || 'no parts'}); ` +
+              `lower the learning rate (now ${opt.paramGroups[0].lr}) or the temperature; the last checkpoint in ${req.runDir} is intact`,
+          );
         }
         const b = batch.y.shape[0];
-        out.total.mul(b).backward();
-        // Captured features serve only this step's backward.
-        kd?.features?.student.clear();
-        kd?.features?.teacher.clear();
-        const loss = out.total.item();
-        const parts: Record<string, number> = {};
-        for (const [k, v] of Object.entries(out.parts)) parts[k] = v.item();
-        return { loss, parts };
-      });
-      if (!Number.isFinite(loss)) {
-        throw new NonFiniteLossError(
-          `loss became ${loss} at epoch ${epoch + 1}, step ${step + 1} (${Object.entries(parts).map(([k, v]) => `${k}=${v}`).join(', ') || 'no parts'}); ` +
-            `lower the learning rate (now ${opt.paramGroups[0].lr}) or the temperature; the last checkpoint in ${req.runDir} is intact`,
-        );
-      }
-      const b = batch.y.shape[0];
-      sampleCount += b;
-      groupSamples += b;
-      stepSamples += b;
-      sums.loss = (sums.loss ?? 0) + loss * b;
-      for (const [k, v] of Object.entries(parts)) sums[k] = (sums[k] ?? 0) + v * b;
-      micro++;
-      if (micro === c.gradAccumulation) {
-        finishStep();
-        if (stepInEpoch % c.logEvery === 0 || stepInEpoch === stepsPerEpoch) {
-          const now = performance.now();
-          const ev = { type: 'step' as const, epoch, step, stepInEpoch, stepsPerEpoch, loss, parts, lr: opt.paramGroups[0].lr, samplesPerSec: (stepSamples * 1000) / (now - stepT0) };
-          log({ ...ev, T, alpha });
-          req.onEvent?.(ev);
-          stepT0 = now;
-          stepSamples = 0;
+        sampleCount += b;
+        groupSamples += b;
+        stepSamples += b;
+        sums.loss = (sums.loss ?? 0) + loss * b;
+        for (const [k, v] of Object.entries(parts)) sums[k] = (sums[k] ?? 0) + v * b;
+        micro++;
+        if (micro === c.gradAccumulation) {
+          finishStep();
+          if (stepInEpoch % c.logEvery === 0 || stepInEpoch === stepsPerEpoch) {
+            const now = performance.now();
+            const ev = { type: 'step' as const, epoch, step, stepInEpoch, stepsPerEpoch, loss, parts, lr: opt.paramGroups[0].lr, samplesPerSec: (stepSamples * 1000) / (now - stepT0) };
+            log({ ...ev, T, alpha });
+            req.onEvent?.(ev);
+            stepT0 = now;
+            stepSamples = 0;
+          }
         }
       }
-    }
-    if (micro > 0) finishStep(); // an uneven last group
+      if (micro > 0) finishStep(); // an uneven last group
 
-    let valAccuracy: number | null = null;
-    let teacherAgreement: number | null = null;
-    if (req.val) {
-      const pred = torch.tidy(() => computeLogits(model, req.val!.x, 512).argmax(1));
-      kd?.features?.student.clear(); // the validation forward ran the capture hooks too
-      valAccuracy = argmaxAgreement(pred, req.val.y);
-      if (teacherValPred) teacherAgreement = argmaxAgreement(pred, teacherValPred);
-      pred.dispose();
-    }
-    const avg: Record<string, number> = {};
-    for (const [k, v] of Object.entries(sums)) avg[k] = v / Math.max(1, sampleCount);
-    const { loss: epochLoss, ...epochParts } = avg;
-    const record: EpochRecord = { epoch, loss: epochLoss, parts: epochParts, valAccuracy, teacherAgreement, lr: opt.paramGroups[0].lr, T, alpha, seconds: (performance.now() - t0) / 1000 };
-    history.push(record);
-    log({ type: 'epoch', ...record });
-    req.onEvent?.({ type: 'epoch', record });
-
-    if (valAccuracy !== null && c.patience > 0) {
-      if (best === null || valAccuracy > best) {
-        best = valAccuracy;
-        badEpochs = 0;
-        saveSafetensors(bestPath, model.stateDict(), { epoch: String(epoch), valAccuracy: String(valAccuracy) });
-      } else if (++badEpochs >= c.patience) {
-        stoppedEarly = true;
-        req.onEvent?.({ type: 'early-stop', epoch, best });
+      let valAccuracy: number | null = null;
+      let teacherAgreement: number | null = null;
+      if (req.val) {
+        const pred = torch.tidy(() => computeLogits(model, req.val!.x, 512).argmax(1));
+        kd?.features?.student.clear(); // the validation forward ran the capture hooks too
+        valAccuracy = argmaxAgreement(pred, req.val.y);
+        if (teacherValPred) teacherAgreement = argmaxAgreement(pred, teacherValPred);
+        pred.dispose();
       }
-    } else if (valAccuracy !== null && (best === null || valAccuracy > best)) {
-      best = valAccuracy;
+      const avg: Record<string, number> = {};
+      for (const [k, v] of Object.entries(sums)) avg[k] = v / Math.max(1, sampleCount);
+      const { loss: epochLoss, ...epochParts } = avg;
+      const record: EpochRecord = { epoch, loss: epochLoss, parts: epochParts, valAccuracy, teacherAgreement, lr: opt.paramGroups[0].lr, T, alpha, seconds: (performance.now() - t0) / 1000 };
+      history.push(record);
+      log({ type: 'epoch', ...record });
+      req.onEvent?.({ type: 'epoch', record });
+
+      if (valAccuracy !== null && c.patience > 0) {
+        if (best === null || valAccuracy > best) {
+          best = valAccuracy;
+          badEpochs = 0;
+          saveSafetensors(bestPath, model.stateDict(), { epoch: String(epoch), valAccuracy: String(valAccuracy) });
+        } else if (++badEpochs >= c.patience) {
+          stoppedEarly = true;
+          req.onEvent?.({ type: 'early-stop', epoch, best });
+        }
+      } else if (valAccuracy !== null && (best === null || valAccuracy > best)) {
+        best = valAccuracy;
+      }
+      if ((epoch + 1) % c.checkpointEvery === 0 || epoch === c.epochs - 1 || stoppedEarly)
+        saveCheckpoint(ckptPath, { model: state, optimizer: opt, scheduler: sched ?? undefined, step, extra: { epoch, best, badEpochs, history, stoppedEarly } });
     }
-    if ((epoch + 1) % c.checkpointEvery === 0 || epoch === c.epochs - 1 || stoppedEarly)
-      saveCheckpoint(ckptPath, { model: state, optimizer: opt, scheduler: sched ?? undefined, step, extra: { epoch, best, badEpochs, history, stoppedEarly } });
-  }
   } finally {
     teacherValPred?.dispose();
     opt.dispose();

@@ -98,3 +98,17 @@ test('a rerun without --resume starts fresh with the new config', () => {
   const epochs = readFileSync(join(work, 'runs', 'rerun', 'baseline', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.type === 'epoch');
   assert.deepEqual(epochs.map((e) => e.epoch), [0, 1, 2], 'three fresh epochs, not a resume of the finished 2-epoch run');
 });
+
+test('sweep distills one teacher into several student sizes and writes the table and the chart', () => {
+  const r = distill(['sweep', '--json', '--sizes', '8,32', '--layers', '1', '--name', 'sw', ...tiny]);
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { runDir: string; rows: { arch: string; params: number; baselineAccuracy: number; distilledAccuracy: number }[] };
+  assert.deepEqual(out.rows.map((x) => x.arch), ['mlp:8', 'mlp:32']);
+  assert.equal(out.rows[0].params, 784 * 8 + 8 + 8 * 10 + 10);
+  assert.ok(out.rows[1].params > out.rows[0].params);
+  for (const row of out.rows) assert.ok(row.baselineAccuracy > 0.5 && row.distilledAccuracy > 0.5);
+  const svg = readFileSync(join(out.runDir, 'sweep.svg'), 'utf8');
+  assert.match(svg, /^<svg[^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+  assert.equal((svg.match(/<polyline/g) ?? []).length, 3, 'distilled, baseline and teacher lines');
+  assert.match(readFileSync(join(out.runDir, 'sweep.md'), 'utf8'), /\| mlp:8 \|/);
+});
