@@ -217,49 +217,33 @@ test('a feature (FitNets hint) loss reads both models by module name and trains 
 
 test('a run with a hint regressor resumes exactly: the regressor is in the checkpoint', () => {
   const { x, y } = data(64);
-  const runOnce = (dir: string, stopAt?: number) => {
+  // Every "process" builds the same teacher, student and regressor from seed 9; only the
+  // checkpoint can carry the regressor's trained weights into the resumed run.
+  const run = (dir: string, opts: { resume?: boolean; killAtEpoch?: number } = {}) => {
     torch.manualSeed(9);
     const teacherNet = new nn.Sequential(new nn.Linear(6, 24), new nn.ReLU(), new nn.Linear(24, 3));
     const student = new nn.Sequential(new nn.Linear(6, 8), new nn.ReLU(), new nn.Linear(8, 3));
     const loss = kd.createLoss([{ name: 'hinton' }, { name: 'hint', weight: 1, student: '1', teacher: '1', studentDim: 8, teacherDim: 24 }] as unknown as kd.LossSpec);
     const features = { student: kd.captureFeatures(student, ['1']), teacher: kd.captureFeatures(teacherNet, ['1']) };
-    const req = {
-      model: student, train: new Source(x, y, 16), runDir: dir, extraParams: loss.parameters(), config: cfg({ epochs: 4, lr: 1e-2 }),
-      kd: { teacher: new kd.LiveTeacher(teacherNet, 3), loss, T: () => 2, alpha: () => 0.5, features },
-    };
     try {
-      if (stopAt !== undefined) {
-        assert.throws(() => kd.train({ ...req, onEvent: (e) => { if (e.type === 'epoch' && e.record.epoch === stopAt) throw new Error('killed'); } }), /killed/);
-        // A new process: fresh modules and regressor, re-initialised from another RNG position.
-        torch.manualSeed(77);
-        return runResumed(dir);
-      }
-      kd.train(req);
+      kd.train({
+        model: student, train: new Source(x, y, 16), runDir: dir, extraParams: loss.parameters(), config: cfg({ epochs: 4, lr: 1e-2 }), resume: opts.resume,
+        kd: { teacher: new kd.LiveTeacher(teacherNet, 3), loss, T: () => 2, alpha: () => 0.5, features },
+        onEvent: (e) => {
+          if (e.type === 'epoch' && e.record.epoch === opts.killAtEpoch) throw new Error('killed');
+        },
+      });
       return [...weights(student), ...loss.parameters().map((t) => Array.from(t.dataSync() as Float32Array))];
     } finally {
       features.student.remove();
       features.teacher.remove();
     }
   };
-  const runResumed = (dir: string) => {
-    const teacherNet = new nn.Sequential(new nn.Linear(6, 24), new nn.ReLU(), new nn.Linear(24, 3));
-    torch.manualSeed(9);
-    const fresh = new nn.Sequential(new nn.Linear(6, 24), new nn.ReLU(), new nn.Linear(24, 3));
-    torch.noGrad(() => teacherNet.parameters().forEach((p, i) => p.copy_(fresh.parameters()[i])));
-    const student = new nn.Sequential(new nn.Linear(6, 8), new nn.ReLU(), new nn.Linear(8, 3));
-    const loss = kd.createLoss([{ name: 'hinton' }, { name: 'hint', weight: 1, student: '1', teacher: '1', studentDim: 8, teacherDim: 24 }] as unknown as kd.LossSpec);
-    const features = { student: kd.captureFeatures(student, ['1']), teacher: kd.captureFeatures(teacherNet, ['1']) };
-    kd.train({
-      model: student, train: new Source(x, y, 16), runDir: dir, extraParams: loss.parameters(), config: cfg({ epochs: 4, lr: 1e-2 }), resume: true,
-      kd: { teacher: new kd.LiveTeacher(teacherNet, 3), loss, T: () => 2, alpha: () => 0.5, features },
-    });
-    features.student.remove();
-    features.teacher.remove();
-    return [...weights(student), ...loss.parameters().map((t) => Array.from(t.dataSync() as Float32Array))];
-  };
   const d1 = tmp(), d2 = tmp();
   try {
-    assert.deepEqual(runOnce(d2, 1), runOnce(d1));
+    const straight = run(d1);
+    assert.throws(() => run(d2, { killAtEpoch: 1 }), /killed/);
+    assert.deepEqual(run(d2, { resume: true }), straight);
   } finally {
     rmSync(d1, { recursive: true });
     rmSync(d2, { recursive: true });
