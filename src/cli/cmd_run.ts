@@ -4,6 +4,7 @@ import { loadExperiment, setPath, type Experiment } from './experiment.js';
 import { makeReporter, type Reporter } from './progress.js';
 import { applyThreads, prepareData, teacherStage, studentStage, compareStage, runDir, writeResolvedConfig, type PreparedData } from './pipeline.js';
 import * as evaluate from '../eval/index.js';
+import { writeRunReport } from '../report/index.js';
 
 export interface RunOptions {
   config?: string;
@@ -66,11 +67,21 @@ export async function runDemo(o: RunOptions): Promise<number> {
     { name: `baseline (${exp.student.arch})`, role: 'baseline', model: baseline.model },
     { name: `distilled (${exp.student.arch})`, role: 'student', model: student.model },
   ], d, dir, rep);
+  // The report is the run's picture, not its result: the weights and the table are already
+  // saved, so a failure here is a warning (rerun it with `distill report`), not a failed run.
+  let report: string | null = null, reportError: string | undefined;
+  try {
+    report = writeRunReport(dir, { teacher: teacher.model, baseline: baseline.model, student: student.model, test: d.test, val: d.val }).report;
+  } catch (e) {
+    reportError = (e as Error).message;
+    rep.note(`report: not written (${reportError}); retry with \`npx distill report ${dir}\``);
+  }
   rep.stop();
   const [t, b, s] = rows;
   const closed = t.accuracy > b.accuracy ? (s.accuracy - b.accuracy) / (t.accuracy - b.accuracy) : null;
   if (!o.json && closed !== null) console.log(`\ndistillation closed ${(closed * 100).toFixed(0)}% of the teacher–baseline gap (${d.name}, T=${JSON.stringify(exp.kd.T)}, α=${JSON.stringify(exp.kd.alpha)})`);
-  printRows(rows, dir, o.json, { dataset: d.name, gapClosed: closed, teacherReused: teacher.reused });
+  printRows(rows, dir, o.json, { dataset: d.name, gapClosed: closed, teacherReused: teacher.reused, report, ...(reportError ? { reportError } : {}) });
+  if (!o.json && report) console.log(`report: ${report}`);
   return 0;
 }
 

@@ -68,6 +68,16 @@ program
   });
 
 program
+  .command('report [run]')
+  .description("write a run folder's report.html (comparison table, the teacher's soft targets at T = 1…20, loss and accuracy curves, confusion matrix; one file that opens offline) and charts/*.svg")
+  .option('--example <index>', "test-set row for the temperature chart (default: the teacher's most ambiguous correctly classified example)")
+  .option('--json', 'print one JSON object: { runDir, report, charts }')
+  .addHelpText('after', '\nExample:\n  npx distill report runs/demo')
+  .action(async (dir: string | undefined, opts: Record<string, unknown>) => {
+    process.exitCode = await (await import('./cmd_report.js')).runReport(dir, opts);
+  });
+
+program
   .command('doctor')
   .description('check that libtorch, BLAS, datasets and optional runtimes are present; exits 1 if a required part is missing')
   .option('--json', 'print the report as JSON')

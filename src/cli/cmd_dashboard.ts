@@ -1,0 +1,105 @@
+// `distill dashboard [runsDir]`: a live view of the run folders in the browser, and
+// `attachDashboard` for `--ui`, which serves the same page from a worker thread while a
+// training command runs. Neither loads libtorch.
+import { Worker } from 'node:worker_threads';
+import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { startDashboard, type DashboardOptions } from '../serve/index.js';
+
+export interface DashboardCliOptions {
+  host?: string;
+  port?: string | number;
+  /** Also read from DISTILL_API_KEY. Never printed. */
+  apiKey?: string;
+  /** Stops the server (tests; the CLI stops on SIGINT/SIGTERM). */
+  signal?: AbortSignal;
+  /** attachDashboard only: print nothing. */
+  quiet?: boolean;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
+
+/** Validated server options from the command line and the environment. */
+function serverOptions(runsDir: string | undefined, o: DashboardCliOptions): DashboardOptions {
+  const port = o.port === undefined ? 0 : Number(o.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port expects an integer 0-65535 (0 picks a free port), got '${o.port}'`);
+  const apiKey = o.apiKey || process.env.DISTILL_API_KEY || undefined;
+  return { runsDir: resolve(runsDir ?? 'runs'), host: o.host ?? '127.0.0.1', port, apiKey };
+}
+
+/** What to tell the user besides the URL; the key itself is never printed. */
+function notes(s: DashboardOptions): string[] {
+  const out: string[] = [];
+  if (s.apiKey) out.push('dashboard: an API key is required: open the URL with ?key=<your key> (the page passes it on)');
+  if (!LOOPBACK.has(s.host!)) {
+    out.push(s.apiKey
+      ? `dashboard: listening on ${s.host}: reachable from the network (API key required)`
+      : `dashboard: listening on ${s.host} WITHOUT an API key: anyone who can reach this machine can read your runs (set DISTILL_API_KEY)`);
+  }
+  if (!existsSync(s.runsDir)) out.push(`dashboard: ${s.runsDir} does not exist yet; runs appear as they start`);
+  return out;
+}
+
+/** Serves the dashboard until SIGINT/SIGTERM (or opts.signal), then closes every stream and exits 0. */
+export async function runDashboard(runsDir: string | undefined, opts: DashboardCliOptions = {}): Promise<number> {
+  const s = serverOptions(runsDir, opts);
+  const h = await startDashboard(s);
+  console.log(`dashboard: ${h.url}`);
+  for (const n of notes(s)) console.error(n);
+  console.error(`dashboard: watching ${s.runsDir}; Ctrl-C to stop`);
+  await new Promise<void>((ok) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      opts.signal?.removeEventListener('abort', stop);
+      ok();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    if (opts.signal?.aborted) stop();
+    else opts.signal?.addEventListener('abort', stop);
+  });
+  await h.close();
+  return 0;
+}
+
+export interface AttachedDashboard {
+  url: string;
+  /** Ends every stream and stops the worker. Optional: the worker never keeps the process alive. */
+  close(): Promise<void>;
+}
+
+/**
+ * Serves the dashboard from a worker thread, so it stays responsive while the calling
+ * thread is busy training (kd.train is synchronous). Resolves once it listens and prints
+ * `dashboard: URL` on stderr (stdout stays clean for --json). The worker is unref'd: when
+ * the command finishes, the process exits and the dashboard goes with it.
+ */
+export async function attachDashboard(runsDir: string | undefined, opts: DashboardCliOptions = {}): Promise<AttachedDashboard> {
+  const s = serverOptions(runsDir, opts);
+  const worker = new Worker(new URL('../serve/worker.js', import.meta.url), { workerData: s });
+  const url = await new Promise<string>((ok, fail) => {
+    worker.once('message', (m: { type: string; url?: string; message?: string }) =>
+      m.type === 'listening' ? ok(m.url!) : fail(new Error(`dashboard: ${m.message}`)));
+    worker.once('error', fail);
+    worker.once('exit', (code) => fail(new Error(`dashboard: the server thread exited (${code}) before listening`)));
+  });
+  worker.unref();
+  if (!opts.quiet) {
+    process.stderr.write(`dashboard: ${url}\n`);
+    for (const n of notes(s)) process.stderr.write(n + '\n');
+  }
+  let closing: Promise<void> | null = null;
+  return {
+    url,
+    close: () => (closing ??= new Promise<void>((ok) => {
+      const done = () => {
+        clearTimeout(timer);
+        void worker.terminate().then(() => ok());
+      };
+      const timer = setTimeout(done, 2000); // a wedged server must not hold up the command
+      worker.on('message', (m: { type: string }) => { if (m.type === 'closed') done(); });
+      worker.postMessage('close');
+    })),
+  };
+}
