@@ -12,6 +12,7 @@ export interface RunOptions {
   json?: boolean;
   resume?: boolean;
   fresh?: boolean;
+  ui?: boolean;
   name?: string;
   epochs?: string;
 }
@@ -47,6 +48,11 @@ function setup(o: RunOptions, defaults: Record<string, unknown> = {}): { exp: Ex
   return { exp, rep, d, dir };
 }
 
+/** With --ui, the live dashboard serves the runs folder (from a worker thread) while the command trains. */
+export async function openUi(o: RunOptions, exp: Experiment): Promise<{ close(): Promise<void> | void } | null> {
+  return o.ui ? (await import('./cmd_dashboard.js')).attachDashboard(exp.runsDir) : null;
+}
+
 function printRows(rows: evaluate.ComparisonRow[], dir: string, json: boolean | undefined, extra: Record<string, unknown> = {}): void {
   if (json) {
     console.log(JSON.stringify({ runDir: dir, ...extra, rows }));
@@ -58,62 +64,82 @@ function printRows(rows: evaluate.ComparisonRow[], dir: string, json: boolean | 
 
 export async function runDemo(o: RunOptions): Promise<number> {
   const { exp, rep, d, dir } = setup(o);
-  const teacher = teacherStage(exp, d, rep, { force: o.fresh });
-  const resume = !!o.resume;
-  const baseline = studentStage(exp, d, rep, join(dir, 'baseline'), undefined, { resume });
-  const student = studentStage(exp, d, rep, join(dir, 'student'), teacher.model, { resume });
-  const rows = compareStage([
-    { name: `teacher (${exp.teacher.arch})`, role: 'teacher', model: teacher.model },
-    { name: `baseline (${exp.student.arch})`, role: 'baseline', model: baseline.model },
-    { name: `distilled (${exp.student.arch})`, role: 'student', model: student.model },
-  ], d, dir, rep);
-  // The report is the run's picture, not its result: the weights and the table are already
-  // saved, so a failure here is a warning (rerun it with `distill report`), not a failed run.
-  let report: string | null = null, reportError: string | undefined;
+  const ui = await openUi(o, exp);
   try {
-    report = writeRunReport(dir, { teacher: teacher.model, baseline: baseline.model, student: student.model, test: d.test, val: d.val }).report;
-  } catch (e) {
-    reportError = (e as Error).message;
-    rep.note(`report: not written (${reportError}); retry with \`npx distill report ${dir}\``);
+    const teacher = teacherStage(exp, d, rep, { force: o.fresh });
+    const resume = !!o.resume;
+    const baseline = studentStage(exp, d, rep, join(dir, 'baseline'), undefined, { resume });
+    const student = studentStage(exp, d, rep, join(dir, 'student'), teacher.model, { resume });
+    const rows = compareStage([
+      { name: `teacher (${exp.teacher.arch})`, role: 'teacher', model: teacher.model },
+      { name: `baseline (${exp.student.arch})`, role: 'baseline', model: baseline.model },
+      { name: `distilled (${exp.student.arch})`, role: 'student', model: student.model },
+    ], d, dir, rep);
+    // The report is the run's picture, not its result: the weights and the table are already
+    // saved, so a failure here is a warning (rerun it with `distill report`), not a failed run.
+    let report: string | null = null, reportError: string | undefined;
+    try {
+      report = writeRunReport(dir, { teacher: teacher.model, baseline: baseline.model, student: student.model, test: d.test, val: d.val }).report;
+    } catch (e) {
+      reportError = (e as Error).message;
+      rep.note(`report: not written (${reportError}); retry with \`npx distill report ${dir}\``);
+    }
+    rep.stop();
+    const [t, b, s] = rows;
+    const closed = t.accuracy > b.accuracy ? (s.accuracy - b.accuracy) / (t.accuracy - b.accuracy) : null;
+    if (!o.json && closed !== null) console.log(`\ndistillation closed ${(closed * 100).toFixed(0)}% of the teacher–baseline gap (${d.name}, T=${JSON.stringify(exp.kd.T)}, α=${JSON.stringify(exp.kd.alpha)})`);
+    printRows(rows, dir, o.json, { dataset: d.name, gapClosed: closed, teacherReused: teacher.reused, report, ...(reportError ? { reportError } : {}) });
+    if (!o.json && report) console.log(`report: ${report}`);
+    return 0;
+  } finally {
+    await ui?.close();
   }
-  rep.stop();
-  const [t, b, s] = rows;
-  const closed = t.accuracy > b.accuracy ? (s.accuracy - b.accuracy) / (t.accuracy - b.accuracy) : null;
-  if (!o.json && closed !== null) console.log(`\ndistillation closed ${(closed * 100).toFixed(0)}% of the teacher–baseline gap (${d.name}, T=${JSON.stringify(exp.kd.T)}, α=${JSON.stringify(exp.kd.alpha)})`);
-  printRows(rows, dir, o.json, { dataset: d.name, gapClosed: closed, teacherReused: teacher.reused, report, ...(reportError ? { reportError } : {}) });
-  if (!o.json && report) console.log(`report: ${report}`);
-  return 0;
 }
 
 export async function runTrainTeacher(o: RunOptions): Promise<number> {
   const { exp, rep, d, dir } = setup(o);
-  const teacher = teacherStage(exp, d, rep, { force: o.fresh, dir: join(dir, 'teacher') });
-  const rows = compareStage([{ name: `teacher (${exp.teacher.arch})`, role: 'teacher', model: teacher.model }], d, join(dir, 'teacher'), rep);
-  rep.stop();
-  printRows(rows, join(dir, 'teacher'), o.json);
-  return 0;
+  const ui = await openUi(o, exp);
+  try {
+    const teacher = teacherStage(exp, d, rep, { force: o.fresh, dir: join(dir, 'teacher') });
+    const rows = compareStage([{ name: `teacher (${exp.teacher.arch})`, role: 'teacher', model: teacher.model }], d, join(dir, 'teacher'), rep);
+    rep.stop();
+    printRows(rows, join(dir, 'teacher'), o.json);
+    return 0;
+  } finally {
+    await ui?.close();
+  }
 }
 
 export async function runTrainStudent(o: RunOptions): Promise<number> {
   const { exp, rep, d, dir } = setup(o);
-  const out = join(dir, 'baseline');
-  const baseline = studentStage(exp, d, rep, out, undefined, { resume: !!o.resume });
-  const rows = compareStage([{ name: `baseline (${exp.student.arch})`, role: 'baseline', model: baseline.model }], d, out, rep);
-  rep.stop();
-  printRows(rows, out, o.json);
-  return 0;
+  const ui = await openUi(o, exp);
+  try {
+    const out = join(dir, 'baseline');
+    const baseline = studentStage(exp, d, rep, out, undefined, { resume: !!o.resume });
+    const rows = compareStage([{ name: `baseline (${exp.student.arch})`, role: 'baseline', model: baseline.model }], d, out, rep);
+    rep.stop();
+    printRows(rows, out, o.json);
+    return 0;
+  } finally {
+    await ui?.close();
+  }
 }
 
 export async function runDistill(o: RunOptions): Promise<number> {
   const { exp, rep, d, dir } = setup(o);
-  const teacher = teacherStage(exp, d, rep);
-  const out = join(dir, 'student');
-  const student = studentStage(exp, d, rep, out, teacher.model, { resume: !!o.resume });
-  const rows = compareStage([
-    { name: `teacher (${exp.teacher.arch})`, role: 'teacher', model: teacher.model },
-    { name: `distilled (${exp.student.arch})`, role: 'student', model: student.model },
-  ], d, out, rep);
-  rep.stop();
-  printRows(rows, out, o.json);
-  return 0;
+  const ui = await openUi(o, exp);
+  try {
+    const teacher = teacherStage(exp, d, rep);
+    const out = join(dir, 'student');
+    const student = studentStage(exp, d, rep, out, teacher.model, { resume: !!o.resume });
+    const rows = compareStage([
+      { name: `teacher (${exp.teacher.arch})`, role: 'teacher', model: teacher.model },
+      { name: `distilled (${exp.student.arch})`, role: 'student', model: student.model },
+    ], d, out, rep);
+    rep.stop();
+    printRows(rows, out, o.json);
+    return 0;
+  } finally {
+    await ui?.close();
+  }
 }

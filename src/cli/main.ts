@@ -26,6 +26,7 @@ function trainingCommand(name: string, description: string, example: string) {
     .option('--name <name>', 'run name: the folder under runs/')
     .option('--resume', 'continue an interrupted run from its last checkpoint')
     .option('--json', 'print only one JSON object on stdout (progress goes nowhere)')
+    .option('--ui', 'serve the live dashboard while training (prints its URL; 127.0.0.1; DISTILL_API_KEY honoured)')
     .addHelpText('after', `\nExample:\n  ${example}`);
 }
 
@@ -65,6 +66,17 @@ program
   .addHelpText('after', '\nExample:\n  npx distill compare runs/demo')
   .action(async (dir: string | undefined, opts: Record<string, unknown>) => {
     process.exitCode = await (await import('./cmd_eval.js')).runCompare(dir, opts);
+  });
+
+program
+  .command('dashboard [runsDir]')
+  .description('live dashboard of the run folders in the browser: loss curves (total and parts), validation accuracy, progress and ETA; overlay two runs (default runs/)')
+  .option('--host <host>', 'interface to bind; anything but 127.0.0.1 exposes your runs to the network', '127.0.0.1')
+  .option('--port <n>', 'port (0 picks a free one)', '0')
+  .option('--api-key <key>', 'require this key on every request (prefer the DISTILL_API_KEY env var); open the page as /?key=<key>')
+  .addHelpText('after', '\nExample:\n  npx distill dashboard runs')
+  .action(async (dir: string | undefined, opts: Record<string, unknown>) => {
+    process.exitCode = await (await import('./cmd_dashboard.js')).runDashboard(dir, opts);
   });
 
 program
