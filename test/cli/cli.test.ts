@@ -112,3 +112,14 @@ test('sweep distills one teacher into several student sizes and writes the table
   assert.equal((svg.match(/<polyline/g) ?? []).length, 3, 'distilled, baseline and teacher lines');
   assert.match(readFileSync(join(out.runDir, 'sweep.md'), 'utf8'), /\| mlp:8 \|/);
 });
+
+test('doctor --json reports libtorch, BLAS and the optional parts', () => {
+  const r = distill(['doctor', '--json']);
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  const report = JSON.parse(r.stdout) as { ok: boolean; checks: { name: string; ok: boolean; required: boolean; detail: string }[] };
+  assert.equal(report.ok, true);
+  const libtorch = report.checks.find((c) => c.name === 'libtorch')!;
+  assert.match(libtorch.detail, /^\d+\.\d+\.\d+ from /);
+  assert.ok(report.checks.some((c) => c.name.startsWith('onnxruntime-node') && !c.required));
+  assert.ok(report.checks.filter((c) => c.required).every((c) => c.ok));
+});
