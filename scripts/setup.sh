@@ -6,10 +6,11 @@
 #   python3-torch         PyTorch: the oracle of the parity tests and the peer of the benchmarks
 #   dataset-fashion-mnist the demo's dataset (/usr/share/datasets/fashion-mnist)
 #   chromium              the browser the report and dashboard tests drive (playwright-core)
+#   python3-onnx          the official ONNX checker, run by the export tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(libopenblas0-pthread python3-torch python3-numpy dataset-fashion-mnist chromium g++ make python3)
+pkgs=(libopenblas0-pthread python3-torch python3-numpy python3-onnx dataset-fashion-mnist chromium g++ make python3)
 # node-gyp needs Node's headers; Debian's own nodejs keeps them in libnode-dev.
 [ -f "$(dirname "$(dirname "$(command -v node)")")/include/node/node_api.h" ] || pkgs+=(libnode-dev)
 [ -n "${LIBTORCH:-}" ] || pkgs+=(libtorch-dev)
