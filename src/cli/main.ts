@@ -90,6 +90,19 @@ program
   });
 
 program
+  .command('export [run]')
+  .description("write a run folder's models for deployment under <run>/export/: ONNX (opset 17, dynamic batch) checked against onnxruntime-node, a Hugging Face style folder (model.safetensors + config.json) for PyTorch, and a browser demo page (onnxruntime-web)")
+  .option('--format <f>', 'onnx, safetensors or all', 'all')
+  .option('--which <m>', 'student, baseline, teacher or all (those the run has)', 'all')
+  .option('--out <dir>', 'output folder (default <run>/export)')
+  .option('--quantize', 'also write <role>.int8.onnx (dynamic int8 Linear layers) and measure size, speed and accuracy against float')
+  .option('--json', 'print one JSON object: { runDir, outDir, ok, models: [...], page, runtime }')
+  .addHelpText('after', '\nExample:\n  npx distill export runs/demo --quantize\n  python3 -m http.server -b 127.0.0.1 -d runs/demo/export   # then open http://127.0.0.1:8000/')
+  .action(async (dir: string | undefined, opts: Record<string, unknown>) => {
+    process.exitCode = await (await import('./cmd_export.js')).runExport(dir, opts);
+  });
+
+program
   .command('doctor')
   .description('check that libtorch, BLAS, datasets and optional runtimes are present; exits 1 if a required part is missing')
   .option('--json', 'print the report as JSON')

@@ -17,7 +17,7 @@ const tiny = ['--set', 'data.dataset=mnist-digits', 'teacher.arch=mlp:64', 'teac
 test.after(() => rmSync(work, { recursive: true, force: true }));
 
 test('every command has --help with an example', () => {
-  for (const cmd of ['demo', 'train-teacher', 'train-student', 'distill', 'sweep', 'evaluate', 'compare', 'report', 'dashboard', 'doctor']) {
+  for (const cmd of ['demo', 'train-teacher', 'train-student', 'distill', 'sweep', 'evaluate', 'compare', 'report', 'dashboard', 'export', 'doctor']) {
     const r = distill([cmd, '--help']);
     assert.equal(r.status, 0, `${cmd} --help: ${r.stderr}`);
     assert.match(r.stdout, /Example:\n  npx distill /, cmd);
