@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import * as torch from '../src/torch/index.js';
 import * as nn from '../src/nn/index.js';
 import { Adam } from '../src/optim/index.js';
+import { median } from './stats.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -27,10 +28,6 @@ const threads = Number(args.threads), steps = Number(args.steps), warmup = Numbe
 const log = (msg: string) => { if (!args.json) console.log(msg); };
 const PEER = fileURLToPath(new URL('../../bench/engine_torch.py', import.meta.url));
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 // The models of bench/engine_torch.py, layer for layer.
 function build(model: 'mlp' | 'cnn') {

@@ -13,6 +13,7 @@ import * as torch from '../src/torch/index.js';
 import * as nn from '../src/nn/index.js';
 import * as data from '../src/data/index.js';
 import * as kd from '../src/kd/index.js';
+import { median } from './stats.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -69,7 +70,6 @@ try {
 
   // 3. A plain student epoch vs a KD epoch with the cached teacher (medians over the epochs).
   const plain = kd.train({ model: student(), train: new data.DataLoader(train, { batchSize: 128, seed: 0 }), config: config(), runDir: join(dir, 'plain') });
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const plainEpoch = median(plain.history.map((h) => h.seconds));
   const kdEpoch = median(kdRun.history.map((h) => h.seconds));
   log(`epoch: plain ${plainEpoch.toFixed(2)} s, KD with cached teacher ${kdEpoch.toFixed(2)} s`);

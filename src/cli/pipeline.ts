@@ -148,7 +148,6 @@ export interface StudentResult {
 
 /** A student trained on hard labels (the baseline) or distilled from `teacher`. */
 export function studentStage(exp: Experiment, d: PreparedData, rep: Reporter, dir: string, teacher?: nn.Module, opts: { resume?: boolean } = {}): StudentResult {
-  // Fresh unless asked: a rerun with a changed config must never pick up an old checkpoint.
   const s = exp.student;
   // Baseline and distilled students start from the same initial weights: a fair comparison.
   torch.manualSeed(exp.seed + 1);
@@ -175,23 +174,27 @@ export function studentStage(exp: Experiment, d: PreparedData, rep: Reporter, di
       ? new kd.LiveTeacher(teacher, d.numClasses)
       : kd.CachedTeacher.build(teacher, d.transfer, d.numClasses, { dir: join(cacheDir(), 'logits'), topK: k.topK || undefined, onProgress: rep.counter('caching teacher logits') });
     if (source instanceof kd.CachedTeacher) rep.note(`teacher logits: ${source.computed ? 'computed and cached' : 'reused'} at ${source.path}`);
-    loss = kd.createLoss(specs as unknown as kd.LossSpec);
+    loss = kd.createLoss(specs);
     setup = { teacher: source, loss, T: kd.makeSchedule(k.T, 'kd.T'), alpha: kd.makeSchedule(k.alpha, 'kd.alpha') };
     if (needFeatures)
       setup.features = { student: kd.captureFeatures(model, featureNames.student), teacher: kd.captureFeatures(teacher, featureNames.teacher) };
   }
   const stage = teacher ? 'distill' : 'baseline';
   rep.note(`${stage}: ${s.arch} for ${s.train.epochs} epochs into ${dir}`);
-  const r = kd.train({
-    model, train: loaderFor(d.transfer, s.train.batchSize, exp.seed, augment), val: d.val, config, kd: setup, teacherModel: teacher,
-    extraParams: loss?.parameters(), runDir: dir, resume: opts.resume ?? false, onEvent: rep.trainer(stage),
-  });
-  kd.saveWeights(dir, model, 'model.safetensors', { arch: s.arch, dataset: d.name, kind: stage });
-  setup?.teacher.dispose();
-  setup?.features?.student.remove();
-  setup?.features?.teacher.remove();
-  loss?.dispose();
-  return { model, dir, history: r.history };
+  try {
+    // Fresh unless asked: a rerun with a changed config must never pick up an old checkpoint.
+    const r = kd.train({
+      model, train: loaderFor(d.transfer, s.train.batchSize, exp.seed, augment), val: d.val, config, kd: setup, teacherModel: teacher,
+      extraParams: loss?.parameters(), runDir: dir, resume: opts.resume ?? false, onEvent: rep.trainer(stage),
+    });
+    kd.saveWeights(dir, model, 'model.safetensors', { arch: s.arch, dataset: d.name, kind: stage });
+    return { model, dir, history: r.history };
+  } finally {
+    setup?.teacher.dispose();
+    setup?.features?.student.remove();
+    setup?.features?.teacher.remove();
+    loss?.dispose();
+  }
 }
 
 /** The module names that the feature losses ('hint', 'attention') read, on each side. */

@@ -82,5 +82,3 @@ export function arange(start: number, end?: number, step = 1, dtype?: DType): Te
   const ints = Number.isInteger(start) && Number.isInteger(end) && Number.isInteger(step);
   return arangeRaw(start, end, step, dtype ?? (ints ? 'int64' : 'float32'));
 }
-
-export const scalarTensor = (v: number, dtype: DType = 'float32') => tensor(v, { dtype });
