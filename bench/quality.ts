@@ -32,7 +32,11 @@ torch.setNumThreads(Number(args.threads));
 type Results = Record<string, Record<string, number>>;
 const results: Results = existsSync(args.out!) ? (JSON.parse(readFileSync(args.out!, 'utf8')) as { runs: Results }).runs : {};
 const rep = makeReporter({ quiet: false });
-const save = () => writeFileAtomic(args.out!, JSON.stringify({ command: `node dist/bench/quality.js --seeds ${args.seeds} --only ${args.only} --threads ${args.threads}`, runs: results }, null, 2) + '\n');
+// Re-read before writing, so two invocations sharing the file never drop each other's results.
+const save = () => {
+  const onDisk = existsSync(args.out!) ? (JSON.parse(readFileSync(args.out!, 'utf8')) as { runs: Results }).runs : {};
+  writeFileAtomic(args.out!, JSON.stringify({ runs: { ...onDisk, ...results } }, null, 2) + '\n');
+};
 
 const acc = (m: nn.Module, d: PreparedData) => evaluate.accuracy(m as evaluate.EvalModel, d.test.x, d.test.y);
 

@@ -10,8 +10,8 @@ const torchRuns: Run[] = existsSync('docs/results_torch.jsonl')
   ? readFileSync('docs/results_torch.jsonl', 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Run)
   : [];
 
-const series = (prefix: string) => Object.entries(ours).filter(([k]) => k.startsWith(prefix + '/')).map(([, v]) => v);
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const series = (prefix: string): Run[] => Object.entries(ours).filter(([k]) => k.startsWith(prefix + '/')).map(([k, v]) => ({ ...v, seed: Number(k.split('/s')[1]) }));
+const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
 const sd = (xs: number[]) => (xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - mean(xs)) ** 2, 0) / (xs.length - 1)) : 0);
 const pct = (xs: number[]) => (xs.length ? `${(mean(xs) * 100).toFixed(2)} ± ${(sd(xs) * 100).toFixed(2)}` : '—');
 const pick = (rs: Run[], k: string) => rs.map((r) => r[k]).filter((v) => v !== undefined);
@@ -19,7 +19,7 @@ const gap = (rs: Run[], student: string) => rs.filter((r) => r[student] !== unde
 
 const fm = series('fmnist'), cons = series('consistent'), hin = series('hinton'), no3 = series('no3');
 // Consistent KD is compared with the same seed's baseline from the vanilla runs.
-const consWithBase = cons.map((c, i) => ({ ...c, baseline: fm[i]?.baseline }));
+const consWithBase = cons.map((c) => ({ ...c, baseline: fm.find((f) => f.seed === c.seed)?.baseline ?? NaN }));
 const lines = [
   '# Results',
   '',
@@ -28,10 +28,10 @@ const lines = [
   '',
   '```',
   'npm run build',
-  'node dist/bench/quality.js --seeds 0,1,2 --only fmnist --threads 1',
+  'node dist/bench/quality.js --seeds 0,1,2,3,4 --only fmnist --threads 1',
   'node dist/bench/quality.js --seeds 0,1,2 --only hinton,no3 --threads 1',
   'node dist/bench/quality.js --seeds 0,1,2 --only consistent --threads 1',
-  'for s in 0 1 2; do /usr/bin/python3 bench/kd_torch.py --mode quality --seed $s --threads 1; done >> docs/results_torch.jsonl',
+  'for s in 0 1 2 3 4; do /usr/bin/python3 bench/kd_torch.py --mode quality --seed $s --threads 1; done >> docs/results_torch.jsonl',
   'node dist/bench/results_md.js',
   '```',
   '',

@@ -2,6 +2,9 @@
 # Builds the libtorch addon: incrementally when configured, from scratch otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Build against the headers of the Node that runs us (never download them: no internet here).
+NODEDIR="$(dirname "$(dirname "$(command -v node)")")"
+export npm_config_nodedir="$NODEDIR"
 if [ -f build/Makefile ]; then
   npx node-gyp build -j 2 --silent >/dev/null || npx node-gyp build -j 2
 else

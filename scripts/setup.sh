@@ -28,6 +28,7 @@ fi
 
 if [ ! -d node_modules ] || [ package.json -nt node_modules ] || [ package-lock.json -nt node_modules ]; then
   echo "setup: installing npm packages"
+  export ONNXRUNTIME_NODE_INSTALL=skip   # CPU binaries ship in the package; its installer would fetch CUDA files
   npm ci --no-audit --no-fund --loglevel=error
   touch node_modules
 fi

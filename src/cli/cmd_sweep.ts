@@ -7,10 +7,10 @@ import * as torch from '../torch/index.js';
 import * as evaluate from '../eval/index.js';
 import { writeFileAtomic } from '../io/index.js';
 import { lineChartSvg } from '../report/index.js';
-import { loadExperiment } from './experiment.js';
+import { loadExperiment, type Experiment } from './experiment.js';
 import { makeReporter } from './progress.js';
 import { applyThreads, prepareData, teacherStage, studentStage, compareStage, runDir, writeResolvedConfig } from './pipeline.js';
-import { parseOverrides, type RunOptions } from './cmd_run.js';
+import { parseOverrides, openUi, type RunOptions } from './cmd_run.js';
 
 export interface SweepRow {
   hidden: number;
@@ -26,7 +26,17 @@ export async function runSweep(o: RunOptions & { sizes?: string; layers?: string
   const sizes = (o.sizes ?? '16,32,64,128,256').split(',').map((s) => Number(s.trim()));
   if (sizes.some((s) => !Number.isInteger(s) || s < 1)) throw new torch.ConfigError(`--sizes must be positive integers separated by commas, got '${o.sizes}'`);
   const layers = Number(o.layers ?? 2);
+  if (!Number.isInteger(layers) || layers < 1 || layers > 8) throw new torch.ConfigError(`--layers must be an integer from 1 to 8, got '${o.layers}'`);
   const exp = loadExperiment(o.config, { name: 'sweep', ...parseOverrides(o) });
+  const ui = await openUi(o, exp);
+  try {
+    return sweep(exp, sizes, layers, o);
+  } finally {
+    await ui?.close();
+  }
+}
+
+function sweep(exp: Experiment, sizes: number[], layers: number, o: RunOptions): number {
   const rep = makeReporter({ json: o.json });
   applyThreads(exp);
   const d = prepareData(exp, rep);

@@ -33,7 +33,8 @@ const scheduleSchema = z.union([
 const lossSpec = z.looseObject({ name: z.string(), weight: z.number().optional() });
 
 export const experimentSchema = z.strictObject({
-  name: z.string().regex(/^[\w.-]+$/, 'letters, digits, ".", "_" or "-" only').default('demo'),
+  // A folder name under runsDir: no path separators, no "." or "..", not starting with "-" (the dashboard's rule too).
+  name: z.string().regex(/^[A-Za-z0-9_][\w.-]{0,127}$/, 'letters, digits, ".", "_" or "-" (not first), at most 128 characters').default('demo'),
   seed: z.number().int().min(0).default(0),
   threads: z.number().int().positive().optional(),
   runsDir: z.string().default('runs'),

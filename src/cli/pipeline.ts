@@ -111,7 +111,10 @@ export function teacherStage(exp: Experiment, d: PreparedData, rep: Reporter, op
   const key = createHash('sha256')
     .update(JSON.stringify({ arch: t.arch, dropout: t.dropout, augment: t.augment, train: t.train, seed: exp.seed, data: d.name, n: d.train.y.shape[0], val: exp.data.valFraction }))
     .digest('hex').slice(0, 16);
-  const dir = opts.dir ?? join(cacheDir(), 'teachers', `${d.name}-${t.arch.replace(/[^\w]/g, '_')}-${key}`);
+  // A teacher this run trained with `train-teacher` (same recipe) wins over the shared cache.
+  const own = join(runDir(exp), 'teacher');
+  const ownMatches = existsSync(join(own, 'model.safetensors')) && existsSync(join(own, 'recipe-key')) && readFileSync(join(own, 'recipe-key'), 'utf8').trim() === key;
+  const dir = opts.dir ?? (ownMatches ? own : join(cacheDir(), 'teachers', `${d.name}-${t.arch.replace(/[^\w]/g, '_')}-${key}`));
   const weights = join(dir, 'model.safetensors');
   if (opts.dir) {
     // A folder given by the caller may hold a teacher of another recipe: reuse or resume only on
