@@ -30,7 +30,7 @@ const lines = [
   'npm run build',
   'node dist/bench/quality.js --seeds 0,1,2,3,4 --only fmnist --threads 1',
   'node dist/bench/quality.js --seeds 0,1,2 --only hinton,no3 --threads 1',
-  'node dist/bench/quality.js --seeds 0,1,2 --only consistent --threads 1',
+  'node dist/bench/quality.js --seeds 0 --only consistent --threads 1',
   'for s in 0 1 2 3 4; do /usr/bin/python3 bench/kd_torch.py --mode quality --seed $s --threads 1; done >> docs/results_torch.jsonl',
   'node dist/bench/results_md.js',
   '```',
@@ -51,10 +51,18 @@ const lines = [
   '',
   'The same teacher and student; the live teacher sees the student\'s own augmented view (random shift ≤ 2 px, horizontal flip, mixup α = 0.2),',
   'T = 2, α = 0 (pure function matching, Beyer et al. 2022), 40 epochs with a cosine schedule from lr 2e-3.',
+  'One seed only, so this is an observation, not a measured mean: each seed takes about 12 minutes of a live CNN teacher',
+  'on this machine, and seed 0 already showed no gain over the baseline, so the remaining seeds were not run.',
+  'The goal (closing half the teacher–baseline gap) is not met with this recipe; see the note below.',
   '',
   '| seeds | teacher | baseline (20 epochs) | consistent KD | gap closed |',
   '|---:|---:|---:|---:|---:|',
   `| ${cons.length} | ${pct(pick(cons, 'teacher'))} | ${pct(pick(consWithBase, 'baseline'))} | ${pct(pick(cons, 'consistent'))} | ${pct(gap(consWithBase, 'consistent'))} |`,
+  '',
+  'Why, as far as we can tell: the 118k-parameter MLP student already sits near its capacity on clean images (its',
+  'validation accuracy plateaus at about 89% in both runs); matching the teacher on shifted, flipped and mixed-up views',
+  'asks it to fit a harder function, and Beyer et al. needed schedules of thousands of epochs for their gains.',
+  'A convolutional student, or a much longer schedule, is the next experiment.',
   '',
   '## Hinton et al. 2015 on the bundled MNIST digits',
   '',
@@ -74,8 +82,31 @@ const lines = [
   '|---:|---:|---:|---:|---:|',
   `| ${no3.length} | ${pct(pick(no3, 'acc3Before'))} | ${mean(pick(no3, 'biasDelta')).toFixed(2)} | ${pct(pick(no3, 'acc3After'))} | ${pct(pick(no3, 'accBefore'))} → ${pct(pick(no3, 'accAfter'))} |`,
   '',
+  ...exportSection(),
   'Per-seed numbers: [results.json](results.json), [results_torch.jsonl](results_torch.jsonl).',
   '',
 ];
+function exportSection(): string[] {
+  if (!existsSync('docs/export.json')) return [];
+  type Row = Record<string, number | string>;
+  const e = JSON.parse(readFileSync('docs/export.json', 'utf8')) as { command: string; rows: Row[] };
+  const mb = (b: number | string) => `${(Number(b) / 1e6).toFixed(2)} MB`;
+  const ms = (v: number | string) => `${Number(v).toFixed(3)} ms`;
+  return [
+    '## Exports of the demo models',
+    '',
+    `\`${e.command}\` (one run, seed 0 models; every ONNX file passes the onnxruntime-node check, max |ours − onnxruntime| on the 10k test images in the last column):`,
+    '',
+    '| model | params | safetensors | ONNX | int8 ONNX | batch 1: onnxruntime | int8 | accuracy float → int8 | int8 agrees | max diff |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...e.rows.map((r) => `| ${r.role} (${r.arch}) | ${Number(r.params).toLocaleString('en-US')} | ${mb(r.safetensorsBytes)} | ${mb(r.onnxBytes)} | ${mb(r.int8Bytes)} | ${ms(r.ortBatch1Ms)} | ${ms(r.int8Batch1Ms)} | ${(Number(r.accuracyFloat) * 100).toFixed(2)}% → ${(Number(r.accuracyInt8) * 100).toFixed(2)}% | ${(Number(r.int8AgreesWithFloat) * 100).toFixed(2)}% | ${Number(r.maxAbsDiffOursVsOrt).toExponential(1)} |`),
+    '',
+    'Batch-1 latency in our engine, from the comparison table of the same run (`runs/demo/comparison.json`): teacher 0.46 ms,',
+    'students 0.02 ms. The export command also times our engine on the same input, and reports the teacher at about 3.9 ms',
+    'there, an unexplained inflation we have not tracked down (isolated, the same forward takes 0.5 ms); we quote the table.',
+    '',
+  ];
+}
+
 writeFileAtomic('docs/results.md', lines.join('\n'));
 console.log(lines.join('\n'));

@@ -91,15 +91,17 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 export async function latencyBatch1(model: nn.AnyModule, s: ort.InferenceSession, sample: Float32Array, inputShape: readonly number[], reps = 50): Promise<{ oursMs: number; ortMs: number }> {
   const shape = [1, ...inputShape];
   const ours: number[] = [], theirs: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    ourLogits(model, sample, shape);
-    await ortLogits(s, sample, shape);
-  }
+  // Timed in separate loops: interleaving lets one runtime's idle worker threads (which
+  // spin after a run) slow the other one down, and makes both figures wrong.
+  for (let i = 0; i < 5; i++) ourLogits(model, sample, shape);
   for (let i = 0; i < reps; i++) {
-    let t = performance.now();
+    const t = performance.now();
     ourLogits(model, sample, shape);
     ours.push(performance.now() - t);
-    t = performance.now();
+  }
+  for (let i = 0; i < 5; i++) await ortLogits(s, sample, shape);
+  for (let i = 0; i < reps; i++) {
+    const t = performance.now();
     await ortLogits(s, sample, shape);
     theirs.push(performance.now() - t);
   }
