@@ -8,17 +8,15 @@
 //   <role>/              Hugging Face style: model.safetensors + config.json + README.md,
 //                        rebuilt here from the folder and compared with the model
 //   index.html + ort.*   the browser demo (teacher and students on onnxruntime-web)
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { basename, join, relative, resolve } from 'node:path';
 import * as torch from '../torch/index.js';
 import * as nn from '../nn/index.js';
 import * as data from '../data/index.js';
 import * as ex from '../export/index.js';
-import { loadExperiment, type Experiment } from './experiment.js';
-import { makeReporter } from './progress.js';
-import { applyThreads, prepareData, loadWeights } from './pipeline.js';
-import { loadRunModels } from './cmd_report.js';
+import { loadWeights } from './pipeline.js';
+import { openRunFolder } from './run_folder.js';
 
 export interface ExportOptions {
   format?: 'onnx' | 'safetensors' | 'all';
@@ -113,18 +111,10 @@ export async function runExport(dir: string | undefined, o: ExportOptions = {}):
   const which = o.which ?? 'all';
   if (!['onnx', 'safetensors', 'all'].includes(format)) throw new torch.ConfigError(`--format must be onnx, safetensors or all, got '${format}'`);
   if (!['student', 'baseline', 'teacher', 'all'].includes(which)) throw new torch.ConfigError(`--which must be student, baseline, teacher or all, got '${which}'`);
-  const run = resolve(dir ?? join('runs', 'demo'));
-  const cfgPath = join(run, 'config.json');
-  if (!existsSync(cfgPath)) throw new torch.ConfigError(`${run}: not a run folder (no config.json); run \`npx distill demo\` first or pass a run folder`);
-  const exp = loadExperiment(undefined, JSON.parse(readFileSync(cfgPath, 'utf8')) as Experiment as unknown as Record<string, unknown>);
-  const rep = makeReporter({ json: o.json });
-  applyThreads(exp);
-  const d = prepareData(exp, rep);
-  const models = loadRunModels(run, exp, d, rep);
-  const teacherArch = existsSync(join(run, 'teacher.json'))
-    ? (JSON.parse(readFileSync(join(run, 'teacher.json'), 'utf8')) as { arch: string }).arch : exp.teacher.arch;
-  const archOf = (r: Role) => (r === 'teacher' ? teacherArch : exp.student.arch);
-  const dropoutOf = (r: Role) => (r === 'teacher' ? (JSON.parse(readFileSync(join(run, 'teacher.json'), 'utf8')) as { dropout: number }).dropout : exp.student.dropout);
+  const { run, rep, d, models: loaded } = openRunFolder(dir, o);
+  const models = { teacher: loaded.teacher?.model, baseline: loaded.baseline?.model, student: loaded.student?.model };
+  const archOf = (r: Role) => loaded[r]!.arch;
+  const dropoutOf = (r: Role) => loaded[r]!.dropout;
   const roles = ROLES.filter((r) => (which === 'all' || which === r) && models[r]);
   if (!roles.length)
     throw new torch.ConfigError(`${run}: no ${which === 'all' ? '' : which + ' '}model to export (looked for teacher.json, baseline/ and student/ model.safetensors)`);

@@ -14,11 +14,8 @@ import * as torch from '../../src/torch/index.js';
 import * as kd from '../../src/kd/index.js';
 import { softenAt, type ChartData } from '../../src/report/index.js';
 import type { ComparisonRow } from '../../src/eval/index.js';
-import type { Experiment } from '../../src/cli/experiment.js';
-import { loadExperiment } from '../../src/cli/experiment.js';
-import { prepareData } from '../../src/cli/pipeline.js';
-import { makeReporter } from '../../src/cli/progress.js';
-import { runReport, loadRunModels } from '../../src/cli/cmd_report.js';
+import { runReport } from '../../src/cli/cmd_report.js';
+import { openRunFolder } from '../../src/cli/run_folder.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const ARTIFACTS = fileURLToPath(new URL('../../../test-artifacts/', import.meta.url));
@@ -57,9 +54,8 @@ test('a tiny real run: demo writes the report, runReport rebuilds it, chromium r
 
   // 3. Against the models themselves: the example's logits are the teacher's, the softened
   //    probabilities are kd.softTargets', and the confusion matrix's diagonal is the student's accuracy.
-  const exp = loadExperiment(undefined, JSON.parse(readFileSync(join(run, 'config.json'), 'utf8')) as Experiment as unknown as Record<string, unknown>);
-  const d = prepareData(exp, makeReporter({ quiet: true }));
-  const models = loadRunModels(run, exp, d, makeReporter({ quiet: true }));
+  const { d, models: loaded } = openRunFolder(run, { json: true });
+  const models = { teacher: loaded.teacher?.model, baseline: loaded.baseline?.model, student: loaded.student?.model };
   const t = fromDemo.temperature!;
   torch.tidy(() => {
     // The same batching as the report: BLAS may round a lone row differently from a batch.
