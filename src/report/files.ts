@@ -1,6 +1,6 @@
 // Reading what a run folder holds: metrics.jsonl, comparison.json, config.json and the
-// optional traces.jsonl of a reasoning run. A report is read-only over the run, so a
-// damaged optional file costs its section, not the page (the reason is kept as a warning).
+// optional traces.jsonl of a reasoning run. A report is read-only over the run; a damaged
+// comparison.json or config.json stops it with a message naming the file.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ComparisonRow } from '../eval/index.js';
@@ -45,10 +45,14 @@ export function readTrainingCurve(path: string): TrainingCurve | undefined {
   return { steps: [...lastStep.values()].sort((a, b) => a.step - b.step), epochs: [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch) };
 }
 
-/** comparison.json as written by eval.writeComparison, or undefined when absent. */
+/**
+ * comparison.json as written by eval.writeComparison, or undefined when absent. The run's
+ * own table comes first; runs made by the stage commands (`distill`, `train-student`) keep
+ * theirs in the stage folder.
+ */
 export function readComparison(runDir: string): ComparisonRow[] | undefined {
-  const p = join(runDir, 'comparison.json');
-  if (!existsSync(p)) return undefined;
+  const p = [join(runDir, 'comparison.json'), join(runDir, 'student', 'comparison.json'), join(runDir, 'baseline', 'comparison.json')].find(existsSync);
+  if (!p) return undefined;
   const rows = JSON.parse(readFileSync(p, 'utf8')) as unknown;
   if (!Array.isArray(rows)) throw new Error(`${p}: expected an array of rows`);
   return rows as ComparisonRow[];
