@@ -1,32 +1,9 @@
 // Checks against the PyTorch oracle that parityTests cannot express (a module's weights,
 // several results at once): each pairs an optional oracle case with assertions on its
 // result, and all cases of a file share one PyTorch process, started by the first test.
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../../src/torch/index.js';
-import { runOracle, type OracleCase, type OracleResult } from '../helpers/oracle.js';
-
-export interface Check {
-  name: string;
-  oracle?: OracleCase;
-  check: (r: OracleResult) => void;
-}
-
-export function oracleChecks(checks: Check[]): void {
-  const withOracle = checks.filter((c) => c.oracle);
-  let results: OracleResult[] | undefined;
-  const oracle = () => (results ??= runOracle(withOracle.map((c) => c.oracle!)));
-  for (const c of checks) {
-    test(c.name, () => {
-      let r: OracleResult = {};
-      if (c.oracle) {
-        r = oracle()[withOracle.indexOf(c)];
-        if (r.error) assert.fail(`PyTorch raised: ${r.error}`);
-      }
-      c.check(r);
-    });
-  }
-}
+export { oracleChecks, type Check } from '../helpers/checks.js';
 
 /** |a − b| ≤ atol + rtol·|b| for two scalars or two same-shaped tensors. */
 export function near(a: torch.Tensor | number, b: torch.Tensor | number, opts: { rtol?: number; atol?: number; label?: string } = {}): void {
