@@ -39,7 +39,9 @@ export interface TokenLogprob {
   logprob: number;
   /** Token ids where the teacher exposes them (local teachers); absent over HTTP. */
   id?: number;
-  top: { token: string; logprob: number; id?: number }[];
+  /** The token's UTF-8 bytes (OpenAI's `bytes` field): how a byte-level student maps it to its own id. */
+  bytes?: number[];
+  top: { token: string; logprob: number; id?: number; bytes?: number[] }[];
 }
 
 export interface Usage {

@@ -1,0 +1,389 @@
+// A small Llama-style causal LM in one file, read top to bottom: config, norm, rotary
+// embedding, attention (grouped-query, with a KV cache), SwiGLU MLP, block, model,
+// generation. Parameter names follow Hugging Face's LlamaForCausalLM (less the leading
+// "model."), so the safetensors, GGUF and ONNX writers map them one to one.
+import * as torch from '../torch/index.js';
+import type { Tensor } from '../torch/index.js';
+import { Embedding, Linear, Module, ModuleList, RMSNorm, init } from '../nn/index.js';
+
+// ── config ──────────────────────────────────────────────────────────────────────────
+
+export interface LmConfig {
+  vocabSize: number;
+  /** Model width d. */
+  dim: number;
+  nLayers: number;
+  nHeads: number;
+  /** Key/value heads; nHeads / nKvHeads query heads share each (GQA). Equal to nHeads = plain MHA. */
+  nKvHeads: number;
+  /** SwiGLU inner width. */
+  hiddenDim: number;
+  maxSeqLen: number;
+  ropeTheta: number;
+  normEps: number;
+  /** lm_head shares the embedding matrix. */
+  tieEmbeddings: boolean;
+}
+
+export const LM_DEFAULTS: Omit<LmConfig, 'vocabSize'> = {
+  dim: 128,
+  nLayers: 4,
+  nHeads: 4,
+  nKvHeads: 4,
+  hiddenDim: 352,
+  maxSeqLen: 512,
+  ropeTheta: 10000,
+  normEps: 1e-5,
+  tieEmbeddings: false,
+};
+
+export function lmConfig(c: Partial<LmConfig> & { vocabSize: number }): LmConfig {
+  const cfg = { ...LM_DEFAULTS, ...c };
+  const int = (k: keyof LmConfig, min = 1) => {
+    const v = cfg[k];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw new torch.ConfigError(`LM config: ${k} must be an integer ≥ ${min}, got ${String(v)}`);
+  };
+  for (const k of ['vocabSize', 'dim', 'nLayers', 'nHeads', 'nKvHeads', 'hiddenDim', 'maxSeqLen'] as const) int(k);
+  if (cfg.dim % cfg.nHeads !== 0) throw new torch.ConfigError(`LM config: dim (${cfg.dim}) must be divisible by nHeads (${cfg.nHeads})`);
+  if ((cfg.dim / cfg.nHeads) % 2 !== 0) throw new torch.ConfigError(`LM config: the head size dim/nHeads (${cfg.dim / cfg.nHeads}) must be even for rotary embeddings`);
+  if (cfg.nHeads % cfg.nKvHeads !== 0) throw new torch.ConfigError(`LM config: nHeads (${cfg.nHeads}) must be a multiple of nKvHeads (${cfg.nKvHeads})`);
+  if (!(cfg.normEps > 0) || !(cfg.ropeTheta > 0)) throw new torch.ConfigError('LM config: normEps and ropeTheta must be positive');
+  return cfg;
+}
+
+/** Parameters of a config, without building it: embedding + layers + final norm + head. */
+export function countLmParameters(c: LmConfig): number {
+  const hd = c.dim / c.nHeads;
+  const attn = c.dim * c.dim * 2 + c.dim * c.nKvHeads * hd * 2; // q, o + k, v
+  const mlp = 3 * c.dim * c.hiddenDim;
+  const layer = attn + mlp + 2 * c.dim;
+  return c.vocabSize * c.dim * (c.tieEmbeddings ? 1 : 2) + c.nLayers * layer + c.dim;
+}
+
+// ── rotary embedding ────────────────────────────────────────────────────────────────
+
+/**
+ * RoPE (Su et al. 2021) in Hugging Face's "rotate half" layout: for head size h and
+ * position p, θ_i = theta^(−2i/h), and x' = x·cos(pθ) + rotate_half(x)·sin(pθ), where
+ * rotate_half([x1, x2]) = [−x2, x1] over the two halves. Returns cos, sin (maxSeqLen, h).
+ */
+export function ropeTables(headDim: number, maxSeqLen: number, theta: number): { cos: Tensor; sin: Tensor } {
+  const half = headDim / 2;
+  const cos = new Float32Array(maxSeqLen * headDim);
+  const sin = new Float32Array(maxSeqLen * headDim);
+  for (let p = 0; p < maxSeqLen; p++)
+    for (let i = 0; i < half; i++) {
+      // float32 inverse frequency, as Hugging Face computes it, so ours match to 1e-6.
+      const invFreq = Math.fround(1 / Math.pow(theta, (2 * i) / headDim));
+      const a = Math.fround(p * invFreq);
+      cos[p * headDim + i] = cos[p * headDim + i + half] = Math.cos(a);
+      sin[p * headDim + i] = sin[p * headDim + i + half] = Math.sin(a);
+    }
+  return { cos: torch.tensor(cos).view([maxSeqLen, headDim]), sin: torch.tensor(sin).view([maxSeqLen, headDim]) };
+}
+
+function applyRope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
+  // x (B, H, T, h); cos, sin (T, h)
+  const half = x.shape[3] / 2;
+  const rotated = torch.cat([x.narrow(3, half, half).neg(), x.narrow(3, 0, half)], 3);
+  return x.mul(cos).add(rotated.mul(sin));
+}
+
+// ── attention ───────────────────────────────────────────────────────────────────────
+
+/** Keys and values seen so far, per layer: (B, nKvHeads, S, h) each. */
+export class KVCache {
+  readonly layers: ({ k: Tensor; v: Tensor } | null)[];
+  constructor(nLayers: number) {
+    this.layers = Array.from({ length: nLayers }, () => null);
+  }
+  /** Positions already cached. */
+  get length(): number {
+    return this.layers[0]?.k.shape[2] ?? 0;
+  }
+  /** Appends new keys/values for layer i and returns the full (B, nKv, S, h) tensors. */
+  append(i: number, k: Tensor, v: Tensor): { k: Tensor; v: Tensor } {
+    const old = this.layers[i];
+    const next = old ? { k: torch.cat([old.k, k], 2), v: torch.cat([old.v, v], 2) } : { k: k.clone(), v: v.clone() };
+    torch.keep(next);
+    old?.k.dispose();
+    old?.v.dispose();
+    this.layers[i] = next;
+    return next;
+  }
+  dispose(): void {
+    for (const l of this.layers) {
+      l?.k.dispose();
+      l?.v.dispose();
+    }
+    this.layers.fill(null);
+  }
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+export class Attention extends Module<[Tensor, Tensor, Tensor, Tensor | null, KVCache | null, number], Tensor> {
+  readonly q_proj: Linear;
+  readonly k_proj: Linear;
+  readonly v_proj: Linear;
+  readonly o_proj: Linear;
+
+  constructor(readonly cfg: LmConfig) {
+    super();
+    const hd = cfg.dim / cfg.nHeads;
+    this.q_proj = this.registerModule('q_proj', new Linear(cfg.dim, cfg.nHeads * hd, { bias: false }));
+    this.k_proj = this.registerModule('k_proj', new Linear(cfg.dim, cfg.nKvHeads * hd, { bias: false }));
+    this.v_proj = this.registerModule('v_proj', new Linear(cfg.dim, cfg.nKvHeads * hd, { bias: false }));
+    this.o_proj = this.registerModule('o_proj', new Linear(cfg.nHeads * hd, cfg.dim, { bias: false }));
+  }
+
+  /** x (B, T, d); cos, sin (T, h) for these positions; mask (T, S) additive or null. */
+  forward(x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor | null, cache: KVCache | null, layer: number): Tensor {
+    const [B, T] = x.shape;
+    const { nHeads: H, nKvHeads: Hkv } = this.cfg;
+    const hd = this.cfg.dim / H;
+    const heads = (t: Tensor, n: number) => t.view([B, T, n, hd]).transpose(1, 2); // (B, n, T, h)
+    const q = applyRope(heads(this.q_proj.call(x), H), cos, sin);
+    let k = applyRope(heads(this.k_proj.call(x), Hkv), cos, sin);
+    let v = heads(this.v_proj.call(x), Hkv);
+    if (cache) ({ k, v } = cache.append(layer, k, v)); // (B, Hkv, S, h)
+    if (Hkv !== H) {
+      // GQA: each key/value head serves H/Hkv query heads. (B, Hkv, S, h) → (B, H, S, h)
+      const S = k.shape[2];
+      const rep = (t: Tensor) => t.unsqueeze(2).expand([B, Hkv, H / Hkv, S, hd]).reshape([B, H, S, hd]);
+      k = rep(k);
+      v = rep(v);
+    }
+    // softmax(q·kᵀ/√h + mask)·v: (B, H, T, S) → (B, H, T, h)
+    let scores = torch.matmul(q, k.transpose(2, 3)).mul(1 / Math.sqrt(hd));
+    if (mask) scores = scores.add(mask);
+    const out = torch.matmul(torch.softmax(scores, -1), v);
+    return this.o_proj.call(out.transpose(1, 2).reshape([B, T, H * hd]));
+  }
+}
+
+// ── MLP ─────────────────────────────────────────────────────────────────────────────
+
+/** SwiGLU (Shazeer 2020): down(silu(gate(x)) ⊙ up(x)). */
+export class SwiGLU extends Module {
+  readonly gate_proj: Linear;
+  readonly up_proj: Linear;
+  readonly down_proj: Linear;
+  constructor(dim: number, hidden: number) {
+    super();
+    this.gate_proj = this.registerModule('gate_proj', new Linear(dim, hidden, { bias: false }));
+    this.up_proj = this.registerModule('up_proj', new Linear(dim, hidden, { bias: false }));
+    this.down_proj = this.registerModule('down_proj', new Linear(hidden, dim, { bias: false }));
+  }
+  forward(x: Tensor): Tensor {
+    return this.down_proj.call(torch.silu(this.gate_proj.call(x)).mul(this.up_proj.call(x)));
+  }
+}
+
+// ── block ───────────────────────────────────────────────────────────────────────────
+
+/** Pre-norm residual block: h = x + attn(norm(x)); out = h + mlp(norm(h)). */
+export class Block extends Module<[Tensor, Tensor, Tensor, Tensor | null, KVCache | null, number], Tensor> {
+  readonly input_layernorm: RMSNorm;
+  readonly self_attn: Attention;
+  readonly post_attention_layernorm: RMSNorm;
+  readonly mlp: SwiGLU;
+  constructor(cfg: LmConfig) {
+    super();
+    this.input_layernorm = this.registerModule('input_layernorm', new RMSNorm(cfg.dim, { eps: cfg.normEps }));
+    this.self_attn = this.registerModule('self_attn', new Attention(cfg));
+    this.post_attention_layernorm = this.registerModule('post_attention_layernorm', new RMSNorm(cfg.dim, { eps: cfg.normEps }));
+    this.mlp = this.registerModule('mlp', new SwiGLU(cfg.dim, cfg.hiddenDim));
+  }
+  forward(x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor | null, cache: KVCache | null, layer: number): Tensor {
+    const h = x.add(this.self_attn.call(this.input_layernorm.call(x), cos, sin, mask, cache, layer));
+    return h.add(this.mlp.call(this.post_attention_layernorm.call(h)));
+  }
+}
+
+// ── model ───────────────────────────────────────────────────────────────────────────
+
+export class CausalLM extends Module<[Tensor, KVCache?], Tensor> {
+  readonly cfg: LmConfig;
+  readonly embed_tokens: Embedding;
+  readonly layers: ModuleList<Block>;
+  readonly norm: RMSNorm;
+  readonly lm_head: Linear | null;
+  readonly #cos: Tensor;
+  readonly #sin: Tensor;
+  /** (maxSeqLen, maxSeqLen) additive causal mask: 0 on and below the diagonal, −∞ above. */
+  readonly #mask: Tensor;
+
+  constructor(config: Partial<LmConfig> & { vocabSize: number }) {
+    super();
+    const cfg = (this.cfg = lmConfig(config));
+    this.embed_tokens = this.registerModule('embed_tokens', new Embedding(cfg.vocabSize, cfg.dim));
+    this.layers = this.registerModule('layers', new ModuleList(Array.from({ length: cfg.nLayers }, () => new Block(cfg))));
+    this.norm = this.registerModule('norm', new RMSNorm(cfg.dim, { eps: cfg.normEps }));
+    this.lm_head = cfg.tieEmbeddings ? null : this.registerModule('lm_head', new Linear(cfg.dim, cfg.vocabSize, { bias: false }));
+    // Llama's initialisation: every weight matrix N(0, 0.02²); norms start at one.
+    for (const [name, p] of this.namedParameters()) if (!name.endsWith('layernorm.weight') && name !== 'norm.weight') init.normal_(p, 0, 0.02);
+    const { cos, sin } = ropeTables(cfg.dim / cfg.nHeads, cfg.maxSeqLen, cfg.ropeTheta);
+    this.#cos = this.registerBuffer('rope_cos', cos, { persistent: false });
+    this.#sin = this.registerBuffer('rope_sin', sin, { persistent: false });
+    this.#mask = this.registerBuffer('causal_mask', torch.triu(torch.full([cfg.maxSeqLen, cfg.maxSeqLen], -Infinity), 1), { persistent: false });
+  }
+
+  /**
+   * ids (B, T) int64 → logits (B, T, vocab). With a cache, the T new tokens follow the
+   * cache's S₀ positions and attend to all S₀ + T; the cache grows by T.
+   */
+  forward(ids: Tensor, cache?: KVCache): Tensor {
+    const T = ids.shape[1];
+    const start = cache?.length ?? 0;
+    const S = start + T;
+    if (S > this.cfg.maxSeqLen) throw new torch.ShapeError('ERR_SHAPE', 'CausalLM', `sequence of ${S} tokens exceeds maxSeqLen ${this.cfg.maxSeqLen}`, `[${ids.shape.join(', ')}]`);
+    const cos = this.#cos.narrow(0, start, T);
+    const sin = this.#sin.narrow(0, start, T);
+    // Rows start…S−1 of the causal mask, columns 0…S−1: (T, S). One new token sees everything.
+    const mask = T === 1 ? null : this.#mask.narrow(0, start, T).narrow(1, 0, S);
+    let x = this.embed_tokens.call(ids); // (B, T, d)
+    let i = 0;
+    for (const block of this.layers) x = block.call(x, cos, sin, mask, cache ?? null, i++);
+    x = this.norm.call(x);
+    return this.lm_head ? this.lm_head.call(x) : torch.matmul(x, this.embed_tokens.weight.transpose(0, 1));
+  }
+}
+
+// ── generation ──────────────────────────────────────────────────────────────────────
+
+export interface GenerateOptions {
+  maxNewTokens: number;
+  /** 0 = greedy (argmax). */
+  temperature?: number;
+  /** Keep only the k most likely tokens (0 = all). */
+  topK?: number;
+  /** Nucleus sampling: the smallest set whose probability reaches topP (1 = all). */
+  topP?: number;
+  /** Seed of the sampler's own generator (results do not depend on torch's RNG). */
+  seed?: number;
+  eosId?: number | null;
+  /** Called with all generated ids after each token; true stops (stop strings live here). */
+  shouldStop?: (ids: readonly number[]) => boolean;
+  /** Record the top-n log-probabilities (of the untempered distribution) at each step. */
+  topLogprobs?: number;
+  onToken?: (token: GeneratedToken) => void;
+  signal?: AbortSignal;
+}
+
+export interface GeneratedToken {
+  id: number;
+  /** log p(id) under the model's distribution at temperature 1. */
+  logprob: number;
+  top: { id: number; logprob: number }[];
+}
+
+export interface Generation {
+  ids: number[];
+  tokens: GeneratedToken[];
+  /** 'stop': end-of-sequence or a stop condition; 'length': maxNewTokens or maxSeqLen reached. */
+  finishReason: 'stop' | 'length';
+}
+
+/** mulberry32: a small seeded generator, so sampling is reproducible per request. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function logSoftmax(z: Float32Array, scale = 1): Float64Array {
+  let m = -Infinity;
+  for (const v of z) m = Math.max(m, v * scale);
+  let s = 0;
+  for (const v of z) s += Math.exp(v * scale - m);
+  const lse = m + Math.log(s);
+  return Float64Array.from(z, (v) => v * scale - lse);
+}
+
+/**
+ * Picks the next token from last-position logits. The vocabulary is small enough that
+ * doing this in JS on one row is cheaper than a dozen tensor ops.
+ */
+function pick(z: Float32Array, o: GenerateOptions, rand: () => number): number {
+  const T = o.temperature ?? 0;
+  if (T <= 0) {
+    let best = 0;
+    for (let i = 1; i < z.length; i++) if (z[i] > z[best]) best = i;
+    return best;
+  }
+  const lp = logSoftmax(z, 1 / T);
+  let order = Array.from(lp.keys()).sort((a, b) => lp[b] - lp[a]);
+  if (o.topK && o.topK > 0) order = order.slice(0, o.topK);
+  const topP = o.topP ?? 1;
+  let mass = 0;
+  const kept: number[] = [];
+  for (const i of order) {
+    kept.push(i);
+    mass += Math.exp(lp[i]);
+    if (mass >= topP) break;
+  }
+  let r = rand() * mass;
+  for (const i of kept) {
+    r -= Math.exp(lp[i]);
+    if (r <= 0) return i;
+  }
+  return kept[kept.length - 1];
+}
+
+/**
+ * Autoregressive decoding with a KV cache: the prompt runs once (prefill), then each new
+ * token costs one position. Runs in eval mode without autograd.
+ */
+export function generate(model: CausalLM, prompt: readonly number[], o: GenerateOptions): Generation {
+  if (prompt.length === 0) throw new torch.ConfigError('generate: the prompt is empty');
+  const room = model.cfg.maxSeqLen - prompt.length;
+  if (room <= 0) throw new torch.ConfigError(`generate: the prompt has ${prompt.length} tokens; the model's maxSeqLen is ${model.cfg.maxSeqLen}`);
+  const wasTraining = model.training;
+  model.eval();
+  const rand = rng(o.seed ?? 0);
+  const cache = new KVCache(model.cfg.nLayers);
+  const ids: number[] = [];
+  const tokens: GeneratedToken[] = [];
+  let finishReason: Generation['finishReason'] = 'length';
+  try {
+    let input = prompt;
+    for (let step = 0; step < Math.min(o.maxNewTokens, room); step++) {
+      o.signal?.throwIfAborted();
+      const z = torch.tidy(() =>
+        torch.noGrad(() => {
+          const x = torch.tensor(BigInt64Array.from(input, BigInt), { shape: [1, input.length] });
+          const logits = model.call(x, cache); // (1, T, V)
+          return logits.select(1, input.length - 1).select(0, 0).dataSync() as Float32Array;
+        }),
+      );
+      const id = pick(z, o, rand);
+      const lp = logSoftmax(z);
+      const n = o.topLogprobs ?? 0;
+      const top = n > 0 ? Array.from(lp.keys()).sort((a, b) => lp[b] - lp[a]).slice(0, n).map((i) => ({ id: i, logprob: lp[i] })) : [];
+      const tok = { id, logprob: lp[id], top };
+      if (o.eosId != null && id === o.eosId) {
+        finishReason = 'stop';
+        break;
+      }
+      ids.push(id);
+      tokens.push(tok);
+      o.onToken?.(tok);
+      if (o.shouldStop?.(ids)) {
+        finishReason = 'stop';
+        break;
+      }
+      input = [id];
+    }
+  } finally {
+    cache.dispose();
+    model.train(wasTraining);
+  }
+  return { ids, tokens, finishReason };
+}
