@@ -8,7 +8,9 @@
 //   <role>/              Hugging Face style: model.safetensors + config.json + README.md,
 //                        rebuilt here from the folder and compared with the model
 //   index.html + ort.*   the browser demo (teacher and students on onnxruntime-web)
-import { mkdirSync, readFileSync } from 'node:fs';
+// An LM folder (one holding lm.json) goes to cmd_export_lm.ts instead: ONNX, GGUF and a
+// Hugging Face LlamaForCausalLM folder.
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { basename, join, relative, resolve } from 'node:path';
 import * as torch from '../torch/index.js';
@@ -19,13 +21,16 @@ import { loadWeights } from './pipeline.js';
 import { openRunFolder } from './run_folder.js';
 
 export interface ExportOptions {
-  format?: 'onnx' | 'safetensors' | 'all';
+  /** 'gguf' only for an LM folder. */
+  format?: 'onnx' | 'gguf' | 'safetensors' | 'all';
   which?: 'student' | 'baseline' | 'teacher' | 'all';
   /** Output folder (default <run>/export). */
   out?: string;
   /** Also write <role>.int8.onnx and measure it. */
   quantize?: boolean;
   json?: boolean;
+  /** LM folders: the GGUF weight type, f32 (default) or f16. */
+  ggufDtype?: string;
 }
 
 /** The largest |ours − onnxruntime| a float export may show on any logit. */
@@ -107,7 +112,9 @@ function pickSamples(labels: Int32Array, classes: number, max = 20): number[] {
 const kb = (b: number) => (b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(2)} MB` : `${(b / 1024).toFixed(1)} kB`);
 
 export async function runExport(dir: string | undefined, o: ExportOptions = {}): Promise<number> {
+  if (dir && existsSync(join(dir, 'lm.json'))) return (await import('./cmd_export_lm.js')).runExportLm(dir, o);
   const format = o.format ?? 'all';
+  if (format === 'gguf') throw new torch.ConfigError(`--format gguf is for LM folders (one holding lm.json); ${resolve(dir ?? join('runs', 'demo'))} has no lm.json`);
   const which = o.which ?? 'all';
   if (!['onnx', 'safetensors', 'all'].includes(format)) throw new torch.ConfigError(`--format must be onnx, safetensors or all, got '${format}'`);
   if (!['student', 'baseline', 'teacher', 'all'].includes(which)) throw new torch.ConfigError(`--which must be student, baseline, teacher or all, got '${which}'`);

@@ -91,13 +91,15 @@ program
 
 program
   .command('export [run]')
-  .description("write a run folder's models for deployment under <run>/export/: ONNX (opset 17, dynamic batch) checked against onnxruntime-node, a Hugging Face style folder (model.safetensors + config.json) for PyTorch, and a browser demo page (onnxruntime-web)")
-  .option('--format <f>', 'onnx, safetensors or all', 'all')
+  .description("write a run folder's models for deployment under <run>/export/: ONNX (opset 17, dynamic batch) checked against onnxruntime-node, a Hugging Face style folder (model.safetensors + config.json) for PyTorch, and a browser demo page (onnxruntime-web); " +
+    'for an LM folder (one holding lm.json): ONNX (dynamic batch and sequence), GGUF (llama architecture, checked in llama.cpp through node-llama-cpp) and a Hugging Face LlamaForCausalLM folder')
+  .option('--format <f>', 'onnx, safetensors or all; gguf too for an LM folder', 'all')
+  .option('--gguf-dtype <t>', 'LM folders: GGUF weights f32 or f16 (norms stay f32)', 'f32')
   .option('--which <m>', 'student, baseline, teacher or all (those the run has)', 'all')
   .option('--out <dir>', 'output folder (default <run>/export)')
   .option('--quantize', 'also write <role>.int8.onnx (dynamic int8 Linear layers) and measure size, speed and accuracy against float')
   .option('--json', 'print one JSON object: { runDir, outDir, ok, models: [...], page, runtime }')
-  .addHelpText('after', '\nExample:\n  npx distill export runs/demo --quantize\n  python3 -m http.server -b 127.0.0.1 -d runs/demo/export   # then open http://127.0.0.1:8000/')
+  .addHelpText('after', '\nExample:\n  npx distill export runs/demo --quantize\n  python3 -m http.server -b 127.0.0.1 -d runs/demo/export   # then open http://127.0.0.1:8000/\n  npx distill export runs/lm/student --gguf-dtype f16          # an LM folder: model.onnx, model.f16.gguf, hf/')
   .action(async (dir: string | undefined, opts: Record<string, unknown>) => {
     process.exitCode = await (await import('./cmd_export.js')).runExport(dir, opts);
   });

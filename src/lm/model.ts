@@ -338,52 +338,88 @@ function pick(z: Float32Array, o: GenerateOptions, rand: () => number): number {
 }
 
 /**
- * Autoregressive decoding with a KV cache: the prompt runs once (prefill), then each new
- * token costs one position. Runs in eval mode without autograd.
+ * Autoregressive decoding with a KV cache, one token per `next()`: the prompt runs once
+ * (prefill), then each new token costs one position. A server steps it between event-loop
+ * turns so tokens stream as they come. Runs without autograd; call dispose() when done.
  */
-export function generate(model: CausalLM, prompt: readonly number[], o: GenerateOptions): Generation {
-  if (prompt.length === 0) throw new torch.ConfigError('generate: the prompt is empty');
-  const room = model.cfg.maxSeqLen - prompt.length;
-  if (room <= 0) throw new torch.ConfigError(`generate: the prompt has ${prompt.length} tokens; the model's maxSeqLen is ${model.cfg.maxSeqLen}`);
-  const wasTraining = model.training;
-  model.eval();
-  const rand = rng(o.seed ?? 0);
-  const cache = new KVCache(model.cfg.nLayers);
-  const ids: number[] = [];
-  const tokens: GeneratedToken[] = [];
-  let finishReason: Generation['finishReason'] = 'length';
-  try {
-    let input = prompt;
-    for (let step = 0; step < Math.min(o.maxNewTokens, room); step++) {
-      o.signal?.throwIfAborted();
-      const z = torch.tidy(() =>
+export class Decoder {
+  readonly ids: number[] = [];
+  readonly tokens: GeneratedToken[] = [];
+  finishReason: Generation['finishReason'] | null = null;
+  readonly #model: CausalLM;
+  readonly #o: GenerateOptions;
+  readonly #rand: () => number;
+  readonly #cache: KVCache;
+  readonly #limit: number;
+  #input: readonly number[];
+
+  constructor(model: CausalLM, prompt: readonly number[], o: GenerateOptions) {
+    if (prompt.length === 0) throw new torch.ConfigError('generate: the prompt is empty');
+    const room = model.cfg.maxSeqLen - prompt.length;
+    if (room <= 0) throw new torch.ConfigError(`generate: the prompt has ${prompt.length} tokens; the model's maxSeqLen is ${model.cfg.maxSeqLen}`);
+    this.#model = model;
+    this.#o = o;
+    this.#rand = rng(o.seed ?? 0);
+    this.#cache = new KVCache(model.cfg.nLayers);
+    this.#limit = Math.min(o.maxNewTokens, room);
+    this.#input = prompt;
+    if (this.#limit <= 0) this.finishReason = 'length';
+  }
+
+  get done(): boolean {
+    return this.finishReason !== null;
+  }
+
+  /** Generates one token; returns it, or null when generation has finished. */
+  next(): GeneratedToken | null {
+    if (this.done) return null;
+    this.#o.signal?.throwIfAborted();
+    const model = this.#model;
+    const wasTraining = model.training;
+    model.eval();
+    const input = this.#input;
+    let z: Float32Array;
+    try {
+      z = torch.tidy(() =>
         torch.noGrad(() => {
           const x = torch.tensor(BigInt64Array.from(input, BigInt), { shape: [1, input.length] });
-          const logits = model.call(x, cache); // (1, T, V)
+          const logits = model.call(x, this.#cache); // (1, T, V)
           return logits.select(1, input.length - 1).select(0, 0).dataSync() as Float32Array;
         }),
       );
-      const id = pick(z, o, rand);
-      const lp = logSoftmax(z);
-      const n = o.topLogprobs ?? 0;
-      const top = n > 0 ? Array.from(lp.keys()).sort((a, b) => lp[b] - lp[a]).slice(0, n).map((i) => ({ id: i, logprob: lp[i] })) : [];
-      const tok = { id, logprob: lp[id], top };
-      if (o.eosId != null && id === o.eosId) {
-        finishReason = 'stop';
-        break;
-      }
-      ids.push(id);
-      tokens.push(tok);
-      o.onToken?.(tok);
-      if (o.shouldStop?.(ids)) {
-        finishReason = 'stop';
-        break;
-      }
-      input = [id];
+    } finally {
+      model.train(wasTraining);
     }
-  } finally {
-    cache.dispose();
-    model.train(wasTraining);
+    const o = this.#o;
+    const id = pick(z, o, this.#rand);
+    const lp = logSoftmax(z);
+    const n = o.topLogprobs ?? 0;
+    const top = n > 0 ? Array.from(lp.keys()).sort((a, b) => lp[b] - lp[a]).slice(0, n).map((i) => ({ id: i, logprob: lp[i] })) : [];
+    const tok = { id, logprob: lp[id], top };
+    if (o.eosId != null && id === o.eosId) {
+      this.finishReason = 'stop';
+      return null;
+    }
+    this.ids.push(id);
+    this.tokens.push(tok);
+    o.onToken?.(tok);
+    if (o.shouldStop?.(this.ids)) this.finishReason = 'stop';
+    else if (this.ids.length >= this.#limit) this.finishReason = 'length';
+    this.#input = [id];
+    return tok;
   }
-  return { ids, tokens, finishReason };
+
+  dispose(): void {
+    this.#cache.dispose();
+  }
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+/** Runs a Decoder to the end: greedy or sampled generation of up to maxNewTokens. */
+export function generate(model: CausalLM, prompt: readonly number[], o: GenerateOptions): Generation {
+  using d = new Decoder(model, prompt, o);
+  while (d.next() !== null);
+  return { ids: d.ids, tokens: d.tokens, finishReason: d.finishReason ?? 'length' };
 }

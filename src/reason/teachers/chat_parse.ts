@@ -56,17 +56,27 @@ export function splitThink(content: string): { reasoning: string; content: strin
 interface WireTop {
   token?: unknown;
   logprob?: unknown;
+  bytes?: unknown;
+}
+
+const num = (v: unknown) => (typeof v === 'number' ? v : Number(v ?? NaN));
+const byteList = (v: unknown) => (Array.isArray(v) && v.every((b) => Number.isInteger(b)) ? (v as number[]) : undefined);
+
+/** One wire token → {token, logprob, bytes?}. `bytes` matters for byte-level tokens that are not whole UTF-8 characters. */
+function wireTop(t: WireTop): { token: string; logprob: number; bytes?: number[] } {
+  const out: { token: string; logprob: number; bytes?: number[] } = { token: String(t.token ?? ''), logprob: num(t.logprob) };
+  const b = byteList(t.bytes);
+  if (b) out.bytes = b;
+  return out;
 }
 
 /** `choices[0].logprobs.content[]` → TokenLogprob[]; undefined when the server sent none. */
 export function mapLogprobs(lp: unknown): TokenLogprob[] | undefined {
   const content = (lp as { content?: unknown } | null | undefined)?.content;
   if (!Array.isArray(content)) return undefined;
-  const num = (v: unknown) => (typeof v === 'number' ? v : Number(v ?? NaN));
   return content.map((t: WireTop & { top_logprobs?: unknown }) => ({
-    token: String(t.token ?? ''),
-    logprob: num(t.logprob),
-    top: Array.isArray(t.top_logprobs) ? t.top_logprobs.map((a: WireTop) => ({ token: String(a.token ?? ''), logprob: num(a.logprob) })) : [],
+    ...wireTop(t),
+    top: Array.isArray(t.top_logprobs) ? t.top_logprobs.map(wireTop) : [],
   }));
 }
 
@@ -90,9 +100,9 @@ export function parseChatBody(text: string, fallbackModel: string): Completion {
   const choice = choices[0] as { message?: Record<string, unknown>; finish_reason?: unknown; logprobs?: unknown };
   const msg = choice.message ?? {};
   const rawContent = typeof msg.content === 'string' ? msg.content : '';
-  const fieldReasoning = typeof msg.reasoning_content === 'string' ? msg.reasoning_content
-    : typeof msg.reasoning === 'string' ? msg.reasoning : undefined;
-  const { reasoning, content } = fieldReasoning !== undefined ? { reasoning: fieldReasoning, content: rawContent } : splitThink(rawContent);
+  // A server with a reasoning field may still leave it empty and inline the thinking (no parser configured).
+  const field = [msg.reasoning_content, msg.reasoning].find((v): v is string => typeof v === 'string' && v.length > 0);
+  const { reasoning, content } = field !== undefined ? { reasoning: field, content: rawContent } : splitThink(rawContent);
   const usage = (body.usage ?? {}) as { prompt_tokens?: unknown; completion_tokens?: unknown };
   const int = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
   const out: Completion = {

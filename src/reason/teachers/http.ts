@@ -182,7 +182,7 @@ export class HttpTeacher implements ReasoningTeacher {
 
   /** One HTTP attempt; every failure comes out as a TeacherError with redacted text. */
   #attempt(body: string, signal?: AbortSignal): Promise<Completion> {
-    const key = process.env[this.#o.apiKeyEnv] || undefined;
+    const key = process.env[this.#o.apiKeyEnv]?.trim() || undefined;
     const headers: Record<string, string | number> = {
       'Content-Type': 'application/json', Accept: 'application/json', 'Content-Length': Buffer.byteLength(body),
     };

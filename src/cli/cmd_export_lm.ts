@@ -1,0 +1,160 @@
+// `distill export <lm folder>`: an LM folder (one holding lm.json, written by saveLm) in the
+// three deployment formats, under <folder>/export/, each checked by its own runtime:
+//   model.onnx          ONNX (opset 17, dynamic batch and sequence, no KV cache): max
+//                       |ours − onnxruntime-node| over 100 random token sequences ≤ 1e-4
+//   model.<dtype>.gguf  GGUF v3, llama architecture, f32 or f16 (--gguf-dtype): llama.cpp
+//                       (node-llama-cpp) generates greedily from a few chat prompts and must
+//                       agree with our generate(), any divergence being a near-tie in our own
+//                       logits (gap ≤ 1e-3 for f32, ≤ 0.05 for f16)
+//   hf/                 Hugging Face LlamaForCausalLM folder (config.json, model.safetensors,
+//                       tokenizer files): read back here, same logits and same token ids
+// The model is checked against the architecture first, so an unsupported layer is an
+// error naming it before any file is written.
+import { mkdirSync, readFileSync } from 'node:fs';
+import { basename, join, relative, resolve } from 'node:path';
+import * as torch from '../torch/index.js';
+import { loadSafetensors } from '../io/index.js';
+import { loadLm } from '../lm/checkpoint.js';
+import { CausalLM, type LmConfig } from '../lm/model.js';
+import { ByteTokenizer, HfTokenizer, type Tokenizer } from '../lm/tokenizer.js';
+import {
+  checkLm, exportOnnxLm, exportGguf, exportHfLm, ortSession, maxAbsDiff,
+  compareLmWithOrt, randomIdBatches, ourLmLogits, LlamaCppRunner, compareGreedyWithLlamaCpp,
+  type GgufDtype, type LmCompareResult, type GreedyAgreement,
+} from '../export/index.js';
+
+export interface ExportLmOptions {
+  format?: string;
+  out?: string;
+  ggufDtype?: string;
+  json?: boolean;
+}
+
+export const LM_ONNX_TOLERANCE = 1e-4;
+/** The largest gap in our own logits at which llama.cpp may pick the other token. */
+export const GGUF_TIE_TOLERANCE: Record<GgufDtype, number> = { f32: 1e-3, f16: 0.05 };
+
+const CHECK_QUESTIONS = ['What is 12 + 7?', 'Name a colour.', 'Write one sentence about the sea.', '用中文说你好。', 'Count to five.'];
+const CHECK_TOKENS = 32;
+
+interface LmReport {
+  dir: string;
+  outDir: string;
+  params: number;
+  config: LmConfig;
+  tokenizer: string;
+  ok: boolean;
+  onnx?: { path: string; bytes: number; opset: number; check: LmCompareResult; ok: boolean };
+  gguf?: { path: string; bytes: number; dtype: GgufDtype; greedy: GreedyAgreement; tieTolerance: number; ok: boolean } | { skipped: string };
+  safetensors?: { dir: string; files: { path: string; bytes: number }[]; reloadMaxAbsDiff: number; tokenizerRoundTrip: boolean; ok: boolean };
+}
+
+const kb = (b: number) => (b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(2)} MB` : `${(b / 1024).toFixed(1)} kB`);
+
+function checkPrompts(tok: Tokenizer, maxSeqLen: number): number[][] {
+  return CHECK_QUESTIONS.map((q) => tok.chatPrompt([{ role: 'user', content: q }])).filter((p) => p.length < maxSeqLen);
+}
+
+/** The HF folder read back as its user would: weights by LlamaForCausalLM's names, the config's hyperparameters, the tokenizer files. */
+function rereadHf(model: CausalLM, tok: Tokenizer, dir: string): { diff: number; tokenizerRoundTrip: boolean } {
+  const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { distill: { lm_config: LmConfig } };
+  const again = new CausalLM(cfg.distill.lm_config);
+  const { tensors } = loadSafetensors(join(dir, 'model.safetensors'));
+  try {
+    again.loadStateDict(Object.fromEntries(Object.entries(tensors).map(([k, t]) => [k.replace(/^model\./, ''), t])));
+  } finally {
+    for (const t of Object.values(tensors)) t.dispose();
+  }
+  const T = Math.min(16, model.cfg.maxSeqLen);
+  const b = { ids: BigInt64Array.from({ length: 2 * T }, (_, i) => BigInt((i * 31 + 7) % model.cfg.vocabSize)), shape: [2, T] as [number, number] };
+  const diff = maxAbsDiff(ourLmLogits(model, b), ourLmLogits(again, b));
+  again.dispose();
+  const hf = HfTokenizer.fromFiles(join(dir, 'tokenizer.json'), join(dir, 'tokenizer_config.json'));
+  const sample = 'Hello, world! 12 + 7 = 19. 你好，世界。';
+  return { diff, tokenizerRoundTrip: JSON.stringify(hf.encode(sample)) === JSON.stringify(tok.encode(sample)) };
+}
+
+export async function runExportLm(dir: string, o: ExportLmOptions = {}): Promise<number> {
+  const format = o.format ?? 'all';
+  if (!['onnx', 'gguf', 'safetensors', 'all'].includes(format)) throw new torch.ConfigError(`--format must be onnx, gguf, safetensors or all, got '${format}'`);
+  const dtype = (o.ggufDtype ?? 'f32') as GgufDtype;
+  if (dtype !== 'f32' && dtype !== 'f16') throw new torch.ConfigError(`--gguf-dtype must be f32 or f16, got '${String(o.ggufDtype)}'`);
+  const root = resolve(dir);
+  const { model, tokenizer } = loadLm(root);
+  checkLm(model, 'export'); // an unsupported layer fails here, before any file is written
+  const outDir = resolve(o.out ?? join(root, 'export'));
+  mkdirSync(outDir, { recursive: true });
+  const name = basename(root);
+  const say = (s: string) => o.json || console.error(s);
+  const r: LmReport = {
+    dir: root, outDir, params: model.parameters().reduce((a, p) => a + p.numel, 0), config: model.cfg, tokenizer: tokenizer.kind, ok: true,
+  };
+
+  if (format === 'onnx' || format === 'all') {
+    say('export: LM → ONNX');
+    const path = join(outDir, 'model.onnx');
+    const info = exportOnnxLm(model, path, { modelName: name, metadata: { tokenizer: tokenizer.kind } });
+    const s = await ortSession(path);
+    const check = await compareLmWithOrt(model, s, randomIdBatches(model.cfg.vocabSize, Math.min(model.cfg.maxSeqLen, 64), 100, 1234));
+    await s.release();
+    const ok = check.maxAbsDiff <= LM_ONNX_TOLERANCE;
+    r.onnx = { path, bytes: info.bytes, opset: info.opset, check, ok };
+    r.ok &&= ok;
+  }
+  if (format === 'gguf' || format === 'all') {
+    if (!(tokenizer instanceof ByteTokenizer) && format === 'all') {
+      r.gguf = { skipped: `tokenizer '${tokenizer.kind}' has no exact llama.cpp equivalent yet (only the byte tokenizer)` };
+    } else {
+      say(`export: LM → GGUF (${dtype})`);
+      const path = join(outDir, `model.${dtype}.gguf`);
+      const info = exportGguf(model, tokenizer, path, { dtype, name });
+      const runner = await LlamaCppRunner.open(path);
+      try {
+        const greedy = await compareGreedyWithLlamaCpp(model, runner, checkPrompts(tokenizer, model.cfg.maxSeqLen), CHECK_TOKENS);
+        const ok = greedy.worstGap <= GGUF_TIE_TOLERANCE[dtype];
+        r.gguf = { path, bytes: info.bytes, dtype, greedy, tieTolerance: GGUF_TIE_TOLERANCE[dtype], ok };
+        r.ok &&= ok;
+      } finally {
+        await runner.dispose();
+      }
+    }
+  }
+  if (format === 'safetensors' || format === 'all') {
+    say('export: LM → Hugging Face folder');
+    const hfDir = join(outDir, 'hf');
+    const info = exportHfLm(model, tokenizer, hfDir);
+    const back = rereadHf(model, tokenizer, hfDir);
+    const ok = back.diff === 0 && back.tokenizerRoundTrip;
+    r.safetensors = { dir: hfDir, files: info.files, reloadMaxAbsDiff: back.diff, tokenizerRoundTrip: back.tokenizerRoundTrip, ok };
+    r.ok &&= ok;
+  }
+
+  if (o.json) console.log(JSON.stringify(r));
+  else {
+    const rel = (p: string) => relative(process.cwd(), p) || p;
+    const c = model.cfg;
+    const lines = [`LM ${rel(root)} (${r.params.toLocaleString('en-US')} parameters: ${c.nLayers} layers, d=${c.dim}, ${c.nHeads}/${c.nKvHeads} heads, vocab ${c.vocabSize}; tokenizer ${tokenizer.kind})`];
+    if (r.onnx) {
+      const x = r.onnx;
+      lines.push(`  ${rel(x.path)}  ${kb(x.bytes)}  opset ${x.opset}, input_ids (batch, sequence) → logits`);
+      lines.push(`    onnxruntime-node check: max |ours − ort| ${x.check.maxAbsDiff.toExponential(2)} on ${x.check.samples} random sequences ` +
+        `(${x.check.tokens} positions; ≤ ${LM_ONNX_TOLERANCE}): ${x.ok ? 'OK' : 'FAILED'}`);
+    }
+    if (r.gguf && 'skipped' in r.gguf) lines.push(`  GGUF skipped: ${r.gguf.skipped}`);
+    else if (r.gguf) {
+      const x = r.gguf, g = x.greedy;
+      lines.push(`  ${rel(x.path)}  ${kb(x.bytes)}  GGUF v3, llama, ${x.dtype}`);
+      lines.push(`    llama.cpp greedy check: ${g.identicalPrompts}/${g.prompts} prompts identical for ${g.tokensPerPrompt} tokens (${g.matchedTokens}/${g.totalTokens} tokens)` +
+        (g.divergences.length ? `; divergences at our logit gaps ≤ ${g.worstGap.toExponential(2)} (near-ties allowed up to ${x.tieTolerance})` : '') + `: ${x.ok ? 'OK' : 'FAILED'}`);
+    }
+    if (r.safetensors) {
+      const h = r.safetensors;
+      lines.push(`  ${rel(h.dir)}/  ${h.files.map((f) => `${basename(f.path)} ${kb(f.bytes)}`).join(', ')}`);
+      lines.push(`    read back: ${h.reloadMaxAbsDiff === 0 ? 'identical logits' : `max diff ${h.reloadMaxAbsDiff}`}, tokenizer.json ${h.tokenizerRoundTrip ? 'gives our ids' : 'DIFFERS'}: ${h.ok ? 'OK' : 'FAILED'}`);
+    }
+    console.log(lines.join('\n'));
+    if (!r.ok) console.error('distill export: a check FAILED (see above); the files were written but do not match the model');
+  }
+  model.dispose();
+  return r.ok ? 0 : 1;
+}

@@ -1,0 +1,278 @@
+// GGUF export of the Llama-style LM (src/lm/model.ts) in llama.cpp's `llama` architecture:
+// GGUF version 3 (ggml/docs/gguf.md), float32 or float16 weights, the tokenizer in the
+// metadata, written atomically. Loaded and checked with node-llama-cpp 3.21.1 (its bundled
+// llama.cpp) and read back with @huggingface/gguf.
+//
+// File layout (all little-endian; gguf.md "File Structure"):
+//   u32 magic 'GGUF' | u32 version = 3 | u64 tensor_count | u64 metadata_kv_count
+//   metadata_kv × n:  string key | u32 value_type | value
+//   tensor_info × n:  string name | u32 n_dims | u64 ne[n_dims] | u32 ggml_type | u64 offset
+//   padding to general.alignment (32) | tensor data, each tensor starting at a multiple of 32
+// where a string is u64 byte length + UTF-8 bytes (no NUL), an array is u32 element type +
+// u64 count + elements, and ne[] lists dimensions fastest-varying first: a PyTorch (out, in)
+// matrix is ne = [in, out], with the same row-major bytes.
+//
+// Tensor names and transforms (llama.cpp's convert_hf_to_gguf.py, LlamaModel):
+//   embed_tokens.weight                    → token_embd.weight
+//   layers.N.input_layernorm.weight        → blk.N.attn_norm.weight
+//   layers.N.self_attn.q_proj.weight       → blk.N.attn_q.weight       rows permuted (below)
+//   layers.N.self_attn.k_proj.weight       → blk.N.attn_k.weight       rows permuted (below)
+//   layers.N.self_attn.v_proj.weight       → blk.N.attn_v.weight
+//   layers.N.self_attn.o_proj.weight       → blk.N.attn_output.weight
+//   layers.N.post_attention_layernorm.weight → blk.N.ffn_norm.weight
+//   layers.N.mlp.{gate,up,down}_proj.weight → blk.N.ffn_{gate,up,down}.weight
+//   norm.weight                            → output_norm.weight
+//   lm_head.weight                         → output.weight (absent when tied: llama.cpp then
+//                                            uses token_embd.weight for the output)
+// RoPE: we (and Hugging Face) rotate the two halves of each head, (x_i, x_{i+h/2});
+// llama.cpp's `llama` arch rotates adjacent pairs, (x_{2i}, x_{2i+1}). The converter's
+// `permute` reorders the rows of Q and K in each head so the two agree: new row 2i + j of a
+// head is old row j·h/2 + i (j ∈ {0, 1}); K uses its own (KV) head count.
+// f16: every matrix in IEEE half (round to nearest even, as numpy's astype); the 1-D norm
+// weights stay f32, as the converter keeps them.
+//
+// Tokenizer: the byte tokenizer becomes llama.cpp's "gpt2" (byte-level BPE) model with the
+// 256 byte tokens in GPT-2's bytes_to_unicode spelling and no merges (see byte_vocab.ts), so
+// llama.cpp turns text into exactly our ids; the specials are control tokens, bos/eos set,
+// add_bos false (our prompts carry <|bos|> themselves), with our chat template.
+import { statSync } from 'node:fs';
+import * as torch from '../torch/index.js';
+import { writeFileAtomic } from '../io/index.js';
+import { ByteTokenizer, type Tokenizer } from '../lm/tokenizer.js';
+import { lmWeights, weight, type LmWeights } from './lm_weights.js';
+import { BYTE_CHAT_TEMPLATE, byteVocabTokens } from './byte_vocab.js';
+
+export const GGUF_VERSION = 3;
+export const GGUF_ALIGNMENT = 32;
+export type GgufDtype = 'f32' | 'f16';
+
+// gguf.md value types, ggml.h ggml_type, llama.h llama_ftype, llama.h llama_token_type.
+const VT = { UINT32: 4, INT32: 5, FLOAT32: 6, BOOL: 7, STRING: 8, ARRAY: 9 } as const;
+const GGML_TYPE = { f32: 0, f16: 1 } as const;
+const FILE_TYPE = { f32: 0, f16: 1 } as const; // LLAMA_FTYPE_ALL_F32, LLAMA_FTYPE_MOSTLY_F16
+const TOKEN_TYPE = { NORMAL: 1, CONTROL: 3 } as const;
+
+type Value =
+  | { t: 'u32'; v: number }
+  | { t: 'f32'; v: number }
+  | { t: 'bool'; v: boolean }
+  | { t: 'str'; v: string }
+  | { t: 'strs'; v: readonly string[] }
+  | { t: 'i32s'; v: readonly number[] };
+
+export interface ExportGgufOptions {
+  /** 'f32' (default) or 'f16' (matrices in half precision, norms in f32). */
+  dtype?: GgufDtype;
+  /** general.name (default 'distill-student'). */
+  name?: string;
+}
+
+export interface GgufExportInfo {
+  path?: string;
+  bytes: number;
+  version: number;
+  dtype: GgufDtype;
+  architecture: 'llama';
+  tensors: number;
+  metadataKeys: number;
+  tokenizerModel: 'gpt2';
+  vocabSize: number;
+  tiedEmbeddings: boolean;
+}
+
+/** Little-endian byte sink. */
+class Sink {
+  readonly parts: Uint8Array[] = [];
+  length = 0;
+  push(b: Uint8Array): void {
+    this.parts.push(b);
+    this.length += b.byteLength;
+  }
+  u32(v: number): void {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(v);
+    this.push(b);
+  }
+  i32(v: number): void {
+    const b = Buffer.alloc(4);
+    b.writeInt32LE(v);
+    this.push(b);
+  }
+  u64(v: number): void {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(BigInt(v));
+    this.push(b);
+  }
+  f32(v: number): void {
+    const b = Buffer.alloc(4);
+    b.writeFloatLE(v);
+    this.push(b);
+  }
+  str(s: string): void {
+    const b = Buffer.from(s, 'utf8');
+    this.u64(b.byteLength);
+    this.push(b);
+  }
+  pad(align: number): void {
+    const n = (align - (this.length % align)) % align;
+    if (n) this.push(new Uint8Array(n));
+  }
+}
+
+function writeValue(s: Sink, v: Value): void {
+  switch (v.t) {
+    case 'u32': s.u32(VT.UINT32); s.u32(v.v); return;
+    case 'f32': s.u32(VT.FLOAT32); s.f32(v.v); return;
+    case 'bool': s.u32(VT.BOOL); s.push(Uint8Array.of(v.v ? 1 : 0)); return;
+    case 'str': s.u32(VT.STRING); s.str(v.v); return;
+    case 'strs': s.u32(VT.ARRAY); s.u32(VT.STRING); s.u64(v.v.length); for (const x of v.v) s.str(x); return;
+    case 'i32s': s.u32(VT.ARRAY); s.u32(VT.INT32); s.u64(v.v.length); for (const x of v.v) s.i32(x); return;
+  }
+}
+
+/** The rows of a (nHeads·h, in) projection from rotate-half to interleaved-pair order. */
+export function permuteRope(data: Float32Array, nHeads: number, headDim: number, cols: number): Float32Array {
+  const out = new Float32Array(data.length);
+  const half = headDim / 2;
+  for (let hd = 0; hd < nHeads; hd++)
+    for (let i = 0; i < half; i++)
+      for (let j = 0; j < 2; j++) {
+        const from = (hd * headDim + j * half + i) * cols;
+        const to = (hd * headDim + 2 * i + j) * cols;
+        out.set(data.subarray(from, from + cols), to);
+      }
+  return out;
+}
+
+/** float32 values → IEEE half bytes, rounded to nearest even (libtorch's conversion). */
+function toHalfBytes(data: Float32Array): Uint8Array {
+  return torch.tidy(() => torch.tensor(data).toDtype('float16').bytes());
+}
+
+interface TensorEntry {
+  name: string;
+  /** ggml order: fastest-varying first. */
+  ne: number[];
+  type: number;
+  bytes: Uint8Array;
+}
+
+/** The tokenizer's GGUF metadata; only the byte tokenizer has an exact llama.cpp equivalent so far. */
+function tokenizerMetadata(tok: Tokenizer, vocabSize: number): [string, Value][] {
+  if (!(tok instanceof ByteTokenizer))
+    throw new torch.ConfigError(`GGUF export: tokenizer '${tok.kind}' is not supported; only the byte tokenizer has an exact llama.cpp equivalent (a Hugging Face tokenizer.json would need its pre-tokenizer mapped to one of llama.cpp's)`);
+  const tokens = byteVocabTokens();
+  if (tokens.length !== vocabSize)
+    throw new torch.ConfigError(`GGUF export: the model's vocabulary (${vocabSize}) does not match the byte tokenizer's (${tokens.length})`);
+  return [
+    ['tokenizer.ggml.model', { t: 'str', v: 'gpt2' }],
+    // The split regex does not matter without merges; 'default' is llama.cpp's own.
+    ['tokenizer.ggml.pre', { t: 'str', v: 'default' }],
+    ['tokenizer.ggml.tokens', { t: 'strs', v: tokens }],
+    ['tokenizer.ggml.token_type', { t: 'i32s', v: tokens.map((_, i) => (i < 256 ? TOKEN_TYPE.NORMAL : TOKEN_TYPE.CONTROL)) }],
+    ['tokenizer.ggml.merges', { t: 'strs', v: [] }],
+    ['tokenizer.ggml.bos_token_id', { t: 'u32', v: ByteTokenizer.BOS }],
+    ['tokenizer.ggml.eos_token_id', { t: 'u32', v: ByteTokenizer.EOS }],
+    // <|eos|> also ends an assistant turn: as end-of-turn it joins llama.cpp's end-of-generation set.
+    ['tokenizer.ggml.eot_token_id', { t: 'u32', v: ByteTokenizer.EOS }],
+    ['tokenizer.ggml.add_bos_token', { t: 'bool', v: false }],
+    ['tokenizer.ggml.add_eos_token', { t: 'bool', v: false }],
+    ['tokenizer.chat_template', { t: 'str', v: BYTE_CHAT_TEMPLATE }],
+  ];
+}
+
+function tensorsOf(w: LmWeights, dtype: GgufDtype): TensorEntry[] {
+  const { cfg, headDim } = w;
+  const out: TensorEntry[] = [];
+  const add = (name: string, from: string, transform?: (d: Float32Array, shape: number[]) => Float32Array) => {
+    const t = weight(w, from);
+    const data = transform ? transform(t.data, t.shape) : t.data;
+    const matrix = t.shape.length >= 2;
+    const type = matrix && dtype === 'f16' ? GGML_TYPE.f16 : GGML_TYPE.f32;
+    const bytes = type === GGML_TYPE.f16 ? toHalfBytes(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    out.push({ name, ne: [...t.shape].reverse(), type, bytes });
+  };
+  add('token_embd.weight', 'embed_tokens.weight');
+  for (let i = 0; i < cfg.nLayers; i++) {
+    const p = `layers.${i}.`, b = `blk.${i}.`;
+    add(`${b}attn_norm.weight`, `${p}input_layernorm.weight`);
+    add(`${b}attn_q.weight`, `${p}self_attn.q_proj.weight`, (d, s) => permuteRope(d, cfg.nHeads, headDim, s[1]));
+    add(`${b}attn_k.weight`, `${p}self_attn.k_proj.weight`, (d, s) => permuteRope(d, cfg.nKvHeads, headDim, s[1]));
+    add(`${b}attn_v.weight`, `${p}self_attn.v_proj.weight`);
+    add(`${b}attn_output.weight`, `${p}self_attn.o_proj.weight`);
+    add(`${b}ffn_norm.weight`, `${p}post_attention_layernorm.weight`);
+    add(`${b}ffn_gate.weight`, `${p}mlp.gate_proj.weight`);
+    add(`${b}ffn_up.weight`, `${p}mlp.up_proj.weight`);
+    add(`${b}ffn_down.weight`, `${p}mlp.down_proj.weight`);
+  }
+  add('output_norm.weight', 'norm.weight');
+  if (!cfg.tieEmbeddings) add('output.weight', 'lm_head.weight');
+  return out;
+}
+
+/** The GGUF file as byte chunks (nothing written). */
+export function buildGguf(model: unknown, tokenizer: Tokenizer, opts: ExportGgufOptions = {}): { chunks: Uint8Array[]; info: GgufExportInfo } {
+  const dtype = opts.dtype ?? 'f32';
+  if (dtype !== 'f32' && dtype !== 'f16') throw new torch.ConfigError(`GGUF export: dtype '${String(dtype)}' is not supported; use f32 or f16`);
+  const w = lmWeights(model, 'GGUF export');
+  const { cfg, headDim } = w;
+  const meta: [string, Value][] = [
+    ['general.architecture', { t: 'str', v: 'llama' }],
+    ['general.name', { t: 'str', v: opts.name ?? 'distill-student' }],
+    ['general.file_type', { t: 'u32', v: FILE_TYPE[dtype] }],
+    ['general.alignment', { t: 'u32', v: GGUF_ALIGNMENT }],
+    ['llama.vocab_size', { t: 'u32', v: cfg.vocabSize }],
+    ['llama.context_length', { t: 'u32', v: cfg.maxSeqLen }],
+    ['llama.embedding_length', { t: 'u32', v: cfg.dim }],
+    ['llama.block_count', { t: 'u32', v: cfg.nLayers }],
+    ['llama.feed_forward_length', { t: 'u32', v: cfg.hiddenDim }],
+    ['llama.attention.head_count', { t: 'u32', v: cfg.nHeads }],
+    ['llama.attention.head_count_kv', { t: 'u32', v: cfg.nKvHeads }],
+    ['llama.rope.freq_base', { t: 'f32', v: cfg.ropeTheta }],
+    ['llama.rope.dimension_count', { t: 'u32', v: headDim }],
+    ['llama.attention.layer_norm_rms_epsilon', { t: 'f32', v: cfg.normEps }],
+    ...tokenizerMetadata(tokenizer, cfg.vocabSize),
+  ];
+  const tensors = tensorsOf(w, dtype);
+
+  const s = new Sink();
+  s.push(Buffer.from('GGUF', 'ascii'));
+  s.u32(GGUF_VERSION);
+  s.u64(tensors.length);
+  s.u64(meta.length);
+  for (const [k, v] of meta) {
+    s.str(k);
+    writeValue(s, v);
+  }
+  let offset = 0;
+  for (const t of tensors) {
+    s.str(t.name);
+    s.u32(t.ne.length);
+    for (const d of t.ne) s.u64(d);
+    s.u32(t.type);
+    s.u64(offset);
+    offset += t.bytes.byteLength;
+    offset += (GGUF_ALIGNMENT - (offset % GGUF_ALIGNMENT)) % GGUF_ALIGNMENT;
+  }
+  s.pad(GGUF_ALIGNMENT);
+  for (const t of tensors) {
+    s.push(t.bytes);
+    s.pad(GGUF_ALIGNMENT);
+  }
+  return {
+    chunks: s.parts,
+    info: {
+      bytes: s.length, version: GGUF_VERSION, dtype, architecture: 'llama', tensors: tensors.length,
+      metadataKeys: meta.length, tokenizerModel: 'gpt2', vocabSize: cfg.vocabSize, tiedEmbeddings: cfg.tieEmbeddings,
+    },
+  };
+}
+
+/** Writes the LM as GGUF to `path` (atomically); returns what was written. */
+export function exportGguf(model: unknown, tokenizer: Tokenizer, path: string, opts: ExportGgufOptions = {}): GgufExportInfo {
+  const { chunks, info } = buildGguf(model, tokenizer, opts);
+  writeFileAtomic(path, chunks);
+  const bytes = statSync(path).size;
+  if (bytes !== info.bytes) throw new Error(`GGUF export: wrote ${bytes} bytes, expected ${info.bytes}`);
+  return { ...info, path };
+}

@@ -1,0 +1,112 @@
+// Fine-tuning a causal LM on chat examples: SFT on the completion tokens, plus
+// token-level KD where the examples carry teacher distributions. Seeded, checkpointed,
+// and resumable to the same weights: the batch order is a function of (seed, epoch).
+import { existsSync } from 'node:fs';
+import * as torch from '../torch/index.js';
+import { AdamW, clipGradNorm, warmupCosine } from '../optim/index.js';
+import { loadCheckpoint, saveCheckpoint } from '../io/index.js';
+import type { CausalLM } from '../lm/model.js';
+import { disposeBatch, makeBatch, type LmExample } from '../lm/batch.js';
+import { tokenKdLoss } from '../kd/token_kd.js';
+
+export interface LmTrainOptions {
+  model: CausalLM;
+  examples: readonly LmExample[];
+  steps: number;
+  batchSize?: number;
+  lr?: number;
+  warmupSteps?: number;
+  weightDecay?: number;
+  clip?: number;
+  /** Weight of the hard (SFT) term; 1 = plain SFT, ignoring any teacher distributions. */
+  alpha?: number;
+  /** KD temperature. */
+  T?: number;
+  seed?: number;
+  padId: number;
+  /** Longest sequence trained on (prompt + completion), cut beyond. */
+  maxLen?: number;
+  /** Resumable checkpoint file; written every checkpointEvery steps and at the end. */
+  checkpoint?: string;
+  checkpointEvery?: number;
+  onStep?: (s: LmStepInfo) => void;
+}
+
+export interface LmStepInfo {
+  step: number;
+  steps: number;
+  loss: number;
+  ce: number;
+  kl: number | null;
+  lr: number;
+  tokens: number;
+}
+
+/** mulberry32 over (seed, epoch): the example order of an epoch, reproducible after a resume. */
+function epochOrder(n: number, seed: number, epoch: number): number[] {
+  let a = (seed * 0x9e3779b1 + epoch * 0x85ebca6b) >>> 0;
+  const rand = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const order = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order;
+}
+
+/** The examples of step `step`: consecutive slices of each epoch's shuffled order. */
+function batchAt(n: number, bs: number, seed: number, step: number): number[] {
+  const perEpoch = Math.max(1, Math.floor(n / bs));
+  const epoch = Math.floor(step / perEpoch);
+  const at = (step % perEpoch) * bs;
+  return epochOrder(n, seed, epoch).slice(at, at + bs);
+}
+
+export function trainLm(o: LmTrainOptions): { step: number; last: LmStepInfo | null } {
+  const { model, examples } = o;
+  if (examples.length === 0) throw new torch.ConfigError('trainLm: no training examples');
+  const bs = Math.min(o.batchSize ?? 32, examples.length);
+  const alpha = o.alpha ?? 1;
+  const T = o.T ?? 1;
+  const seed = o.seed ?? 0;
+  const maxLen = o.maxLen ?? model.cfg.maxSeqLen - 1;
+  const opt = new AdamW(model.parameters(), { lr: o.lr ?? 1e-3, weightDecay: o.weightDecay ?? 0.01 });
+  const sched = warmupCosine(opt, { warmupSteps: o.warmupSteps ?? Math.min(100, Math.floor(o.steps / 10)), totalSteps: o.steps, startFactor: 0.01 });
+  let step = 0;
+  if (o.checkpoint && existsSync(o.checkpoint)) step = loadCheckpoint(o.checkpoint, { model, optimizer: opt, scheduler: sched }).step;
+  const save = () => o.checkpoint && saveCheckpoint(o.checkpoint, { model, optimizer: opt, scheduler: sched, step, extra: { seed, batchSize: bs } });
+  model.train();
+  let last: LmStepInfo | null = null;
+  while (step < o.steps) {
+    const batch = makeBatch(batchAt(examples.length, bs, seed, step).map((i) => examples[i]), maxLen, o.padId);
+    try {
+      const info = torch.tidy(() => {
+        const logits = model.call(batch.input); // (B, T, V)
+        const parts = tokenKdLoss(logits, batch.target, alpha < 1 ? batch.teacher : null, { alpha, T });
+        const loss = parts.loss.item();
+        if (!Number.isFinite(loss)) throw new torch.TorchError('ERR_TORCH', 'trainLm', `the loss became ${loss} at step ${step + 1}; lower the learning rate (now ${opt.paramGroups[0].lr})`, '');
+        opt.zeroGrad();
+        parts.loss.backward();
+        if (o.clip ?? 1) clipGradNorm(model.parameters(), o.clip ?? 1);
+        const lr = opt.paramGroups[0].lr;
+        opt.step();
+        return { loss, ce: parts.ce, kl: parts.kl, lr };
+      });
+      sched.step();
+      step++;
+      last = { step, steps: o.steps, tokens: batch.tokens, ...info };
+      o.onStep?.(last);
+    } finally {
+      disposeBatch(batch);
+    }
+    if (o.checkpointEvery && step % o.checkpointEvery === 0 && step < o.steps) save();
+  }
+  save();
+  model.eval();
+  return { step, last };
+}

@@ -1,0 +1,165 @@
+// A real HTTP proxy that misbehaves on purpose, placed in front of any server so that a
+// client's retry paths and a generator's resume paths are tested against real sockets:
+//   pass           forward to the target unchanged
+//   429            answer 429 with Retry-After (the target never sees the request)
+//   500            answer 500 with an OpenAI-style error
+//   hang           accept the request and never answer (until the client gives up or close())
+//   garbage        answer 200 with a body that is not JSON
+//   drop           destroy the connection without a response
+//   drop-mid-body  forward, then cut the connection halfway through the target's answer
+//   blank-lines    forward, with blank keep-alive lines before the body (as DeepSeek sends)
+// Faults come from a schedule (the i-th request gets schedule[i], then 'pass'), else from
+// seeded probabilities, else 'pass'.
+import { createServer, request, Agent, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+
+export type Fault = 'pass' | '429' | '500' | 'hang' | 'garbage' | 'drop' | 'drop-mid-body' | 'blank-lines';
+
+export interface FaultProxyOptions {
+  /** The upstream server's root, e.g. a server's baseURL `http://127.0.0.1:4100/v1`; its path is kept in the proxy's baseURL. */
+  target: string;
+  schedule?: Fault[];
+  /** Chance per request of each fault once the schedule is used up; the rest pass. */
+  probabilities?: Partial<Record<Exclude<Fault, 'pass'>, number>>;
+  /** Seed for the probabilities, so a failing run can be repeated (default 1). */
+  seed?: number;
+  /** The Retry-After header sent with 429 (seconds or an HTTP date; default '1'). */
+  retryAfter?: string;
+  host?: string;
+  port?: number;
+}
+
+export interface FaultProxyHandle {
+  /** The proxy's root with the target's path, for clients' baseURL. */
+  baseURL: string;
+  port: number;
+  /** One entry per request received, in order. */
+  readonly log: { fault: Fault; method: string; path: string; at: number }[];
+  /** Replaces what is left of the schedule. */
+  setSchedule(s: Fault[]): void;
+  close(): Promise<void>;
+}
+
+/** mulberry32: a small seeded PRNG, enough for choosing faults reproducibly. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer']);
+
+export async function startFaultProxy(o: FaultProxyOptions): Promise<FaultProxyHandle> {
+  const target = new URL(o.target);
+  let schedule = [...(o.schedule ?? [])];
+  const random = rng(o.seed ?? 1);
+  const log: FaultProxyHandle['log'] = [];
+  const sockets = new Set<Socket>();
+  const agent = new Agent({ keepAlive: true });
+
+  const pick = (): Fault => {
+    const next = schedule.shift();
+    if (next) return next;
+    let u = random();
+    for (const [fault, p] of Object.entries(o.probabilities ?? {}) as [Fault, number][]) {
+      if (u < p) return fault;
+      u -= p;
+    }
+    return 'pass';
+  };
+
+  const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers });
+    res.end(text);
+  };
+
+  /** Sends the request upstream and hands back the whole answer. */
+  const forward = (req: IncomingMessage, body: Buffer) =>
+    new Promise<{ status: number; headers: Record<string, string | string[]>; body: Buffer }>((ok, fail) => {
+      const headers: Record<string, string | string[]> = {};
+      for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
+      headers.host = target.host;
+      headers['content-length'] = String(body.length);
+      const up = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent }, (r) => {
+        const chunks: Buffer[] = [];
+        r.on('data', (d: Buffer) => chunks.push(d));
+        r.on('end', () => {
+          const h: Record<string, string | string[]> = {};
+          for (const [k, v] of Object.entries(r.headers)) if (v !== undefined && !HOP_BY_HOP.has(k) && k !== 'content-length') h[k] = v;
+          ok({ status: r.statusCode ?? 502, headers: h, body: Buffer.concat(chunks) });
+        });
+        r.on('error', fail);
+      });
+      up.on('error', fail);
+      up.end(body);
+    });
+
+  const handle = async (req: IncomingMessage, res: ServerResponse, fault: Fault) => {
+    const chunks: Buffer[] = [];
+    for await (const d of req) chunks.push(d as Buffer);
+    const body = Buffer.concat(chunks);
+    switch (fault) {
+      case '429':
+        return json(res, 429, { error: { message: 'Rate limit reached (fault proxy)', type: 'rate_limit_error', param: null, code: 'rate_limit_exceeded' } },
+          { 'Retry-After': o.retryAfter ?? '1' });
+      case '500':
+        return json(res, 500, { error: { message: 'internal error (fault proxy)', type: 'server_error', param: null, code: null } });
+      case 'garbage':
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        return res.end('<html><body>502 Bad Gateway</body></html>\n\u0000\u00ff garbage');
+      case 'drop':
+        return req.socket.destroy();
+      case 'hang':
+        return; // the socket stays open; close() destroys it
+      default: {
+        const up = await forward(req, body);
+        if (fault === 'drop-mid-body') {
+          res.writeHead(up.status, { ...up.headers, 'Content-Length': up.body.length });
+          res.write(up.body.subarray(0, Math.floor(up.body.length / 2)));
+          return void setTimeout(() => req.socket.destroy(), 20); // let the half reach the client first
+        }
+        const pad = fault === 'blank-lines' ? Buffer.from('\n\n  \n\n') : Buffer.alloc(0);
+        res.writeHead(up.status, { ...up.headers, 'Content-Length': pad.length + up.body.length });
+        res.end(Buffer.concat([pad, up.body]));
+      }
+    }
+  };
+
+  const server = createServer((req, res) => {
+    const fault = pick();
+    log.push({ fault, method: req.method ?? '', path: req.url ?? '', at: Date.now() });
+    handle(req, res, fault).catch((e: Error) => {
+      if (!res.headersSent) json(res, 502, { error: { message: `fault proxy: upstream failed: ${e.message}`, type: 'server_error' } });
+      else res.destroy();
+    });
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((ok, fail) => {
+    server.once('error', fail);
+    server.listen(o.port ?? 0, o.host ?? '127.0.0.1', () => ok());
+  });
+  const port = (server.address() as { port: number }).port;
+  const host = o.host ?? '127.0.0.1';
+  return {
+    baseURL: `http://${host.includes(':') ? `[${host}]` : host}:${port}${target.pathname.replace(/\/+$/, '')}`,
+    port,
+    log,
+    setSchedule: (s) => {
+      schedule = [...s];
+    },
+    close: () => new Promise<void>((ok) => {
+      server.close(() => ok());
+      for (const s of sockets) s.destroy();
+      agent.destroy();
+    }),
+  };
+}

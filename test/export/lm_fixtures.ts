@@ -1,0 +1,88 @@
+// Small Llama-style LMs for the LM export tests, made in the test (seeded, CPU, seconds):
+// a random one, and one trained for a few steps on a repetitive text so that its greedy
+// continuations are unambiguous (random tiny models have near-tied logits everywhere,
+// and float rounding would decide between runtimes, not the export).
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as torch from '../../src/torch/index.js';
+import * as optim from '../../src/optim/index.js';
+import { CausalLM, type LmConfig } from '../../src/lm/model.js';
+import { ByteTokenizer } from '../../src/lm/tokenizer.js';
+
+export const tok = new ByteTokenizer();
+
+/** The text the trained fixture learns: a fixed cycle, so every byte follows from the ones before. */
+export const CYCLE = 'the quick brown fox jumps over the lazy dog; 0123456789 小狗 ';
+
+export const SMALL: Partial<LmConfig> & { vocabSize: number } = {
+  vocabSize: 260, dim: 64, nLayers: 2, nHeads: 4, nKvHeads: 2, hiddenDim: 128, maxSeqLen: 128,
+};
+
+export function randomLm(cfg: Partial<LmConfig> & { vocabSize: number } = SMALL, seed = 1): CausalLM {
+  torch.manualSeed(seed);
+  return new CausalLM(cfg).eval();
+}
+
+/** A few AdamW steps of next-byte prediction on CYCLE repeated, from random windows. */
+export function trainedLm(cfg: Partial<LmConfig> & { vocabSize: number } = SMALL, seed = 1, steps = 80): CausalLM {
+  const m = randomLm(cfg, seed).train();
+  const bytes = tok.encode(CYCLE.repeat(16));
+  const T = 48, B = 8;
+  const opt = new optim.AdamW(m.parameters(), { lr: 1e-2, weightDecay: 0 });
+  let s = seed >>> 0;
+  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
+  for (let step = 0; step < steps; step++) {
+    torch.tidy(() => {
+      const rows: number[] = [];
+      for (let b = 0; b < B; b++) {
+        const at = Math.floor(rand() * (bytes.length - T - 1));
+        rows.push(...bytes.slice(at, at + T + 1));
+      }
+      const all = torch.tensor(BigInt64Array.from(rows, BigInt), { shape: [B, T + 1] });
+      const x = all.narrow(1, 0, T), y = all.narrow(1, 1, T);
+      const logits = m.call(x); // (B, T, V)
+      const loss = torch.crossEntropy(logits.reshape([B * T, cfg.vocabSize]), y.reshape([B * T]));
+      opt.zeroGrad();
+      loss.backward();
+      opt.step();
+    });
+  }
+  return m.eval();
+}
+
+/** 20 prompt id lists (with <|bos|>): windows of the cycle at different offsets and lengths, a chat prompt, free text. */
+export function prompts(n = 20): number[][] {
+  const text = CYCLE.repeat(4);
+  const out: number[][] = [];
+  for (let i = 0; i < n - 2; i++) out.push([ByteTokenizer.BOS, ...tok.encode(text.slice((i * 7) % CYCLE.length, (i * 7) % CYCLE.length + 5 + ((i * 3) % 20)))]);
+  out.push(tok.chatPrompt([{ role: 'user', content: 'the quick brown' }]));
+  out.push([ByteTokenizer.BOS, ...tok.encode('Hello, 世界! ')]);
+  return out;
+}
+
+/**
+ * A trained LM folder (one with lm.json) to check as well, if this machine has one:
+ * $DISTILL_LM_DIR, else the first runs/<…>/lm.json up to three levels down.
+ */
+export function trainedLmFolder(): string | undefined {
+  const env = process.env.DISTILL_LM_DIR;
+  if (env) return existsSync(join(env, 'lm.json')) ? env : undefined;
+  const root = fileURLToPath(new URL('../../../runs', import.meta.url));
+  const walk = (dir: string, depth: number): string | undefined => {
+    if (existsSync(join(dir, 'lm.json'))) return dir;
+    if (depth === 0) return undefined;
+    let names: string[] = [];
+    try {
+      names = readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+    } catch {
+      return undefined;
+    }
+    for (const n of names) {
+      const hit = walk(join(dir, n), depth - 1);
+      if (hit) return hit;
+    }
+    return undefined;
+  };
+  return walk(root, 3);
+}
