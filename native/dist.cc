@@ -191,10 +191,10 @@ FN(distStore) {
     o.waitWorkers = true;
     o.timeout = timeout_arg(info, 4);
     auto out = std::make_shared<c10::intrusive_ptr<c10d::Store>>();
-    return complete(info, "distStore", names, async_flag(info, 5),
+    return complete(info, "rendezvous", names, async_flag(info, 5),
       [=]() { *out = c10::make_intrusive<c10d::TCPStore>(host, o); },
       [=](Napi::Env env) -> Napi::Value { return Napi::External<DistBox>::New(env, new DistBox{DistBox::Store, *out, {}}, finalize_box); });
-  END("distStore")
+  END("rendezvous")
 }
 
 // distGroup(store, rank, worldSize, timeoutMs, device, async): the Gloo group; its constructor
@@ -211,7 +211,7 @@ FN(distGroup) {
     auto store = c10::make_intrusive<c10d::PrefixStore>("group" + std::to_string(sbox->groups++), sbox->store);
     auto base = sbox->store;
     auto out = std::make_shared<c10::intrusive_ptr<c10d::ProcessGroupGloo>>();
-    return complete(info, "distGroup", names, async_flag(info, 5),
+    return complete(info, "rendezvous", names, async_flag(info, 5),
       [=]() {
         auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
         opts->devices.push_back(dev.empty() ? c10d::ProcessGroupGloo::createDefaultDevice()
@@ -220,7 +220,7 @@ FN(distGroup) {
         *out = c10::make_intrusive<c10d::ProcessGroupGloo>(store, static_cast<int>(rank), static_cast<int>(world), opts);
       },
       [=](Napi::Env env) -> Napi::Value { return Napi::External<DistBox>::New(env, new DistBox{DistBox::Group, base, *out}, finalize_box); });
-  END("distGroup")
+  END("rendezvous")
 }
 
 // distAllreduce(group, tensors, async): in-place SUM over all ranks, one collective per dtype.

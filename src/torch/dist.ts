@@ -74,7 +74,7 @@ export class ProcessGroup implements Disposable {
   /** Joins the group: blocks until every rank has arrived (or the timeout). */
   static create(opts: ProcessGroupOptions): ProcessGroup {
     const o = checkOptions(opts);
-    const where = `rank ${o.rank}/${o.worldSize}`;
+    const where = `rank ${o.rank}/${o.worldSize} (master ${o.masterAddr}:${o.masterPort})`;
     const store = explain(where, () => native.distStore(o.masterAddr, o.masterPort, o.worldSize, o.rank === 0, o.timeoutMs, false));
     try {
       const group = explain(where, () => native.distGroup(store, o.rank, o.worldSize, o.timeoutMs, o.device, false));
@@ -88,7 +88,7 @@ export class ProcessGroup implements Disposable {
   /** As create, with the rendezvous off the JS thread (several ranks can then live in one process, as in tests). */
   static async createAsync(opts: ProcessGroupOptions): Promise<ProcessGroup> {
     const o = checkOptions(opts);
-    const where = `rank ${o.rank}/${o.worldSize}`;
+    const where = `rank ${o.rank}/${o.worldSize} (master ${o.masterAddr}:${o.masterPort})`;
     const store: object = await explainAsync(where, () => native.distStore(o.masterAddr, o.masterPort, o.worldSize, o.rank === 0, o.timeoutMs, true));
     try {
       const group: object = await explainAsync(where, () => native.distGroup(store, o.rank, o.worldSize, o.timeoutMs, o.device, true));
