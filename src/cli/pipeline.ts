@@ -188,7 +188,8 @@ export function studentStage(exp: Experiment, d: PreparedData, rep: Reporter, di
     }
     const source: kd.Teacher = live
       ? new kd.LiveTeacher(teacher, d.numClasses)
-      : cachedTeacher(teacher, d, { dir: join(cacheDir(), 'logits'), topK: k.topK || undefined, onProgress: rep.counter('caching teacher logits') }, dist);
+      // With a process group every rank computes its shard of the logits (kd/teacher.ts).
+      : kd.CachedTeacher.build(teacher, d.transfer, d.numClasses, { dir: join(cacheDir(), 'logits'), topK: k.topK || undefined, onProgress: rep.counter('caching teacher logits') }, dist);
     if (source instanceof kd.CachedTeacher) rep.note(`teacher logits: ${source.computed ? 'computed and cached' : 'reused'} at ${source.path}`);
     loss = kd.createLoss(specs);
     setup = { teacher: source, loss, T: kd.makeSchedule(k.T, 'kd.T'), alpha: kd.makeSchedule(k.alpha, 'kd.alpha') };
@@ -211,18 +212,6 @@ export function studentStage(exp: Experiment, d: PreparedData, rep: Reporter, di
     setup?.features?.teacher.remove();
     loss?.dispose();
   }
-}
-
-/**
- * The teacher's logits over the transfer set. With a process group, rank 0 computes and
- * writes the cache while the others wait at a barrier, then they read it (a rank on a
- * machine that cannot see rank 0's cache folder computes its own).
- */
-function cachedTeacher(teacher: nn.Module, d: PreparedData, o: kd.CacheOptions, dist?: torch.ProcessGroup): kd.CachedTeacher {
-  if (!dist) return kd.CachedTeacher.build(teacher, d.transfer, d.numClasses, o);
-  const mine = dist.rank === 0 ? kd.CachedTeacher.build(teacher, d.transfer, d.numClasses, o) : undefined;
-  dist.barrier();
-  return mine ?? kd.CachedTeacher.build(teacher, d.transfer, d.numClasses, o);
 }
 
 /** The module names that the feature losses ('hint', 'attention') read, on each side. */

@@ -3,6 +3,7 @@
 //   { mode: 'collectives' }               allreduce/broadcast/barrier; prints the results
 //   { mode: 'loop', timeoutMs }           allreduces until a peer fails; prints the error
 //   { mode: 'train', ... }                kd.train on a synthetic set; writes final weights
+//   { mode: 'cache', dir, out, topK? }    CachedTeacher.build split among the ranks; writes the logits
 // Each prints one JSON line on stdout as its result.
 import { writeFileSync } from 'node:fs';
 import * as torch from '../../src/torch/index.js';
@@ -70,11 +71,27 @@ function trainJob(pg: torch.ProcessGroup | undefined) {
   out({ rank: pg?.rank ?? 0, done: true });
 }
 
+/** A teacher cache over 101 rows (uneven shards), built by every rank together. */
+function cacheJob(pg: torch.ProcessGroup | undefined) {
+  torch.manualSeed(9);
+  const x = torch.randn([101, 6]);
+  const teacher = new nn.Sequential(new nn.Linear(6, 32), new nn.ReLU(), new nn.Linear(32, 5));
+  const c = kd.CachedTeacher.build(teacher, { name: 'synthetic', x, y: torch.zeros([101], 'int64') }, 5,
+    { dir: job.dir as string, topK: job.topK as number | undefined, batchSize: 16 }, pg);
+  const all = c.logits({ x, index: torch.arange(0, 101) });
+  const flat = (t: torch.Tensor) => Array.from(t.toDtype('float32').dataSync() as Float32Array);
+  const got = all instanceof torch.Tensor ? { logits: flat(all) } : { indices: flat(all.indices), logits: flat(all.logits), logZ: flat(all.logZ) };
+  writeFileSync(`${job.out as string}.${pg?.rank ?? 0}.json`, JSON.stringify(got));
+  out({ rank: pg?.rank ?? 0, computed: c.computed, path: c.path });
+  c.dispose();
+}
+
 let pg: torch.ProcessGroup | undefined;
 try {
-  pg = env.worldSize > 1 || job.mode !== 'train' ? torch.ProcessGroup.create({ ...env, timeoutMs: (job.timeoutMs as number) ?? 20_000 }) : undefined;
+  pg = env.worldSize > 1 || (job.mode !== 'train' && job.mode !== 'cache') ? torch.ProcessGroup.create({ ...env, timeoutMs: (job.timeoutMs as number) ?? 20_000 }) : undefined;
   if (job.mode === 'collectives') collectives(pg!);
   else if (job.mode === 'loop') loop(pg!);
+  else if (job.mode === 'cache') cacheJob(pg);
   else trainJob(pg);
 } catch (e) {
   const err = e as torch.DistError;

@@ -2,7 +2,7 @@
 // matching 1 process × 2B, a killed rank stopping the others, and resuming the run.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as data from '../../src/data/index.js';
@@ -78,4 +78,29 @@ test('a killed rank stops the other with a clear error, and the run resumes from
   for (const r of [0, 1]) assert.deepEqual(weightsOf(join(work, `killed.${r}.json`)), ws, `rank ${r} after resume`);
   const lines = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.deepEqual(lines.filter((o) => o.type === 'epoch').map((o) => o.epoch), [0, 1, 2], 'epoch 1 redone once, logged once');
+});
+
+test('a teacher cache computed in shards by 2 ranks equals one computed alone, and is reused by the next run', async () => {
+  for (const topK of [undefined, 2]) {
+    const tag = `cache${topK ?? ''}`;
+    const one = await launch(1, { mode: 'cache', dir: join(work, `${tag}-one`), out: join(work, `${tag}-one`), topK });
+    assert.equal((await one[0].exited).code, 0, one[0].stderr);
+    const dir = join(work, `${tag}-two`);
+    const run = async () => {
+      const ranks = await launch(2, { mode: 'cache', dir, out: join(work, `${tag}-two`), topK });
+      const exits = await Promise.all(ranks.map((r) => r.exited));
+      exits.forEach((e, i) => assert.equal(e.code, 0, ranks[i].stderr + JSON.stringify(ranks[i].lines)));
+      return ranks.map((r) => r.lines.at(-1)!);
+    };
+    const first = await run();
+    assert.deepEqual(first.map((l) => l.computed), [true, true]);
+    assert.deepEqual(readdirSync(dir).filter((f) => !f.startsWith('.')), [String(first[0].path).split('/').pop()], 'one cache file, shards removed');
+    const a = weightsOf(join(work, `${tag}-one.0.json`));
+    for (const r of [0, 1]) {
+      const b = weightsOf(join(work, `${tag}-two.${r}.json`));
+      assert.ok(maxDiff(a, b) < 1e-5, `rank ${r}, topK ${topK}: max diff ${maxDiff(a, b)}`);
+    }
+    const second = await run();
+    assert.deepEqual(second.map((l) => l.computed), [false, false], 'reused');
+  }
 });
