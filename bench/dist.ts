@@ -117,7 +117,7 @@ async function run(world: number): Promise<WorkerResult[]> {
 async function main(): Promise<void> {
   const log = (m: string) => { if (!args.json) console.log(m); };
   const load0 = loadavg()[0];
-  const one: number[] = [], two: number[] = [], ar: number[] = [], only: number[] = [];
+  const one: number[] = [], two: number[] = [], ar: number[] = [], ar1: number[] = [], only: number[] = [];
   const compute: number[][] = [[], [], []]; // ms per step outside the allreduce: 1 rank, then rank 0 and 1 of 2
   const computeOf = (x: WorkerResult) => median(x.stepMs.map((t, i) => t - x.allreduceMs[i]));
   let paramBytes = 0;
@@ -130,6 +130,7 @@ async function main(): Promise<void> {
     one.push((batch * 1000) / s1);
     two.push((2 * batch * 1000) / s2);
     ar.push(median(b[0].allreduceMs));
+    ar1.push(median(b[1].allreduceMs));
     only.push(median(b[0].onlyMs));
     [a[0], ...b].forEach((x, i) => compute[i].push(computeOf(x)));
     log(`round ${r + 1}: 1 rank ${s1.toFixed(2)} ms/step, 2 ranks ${s2.toFixed(2)} ms/step (allreduce in the step ${ar.at(-1)!.toFixed(2)} ms, alone ${only.at(-1)!.toFixed(2)} ms)`);
@@ -140,7 +141,7 @@ async function main(): Promise<void> {
     scaling_efficiency: +(t2 / (2 * t1)).toFixed(3),
     samples_per_s_1: Math.round(t1), samples_per_s_2: Math.round(t2),
     ms_per_step_1: +((batch * 1000) / t1).toFixed(3), ms_per_step_2: +((2 * batch * 1000) / t2).toFixed(3),
-    allreduce_ms: +arMs.toFixed(3), allreduce_only_ms: +onlyMs.toFixed(3),
+    allreduce_ms: +arMs.toFixed(3), allreduce_ms_rank1: +median(ar1).toFixed(3), allreduce_only_ms: +onlyMs.toFixed(3),
     // Forward + backward + step, outside the allreduce: unequal ranks mean one waits for the other.
     compute_ms_1: +median(compute[0]).toFixed(3), compute_ms_2: compute.slice(1).map((c) => +median(c).toFixed(3)),
     // NCCL-tests' "bus bandwidth": ring all-reduce moves 2(N−1)/N × the buffer per rank; N = 2 → the buffer once.
