@@ -41,9 +41,19 @@ struct DistBox {
 
 void finalize_box(Napi::Env, DistBox* box) { delete box; }
 
+// Marks our Externals, so an External from anywhere else is refused instead of misread.
+constexpr napi_type_tag kDistTag = {0x64697374696c6c00ULL, 0x63313064676c6f6fULL};
+
+Napi::Value new_handle(Napi::Env env, DistBox* box) {
+  auto ext = Napi::External<DistBox>::New(env, box, finalize_box);
+  ext.TypeTag(&kDistTag);
+  return ext;
+}
+
 DistBox* box_arg(const Napi::CallbackInfo& info, size_t i, DistBox::Kind kind) {
   const char* what = kind == DistBox::Store ? "a store handle" : "a process group handle";
-  if (!info[i].IsExternal()) throw ArgError("ERR_ARG", std::string("argument ") + std::to_string(i) + " must be " + what);
+  if (!info[i].IsExternal() || !info[i].As<Napi::External<DistBox>>().CheckTypeTag(&kDistTag))
+    throw ArgError("ERR_ARG", std::string("argument ") + std::to_string(i) + " must be " + what);
   auto* box = info[i].As<Napi::External<DistBox>>().Data();
   if (!box || box->kind != kind) throw ArgError("ERR_ARG", std::string("argument ") + std::to_string(i) + " must be " + what);
   if (kind == DistBox::Store ? !box->store : !box->group) throw ArgError("ERR_DIST_CLOSED", "the process group was destroyed");
@@ -220,7 +230,7 @@ FN(distStore) {
     auto out = std::make_shared<c10::intrusive_ptr<c10d::Store>>();
     return complete(info, "rendezvous", names, async_flag(info, 5),
       [=]() { *out = c10::make_intrusive<c10d::TCPStore>(host, o); },
-      [=](Napi::Env env) -> Napi::Value { return Napi::External<DistBox>::New(env, new DistBox{DistBox::Store, *out, {}, 0, {}}, finalize_box); });
+      [=](Napi::Env env) -> Napi::Value { return new_handle(env, new DistBox{DistBox::Store, *out, {}, 0, {}}); });
   END("rendezvous")
 }
 
@@ -246,7 +256,7 @@ FN(distGroup) {
                                 : c10d::ProcessGroupGloo::createDeviceForHostname(dev));
         *out = c10::make_intrusive<c10d::ProcessGroupGloo>(store, static_cast<int>(rank), static_cast<int>(world), opts);
       },
-      [=](Napi::Env env) -> Napi::Value { return Napi::External<DistBox>::New(env, new DistBox{DistBox::Group, base, *out, 0, {}}, finalize_box); });
+      [=](Napi::Env env) -> Napi::Value { return new_handle(env, new DistBox{DistBox::Group, base, *out, 0, {}}); });
   END("rendezvous")
 }
 
@@ -297,7 +307,8 @@ FN(distBarrier) {
 // An async call still in flight keeps its own reference and finishes first.
 FN(distDestroy) {
   BODY("handle")
-    if (!info[0].IsExternal()) throw ArgError("ERR_ARG", "argument 0 must be a store or process group handle");
+    if (!info[0].IsExternal() || !info[0].As<Napi::External<DistBox>>().CheckTypeTag(&kDistTag))
+      throw ArgError("ERR_ARG", "argument 0 must be a store or process group handle");
     DistBox* box = info[0].As<Napi::External<DistBox>>().Data();
     guard([&] {
       box->group.reset();
