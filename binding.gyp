@@ -4,7 +4,7 @@
   },
   "targets": [{
     "target_name": "torch_addon",
-    "sources": ["native/addon.cc", "native/tensor_box.cc", "native/errors.cc", "native/ops_generated.cc"],
+    "sources": ["native/addon.cc", "native/tensor_box.cc", "native/errors.cc", "native/ops_generated.cc", "native/dist.cc"],
     "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
     "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
     "cflags!": ["-fno-exceptions", "-fno-rtti"],
@@ -13,7 +13,7 @@
     "conditions": [
       ["libtorch==''", {
         "include_dirs": ["/usr/include", "/usr/include/torch/csrc/api/include"],
-        "libraries": ["-ltorch", "-ltorch_cpu", "-lc10"]
+        "libraries": ["-ltorch", "-ltorch_cpu", "-lc10", "-lgloo"]
       }, {
         "include_dirs": ["<(libtorch)/include", "<(libtorch)/include/torch/csrc/api/include"],
         "libraries": ["-L<(libtorch)/lib", "-Wl,-rpath,<(libtorch)/lib", "-ltorch", "-ltorch_cpu", "-lc10"]

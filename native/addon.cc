@@ -12,6 +12,7 @@
 #include "args.h"
 
 void register_ops(Napi::Env env, Napi::Object exports);
+void register_dist(Napi::Env env, Napi::Object exports);  // dist.cc: c10d store, Gloo group, collectives
 
 #define FN(name) static Napi::Value name(const Napi::CallbackInfo& info)
 #define BODY(op, ...) \
@@ -236,6 +237,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   napi_wrap(env, disposed, &g_disposed_box, nullptr, nullptr, nullptr);
   exports.Set("DISPOSED", disposed);
   register_ops(env, exports);
+  register_dist(env, exports);
   return exports;
 }
 

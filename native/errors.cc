@@ -28,7 +28,7 @@ static const char* classify(const std::string& message) {
   return "ERR_TORCH";
 }
 
-static std::string describe_args(const Napi::CallbackInfo& info, const char* const* names) {
+std::string describe_call_args(const Napi::CallbackInfo& info, const char* const* names) {
   std::string out;
   for (size_t i = 0; i < info.Length(); i++) {
     const Napi::Value v = info[i];
@@ -55,13 +55,10 @@ static std::string describe_args(const Napi::CallbackInfo& info, const char* con
   return out;
 }
 
-void rethrow_as_js(const Napi::CallbackInfo& info, const char* op, const char* const* names) {
-  const char* code = "ERR_TORCH";
-  std::string message;
+void classify_current_exception(const char*& code, std::string& message) {
+  code = "ERR_TORCH";
   try {
     throw;
-  } catch (const Napi::Error&) {
-    throw;  // already a JS error (e.g. thrown by a JS callback)
   } catch (const ArgError& e) {
     code = e.code;
     message = e.what();
@@ -83,13 +80,26 @@ void rethrow_as_js(const Napi::CallbackInfo& info, const char* op, const char* c
   // libtorch messages can carry a multi-line C++ trace; the first lines are the useful part.
   auto cut = message.find("\nException raised from");
   if (cut != std::string::npos) message.resize(cut);
-  Napi::Env env = info.Env();
-  std::string inputs = describe_args(info, names);
+}
+
+Napi::Value make_js_error(Napi::Env env, const char* code, const char* op, const std::string& message, const std::string& inputs) {
   ErrorFactory* factory = env.GetInstanceData<ErrorFactory>();
-  if (!factory || factory->fn.IsEmpty()) {
-    throw Napi::Error::New(env, std::string(op) + ": " + message + " (inputs: " + inputs + ")");
+  if (!factory || factory->fn.IsEmpty())
+    return Napi::Error::New(env, std::string(op) + ": " + message + " (inputs: " + inputs + ")").Value();
+  return factory->fn.Call({Napi::String::New(env, code), Napi::String::New(env, op),
+                           Napi::String::New(env, message), Napi::String::New(env, inputs)});
+}
+
+void rethrow_as_js(const Napi::CallbackInfo& info, const char* op, const char* const* names) {
+  const char* code;
+  std::string message;
+  try {
+    throw;
+  } catch (const Napi::Error&) {
+    throw;  // already a JS error (e.g. thrown by a JS callback)
+  } catch (...) {
+    classify_current_exception(code, message);
   }
-  Napi::Value err = factory->fn.Call({Napi::String::New(env, code), Napi::String::New(env, op),
-                                    Napi::String::New(env, message), Napi::String::New(env, inputs)});
-  throw Napi::Error(env, err);
+  Napi::Env env = info.Env();
+  throw Napi::Error(env, make_js_error(env, code, op, message, describe_call_args(info, names)));
 }

@@ -19,6 +19,12 @@ void set_error_factory(Napi::Env env, const Napi::Function& f);
 // `names` labels the positional arguments (may be nullptr).
 [[noreturn]] void rethrow_as_js(const Napi::CallbackInfo& info, const char* op, const char* const* names);
 
+// The pieces of rethrow_as_js, for errors raised off the JS thread (async work in dist.cc):
+// classify the exception in flight, describe the call's arguments, build the JS error.
+void classify_current_exception(const char*& code, std::string& message);
+std::string describe_call_args(const Napi::CallbackInfo& info, const char* const* names);
+Napi::Value make_js_error(Napi::Env env, const char* code, const char* op, const std::string& message, const std::string& inputs);
+
 // Wraps a callback body: NAPI_TRY(op, names) { ... } NAPI_CATCH(op, names)
 #define OP_TRY try {
 #define OP_CATCH(op, names) \

@@ -7,13 +7,14 @@
 #   dataset-fashion-mnist the demo's dataset (/usr/share/datasets/fashion-mnist)
 #   chromium              the browser the report and dashboard tests drive (playwright-core)
 #   python3-onnx          the official ONNX checker, run by the export tests
+#   libgloo-dev           Gloo's headers: libtorch's c10d ProcessGroupGloo header includes them (data-parallel training)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(libopenblas0-pthread python3-torch python3-numpy python3-onnx dataset-fashion-mnist chromium g++ make python3)
 # node-gyp needs Node's headers; Debian's own nodejs keeps them in libnode-dev.
 [ -f "$(dirname "$(dirname "$(command -v node)")")/include/node/node_api.h" ] || pkgs+=(libnode-dev)
-[ -n "${LIBTORCH:-}" ] || pkgs+=(libtorch-dev)
+[ -n "${LIBTORCH:-}" ] || pkgs+=(libtorch-dev libgloo-dev)   # a LIBTORCH build needs gloo/ headers in its own include/
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { loadExperiment, setPath, type Experiment } from './experiment.js';
 import { makeReporter, type Reporter } from './progress.js';
 import { applyThreads, prepareData, teacherStage, studentStage, compareStage, runDir, writeResolvedConfig, type PreparedData } from './pipeline.js';
+import * as torch from '../torch/index.js';
 import * as evaluate from '../eval/index.js';
 import { writeRunReport } from '../report/index.js';
 
@@ -36,16 +37,37 @@ export function parseOverrides(o: RunOptions): Record<string, unknown> {
   return out;
 }
 
-function setup(o: RunOptions, defaults: Record<string, unknown> = {}): { exp: Experiment; rep: Reporter; d: PreparedData; dir: string } {
+interface Setup {
+  exp: Experiment;
+  rep: Reporter;
+  d: PreparedData;
+  dir: string;
+  /** This process's data-parallel group (RANK/WORLD_SIZE set by the launcher), if any. */
+  dist?: torch.ProcessGroup;
+  /** Rank 0, or a single-process run: the process that measures, prints and writes. */
+  lead: boolean;
+}
+
+function setup(o: RunOptions, defaults: Record<string, unknown> = {}): Setup {
   const overrides = { ...defaults, ...parseOverrides(o) };
   const exp = loadExperiment(o.config, overrides);
-  const rep = makeReporter({ json: o.json });
-  const threads = applyThreads(exp);
-  rep.note(`distill: run '${exp.name}' with ${threads} thread(s)`);
-  const d = prepareData(exp, rep);
-  const dir = runDir(exp);
-  writeResolvedConfig(dir, exp);
-  return { exp, rep, d, dir };
+  const env = torch.distOptionsFromEnv();
+  const lead = !env || env.rank === 0;
+  const rep = makeReporter({ json: o.json, quiet: !lead });
+  // Ranks on one machine share its cores (torchrun sets one thread per process; we split them).
+  const threads = applyThreads(exp, Number(process.env.LOCAL_WORLD_SIZE) || 1);
+  // Join first: a rank that cannot reach its peers fails before loading any data.
+  const dist = env && env.worldSize > 1 ? torch.ProcessGroup.create(env) : undefined;
+  try {
+    rep.note(`distill: run '${exp.name}' with ${threads} thread(s)${dist ? ` per rank, ${dist.worldSize} ranks (data parallel; batchSize is per rank)` : ''}`);
+    const d = prepareData(exp, rep);
+    const dir = runDir(exp);
+    if (lead) writeResolvedConfig(dir, exp);
+    return { exp, rep, d, dir, dist, lead };
+  } catch (e) {
+    dist?.dispose();
+    throw e;
+  }
 }
 
 /** With --ui, the live dashboard serves the runs folder (from a worker thread) while the command trains. */
@@ -63,13 +85,14 @@ function printRows(rows: evaluate.ComparisonRow[], dir: string, json: boolean | 
 }
 
 export async function runDemo(o: RunOptions): Promise<number> {
-  const { exp, rep, d, dir } = setup(o);
-  const ui = await openUi(o, exp);
+  const { exp, rep, d, dir, dist, lead } = setup(o);
+  const ui = lead ? await openUi(o, exp) : null;
   try {
-    const teacher = teacherStage(exp, d, rep, { force: o.fresh });
+    const teacher = teacherStage(exp, d, rep, { force: o.fresh, dist });
     const resume = !!o.resume;
-    const baseline = studentStage(exp, d, rep, join(dir, 'baseline'), undefined, { resume });
-    const student = studentStage(exp, d, rep, join(dir, 'student'), teacher.model, { resume });
+    const baseline = studentStage(exp, d, rep, join(dir, 'baseline'), undefined, { resume, dist });
+    const student = studentStage(exp, d, rep, join(dir, 'student'), teacher.model, { resume, dist });
+    if (!lead) return 0; // rank 0 measures and reports
     const rows = compareStage([
       { name: `teacher (${exp.teacher.arch})`, role: 'teacher', model: teacher.model },
       { name: `baseline (${exp.student.arch})`, role: 'baseline', model: baseline.model },
@@ -92,46 +115,52 @@ export async function runDemo(o: RunOptions): Promise<number> {
     if (!o.json && report) console.log(`report: ${report}`);
     return 0;
   } finally {
+    dist?.dispose();
     await ui?.close();
   }
 }
 
 export async function runTrainTeacher(o: RunOptions): Promise<number> {
-  const { exp, rep, d, dir } = setup(o);
-  const ui = await openUi(o, exp);
+  const { exp, rep, d, dir, dist, lead } = setup(o);
+  const ui = lead ? await openUi(o, exp) : null;
   try {
-    const teacher = teacherStage(exp, d, rep, { force: o.fresh, dir: join(dir, 'teacher') });
+    const teacher = teacherStage(exp, d, rep, { force: o.fresh, dir: join(dir, 'teacher'), dist });
+    if (!lead) return 0;
     const rows = compareStage([{ name: `teacher (${exp.teacher.arch})`, role: 'teacher', model: teacher.model }], d, join(dir, 'teacher'), rep);
     rep.stop();
     printRows(rows, join(dir, 'teacher'), o.json);
     return 0;
   } finally {
+    dist?.dispose();
     await ui?.close();
   }
 }
 
 export async function runTrainStudent(o: RunOptions): Promise<number> {
-  const { exp, rep, d, dir } = setup(o);
-  const ui = await openUi(o, exp);
+  const { exp, rep, d, dir, dist, lead } = setup(o);
+  const ui = lead ? await openUi(o, exp) : null;
   try {
     const out = join(dir, 'baseline');
-    const baseline = studentStage(exp, d, rep, out, undefined, { resume: !!o.resume });
+    const baseline = studentStage(exp, d, rep, out, undefined, { resume: !!o.resume, dist });
+    if (!lead) return 0;
     const rows = compareStage([{ name: `baseline (${exp.student.arch})`, role: 'baseline', model: baseline.model }], d, out, rep);
     rep.stop();
     printRows(rows, out, o.json);
     return 0;
   } finally {
+    dist?.dispose();
     await ui?.close();
   }
 }
 
 export async function runDistill(o: RunOptions): Promise<number> {
-  const { exp, rep, d, dir } = setup(o);
-  const ui = await openUi(o, exp);
+  const { exp, rep, d, dir, dist, lead } = setup(o);
+  const ui = lead ? await openUi(o, exp) : null;
   try {
-    const teacher = teacherStage(exp, d, rep);
+    const teacher = teacherStage(exp, d, rep, { dist });
     const out = join(dir, 'student');
-    const student = studentStage(exp, d, rep, out, teacher.model, { resume: !!o.resume });
+    const student = studentStage(exp, d, rep, out, teacher.model, { resume: !!o.resume, dist });
+    if (!lead) return 0;
     const rows = compareStage([
       { name: `teacher (${exp.teacher.arch})`, role: 'teacher', model: teacher.model },
       { name: `distilled (${exp.student.arch})`, role: 'student', model: student.model },
@@ -140,6 +169,7 @@ export async function runDistill(o: RunOptions): Promise<number> {
     printRows(rows, out, o.json);
     return 0;
   } finally {
+    dist?.dispose();
     await ui?.close();
   }
 }

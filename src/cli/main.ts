@@ -16,6 +16,26 @@ const run = (load: () => Promise<Action>) => async (opts: Record<string, unknown
   process.exitCode = await (await load())(opts);
 };
 
+/** Data-parallel runs (src/cli/launch.ts): --nproc starts the ranks here, --rank/--world-size joins a group. */
+const runTraining = (load: () => Promise<Action>) => async (opts: Record<string, unknown>) => {
+  const launch = await import('./launch.js');
+  if (opts.nproc !== undefined) {
+    process.exitCode = await launch.launchLocal(opts);
+    return;
+  }
+  launch.applyJoinFlags(opts);
+  process.exitCode = await (await load())(opts);
+};
+function distributed(cmd: Command) {
+  return cmd
+    .option('--nproc <n>', 'data parallel: train with n processes on this machine (one Gloo group; batchSize is per process)')
+    .option('--rank <r>', 'data parallel across machines: this process is rank r (with --world-size; with --nproc, the first of n ranks)')
+    .option('--world-size <n>', 'data parallel across machines: ranks in all')
+    .option('--master-addr <host>', "rank 0's address, where the rendezvous store listens (default 127.0.0.1)")
+    .option('--master-port <port>', 'rendezvous port (default: a free one with --nproc alone, else 29500)')
+    .option('--dist-timeout <s>', 'seconds a rank waits for its peers before failing (default 300)');
+}
+
 /** The options every training command shares. */
 function trainingCommand(name: string, description: string, example: string) {
   return program
@@ -30,16 +50,16 @@ function trainingCommand(name: string, description: string, example: string) {
     .addHelpText('after', `\nExample:\n  ${example}`);
 }
 
-trainingCommand('demo', 'train (or reuse) a CNN teacher, a baseline MLP student and a distilled one; print the comparison table', 'npx distill demo')
+distributed(trainingCommand('demo', 'train (or reuse) a CNN teacher, a baseline MLP student and a distilled one; print the comparison table', 'npx distill demo'))
   .addOption(new Option('--fresh', 'retrain the teacher even if a cached one exists'))
-  .action(run(async () => (await import('./cmd_run.js')).runDemo as Action));
-trainingCommand('train-teacher', 'train a teacher on the experiment data', 'npx distill train-teacher --set teacher.train.epochs=2 --name quick')
+  .action(runTraining(async () => (await import('./cmd_run.js')).runDemo as Action));
+distributed(trainingCommand('train-teacher', 'train a teacher on the experiment data', 'npx distill train-teacher --set teacher.train.epochs=2 --name quick'))
   .addOption(new Option('--fresh', 'start over instead of resuming'))
-  .action(run(async () => (await import('./cmd_run.js')).runTrainTeacher as Action));
-trainingCommand('train-student', 'train a baseline student on hard labels only', 'npx distill train-student --set student.arch=mlp:64')
-  .action(run(async () => (await import('./cmd_run.js')).runTrainStudent as Action));
-trainingCommand('distill', 'distill the teacher into the student (teacher trained or reused first)', 'npx distill distill --set kd.T=8 kd.alpha=0.3')
-  .action(run(async () => (await import('./cmd_run.js')).runDistill as Action));
+  .action(runTraining(async () => (await import('./cmd_run.js')).runTrainTeacher as Action));
+distributed(trainingCommand('train-student', 'train a baseline student on hard labels only', 'npx distill train-student --set student.arch=mlp:64\n  npx distill train-student --nproc 2          # data parallel, 2 processes'))
+  .action(runTraining(async () => (await import('./cmd_run.js')).runTrainStudent as Action));
+distributed(trainingCommand('distill', 'distill the teacher into the student (teacher trained or reused first)', 'npx distill distill --set kd.T=8 kd.alpha=0.3'))
+  .action(runTraining(async () => (await import('./cmd_run.js')).runDistill as Action));
 
 trainingCommand('sweep', 'distill one teacher into MLP students of several sizes; table and accuracy-against-size chart', 'npx distill sweep --sizes 32,64,128 --set student.train.epochs=5')
   .option('--sizes <list>', 'hidden widths of the student family', '16,32,64,128,256')

@@ -16,8 +16,9 @@ import type { Reporter } from './progress.js';
 export const cacheDir = () => resolve(process.env.DISTILL_CACHE ?? join(homedir(), '.cache', 'distill'));
 export const runDir = (exp: Experiment) => resolve(exp.runsDir, exp.name);
 
-export function applyThreads(exp: Experiment): number {
-  const n = exp.threads ?? availableParallelism();
+/** Intra-op threads: the config's, else this machine's cores shared among its `localRanks` processes. */
+export function applyThreads(exp: Experiment, localRanks = 1): number {
+  const n = exp.threads ?? Math.max(1, Math.floor(availableParallelism() / localRanks));
   torch.setNumThreads(n);
   return n;
 }
@@ -72,8 +73,14 @@ function trainConfig(c: Experiment['teacher']['train'], seed: number): kd.TrainC
   return { ...kd.DEFAULT_TRAIN, ...c, seed };
 }
 
-const loaderFor = (ds: data.Dataset, batchSize: number, seed: number, augment?: data.Augment) =>
-  new data.DataLoader(ds, { batchSize, shuffle: true, seed, augment });
+/** With a process group, this rank's shard of every epoch (batchSize per rank, as in PyTorch DDP). */
+const loaderFor = (ds: data.Dataset, batchSize: number, seed: number, augment?: data.Augment, dist?: torch.ProcessGroup) =>
+  new data.DataLoader(ds, {
+    batchSize, shuffle: true, seed, augment,
+    sampler: dist && new data.DistributedSampler(data.datasetSize(ds), { rank: dist.rank, worldSize: dist.worldSize, seed }),
+  });
+
+const isLead = (dist?: torch.ProcessGroup) => !dist || dist.rank === 0;
 
 /** Loads safetensors weights into a model, naming the file on failure. */
 export function loadWeights(model: nn.Module, path: string): void {
@@ -97,13 +104,15 @@ export interface TeacherResult {
  * The teacher: given weights, or trained once per (recipe, data, seed) into the cache, so
  * later runs reuse it. A killed teacher run resumes from its checkpoint.
  */
-export function teacherStage(exp: Experiment, d: PreparedData, rep: Reporter, opts: { force?: boolean; dir?: string } = {}): TeacherResult {
+export function teacherStage(exp: Experiment, d: PreparedData, rep: Reporter, opts: { force?: boolean; dir?: string; dist?: torch.ProcessGroup } = {}): TeacherResult {
   const t = exp.teacher;
+  const { dist } = opts;
+  const lead = isLead(dist); // with a process group, rank 0 alone writes files
   torch.manualSeed(exp.seed);
   const model = nn.buildArch(t.arch, { inputShape: d.inputShape, numClasses: d.numClasses, dropout: t.dropout });
   mkdirSync(runDir(exp), { recursive: true });
   if (t.weights) {
-    writeFileAtomic(join(runDir(exp), 'teacher.json'), JSON.stringify({ weights: resolve(t.weights), arch: t.arch, dropout: t.dropout }) + '\n');
+    if (lead) writeFileAtomic(join(runDir(exp), 'teacher.json'), JSON.stringify({ weights: resolve(t.weights), arch: t.arch, dropout: t.dropout }) + '\n');
     loadWeights(model, t.weights);
     rep.note(`teacher: weights from ${t.weights}`);
     return { model, dir: t.weights, reused: true };
@@ -116,7 +125,7 @@ export function teacherStage(exp: Experiment, d: PreparedData, rep: Reporter, op
   const ownMatches = existsSync(join(own, 'model.safetensors')) && existsSync(join(own, 'recipe-key')) && readFileSync(join(own, 'recipe-key'), 'utf8').trim() === key;
   const dir = opts.dir ?? (ownMatches ? own : join(cacheDir(), 'teachers', `${d.name}-${t.arch.replace(/[^\w]/g, '_')}-${key}`));
   const weights = join(dir, 'model.safetensors');
-  if (opts.dir) {
+  if (opts.dir && lead) {
     // A folder given by the caller may hold a teacher of another recipe: reuse or resume only on
     // the same key (cache folders carry the key in their name).
     const keyFile = join(dir, 'recipe-key');
@@ -127,19 +136,22 @@ export function teacherStage(exp: Experiment, d: PreparedData, rep: Reporter, op
     mkdirSync(dir, { recursive: true });
     writeFileAtomic(keyFile, key + '\n');
   }
-  writeFileAtomic(join(runDir(exp), 'teacher.json'), JSON.stringify({ weights, arch: t.arch, dropout: t.dropout }) + '\n');
-  if (existsSync(weights) && !opts.force) {
-    loadWeights(model, weights);
+  if (lead) writeFileAtomic(join(runDir(exp), 'teacher.json'), JSON.stringify({ weights, arch: t.arch, dropout: t.dropout }) + '\n');
+  let reuse = existsSync(weights) && !opts.force;
+  if (dist) reuse = kd.agree(dist, lead && reuse ? 1 : 0) === 1; // rank 0's cache decides
+  if (reuse) {
+    if (lead) loadWeights(model, weights);
+    if (dist) kd.broadcastState(dist, Object.values(model.stateDict())); // ranks that cannot see rank 0's cache too
     rep.note(`teacher: reusing ${weights}`);
     return { model, dir, reused: true };
   }
   rep.note(`teacher: training ${t.arch} for ${t.train.epochs} epochs into ${dir}`);
   const augment = t.augment.shift ? data.randomShift(t.augment.shift) : undefined;
   kd.train({
-    model, train: loaderFor(d.train, t.train.batchSize, exp.seed, augment), val: d.val, config: trainConfig(t.train, exp.seed),
-    runDir: dir, resume: !opts.force, onEvent: rep.trainer('teacher'),
+    model, train: loaderFor(d.train, t.train.batchSize, exp.seed, augment, dist), val: d.val, config: trainConfig(t.train, exp.seed),
+    runDir: dir, resume: !opts.force, onEvent: rep.trainer('teacher'), dist,
   });
-  kd.saveWeights(dir, model, 'model.safetensors', { arch: t.arch, dataset: d.name });
+  if (lead) kd.saveWeights(dir, model, 'model.safetensors', { arch: t.arch, dataset: d.name });
   return { model, dir, reused: false };
 }
 
@@ -150,8 +162,9 @@ export interface StudentResult {
 }
 
 /** A student trained on hard labels (the baseline) or distilled from `teacher`. */
-export function studentStage(exp: Experiment, d: PreparedData, rep: Reporter, dir: string, teacher?: nn.Module, opts: { resume?: boolean } = {}): StudentResult {
+export function studentStage(exp: Experiment, d: PreparedData, rep: Reporter, dir: string, teacher?: nn.Module, opts: { resume?: boolean; dist?: torch.ProcessGroup } = {}): StudentResult {
   const s = exp.student;
+  const { dist } = opts;
   // Baseline and distilled students start from the same initial weights: a fair comparison.
   torch.manualSeed(exp.seed + 1);
   const model = nn.buildArch(s.arch, { inputShape: d.inputShape, numClasses: d.numClasses, dropout: s.dropout });
@@ -175,7 +188,8 @@ export function studentStage(exp: Experiment, d: PreparedData, rep: Reporter, di
     }
     const source: kd.Teacher = live
       ? new kd.LiveTeacher(teacher, d.numClasses)
-      : kd.CachedTeacher.build(teacher, d.transfer, d.numClasses, { dir: join(cacheDir(), 'logits'), topK: k.topK || undefined, onProgress: rep.counter('caching teacher logits') });
+      // With a process group every rank computes its shard of the logits (kd/teacher.ts).
+      : kd.CachedTeacher.build(teacher, d.transfer, d.numClasses, { dir: join(cacheDir(), 'logits'), topK: k.topK || undefined, onProgress: rep.counter('caching teacher logits') }, dist);
     if (source instanceof kd.CachedTeacher) rep.note(`teacher logits: ${source.computed ? 'computed and cached' : 'reused'} at ${source.path}`);
     loss = kd.createLoss(specs);
     setup = { teacher: source, loss, T: kd.makeSchedule(k.T, 'kd.T'), alpha: kd.makeSchedule(k.alpha, 'kd.alpha') };
@@ -187,10 +201,10 @@ export function studentStage(exp: Experiment, d: PreparedData, rep: Reporter, di
   try {
     // Fresh unless asked: a rerun with a changed config must never pick up an old checkpoint.
     const r = kd.train({
-      model, train: loaderFor(d.transfer, s.train.batchSize, exp.seed, augment), val: d.val, config, kd: setup, teacherModel: teacher,
-      extraParams: loss?.parameters(), runDir: dir, resume: opts.resume ?? false, onEvent: rep.trainer(stage),
+      model, train: loaderFor(d.transfer, s.train.batchSize, exp.seed, augment, dist), val: d.val, config, kd: setup, teacherModel: teacher,
+      extraParams: loss?.parameters(), runDir: dir, resume: opts.resume ?? false, onEvent: rep.trainer(stage), dist,
     });
-    kd.saveWeights(dir, model, 'model.safetensors', { arch: s.arch, dataset: d.name, kind: stage });
+    if (isLead(dist)) kd.saveWeights(dir, model, 'model.safetensors', { arch: s.arch, dataset: d.name, kind: stage });
     return { model, dir, history: r.history };
   } finally {
     setup?.teacher.dispose();

@@ -11,6 +11,7 @@ export { loadMnistDigits, mnistDigitsSourceIds, mnistDigitsDir, type MnistDigits
 export { loadTabular, parseCsv, type TabularOptions } from './tabular.js';
 export { splitDataset, makeTransferSet, type SplitOptions, type Splits, type TransferSetOptions } from './split.js';
 export { DataLoader, disposeBatch, type Batch, type DataLoaderOptions } from './loader.js';
+export { DistributedSampler, type Sampler, type DistributedSamplerOptions } from './sampler.js';
 export {
   randomShift, randomFlip, gaussianJitter, composeAugments, arrayAugment,
   type Augment, type AugmentContext, type ArrayAugment, type ArrayOp,

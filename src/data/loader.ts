@@ -18,8 +18,7 @@ import { ConfigError, type Tensor } from '../torch/index.js';
 import { datasetSize, indexTensor, type Dataset } from './dataset.js';
 import type { Augment } from './augment.js';
 import { checkSeed, permutation } from './rng.js';
-
-const SHUFFLE_SALT = 0x10ad;
+import { SHUFFLE_SALT, type Sampler } from './sampler.js';
 
 export interface Batch {
   /** (B, ...featureShape) float32, augmented if the loader has an augment. */
@@ -41,6 +40,8 @@ export interface DataLoaderOptions {
   augment?: Augment;
   /** Iterators never free batches; the caller disposes every one. Default false. */
   retainBatches?: boolean;
+  /** Visits the sampler's rows instead (e.g. a DistributedSampler's shard); `shuffle` is then ignored. */
+  sampler?: Sampler;
 }
 
 /** Frees a batch's tensors (idempotent). */
@@ -58,6 +59,7 @@ export class DataLoader implements Iterable<Batch> {
   readonly dropLast: boolean;
   readonly augment: Augment | undefined;
   readonly retainBatches: boolean;
+  readonly sampler: Sampler | undefined;
   #epoch = 0;
   #order: { epoch: number; order: Int32Array } | undefined;
 
@@ -75,6 +77,7 @@ export class DataLoader implements Iterable<Batch> {
     this.dropLast = opts.dropLast ?? false;
     this.augment = opts.augment;
     this.retainBatches = opts.retainBatches ?? false;
+    this.sampler = opts.sampler;
     if (this.numBatches === 0)
       throw new ConfigError(`DataLoader: dropLast with batchSize ${batchSize} and only ${n} samples in ${ds.name} gives no batches`);
   }
@@ -90,15 +93,21 @@ export class DataLoader implements Iterable<Batch> {
     if (!Number.isSafeInteger(epoch) || epoch < 0) throw new ConfigError(`DataLoader.setEpoch: epoch must be a non-negative integer, got ${epoch}`);
     this.#epoch = epoch;
   }
+  /** Rows visited per epoch: the dataset's, or the sampler's. */
+  get samplesPerEpoch(): number {
+    return this.sampler ? this.sampler.numSamples : this.size;
+  }
   get numBatches(): number {
-    return this.dropLast ? Math.floor(this.size / this.batchSize) : Math.ceil(this.size / this.batchSize);
+    const n = this.samplesPerEpoch;
+    return this.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
   }
 
-  /** The sample order of `epoch`: a permutation of 0..N-1 (the identity without shuffle). */
+  /** The sample order of `epoch`: a permutation of 0..N-1 (the identity without shuffle), or the sampler's rows. */
   order(epoch = this.#epoch): Int32Array {
     if (this.#order?.epoch !== epoch) {
       const n = this.size;
-      const order = this.shuffle ? permutation(n, this.seed, epoch, SHUFFLE_SALT) : Int32Array.from({ length: n }, (_, i) => i);
+      const order = this.sampler ? this.sampler.indices(epoch)
+        : this.shuffle ? permutation(n, this.seed, epoch, SHUFFLE_SALT) : Int32Array.from({ length: n }, (_, i) => i);
       this.#order = { epoch, order };
     }
     return this.#order.order;
@@ -108,7 +117,7 @@ export class DataLoader implements Iterable<Batch> {
   batchIndices(b: number, epoch = this.#epoch): Int32Array {
     if (!Number.isInteger(b) || b < 0 || b >= this.numBatches)
       throw new ConfigError(`DataLoader: batch ${b} is out of range (0..${this.numBatches - 1})`);
-    return this.order(epoch).subarray(b * this.batchSize, Math.min(this.size, (b + 1) * this.batchSize));
+    return this.order(epoch).subarray(b * this.batchSize, Math.min(this.samplesPerEpoch, (b + 1) * this.batchSize));
   }
 
   /** Batch `b` of `epoch` (default: the current epoch); the caller owns its tensors. */

@@ -32,3 +32,6 @@ export {
   train, saveWeights, NonFiniteLossError, DEFAULT_TRAIN,
   type TrainConfig, type TrainRequest, type TrainResult, type TrainEvent, type EpochRecord, type KDSetup, type KDLossFn, type BatchSource, type Batch, type EvalSet,
 } from './trainer.js';
+
+// data parallelism over a torch ProcessGroup (the trainer's `dist` option uses these)
+export { broadcastState, allreduceGradients, allreduceSums, agree, shardRange } from './distributed.js';

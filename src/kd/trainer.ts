@@ -10,6 +10,9 @@
 // is written atomically at the end of every `checkpointEvery` epochs. The data order is
 // a pure function of (seed, epoch), so a killed run restarted with `resume` redoes the
 // interrupted epoch and ends at the same final weights.
+//
+// Data parallel (`dist`, kd/distributed.ts): each rank trains on its own shard; after
+// backward one allreduce sums the gradients and sample counts; rank 0 alone writes files.
 import { existsSync, mkdirSync, readFileSync, appendFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import * as torch from '../torch/index.js';
@@ -21,6 +24,7 @@ import { mixup, hashSeed } from '../data/index.js';
 import { hardCE } from './hinton.js';
 import { computeLogits, type Teacher, type SparseLogits } from './teacher.js';
 import type { FeatureCapture } from './capture.js';
+import { allreduceGradients, allreduceSums, agree, broadcastState } from './distributed.js';
 
 export interface Batch {
   x: Tensor;
@@ -117,6 +121,13 @@ export interface TrainRequest {
   runDir: string;
   resume?: boolean;
   onEvent?: (e: TrainEvent) => void;
+  /**
+   * Data parallel: this process is one rank of the group and `train` yields this rank's
+   * shard (a DataLoader over a DistributedSampler). Weights start as rank 0's, gradients are
+   * averaged over the global batch, rank 0 writes the checkpoint and metrics, and every
+   * rank resumes from that checkpoint (so the run folder must be on a shared filesystem).
+   */
+  dist?: torch.ProcessGroup;
 }
 
 export interface TrainResult {
@@ -148,7 +159,8 @@ function makeSchedule(opt: Optimizer<{ lr: number }>, c: TrainConfig, totalSteps
 const argmaxAgreement = (a: Tensor, b: Tensor) => torch.tidy(() => a.eq(b).toDtype('float32').mean().item());
 
 export function train(req: TrainRequest): TrainResult {
-  const { model, config: c, kd } = req;
+  const { model, config: c, kd, dist } = req;
+  const lead = !dist || dist.rank === 0; // the one rank that writes files
   mkdirSync(req.runDir, { recursive: true });
   const ckptPath = join(req.runDir, 'checkpoint.safetensors');
   const metricsPath = join(req.runDir, 'metrics.jsonl');
@@ -159,7 +171,7 @@ export function train(req: TrainRequest): TrainResult {
   const sched = makeSchedule(opt, c, totalSteps);
 
   const bestPath = join(req.runDir, 'best.safetensors');
-  for (const f of [ckptPath, bestPath, metricsPath]) removeStaleTempFiles(f); // left by a killed write
+  if (lead) for (const f of [ckptPath, bestPath, metricsPath]) removeStaleTempFiles(f); // left by a killed write
   // The checkpoint covers the model and any extra trainable tensors (a hint regressor), so both resume.
   const extras = req.extraParams ?? [];
   const state = {
@@ -178,7 +190,14 @@ export function train(req: TrainRequest): TrainResult {
   let startEpoch = 0;
   let resumedFrom: number | null = null;
   let stoppedEarly = false;
-  if (req.resume && existsSync(ckptPath)) {
+  let resuming = !!req.resume && existsSync(ckptPath);
+  if (dist) {
+    // Rank 0's files decide; a rank that cannot see the checkpoint must not start fresh alone.
+    resuming = agree(dist, lead && resuming ? 1 : 0) === 1;
+    if (resuming && !existsSync(ckptPath))
+      throw new torch.ConfigError(`rank ${dist.rank}: cannot read ${ckptPath}, which rank 0 resumes from; a data-parallel run needs its run folder on a filesystem every rank shares`);
+  }
+  if (resuming) {
     const info = loadCheckpoint(ckptPath, { model: state, optimizer: opt, scheduler: sched ?? undefined });
     const extra = info.extra as { epoch: number; best: number | null; badEpochs: number; history: EpochRecord[]; stoppedEarly?: boolean };
     startEpoch = extra.epoch + 1;
@@ -188,7 +207,7 @@ export function train(req: TrainRequest): TrainResult {
     stoppedEarly = !!extra.stoppedEarly;
     resumedFrom = extra.epoch;
     // Keep the metrics of the epochs the checkpoint covers; drop what the killed run logged after it.
-    if (existsSync(metricsPath)) {
+    if (lead && existsSync(metricsPath)) {
       // A line cut short by the kill does not parse and is dropped too.
       const kept = readFileSync(metricsPath, 'utf8').split('\n').filter((l) => {
         try {
@@ -199,13 +218,20 @@ export function train(req: TrainRequest): TrainResult {
       });
       writeFileAtomic(metricsPath, kept.map((l) => l + '\n').join(''));
     }
-  } else {
+  } else if (lead) {
     // A fresh start: nothing of an earlier run in this folder may be resumed or reported later.
     rmSync(ckptPath, { force: true });
     rmSync(bestPath, { force: true });
     writeFileAtomic(metricsPath, '');
   }
-  const log = (o: object) => appendFileSync(metricsPath, JSON.stringify(o) + '\n');
+  const log = (o: object) => {
+    if (lead) appendFileSync(metricsPath, JSON.stringify(o) + '\n');
+  };
+  if (dist) {
+    // Replicas start equal (fresh: rank 0's initialisation; resumed: the same file, made sure).
+    broadcastState(dist, Object.values(state.stateDict()));
+    dist.barrier(); // nobody rewrites the checkpoint before every rank has read it
+  }
   req.onEvent?.({ type: 'start', epochs: c.epochs, stepsPerEpoch, resumedFrom });
 
   // The teacher's validation predictions, once, for the agreement metric.
@@ -218,6 +244,8 @@ export function train(req: TrainRequest): TrainResult {
     for (let epoch = startEpoch; epoch < c.epochs && !stoppedEarly; epoch++) {
       const t0 = performance.now();
       req.train.setEpoch(epoch);
+      // Ranks seeded alike would draw the same dropout masks; a key of (seed, epoch, rank) decorrelates them and keeps resume exact.
+      if (dist && dist.worldSize > 1) torch.manualSeed(hashSeed(c.seed, epoch, dist.rank));
       model.train();
       const sums: Record<string, number> = {};
       let sampleCount = 0;
@@ -231,7 +259,9 @@ export function train(req: TrainRequest): TrainResult {
       let stepSamples = 0;
 
       const finishStep = () => {
-        // Gradients hold Σ_micro (b_i · ∇mean_i); divide by Σ b_i for the group's true mean.
+        // Gradients hold Σ_micro (b_i · ∇mean_i); divide by Σ b_i for the group's true mean
+        // (with dist, both sums run over every rank's micro-batches too).
+        if (dist) groupSamples = allreduceGradients(dist, params, groupSamples);
         torch.noGrad(() => {
           for (const p of params) {
             const g = p.grad;
@@ -302,7 +332,8 @@ export function train(req: TrainRequest): TrainResult {
           finishStep();
           if (stepInEpoch % c.logEvery === 0 || stepInEpoch === stepsPerEpoch) {
             const now = performance.now();
-            const ev = { type: 'step' as const, epoch, step, stepInEpoch, stepsPerEpoch, loss, parts, lr: opt.paramGroups[0].lr, samplesPerSec: (stepSamples * 1000) / (now - stepT0) };
+            // Every rank runs batches of the same sizes, so the global rate is worldSize × this rank's.
+            const ev = { type: 'step' as const, epoch, step, stepInEpoch, stepsPerEpoch, loss, parts, lr: opt.paramGroups[0].lr, samplesPerSec: (stepSamples * 1000 * (dist?.worldSize ?? 1)) / (now - stepT0) };
             log({ ...ev, T, alpha });
             req.onEvent?.(ev);
             stepT0 = now;
@@ -321,6 +352,13 @@ export function train(req: TrainRequest): TrainResult {
         if (teacherValPred) teacherAgreement = argmaxAgreement(pred, teacherValPred);
         pred.dispose();
       }
+      if (dist) {
+        // The epoch's loss is the mean over every rank's samples, as one process would log it.
+        const all = allreduceSums(dist, { ...sums, [COUNT]: sampleCount });
+        sampleCount = all[COUNT];
+        delete all[COUNT];
+        Object.assign(sums, all);
+      }
       const avg: Record<string, number> = {};
       for (const [k, v] of Object.entries(sums)) avg[k] = v / Math.max(1, sampleCount);
       const { loss: epochLoss, ...epochParts } = avg;
@@ -333,7 +371,7 @@ export function train(req: TrainRequest): TrainResult {
         if (best === null || valAccuracy > best) {
           best = valAccuracy;
           badEpochs = 0;
-          saveSafetensors(bestPath, model.stateDict(), { epoch: String(epoch), valAccuracy: String(valAccuracy) });
+          if (lead) saveSafetensors(bestPath, model.stateDict(), { epoch: String(epoch), valAccuracy: String(valAccuracy) });
         } else if (++badEpochs >= c.patience) {
           stoppedEarly = true;
           req.onEvent?.({ type: 'early-stop', epoch, best });
@@ -341,7 +379,7 @@ export function train(req: TrainRequest): TrainResult {
       } else if (valAccuracy !== null && (best === null || valAccuracy > best)) {
         best = valAccuracy;
       }
-      if ((epoch + 1) % c.checkpointEvery === 0 || epoch === c.epochs - 1 || stoppedEarly)
+      if (lead && ((epoch + 1) % c.checkpointEvery === 0 || epoch === c.epochs - 1 || stoppedEarly))
         saveCheckpoint(ckptPath, { model: state, optimizer: opt, scheduler: sched ?? undefined, step, extra: { epoch, best, badEpochs, history, stoppedEarly } });
     }
   } finally {
@@ -349,15 +387,17 @@ export function train(req: TrainRequest): TrainResult {
     opt.dispose();
   }
   // With early stopping the model ends at its best validation epoch, not its last one.
-  if (c.patience > 0 && existsSync(bestPath)) {
+  if (c.patience > 0 && lead && existsSync(bestPath)) {
     const { tensors } = loadSafetensors(bestPath);
     model.loadStateDict(tensors);
     for (const t of Object.values(tensors)) t.dispose();
   }
+  if (c.patience > 0 && dist) broadcastState(dist, Object.values(model.stateDict())); // rank 0 read the file
   return { history, bestValAccuracy: best, stoppedEarly, resumedFrom };
 }
 
 const EXTRA = '__extra.';
+const COUNT = '\u0000samples'; // a key no loss part can have
 
 /** Writes the final weights next to the run's metrics (atomically). */
 export function saveWeights(runDir: string, model: Module, name = 'model.safetensors', metadata: Record<string, string> = {}): string {

@@ -28,6 +28,12 @@ export class IndexError extends TorchError {}
 export class DisposedTensorError extends TorchError {}
 export class AutogradError extends TorchError {}
 export class ArgumentError extends TorchError {}
+/**
+ * A collective or rendezvous failed (torch/dist.ts). Codes: ERR_DIST_TIMEOUT (a peer did
+ * not answer within the group's timeout), ERR_DIST_PEER (a peer's connection dropped: it
+ * crashed or was killed), ERR_DIST_CLOSED (the group was destroyed), ERR_DIST (anything else).
+ */
+export class DistError extends TorchError {}
 
 /** A bad configuration or user input outside tensor ops; `key` names what was wrong. */
 export class ConfigError extends DistillError {
@@ -51,6 +57,10 @@ const byCode: Record<string, typeof TorchError> = {
   ERR_DISPOSED: DisposedTensorError,
   ERR_AUTOGRAD: AutogradError,
   ERR_ARG: ArgumentError,
+  ERR_DIST: DistError,
+  ERR_DIST_TIMEOUT: DistError,
+  ERR_DIST_PEER: DistError,
+  ERR_DIST_CLOSED: DistError,
 };
 
 export function makeNativeError(code: string, op: string, detail: string, inputs: string): TorchError {

@@ -7,6 +7,7 @@ export * from './creation.js';
 export { fromBytes } from './bytes.js';
 export * from './autograd.js';
 export * from './runtime.js';
+export { ProcessGroup, distOptionsFromEnv, DEFAULT_MASTER_PORT, DEFAULT_DIST_TIMEOUT_MS, type ProcessGroupOptions } from './dist.js';
 export {
   // everything generated except the raw variants that functional.ts wraps with options
   zeros, ones, empty, full, linspace, eye, rand, randn, randint, randperm, multinomial,

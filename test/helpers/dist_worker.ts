@@ -1,0 +1,102 @@
+// One rank of a test's process group, started by test/helpers/dist.ts with torchrun's
+// variables (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT). argv[2] is a JSON job:
+//   { mode: 'collectives' }               allreduce/broadcast/barrier; prints the results
+//   { mode: 'loop', timeoutMs }           allreduces until a peer fails; prints the error
+//   { mode: 'train', ... }                kd.train on a synthetic set; writes final weights
+//   { mode: 'cache', dir, out, topK? }    CachedTeacher.build split among the ranks; writes the logits
+// Each prints one JSON line on stdout as its result.
+import { writeFileSync } from 'node:fs';
+import * as torch from '../../src/torch/index.js';
+import * as nn from '../../src/nn/index.js';
+import * as data from '../../src/data/index.js';
+import * as kd from '../../src/kd/index.js';
+
+const job = JSON.parse(process.argv[2]) as Record<string, unknown>;
+const env = torch.distOptionsFromEnv()!;
+torch.setNumThreads(1);
+const out = (o: object) => process.stdout.write(JSON.stringify(o) + '\n');
+
+function collectives(pg: torch.ProcessGroup) {
+  const r = pg.rank;
+  const f = torch.tensor([r + 1, 10 * (r + 1)]);
+  const m = torch.tensor([[r, r], [r, r]]); // same dtype: joins f's bucket
+  const d = torch.tensor([0.5 * r], { dtype: 'float64' }); // a second bucket
+  const i = torch.tensor([r], { dtype: 'int64' });
+  pg.allreduce([f, m, d, i]);
+  const b = torch.tensor([r, r, r]);
+  pg.broadcast([b], pg.worldSize - 1);
+  pg.barrier();
+  out({ rank: r, f: f.toArray(), m: m.toArray(), d: d.toArray(), i: i.toArray(), b: b.toArray() });
+}
+
+function loop(pg: torch.ProcessGroup) {
+  const t = torch.ones([1000]);
+  out({ ready: true });
+  for (;;) {
+    try {
+      pg.allreduce([t]);
+    } catch (e) {
+      const err = e as torch.DistError;
+      out({ error: err.code, name: err.name, message: err.message });
+      process.exit(3);
+    }
+    t.fill_(1);
+  }
+}
+
+/** kd.train on a learnable synthetic set, this rank's shard by DistributedSampler. */
+function trainJob(pg: torch.ProcessGroup | undefined) {
+  const n = job.n as number, batchSize = job.batchSize as number;
+  torch.manualSeed(5);
+  const x = torch.randn([n, 6]);
+  const w = torch.randn([6, 3]);
+  const labels = Int32Array.from(x.matmul(w).argmax(1).dataSync() as BigInt64Array, Number);
+  const ds = data.datasetFromArrays({ name: 'synthetic', source: 'dist_worker', x: x.dataSync() as Float32Array, featureShape: [6], labels, numClasses: 3 });
+  const sampler = new data.DistributedSampler(n, { rank: pg?.rank ?? 0, worldSize: pg?.worldSize ?? 1, seed: 3 });
+  const loader = new data.DataLoader(ds, { batchSize, sampler });
+  // Different on every rank: only the broadcast makes the replicas start equal.
+  torch.manualSeed(100 + (pg?.rank ?? 0));
+  const model = new nn.Sequential(new nn.Linear(6, 16), new nn.Tanh(), new nn.Linear(16, 3));
+  const dieAt = job.dieAt as { epoch: number; step: number } | undefined;
+  kd.train({
+    model, train: loader, runDir: job.runDir as string, resume: !!job.resume, dist: pg,
+    config: { ...kd.DEFAULT_TRAIN, optimizer: 'sgd', lr: 0.1, momentum: 0.9, epochs: job.epochs as number, logEvery: 1, seed: 3 },
+    onEvent: (e) => {
+      // A rank that dies mid-epoch, after the previous epoch's checkpoint.
+      if (dieAt && e.type === 'step' && e.epoch === dieAt.epoch && e.stepInEpoch === dieAt.step && pg?.rank === 1) process.kill(process.pid, 'SIGKILL');
+    },
+  });
+  const weights = Object.fromEntries(Object.entries(model.stateDict()).map(([k, t]) => [k, Array.from(t.dataSync() as Float32Array)]));
+  writeFileSync(`${job.out as string}.${pg?.rank ?? 0}.json`, JSON.stringify(weights));
+  out({ rank: pg?.rank ?? 0, done: true });
+}
+
+/** A teacher cache over 101 rows (uneven shards), built by every rank together. */
+function cacheJob(pg: torch.ProcessGroup | undefined) {
+  torch.manualSeed(9);
+  const x = torch.randn([101, 6]);
+  const teacher = new nn.Sequential(new nn.Linear(6, 32), new nn.ReLU(), new nn.Linear(32, 5));
+  const c = kd.CachedTeacher.build(teacher, { name: 'synthetic', x, y: torch.zeros([101], 'int64') }, 5,
+    { dir: job.dir as string, topK: job.topK as number | undefined, batchSize: 16 }, pg);
+  const all = c.logits({ x, index: torch.arange(0, 101) });
+  const flat = (t: torch.Tensor) => Array.from(t.toDtype('float32').dataSync() as Float32Array);
+  const got = all instanceof torch.Tensor ? { logits: flat(all) } : { indices: flat(all.indices), logits: flat(all.logits), logZ: flat(all.logZ) };
+  writeFileSync(`${job.out as string}.${pg?.rank ?? 0}.json`, JSON.stringify(got));
+  out({ rank: pg?.rank ?? 0, computed: c.computed, path: c.path });
+  c.dispose();
+}
+
+let pg: torch.ProcessGroup | undefined;
+try {
+  pg = env.worldSize > 1 || (job.mode !== 'train' && job.mode !== 'cache') ? torch.ProcessGroup.create({ ...env, timeoutMs: (job.timeoutMs as number) ?? 20_000 }) : undefined;
+  if (job.mode === 'collectives') collectives(pg!);
+  else if (job.mode === 'loop') loop(pg!);
+  else if (job.mode === 'cache') cacheJob(pg);
+  else trainJob(pg);
+} catch (e) {
+  const err = e as torch.DistError;
+  out({ error: err.code, name: err.name, message: err.message });
+  process.exitCode = 3;
+} finally {
+  pg?.dispose();
+}
