@@ -118,7 +118,7 @@ export async function lmLatencyBatch1(model: CausalLM, s: ort.InferenceSession, 
   const stepTimes: number[] = [];
   model.eval();
   for (let i = 0; i < reps + 3; i++) {
-    const cache = new KVCache(model.cfg.nLayers);
+    const cache = new KVCache(model.cfg.nLayers, T);
     try {
       torch.tidy(() => torch.noGrad(() => void (T > 1 && model.call(torch.tensor(b.ids.subarray(0, T - 1), { shape: [1, T - 1] }), cache))));
       const t = performance.now();

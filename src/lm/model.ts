@@ -91,25 +91,41 @@ function applyRope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
 
 // ── attention ───────────────────────────────────────────────────────────────────────
 
-/** Keys and values seen so far, per layer: (B, nKvHeads, S, h) each. */
+/**
+ * Keys and values seen so far, per layer: (B, nKvHeads, S, h) each. Stored in buffers of
+ * `capacity` positions written in place, so a step costs its own positions only (growing
+ * by concatenation would copy the whole cache every token: O(S²) bytes per sequence).
+ */
 export class KVCache {
   readonly layers: ({ k: Tensor; v: Tensor } | null)[];
-  constructor(nLayers: number) {
+  #length = 0;
+  readonly #capacity: number;
+
+  constructor(nLayers: number, capacity: number) {
     this.layers = Array.from({ length: nLayers }, () => null);
+    this.#capacity = capacity;
   }
   /** Positions already cached. */
   get length(): number {
-    return this.layers[0]?.k.shape[2] ?? 0;
+    return this.#length;
   }
-  /** Appends new keys/values for layer i and returns the full (B, nKv, S, h) tensors. */
+  /** Writes new keys/values (B, nKv, T, h) for layer i; returns views of all S₀ + T positions. */
   append(i: number, k: Tensor, v: Tensor): { k: Tensor; v: Tensor } {
-    const old = this.layers[i];
-    const next = old ? { k: torch.cat([old.k, k], 2), v: torch.cat([old.v, v], 2) } : { k: k.clone(), v: v.clone() };
-    torch.keep(next);
-    old?.k.dispose();
-    old?.v.dispose();
-    this.layers[i] = next;
-    return next;
+    const T = k.shape[2];
+    // Every layer appends at the same offset; the length moves on after the last layer.
+    const start = this.#length;
+    if (start + T > this.#capacity) throw new torch.ShapeError('ERR_SHAPE', 'KVCache', `cache capacity ${this.#capacity} exceeded`, `[${k.shape.join(', ')}]`);
+    let buf = this.layers[i];
+    if (!buf) {
+      const shape = [k.shape[0], k.shape[1], this.#capacity, k.shape[3]];
+      buf = this.layers[i] = torch.keep({ k: torch.zeros(shape), v: torch.zeros(shape) });
+    }
+    torch.noGrad(() => {
+      buf.k.narrow(2, start, T).copy_(k);
+      buf.v.narrow(2, start, T).copy_(v);
+    });
+    if (i === this.layers.length - 1) this.#length += T;
+    return { k: buf.k.narrow(2, 0, start + T), v: buf.v.narrow(2, 0, start + T) };
   }
   dispose(): void {
     for (const l of this.layers) {
@@ -204,7 +220,14 @@ export class Block extends Module<[Tensor, Tensor, Tensor, Tensor | null, KVCach
 
 // ── model ───────────────────────────────────────────────────────────────────────────
 
-export class CausalLM extends Module<[Tensor, KVCache?], Tensor> {
+export interface ForwardOptions {
+  /** (B, T) int64: each token's position (left-padded rows start later). Default: cache length onwards. */
+  positions?: Tensor;
+  /** (B, S) bool over all cached + new positions: false where the key is padding. */
+  keyMask?: Tensor;
+}
+
+export class CausalLM extends Module<[Tensor, KVCache?, ForwardOptions?], Tensor> {
   readonly cfg: LmConfig;
   readonly embed_tokens: Embedding;
   readonly layers: ModuleList<Block>;
@@ -233,16 +256,27 @@ export class CausalLM extends Module<[Tensor, KVCache?], Tensor> {
   /**
    * ids (B, T) int64 → logits (B, T, vocab). With a cache, the T new tokens follow the
    * cache's S₀ positions and attend to all S₀ + T; the cache grows by T.
+   * Left-padded batches pass per-row `positions` (B, T) and a `keyMask` (B, S) that is
+   * false on padding, so each row computes exactly what it would alone.
    */
-  forward(ids: Tensor, cache?: KVCache): Tensor {
-    const T = ids.shape[1];
+  forward(ids: Tensor, cache?: KVCache, o: ForwardOptions = {}): Tensor {
+    const [B, T] = ids.shape;
     const start = cache?.length ?? 0;
     const S = start + T;
     if (S > this.cfg.maxSeqLen) throw new torch.ShapeError('ERR_SHAPE', 'CausalLM', `sequence of ${S} tokens exceeds maxSeqLen ${this.cfg.maxSeqLen}`, `[${ids.shape.join(', ')}]`);
-    const cos = this.#cos.narrow(0, start, T);
-    const sin = this.#sin.narrow(0, start, T);
+    const hd = this.cfg.dim / this.cfg.nHeads;
+    // cos, sin: (T, h) shared by all rows, or (B, 1, T, h) gathered at each row's positions.
+    const table = (t: Tensor) => (o.positions ? t.indexSelect(0, o.positions.reshape([-1])).view([B, 1, T, hd]) : t.narrow(0, start, T));
+    const cos = table(this.#cos);
+    const sin = table(this.#sin);
     // Rows start…S−1 of the causal mask, columns 0…S−1: (T, S). One new token sees everything.
-    const mask = T === 1 ? null : this.#mask.narrow(0, start, T).narrow(1, 0, S);
+    let mask: Tensor | null = T === 1 ? null : this.#mask.narrow(0, start, T).narrow(1, 0, S);
+    if (o.keyMask) {
+      // Padding keys get −1e9, not −∞: a padding query whose every key is padding then
+      // gets a uniform (finite) row instead of NaN, and real queries give padding exactly 0.
+      const pad = torch.where(o.keyMask, 0, -1e9).view([B, 1, 1, S]);
+      mask = mask ? pad.add(mask) : pad;
+    }
     let x = this.embed_tokens.call(ids); // (B, T, d)
     let i = 0;
     for (const block of this.layers) x = block.call(x, cos, sin, mask, cache ?? null, i++);
@@ -337,76 +371,134 @@ function pick(z: Float32Array, o: GenerateOptions, rand: () => number): number {
   return kept[kept.length - 1];
 }
 
-/**
- * Autoregressive decoding with a KV cache, one token per `next()`: the prompt runs once
- * (prefill), then each new token costs one position. A server steps it between event-loop
- * turns so tokens stream as they come. Runs without autograd; call dispose() when done.
- */
-export class Decoder {
-  readonly ids: number[] = [];
-  readonly tokens: GeneratedToken[] = [];
-  finishReason: Generation['finishReason'] | null = null;
-  readonly #model: CausalLM;
-  readonly #o: GenerateOptions;
-  readonly #rand: () => number;
-  readonly #cache: KVCache;
-  readonly #limit: number;
-  #input: readonly number[];
+export interface BatchRow {
+  prompt: readonly number[];
+  options: GenerateOptions;
+}
 
-  constructor(model: CausalLM, prompt: readonly number[], o: GenerateOptions) {
-    if (prompt.length === 0) throw new torch.ConfigError('generate: the prompt is empty');
-    const room = model.cfg.maxSeqLen - prompt.length;
-    if (room <= 0) throw new torch.ConfigError(`generate: the prompt has ${prompt.length} tokens; the model's maxSeqLen is ${model.cfg.maxSeqLen}`);
+interface RowState {
+  readonly o: GenerateOptions;
+  readonly rand: () => number;
+  readonly limit: number;
+  readonly ids: number[];
+  readonly tokens: GeneratedToken[];
+  finishReason: Generation['finishReason'] | null;
+}
+
+function check(model: CausalLM, prompt: readonly number[]): void {
+  if (prompt.length === 0) throw new torch.ConfigError('generate: the prompt is empty');
+  if (prompt.length >= model.cfg.maxSeqLen) throw new torch.ConfigError(`generate: the prompt has ${prompt.length} tokens; the model's maxSeqLen is ${model.cfg.maxSeqLen}`);
+}
+
+/**
+ * Decodes several prompts together, one token for every unfinished row per `step()`:
+ * the overhead of a step (hundreds of small ops) is paid once for the whole batch, which
+ * is what makes evaluation and serving fast on a CPU. Prompts are left-padded; padding
+ * is masked out and positions start at each row's first real token, so every row gets
+ * the tokens it would get alone. Each row has its own sampling options and generator.
+ * Runs without autograd; call dispose() when done.
+ */
+export class BatchDecoder {
+  readonly rows: readonly RowState[];
+  readonly #model: CausalLM;
+  readonly #cache: KVCache;
+  readonly #pads: number[];
+  readonly #padded: boolean;
+  /** Next position of each row; the tokens to feed next. */
+  #pos: number[];
+  #next: number[][];
+  #keyValid: boolean[][];
+
+  constructor(model: CausalLM, batch: readonly BatchRow[]) {
+    if (batch.length === 0) throw new torch.ConfigError('generate: no prompts');
+    for (const r of batch) check(model, r.prompt);
+    const P = Math.max(...batch.map((r) => r.prompt.length));
+    const room = model.cfg.maxSeqLen - P;
     this.#model = model;
-    this.#o = o;
-    this.#rand = rng(o.seed ?? 0);
-    this.#cache = new KVCache(model.cfg.nLayers);
-    this.#limit = Math.min(o.maxNewTokens, room);
-    this.#input = prompt;
-    if (this.#limit <= 0) this.finishReason = 'length';
+    this.rows = batch.map((r) => {
+      const limit = Math.max(0, Math.min(r.options.maxNewTokens, room));
+      return { o: r.options, rand: rng(r.options.seed ?? 0), limit, ids: [], tokens: [], finishReason: limit === 0 ? 'length' : null };
+    });
+    this.#pads = batch.map((r) => P - r.prompt.length);
+    this.#padded = this.#pads.some((p) => p > 0);
+    this.#cache = new KVCache(model.cfg.nLayers, P + Math.max(...this.rows.map((r) => r.limit)));
+    this.#next = batch.map((r, b) => [...Array<number>(this.#pads[b]).fill(0), ...r.prompt]);
+    this.#pos = batch.map((r) => r.prompt.length);
+    this.#keyValid = this.#pads.map((p) => Array.from({ length: P }, (_, j) => j >= p));
   }
 
   get done(): boolean {
-    return this.finishReason !== null;
+    return this.rows.every((r) => r.finishReason !== null);
   }
 
-  /** Generates one token; returns it, or null when generation has finished. */
-  next(): GeneratedToken | null {
-    if (this.done) return null;
-    this.#o.signal?.throwIfAborted();
+  /** Runs the model on the pending tokens; returns last-position logits, one row each. */
+  #forward(): Float32Array[] {
     const model = this.#model;
+    const B = this.rows.length;
+    const T = this.#next[0].length;
+    const V = model.cfg.vocabSize;
     const wasTraining = model.training;
     model.eval();
-    const input = this.#input;
-    let z: Float32Array;
     try {
-      z = torch.tidy(() =>
+      return torch.tidy(() =>
         torch.noGrad(() => {
-          const x = torch.tensor(BigInt64Array.from(input, BigInt), { shape: [1, input.length] });
-          const logits = model.call(x, this.#cache); // (1, T, V)
-          return logits.select(1, input.length - 1).select(0, 0).dataSync() as Float32Array;
+          const ids = torch.tensor(BigInt64Array.from(this.#next.flat(), BigInt), { shape: [B, T] });
+          let o: ForwardOptions = {};
+          if (this.#padded) {
+            // positions: a row's j-th new token sits at (its position so far − T + j), never below 0 (padding).
+            const pos = this.#pos.flatMap((p) => Array.from({ length: T }, (_, j) => BigInt(Math.max(0, p - T + j))));
+            const S = this.#keyValid[0].length;
+            o = {
+              positions: torch.tensor(BigInt64Array.from(pos), { shape: [B, T] }),
+              keyMask: torch.tensor(Uint8Array.from(this.#keyValid.flat(), Number), { shape: [B, S] }).toDtype('bool'),
+            };
+          }
+          const logits = model.call(ids, this.#cache, o); // (B, T, V)
+          const last = logits.select(1, T - 1).contiguous().dataSync() as Float32Array; // (B·V)
+          return Array.from({ length: B }, (_, b) => last.subarray(b * V, (b + 1) * V));
         }),
       );
     } finally {
       model.train(wasTraining);
     }
-    const o = this.#o;
-    const id = pick(z, o, this.#rand);
-    const lp = logSoftmax(z);
-    const n = o.topLogprobs ?? 0;
-    const top = n > 0 ? Array.from(lp.keys()).sort((a, b) => lp[b] - lp[a]).slice(0, n).map((i) => ({ id: i, logprob: lp[i] })) : [];
-    const tok = { id, logprob: lp[id], top };
-    if (o.eosId != null && id === o.eosId) {
-      this.finishReason = 'stop';
-      return null;
-    }
-    this.ids.push(id);
-    this.tokens.push(tok);
-    o.onToken?.(tok);
-    if (o.shouldStop?.(this.ids)) this.finishReason = 'stop';
-    else if (this.ids.length >= this.#limit) this.finishReason = 'length';
-    this.#input = [id];
-    return tok;
+  }
+
+  /** One token for every unfinished row. Finished rows ride along (their outputs are ignored). */
+  step(): void {
+    if (this.done) return;
+    for (const r of this.rows) r.o.signal?.throwIfAborted();
+    const zs = this.#forward();
+    this.rows.forEach((r, b) => {
+      if (r.finishReason !== null) return;
+      const z = zs[b];
+      const id = pick(z, r.o, r.rand);
+      const lp = logSoftmax(z);
+      const n = r.o.topLogprobs ?? 0;
+      const top = n > 0 ? Array.from(lp.keys()).sort((x, y) => lp[y] - lp[x]).slice(0, n).map((i) => ({ id: i, logprob: lp[i] })) : [];
+      if (r.o.eosId != null && id === r.o.eosId) {
+        r.finishReason = 'stop';
+        return;
+      }
+      const tok = { id, logprob: lp[id], top };
+      r.ids.push(id);
+      r.tokens.push(tok);
+      r.o.onToken?.(tok);
+      if (r.o.shouldStop?.(r.ids)) r.finishReason = 'stop';
+      else if (r.ids.length >= r.limit) r.finishReason = 'length';
+    });
+    this.#next = this.rows.map((r) => [r.ids.length ? r.ids[r.ids.length - 1] : 0]);
+    this.#pos = this.#pos.map((p) => p + 1);
+    for (const k of this.#keyValid) k.push(true);
+  }
+
+  /** Stops row b now (a client went away); the others go on. */
+  cancel(b: number): void {
+    const r = this.rows[b] as RowState;
+    if (r.finishReason === null) r.finishReason = 'stop';
+  }
+
+  results(): Generation[] {
+    return this.rows.map((r) => ({ ids: r.ids, tokens: r.tokens, finishReason: r.finishReason ?? 'length' }));
   }
 
   dispose(): void {
@@ -417,9 +509,14 @@ export class Decoder {
   }
 }
 
-/** Runs a Decoder to the end: greedy or sampled generation of up to maxNewTokens. */
+/** Batched generation to the end: see BatchDecoder. */
+export function generateBatch(model: CausalLM, batch: readonly BatchRow[]): Generation[] {
+  using d = new BatchDecoder(model, batch);
+  while (!d.done) d.step();
+  return d.results();
+}
+
+/** Greedy or sampled generation of up to maxNewTokens for one prompt. */
 export function generate(model: CausalLM, prompt: readonly number[], o: GenerateOptions): Generation {
-  using d = new Decoder(model, prompt, o);
-  while (d.next() !== null);
-  return { ids: d.ids, tokens: d.tokens, finishReason: d.finishReason ?? 'length' };
+  return generateBatch(model, [{ prompt, options: o }])[0];
 }

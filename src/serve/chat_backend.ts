@@ -14,6 +14,8 @@ export interface ChatDelta {
 export interface ChatBackend {
   /** The model id clients name in `model`. */
   readonly id: string;
+  /** Requests the backend decodes together (default 1: one at a time). */
+  readonly maxConcurrency?: number;
   /** Completes `req`; calls `onDelta` per token when it can stream (a backend that cannot just returns). */
   complete(req: ChatRequest, onDelta?: (d: ChatDelta) => void, signal?: AbortSignal): Promise<Completion>;
 }
@@ -24,36 +26,37 @@ export function teacherBackend(teacher: ReasoningTeacher, id: string = teacher.n
 }
 
 /**
- * Runs jobs one at a time in arrival order. A model in this process is single-threaded
- * (one libtorch call after another), so parallel requests would only interleave and all get slow.
+ * Runs at most `limit` jobs at once, the rest in arrival order. A model in this process
+ * computes one libtorch call after another, so a backend that cannot batch gets limit 1
+ * (parallel requests would only interleave and all get slow); a batching backend
+ * (LocalTeacher) declares how many requests it decodes together.
  * A job whose signal fires while it waits is dropped without running.
  */
 export class SerialQueue {
-  #tail: Promise<unknown> = Promise.resolve();
-  #waiting = 0;
+  readonly #waiters: (() => void)[] = [];
   #running = 0;
 
+  constructor(readonly limit = 1) {}
+
   get waiting(): number {
-    return this.#waiting;
+    return this.#waiters.length;
   }
 
   get running(): number {
     return this.#running;
   }
 
-  run<T>(job: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    this.#waiting++;
-    const mine = this.#tail.then(async () => {
-      this.#waiting--;
+  async run<T>(job: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    if (this.#running >= this.limit) await new Promise<void>((r) => this.#waiters.push(r));
+    else this.#running++;
+    try {
       if (signal?.aborted) throw signal.reason ?? new Error('aborted');
-      this.#running++;
-      try {
-        return await job();
-      } finally {
-        this.#running--;
-      }
-    });
-    this.#tail = mine.catch(() => undefined);
-    return mine;
+      return await job();
+    } finally {
+      // Hand the slot straight to the next waiter (running stays the same), or free it.
+      const next = this.#waiters.shift();
+      if (next) next();
+      else this.#running--;
+    }
   }
 }

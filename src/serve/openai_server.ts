@@ -90,7 +90,7 @@ export async function startOpenAIServer(o: OpenAIServerOptions): Promise<OpenAIS
   const backends = new Map<string, { backend: ChatBackend; queue: SerialQueue }>();
   for (const b of Array.isArray(o.backends) ? o.backends : [o.backends]) {
     if (backends.has(b.id)) throw new Error(`two backends share the model id ${JSON.stringify(b.id)}`);
-    backends.set(b.id, { backend: b, queue: new SerialQueue() });
+    backends.set(b.id, { backend: b, queue: new SerialQueue(b.maxConcurrency ?? 1) });
   }
   const host = o.host ?? '127.0.0.1';
   const limit = o.maxBodyBytes ?? 4 << 20;

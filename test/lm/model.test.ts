@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import * as torch from '../../src/torch/index.js';
-import { CausalLM, KVCache, generate, countLmParameters, type LmConfig } from '../../src/lm/model.js';
+import { CausalLM, KVCache, generate, generateBatch, countLmParameters, type LmConfig } from '../../src/lm/model.js';
 import { oracleChecks, type Check } from '../helpers/checks.js';
 import { assertClose } from '../helpers/assert.js';
 import type { OracleValue } from '../helpers/oracle.js';
@@ -74,7 +74,7 @@ test('decoding token by token through the KV cache gives the logits of one full 
   const m = new CausalLM(small).eval();
   const x = ids(2, 12, small.vocabSize, 5);
   const full = torch.noGrad(() => m.call(x)); // (2, 12, V)
-  using cache = new KVCache(small.nLayers);
+  using cache = new KVCache(small.nLayers, 12);
   const parts = torch.noGrad(() => [m.call(x.narrow(1, 0, 5), cache), ...Array.from({ length: 7 }, (_, i) => m.call(x.narrow(1, 5 + i, 1), cache))]);
   assert.equal(cache.length, 12);
   const inc = torch.cat(parts, 1);
@@ -140,4 +140,18 @@ test('no tensor leaks across a generation', () => {
   const before = torch.memory().liveTensors;
   generate(m, [1, 2, 3], { maxNewTokens: 10, temperature: 0.7, topLogprobs: 2 });
   assert.equal(torch.memory().liveTensors, before);
+});
+
+test('batched generation of left-padded prompts gives each row what it gets alone (greedy and seeded sampling)', () => {
+  torch.manualSeed(4);
+  const m = new CausalLM(small);
+  const prompts = [[1, 2, 3, 4, 5, 6, 7], [8, 9], [10, 11, 12, 13], [3]];
+  const opts = [{ maxNewTokens: 12 }, { maxNewTokens: 9, temperature: 0.9, seed: 3 }, { maxNewTokens: 12, topLogprobs: 2 }, { maxNewTokens: 5, temperature: 1.2, topK: 5, seed: 8 }];
+  const batch = generateBatch(m, prompts.map((prompt, i) => ({ prompt, options: opts[i] })));
+  prompts.forEach((p, i) => {
+    const alone = generate(m, p, opts[i]);
+    assert.deepEqual(batch[i].ids, alone.ids, `row ${i}`);
+    assert.equal(batch[i].finishReason, alone.finishReason);
+    batch[i].tokens.forEach((t, j) => assert.ok(Math.abs(t.logprob - alone.tokens[j].logprob) < 1e-4, `row ${i} token ${j} logprob`));
+  });
 });

@@ -3,7 +3,7 @@
 // OpenAI-compatible server serves it; trace generation can also call it directly.
 import { setImmediate as tick } from 'node:timers/promises';
 import * as torch from '../../torch/index.js';
-import { CausalLM, Decoder, type LmConfig } from '../../lm/model.js';
+import { BatchDecoder, CausalLM, type LmConfig } from '../../lm/model.js';
 import { ByteTokenizer, type Tokenizer } from '../../lm/tokenizer.js';
 import { loadLm } from '../../lm/checkpoint.js';
 import type { ChatRequest, Completion, ReasoningTeacher, TokenLogprob } from '../types.js';
@@ -51,6 +51,8 @@ export class LocalTeacher implements ReasoningTeacher {
     readonly model: CausalLM,
     readonly tokenizer: Tokenizer,
     readonly name: string,
+    /** Requests decoded together at most. */
+    readonly maxBatch = 32,
   ) {
     if (model.cfg.vocabSize !== tokenizer.vocabSize) throw new torch.ConfigError(`LocalTeacher ${name}: model vocabulary ${model.cfg.vocabSize} ≠ tokenizer vocabulary ${tokenizer.vocabSize}`);
     model.eval();
@@ -71,70 +73,138 @@ export class LocalTeacher implements ReasoningTeacher {
   }
 
   /** This teacher as the OpenAI-compatible server's backend (streaming deltas). */
-  backend(): { id: string; complete: (req: ChatRequest, onDelta?: (d: LocalDelta) => void, signal?: AbortSignal) => Promise<Completion> } {
-    return { id: this.name, complete: (req, onDelta, signal) => this.complete(req, signal, onDelta) };
+  backend(): { id: string; maxConcurrency: number; complete: (req: ChatRequest, onDelta?: (d: LocalDelta) => void, signal?: AbortSignal) => Promise<Completion> } {
+    return { id: this.name, maxConcurrency: this.maxBatch, complete: (req, onDelta, signal) => this.complete(req, signal, onDelta) };
   }
 
   /**
-   * Generates a reply, yielding to the event loop between tokens so a server can stream.
-   * Deltas split at `<think>…</think>`: reasoning first, then content.
+   * Generates a reply. Requests that arrive while a batch is decoding wait for the next
+   * one; those waiting together decode together (up to maxBatch rows), yielding to the
+   * event loop between tokens so a server can stream. Deltas split at `<think>…</think>`.
    */
-  async complete(req: ChatRequest, signal?: AbortSignal, onDelta?: (d: LocalDelta) => void): Promise<Completion> {
-    const tok = this.tokenizer;
-    const prompt = tok.chatPrompt(req.messages);
-    const stops = (req.stop ?? []).filter((s) => s.length > 0);
-    const decoder = new Decoder(this.model, prompt, {
-      maxNewTokens: req.maxTokens ?? LocalTeacher.DEFAULT_MAX_TOKENS,
-      temperature: req.temperature ?? 1,
-      topP: req.topP,
-      topK: req.topK,
-      seed: req.seed,
-      eosId: tok.eosId,
-      topLogprobs: req.topLogprobs ? Math.max(1, req.topLogprobs) : undefined,
-      shouldStop: stops.length ? (ids) => stops.some((s) => tok.decode(ids.slice(-4 * s.length - 8)).includes(s)) : undefined,
-      signal,
+  complete(req: ChatRequest, signal?: AbortSignal, onDelta?: (d: LocalDelta) => void): Promise<Completion> {
+    return new Promise<Completion>((resolve, reject) => {
+      this.#pending.push({ req, signal, onDelta, resolve, reject });
+      if (!this.#busy) void this.#drain();
     });
-    const logprobs: TokenLogprob[] = [];
-    let sent = { reasoning: 0, content: 0 }; // characters already streamed
+  }
+
+  readonly #pending: Job[] = [];
+  #busy = false;
+
+  async #drain(): Promise<void> {
+    this.#busy = true;
+    try {
+      while (this.#pending.length) await this.#runBatch(this.#pending.splice(0, this.maxBatch));
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  async #runBatch(jobs: Job[]): Promise<void> {
+    const tok = this.tokenizer;
+    const live: { job: Job; prompt: number[]; stops: string[]; sent: { reasoning: number; content: number }; logprobs: TokenLogprob[] }[] = [];
+    for (const job of jobs) {
+      try {
+        job.signal?.throwIfAborted();
+        const prompt = tok.chatPrompt(job.req.messages);
+        if (prompt.length >= this.model.cfg.maxSeqLen) throw new torch.ConfigError(`the prompt has ${prompt.length} tokens; ${this.name} reads at most ${this.model.cfg.maxSeqLen - 1}`);
+        live.push({ job, prompt, stops: (job.req.stop ?? []).filter((x) => x.length > 0), sent: { reasoning: 0, content: 0 }, logprobs: [] });
+      } catch (e) {
+        job.reject(e);
+      }
+    }
+    if (!live.length) return;
+    let decoder: BatchDecoder;
+    try {
+      decoder = new BatchDecoder(this.model, live.map(({ job, prompt, stops }) => ({
+        prompt,
+        options: {
+          maxNewTokens: job.req.maxTokens ?? LocalTeacher.DEFAULT_MAX_TOKENS,
+          temperature: job.req.temperature ?? 1,
+          topP: job.req.topP,
+          topK: job.req.topK,
+          seed: job.req.seed,
+          eosId: tok.eosId,
+          topLogprobs: job.req.topLogprobs,
+          shouldStop: stops.length ? (ids: readonly number[]) => stops.some((x) => tok.decode(ids.slice(-4 * x.length - 8)).includes(x)) : undefined,
+        },
+      })));
+    } catch (e) {
+      for (const l of live) l.job.reject(e);
+      return;
+    }
+    const failed = new Set<number>();
     try {
       while (!decoder.done) {
-        const t = decoder.next();
-        if (!t) break;
-        const lp: TokenLogprob = {
-          token: tok.tokenText(t.id),
-          logprob: t.logprob,
-          id: t.id,
-          bytes: tok.tokenBytes(t.id) ?? [],
-          top: t.top.map((a) => ({ token: tok.tokenText(a.id), logprob: a.logprob, id: a.id, bytes: tok.tokenBytes(a.id) ?? [] })),
-        };
-        if (req.topLogprobs) logprobs.push(lp);
-        if (onDelta) {
-          const part = streamParts(tok.decode(decoder.ids));
+        live.forEach((l, b) => {
+          if (l.job.signal?.aborted && !failed.has(b)) {
+            failed.add(b);
+            decoder.cancel(b);
+            l.job.reject(l.job.signal.reason ?? new Error('aborted'));
+          }
+        });
+        const before = decoder.rows.map((r) => r.ids.length);
+        decoder.step();
+        live.forEach((l, b) => {
+          const row = decoder.rows[b];
+          if (failed.has(b) || row.ids.length === before[b]) return;
+          const t = row.tokens[row.tokens.length - 1];
+          const lp = this.#logprob(t.id, t.logprob, t.top);
+          if (l.job.req.topLogprobs !== undefined) l.logprobs.push(lp);
+          if (!l.job.onDelta) return;
+          const part = streamParts(tok.decode(row.ids));
           const d: LocalDelta = {};
-          if (part.reasoning.length > sent.reasoning) d.reasoning = part.reasoning.slice(sent.reasoning);
-          if (part.content.length > sent.content) d.content = part.content.slice(sent.content);
-          if (req.topLogprobs) d.logprob = lp;
-          sent = { reasoning: part.reasoning.length, content: part.content.length };
-          if (d.reasoning || d.content || d.logprob) onDelta(d);
-          await tick();
-        }
+          if (part.reasoning.length > l.sent.reasoning) d.reasoning = part.reasoning.slice(l.sent.reasoning);
+          if (part.content.length > l.sent.content) d.content = part.content.slice(l.sent.content);
+          if (l.job.req.topLogprobs !== undefined) d.logprob = lp;
+          l.sent = { reasoning: Math.max(l.sent.reasoning, part.reasoning.length), content: Math.max(l.sent.content, part.content.length) };
+          if (d.reasoning || d.content || d.logprob) l.job.onDelta(d);
+        });
+        await tick();
       }
+    } catch (e) {
+      live.forEach((l, b) => failed.has(b) || l.job.reject(e));
+      return;
     } finally {
       decoder.dispose();
     }
-    let text = tok.decode(decoder.ids);
-    for (const s of stops) {
-      const at = text.indexOf(s);
-      if (at >= 0) text = text.slice(0, at);
-    }
-    const { reasoning, content } = splitReasoning(text);
+    live.forEach((l, b) => {
+      if (failed.has(b)) return;
+      const row = decoder.rows[b];
+      let text = tok.decode(row.ids);
+      for (const x of l.stops) {
+        const at = text.indexOf(x);
+        if (at >= 0) text = text.slice(0, at);
+      }
+      const { reasoning, content } = splitReasoning(text);
+      l.job.resolve({
+        content,
+        reasoning,
+        finishReason: row.finishReason ?? 'length',
+        usage: { promptTokens: l.prompt.length, completionTokens: row.ids.length },
+        logprobs: l.job.req.topLogprobs !== undefined ? l.logprobs : undefined,
+        model: this.name,
+      });
+    });
+  }
+
+  #logprob(id: number, logprob: number, top: { id: number; logprob: number }[]): TokenLogprob {
+    const tok = this.tokenizer;
     return {
-      content,
-      reasoning,
-      finishReason: decoder.finishReason ?? 'length',
-      usage: { promptTokens: prompt.length, completionTokens: decoder.ids.length },
-      logprobs: req.topLogprobs ? logprobs : undefined,
-      model: this.name,
+      token: tok.tokenText(id),
+      logprob,
+      id,
+      bytes: tok.tokenBytes(id) ?? [],
+      top: top.map((a) => ({ token: tok.tokenText(a.id), logprob: a.logprob, id: a.id, bytes: tok.tokenBytes(a.id) ?? [] })),
     };
   }
+}
+
+interface Job {
+  req: ChatRequest;
+  signal?: AbortSignal;
+  onDelta?: (d: LocalDelta) => void;
+  resolve: (c: Completion) => void;
+  reject: (e: unknown) => void;
 }
