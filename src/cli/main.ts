@@ -50,9 +50,29 @@ function trainingCommand(name: string, description: string, example: string) {
     .addHelpText('after', `\nExample:\n  ${example}`);
 }
 
-distributed(trainingCommand('demo', 'train (or reuse) a CNN teacher, a baseline MLP student and a distilled one; print the comparison table', 'npx distill demo'))
+distributed(trainingCommand('demo', 'train (or reuse) a CNN teacher, a baseline MLP student and a distilled one; print the comparison table.\n`demo reasoning`: distill the shipped reasoning LM into three small students (see below)', 'npx distill demo\n  npx distill demo reasoning --json'))
+  .argument('[which]', "'vision' (default: Fashion-MNIST classifiers) or 'reasoning' (chickens-and-rabbits LMs)")
   .addOption(new Option('--fresh', 'retrain the teacher even if a cached one exists'))
-  .action(runTraining(async () => (await import('./cmd_run.js')).runDemo as Action));
+  .option('--teacher <dir>', 'reasoning: the teacher LM folder (default: assets/reasoning-teacher)')
+  .option('--out <dir>', 'reasoning: the run folder (default runs/reasoning-demo)')
+  .option('--problems <n>', 'reasoning: training problems to sample traces for')
+  .option('--samples <n>', 'reasoning: traces per problem')
+  .option('--eval-problems <n>', 'reasoning: held-out problems evaluated')
+  .option('--steps <n>', 'reasoning: training steps per student')
+  .option('--lr <x>', 'reasoning: student learning rate')
+  .option('--alpha <x>', 'reasoning: weight of the SFT term for student (c); 1 − alpha goes to token-level KD')
+  .option('--temperature <T>', 'reasoning: KD temperature for student (c)')
+  .option('--seed <n>', 'reasoning: seed of problems, sampling and student initialisation')
+  .option('--threads <n>', 'reasoning: libtorch threads')
+  .addHelpText('after', '\nReasoning distillation (`demo reasoning`): the shipped teacher LM is served on 127.0.0.1, traces are\nsampled over HTTP and verified, three equal students are trained: (a) answers only, (b) SFT on the\ntraces, (c) SFT + token-level KD; pass@1 on held-out problems. Reruns reuse finished stages.')
+  .action(async (which: string | undefined, opts: Record<string, unknown>) => {
+    if (which === 'reasoning') {
+      process.exitCode = await (await import('./cmd_reason_demo.js')).runReasonDemo(opts);
+      return;
+    }
+    if (which !== undefined && which !== 'vision') throw new Error(`unknown demo '${which}': choose 'vision' or 'reasoning'`);
+    await runTraining(async () => (await import('./cmd_run.js')).runDemo as Action)(opts);
+  });
 distributed(trainingCommand('train-teacher', 'train a teacher on the experiment data', 'npx distill train-teacher --set teacher.train.epochs=2 --name quick'))
   .addOption(new Option('--fresh', 'start over instead of resuming'))
   .action(runTraining(async () => (await import('./cmd_run.js')).runTrainTeacher as Action));
@@ -122,6 +142,80 @@ program
   .addHelpText('after', '\nExample:\n  npx distill export runs/demo --quantize\n  python3 -m http.server -b 127.0.0.1 -d runs/demo/export   # then open http://127.0.0.1:8000/\n  npx distill export runs/lm/student --gguf-dtype f16          # an LM folder: model.onnx, model.f16.gguf, hf/')
   .action(async (dir: string | undefined, opts: Record<string, unknown>) => {
     process.exitCode = await (await import('./cmd_export.js')).runExport(dir, opts);
+  });
+
+// ── reasoning distillation: problems → teacher traces → datasets; the OpenAI-compatible server ──
+const reason = program
+  .command('reason')
+  .description('reasoning distillation, step by step: word problems with exact answers → chain-of-thought traces from a teacher, verified → SFT datasets')
+  .addHelpText('after', '\nExample:\n  npx distill reason problems --families chickens-rabbits --n 200 --out problems.jsonl\n  npx distill reason traces --problems problems.jsonl --base-url https://api.deepseek.com/v1 --model deepseek-reasoner --api-key-env DEEPSEEK_API_KEY --out traces/\n  npx distill reason export --traces traces/traces.jsonl --format messages --out sft.jsonl --eval test.jsonl');
+reason
+  .command('problems')
+  .description('write seeded built-in word problems (exact answers; train and test splits never share one), or import GSM8K / MATH / {question, answer} JSONL, as problems.jsonl')
+  .option('--families <list>', 'comma-separated: chickens-rabbits, ages, sum-difference, work-rates, meeting (default: all)')
+  .option('--split <s>', 'train or test', 'train')
+  .option('--n <n>', 'how many problems (default 100; with --import: all)')
+  .option('--seed <s>', 'seed of the draw', '1')
+  .option('--lang <l>', 'en, zh or both', 'both')
+  .option('--import <format>', 'read an outside file instead: gsm8k (#### answer), math (\\boxed{} in solution) or jsonl ({question, answer})')
+  .option('--in <file>', 'the file to --import')
+  .requiredOption('--out <file>', 'problems JSONL to write (atomically)')
+  .option('--json', 'print one JSON object with the counts')
+  .addHelpText('after', '\nExample:\n  npx distill reason problems --families chickens-rabbits --split test --n 100 --lang zh --out test.jsonl\n  npx distill reason problems --import gsm8k --in gsm8k_train.jsonl --out problems.jsonl')
+  .action(run(async () => (await import('./cmd_reason.js')).runProblems as Action));
+reason
+  .command('traces')
+  .description('ask a teacher for chain-of-thought answers to each problem, verify them, append every answer (kept or rejected, with the reason) to <out>/traces.jsonl; ' +
+    'a rerun resumes without resending an answered request; writes card.md and card.json')
+  .requiredOption('--problems <file>', 'problems JSONL (from `distill reason problems`)')
+  .requiredOption('--out <dir>', 'output folder: traces.jsonl, card.md, card.json')
+  .option('--base-url <url>', 'teacher: an OpenAI-compatible API root (DeepSeek, vLLM, Ollama, llama.cpp, `distill serve`)')
+  .option('--model <name>', 'with --base-url: the model name')
+  .option('--api-key-env <var>', 'with --base-url: the environment variable holding the API key (default OPENAI_API_KEY; unset = no key)')
+  .option('--lm <dir>', 'teacher: an LM folder (lm.json) run in this process')
+  .option('--gguf <file>', 'teacher: a GGUF model run in this process through llama.cpp (CPU)')
+  .option('--threads <n>', 'with --gguf: llama.cpp threads (default 1)')
+  .option('--samples <n>', 'answers per problem', '1')
+  .option('--preset <p>', 'deepseek-r1 (temperature 0.6, top-p 0.95, "reason step by step … \\boxed{}") or greedy', 'deepseek-r1')
+  .option('--seed <s>', 'sample i is sent with seed s + i (reproducible where the teacher honours seeds)')
+  .option('--top-logprobs <k>', 'also record the top-k token log-probabilities (for token-level KD) where the teacher gives them')
+  .option('--max-tokens <n>', 'completion budget per answer; a longer answer is kept as rejected, "truncated" (default 32768)')
+  .option('--concurrency <n>', 'requests in flight', '4')
+  .option('--rpm <n>', 'HTTP: at most n requests per minute')
+  .option('--tpm <n>', 'HTTP: at most n tokens per minute')
+  .option('--max-retries <n>', 'HTTP: retries of a failed request (429, 5xx, connection), with backoff', '5')
+  .option('--timeout <s>', 'HTTP: seconds one attempt may take (reasoning models think long)', '600')
+  .option('--price <usd>', "USD per million tokens for the card's cost: 'IN' or 'IN,OUT'")
+  .option('--on-error <mode>', 'when a request fails for good: stop (exit non-zero; rerun resumes) or skip (go on; exit 2)', 'stop')
+  .option('--json', 'print one JSON object: the result and the card')
+  .addHelpText('after', '\nExample:\n  npx distill reason traces --problems problems.jsonl --base-url http://127.0.0.1:8000/v1 --model teacher --samples 4 --top-logprobs 5 --out runs/traces\n  npx distill reason traces --problems problems.jsonl --lm runs/lm/teacher --preset greedy --out runs/traces')
+  .action(run(async () => (await import('./cmd_reason.js')).runTraces as Action));
+reason
+  .command('export')
+  .description('write the kept traces as a fine-tuning dataset: messages (TRL), sharegpt (LLaMA-Factory) or alpaca JSONL; with --eval, refuse when a question overlaps the evaluation set')
+  .requiredOption('--traces <file>', 'traces.jsonl from `distill reason traces`')
+  .requiredOption('--out <file>', 'dataset JSONL to write (atomically)')
+  .option('--format <f>', 'messages, sharegpt or alpaca', 'messages')
+  .option('--reasoning <r>', 'inline (<think>…</think> before the answer) or field (reasoning_content / reasoning)', 'inline')
+  .option('--eval <file>', 'problems JSONL of the evaluation set: any shared problem id or long n-gram is refused, naming the pairs')
+  .option('--system <text>', 'a system prompt for every record')
+  .option('--include-rejected', 'also export rejected traces (to study failures, not to train on)')
+  .option('--json', 'print one JSON object')
+  .addHelpText('after', '\nExample:\n  npx distill reason export --traces runs/traces/traces.jsonl --format sharegpt --reasoning field --out sft.jsonl --eval test.jsonl')
+  .action(run(async () => (await import('./cmd_reason.js')).runReasonExport as Action));
+
+program
+  .command('serve <models...>')
+  .description('serve LM folders (lm.json; model id = folder name) or .gguf files over an OpenAI-compatible API (/v1/chat/completions with streaming, logprobs, reasoning_content; /v1/models) until Ctrl-C; prints the base URL')
+  .option('--port <n>', 'port (0 picks a free one)', '0')
+  .option('--host <host>', 'interface to bind; anything but 127.0.0.1 exposes the models to the network', '127.0.0.1')
+  .option('--api-key-env <var>', 'require the key held in this environment variable on every request')
+  .option('--faults <list>', 'put a fault-injecting proxy in front and print its URL: 429, 500, hang, garbage, drop, drop-mid-body, blank-lines')
+  .option('--fault-rate <p>', 'with --faults: the share of requests that get a fault (default 1: all)')
+  .option('--fault-seed <s>', 'with --faults: seed of the fault draw (default 1)')
+  .addHelpText('after', '\nExample:\n  npx distill serve runs/lm/teacher --port 8000\n  npx distill serve runs/lm/teacher --faults 429,500 --fault-rate 0.2   # test a client\'s retries')
+  .action(async (models: string[], opts: Record<string, unknown>) => {
+    process.exitCode = await (await import('./cmd_serve.js')).runServe(models, opts);
   });
 
 program

@@ -4,13 +4,13 @@
 //     ids through the low-level sequence API (no chat template, no added BOS), against our
 //     generate() at temperature 0; and teacher-forced next-token probabilities.
 // Plus the timings the benchmark reports, each runtime timed in its own loop.
-// node-llama-cpp is imported on first use: loading it costs ~0.5 s and most callers
-// (the ONNX path, `--help`) never need it.
+// The llama.cpp runner itself is in llama_cpp.ts.
 import { performance } from 'node:perf_hooks';
 import * as ort from 'onnxruntime-node';
 import * as torch from '../torch/index.js';
 import { generate, KVCache, type CausalLM } from '../lm/model.js';
 import { maxAbsDiff, seededUniform } from './check.js';
+import type { LlamaCppRunner } from './llama_cpp.js';
 
 // ── ONNX ────────────────────────────────────────────────────────────────────────────
 
@@ -132,97 +132,8 @@ export async function lmLatencyBatch1(model: CausalLM, s: ort.InferenceSession, 
 }
 
 // ── GGUF through node-llama-cpp ─────────────────────────────────────────────────────
-
-type Nlc = typeof import('node-llama-cpp');
-type Llama = Awaited<ReturnType<Nlc['getLlama']>>;
-let llamaP: Promise<{ nlc: Nlc; llama: Llama }> | undefined;
-
-/** The CPU build bundled with node-llama-cpp (never builds or downloads), loaded once per process. */
-export function loadLlamaCpp(): Promise<{ nlc: Nlc; llama: Llama }> {
-  llamaP ??= (async () => {
-    const nlc = await import('node-llama-cpp');
-    const llama = await nlc.getLlama({ gpu: false, build: 'never', logLevel: nlc.LlamaLogLevel.error });
-    return { nlc, llama };
-  })();
-  return llamaP;
-}
-
-export interface LlamaCppOptions {
-  /** Context length (default: enough for the model's maxSeqLen, at least 256). */
-  contextSize?: number;
-  /** Threads for evaluation (default 1: the budget our engine runs with). */
-  threads?: number;
-  /**
-   * KV cache element type (default F32, so a check compares the weights, not cache rounding).
-   * F32 also turns flash attention off: llama.cpp's flash-attention path casts K and V to F16.
-   */
-  kvCache?: 'F32' | 'F16';
-}
-
-/** One GGUF file loaded in llama.cpp, with a single sequence. */
-export class LlamaCppRunner {
-  private constructor(
-    private readonly model: Awaited<ReturnType<Llama['loadModel']>>,
-    private readonly ctx: Awaited<ReturnType<Awaited<ReturnType<Llama['loadModel']>>['createContext']>>,
-    private readonly seq: ReturnType<LlamaCppRunner['ctx']['getSequence']>,
-  ) {}
-
-  static async open(path: string, o: LlamaCppOptions = {}): Promise<LlamaCppRunner> {
-    const { llama } = await loadLlamaCpp();
-    const model = await llama.loadModel({ modelPath: path });
-    try {
-      const ctx = await model.createContext({
-        contextSize: o.contextSize ?? Math.max(256, model.trainContextSize),
-        sequences: 1,
-        threads: o.threads ?? 1,
-        flashAttention: (o.kvCache ?? 'F32') === 'F32' ? false : 'auto',
-        experimentalKvCacheKeyType: o.kvCache ?? 'F32',
-        experimentalKvCacheValueType: o.kvCache ?? 'F32',
-      });
-      return new LlamaCppRunner(model, ctx, ctx.getSequence());
-    } catch (e) {
-      await model.dispose();
-      throw e;
-    }
-  }
-
-  /** llama.cpp's tokenization of text (specials parsed when asked). */
-  tokenize(text: string, specials = false): number[] {
-    return this.model.tokenize(text, specials).map(Number);
-  }
-  detokenize(ids: readonly number[]): string {
-    return this.model.detokenize(ids as never);
-  }
-
-  /** Greedy continuation of `prompt` (ids, evaluated as given), n tokens; end-of-generation tokens are yielded, not stopped at. */
-  async greedy(prompt: readonly number[], n: number): Promise<number[]> {
-    await this.seq.clearHistory();
-    const out: number[] = [];
-    if (n <= 0) return out;
-    for await (const t of this.seq.evaluate([...prompt] as never, { temperature: 0, yieldEogToken: true })) {
-      out.push(Number(t));
-      if (out.length >= n) break;
-    }
-    return out;
-  }
-
-  /** Teacher-forced next-token probabilities (temperature 1) after every position of `ids`: (T, V) rows. */
-  async nextProbabilities(ids: readonly number[], vocabSize: number): Promise<Float64Array[]> {
-    await this.seq.clearHistory();
-    const input = ids.map((t) => [t, { generateNext: { probabilities: true, options: { temperature: 1, topK: 0, topP: 1, minP: 0 } } }] as const);
-    const res = await this.seq.controlledEvaluate(input as never);
-    return ids.map((_, i) => {
-      const row = new Float64Array(vocabSize);
-      for (const [tok, p] of res[i]?.next.probabilities ?? []) row[Number(tok)] = p;
-      return row;
-    });
-  }
-
-  async dispose(): Promise<void> {
-    await this.ctx.dispose();
-    await this.model.dispose();
-  }
-}
+// The runner lives in llama_cpp.ts (shared with the GGUF teacher); re-exported here.
+export { loadLlamaCpp, LlamaCppRunner, type LlamaCppOptions } from './llama_cpp.js';
 
 export interface GreedyDivergence {
   prompt: number;

@@ -21,6 +21,8 @@ export interface Tokenizer {
   tokenBytes(id: number): number[] | null;
   /** Printable form of one token, for logprobs. */
   tokenText(id: number): string;
+  /** The id whose tokenText is exactly `text` (special tokens included), or null. */
+  tokenId(text: string): number | null;
   /** Prompt ids for a chat, ending where the assistant's reply begins. */
   chatPrompt(turns: readonly ChatTurn[]): number[];
   /** JSON that recreates this tokenizer (stored beside checkpoints). */
@@ -55,6 +57,12 @@ export class ByteTokenizer implements Tokenizer {
     if (id >= 256) return ByteTokenizer.SPECIALS[id - 256] ?? `<|${id}|>`;
     // A lone byte of a multi-byte character has no text of its own; `bytes` carries it.
     return id < 128 ? String.fromCharCode(id) : `<0x${id.toString(16).toUpperCase().padStart(2, '0')}>`;
+  }
+  tokenId(text: string): number | null {
+    const special = ByteTokenizer.SPECIALS.indexOf(text);
+    if (special >= 0) return 256 + special;
+    const bytes = Buffer.from(text, 'utf8');
+    return bytes.length === 1 ? bytes[0] : null;
   }
   chatPrompt(turns: readonly ChatTurn[]): number[] {
     const ids = [ByteTokenizer.BOS];
@@ -131,6 +139,10 @@ export class HfTokenizer implements Tokenizer {
   }
   tokenText(id: number): string {
     return this.#idToToken.get(id) ?? `<|${id}|>`;
+  }
+  tokenId(text: string): number | null {
+    for (const [id, t] of this.#idToToken) if (t === text) return id;
+    return null;
   }
   chatPrompt(turns: readonly ChatTurn[]): number[] {
     const text = turns.map((t) => `${t.role === 'assistant' ? 'Assistant' : 'User'}: ${t.content}\n`).join('') + 'Assistant:';

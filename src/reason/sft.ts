@@ -76,7 +76,9 @@ export function trainLm(o: LmTrainOptions): { step: number; last: LmStepInfo | n
   const seed = o.seed ?? 0;
   const maxLen = o.maxLen ?? model.cfg.maxSeqLen - 1;
   const opt = new AdamW(model.parameters(), { lr: o.lr ?? 1e-3, weightDecay: o.weightDecay ?? 0.01 });
-  const sched = warmupCosine(opt, { warmupSteps: o.warmupSteps ?? Math.min(100, Math.floor(o.steps / 10)), totalSteps: o.steps, startFactor: 0.01 });
+  // Linear warm-up (default 10% of the run, at most 100 steps), then cosine to zero.
+  const warmup = Math.max(1, Math.min(o.warmupSteps ?? Math.min(100, Math.floor(o.steps / 10)), o.steps - 1));
+  const sched = o.steps >= 2 ? warmupCosine(opt, { warmupSteps: warmup, totalSteps: o.steps, startFactor: 0.01 }) : undefined;
   let step = 0;
   if (o.checkpoint && existsSync(o.checkpoint)) step = loadCheckpoint(o.checkpoint, { model, optimizer: opt, scheduler: sched }).step;
   const save = () => o.checkpoint && saveCheckpoint(o.checkpoint, { model, optimizer: opt, scheduler: sched, step, extra: { seed, batchSize: bs } });
@@ -97,7 +99,7 @@ export function trainLm(o: LmTrainOptions): { step: number; last: LmStepInfo | n
         opt.step();
         return { loss, ce: parts.ce, kl: parts.kl, lr };
       });
-      sched.step();
+      sched?.step();
       step++;
       last = { step, steps: o.steps, tokens: batch.tokens, ...info };
       o.onStep?.(last);

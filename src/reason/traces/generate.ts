@@ -7,6 +7,7 @@
 // are read (a torn last line from a kill is cut away); a request whose id is there is never
 // sent again. An answer is appended and fsynced before it counts as done, so a kill -9 at any
 // moment loses at most the requests in flight, which were never recorded.
+import { setMaxListeners } from 'node:events';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { DistillError } from '../../torch/errors.js';
@@ -167,6 +168,7 @@ export async function generateTraces(o: GenerateTracesOptions): Promise<Generate
 
   // One controller for everything in flight: the caller's abort or a write failure cancels it.
   const ac = new AbortController();
+  setMaxListeners(0, ac.signal); // one listener per request in flight: dozens is expected, not a leak
   const onAbort = () => ac.abort(o.signal?.reason);
   if (o.signal?.aborted) onAbort();
   else o.signal?.addEventListener('abort', onAbort, { once: true });

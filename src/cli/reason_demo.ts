@@ -1,0 +1,173 @@
+// `distill demo reasoning`: R1-style distillation offline, end to end.
+//   1. the shipped teacher (a Llama-style LM trained on chickens-and-rabbits solutions)
+//      is served by our OpenAI-compatible server on 127.0.0.1;
+//   2. the HTTP teacher client samples traces for training problems (with top-k
+//      log-probabilities), and the verifier keeps the correct ones;
+//   3. three equal students: (a) answers only, (b) SFT on the traces, (c) SFT + token-level KD;
+//   4. pass@1 on held-out problems and the seed's table.
+// Every stage resumes: traces by request id, students by checkpoint, finished models by folder.
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as torch from '../torch/index.js';
+import { writeFileAtomic } from '../io/index.js';
+import { CausalLM, countLmParameters, type LmConfig } from '../lm/model.js';
+import { loadLm, saveLm } from '../lm/checkpoint.js';
+import { generateProblems } from '../reason/problems/index.js';
+import { assertNoOverlap } from '../reason/traces/overlap.js';
+import { generateTraces, type Preset } from '../reason/traces/generate.js';
+import { datasetCard } from '../reason/traces/card.js';
+import { HttpTeacher } from '../reason/teachers/http.js';
+import { LocalTeacher } from '../reason/teachers/local.js';
+import { studentExamples, type StudentKind } from '../reason/students.js';
+import { evaluateLm, type LmEvaluation } from '../reason/evaluate.js';
+import { trainLm } from '../reason/sft.js';
+import { startOpenAIServer } from '../serve/openai_server.js';
+import type { Trace } from '../reason/types.js';
+import { formatBytes, formatCount, formatPercent } from '../eval/format.js';
+
+export const SHIPPED_TEACHER = fileURLToPath(new URL('../../../assets/reasoning-teacher', import.meta.url));
+
+export interface ReasoningDemoOptions {
+  teacher?: string;
+  out?: string;
+  /** Training problems to sample traces for (both languages count). */
+  problems?: number;
+  samples?: number;
+  /** Held-out problems evaluated (all 322 by default). */
+  evalProblems?: number;
+  steps?: number;
+  batchSize?: number;
+  lr?: number;
+  alpha?: number;
+  T?: number;
+  topLogprobs?: number;
+  seed?: number;
+  student?: Partial<LmConfig>;
+  threads?: number;
+  onNote?: (msg: string) => void;
+  onProgress?: (label: string, done: number, total: number) => void;
+}
+
+export const REASONING_DEFAULTS = {
+  problems: 1238,
+  samples: 1,
+  evalProblems: 322,
+  steps: 400,
+  batchSize: 32,
+  lr: 3e-3,
+  alpha: 0.5,
+  T: 2,
+  topLogprobs: 8,
+  seed: 0,
+  student: { dim: 64, nLayers: 3, nHeads: 2, nKvHeads: 2, hiddenDim: 192, maxSeqLen: 384 } as Partial<LmConfig>,
+};
+
+export interface ReasoningRow {
+  model: string;
+  params: number;
+  sizeBytes: number;
+  accuracy: number;
+  correct: number;
+  total: number;
+  tokensPerSecond: number;
+  tokensPerSecondBatch1: number;
+  peakBytes: number;
+}
+
+/** The trace-generation preset: the teacher was trained on bare questions, so no instruction suffix. */
+const PRESET: Preset = { suffix: { en: '', zh: '' }, temperature: 0.6, topP: 0.95 };
+
+function readTraces(path: string): Trace[] {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Trace);
+}
+
+function folderBytes(dir: string): number {
+  return statSync(join(dir, 'model.safetensors')).size + statSync(join(dir, 'lm.json')).size;
+}
+
+export async function runReasoningDemo(opts: ReasoningDemoOptions): Promise<{ rows: ReasoningRow[]; dir: string; card: unknown }> {
+  const o = { ...REASONING_DEFAULTS, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) } as typeof REASONING_DEFAULTS & ReasoningDemoOptions;
+  const note = o.onNote ?? (() => {});
+  const dir = o.out ?? 'runs/reasoning-demo';
+  mkdirSync(dir, { recursive: true });
+  if (o.threads) torch.setNumThreads(o.threads);
+  const teacherDir = o.teacher ?? SHIPPED_TEACHER;
+  const teacher = LocalTeacher.load(teacherDir, 'teacher');
+  const tok = teacher.tokenizer;
+
+  // ── problems: train and test never share a problem (split by id), checked again here ──
+  const train = generateProblems({ families: ['chickens-rabbits'], n: o.problems, seed: o.seed, split: 'train', lang: 'both' });
+  const test = generateProblems({ families: ['chickens-rabbits'], n: o.evalProblems, seed: o.seed + 1, split: 'test', lang: 'both' });
+  assertNoOverlap(train, test);
+  note(`problems: ${train.length} for traces, ${test.length} held out`);
+
+  // ── traces through the real server and the HTTP client ──
+  const server = await startOpenAIServer({ backends: [teacher.backend()] });
+  let traces: Trace[];
+  try {
+    const client = new HttpTeacher({ baseURL: server.baseURL, model: 'teacher', concurrency: teacher.maxBatch, apiKeyEnv: 'DISTILL_DEMO_NO_KEY' });
+    const res = await generateTraces({
+      teacher: client, problems: train, samples: o.samples, out: join(dir, 'traces'), preset: PRESET,
+      maxTokens: 256, topLogprobs: o.topLogprobs, seed: o.seed, concurrency: teacher.maxBatch,
+      onProgress: (p) => o.onProgress?.('traces', p.skipped + p.written + p.failed, p.planned),
+    });
+    note(`traces: ${res.kept} kept of ${res.written + res.skipped} (${res.skipped} from an earlier run)`);
+  } finally {
+    await server.close();
+  }
+  traces = readTraces(join(dir, 'traces', 'traces.jsonl'));
+  const card = datasetCard(traces, { name: 'chickens-rabbits traces' });
+  writeFileAtomic(join(dir, 'traces', 'card.md'), card.markdown);
+  writeFileAtomic(join(dir, 'traces', 'card.json'), JSON.stringify(card.json, null, 1) + '\n');
+
+  // ── three students of one size, the same seed ──
+  const cfg = { ...REASONING_DEFAULTS.student, ...o.student, vocabSize: tok.vocabSize };
+  const kinds: [StudentKind, string][] = [['answer-only', 'student-a-answers'], ['sft', 'student-b-sft'], ['sft+kd', 'student-c-sft-kd']];
+  const studentDirs: Record<string, string> = {};
+  for (const [kind, name] of kinds) {
+    const out = join(dir, name);
+    studentDirs[name] = out;
+    if (existsSync(join(out, 'lm.json'))) {
+      note(`${name}: reusing ${out}`);
+      continue;
+    }
+    const examples = studentExamples(traces, tok, kind);
+    torch.manualSeed(o.seed);
+    const model = new CausalLM(cfg);
+    const kd = kind === 'sft+kd';
+    trainLm({
+      model, examples, steps: o.steps, batchSize: o.batchSize, lr: o.lr, seed: o.seed, padId: tok.eosId,
+      alpha: kd ? o.alpha : 1, T: o.T, checkpoint: join(dir, `${name}.ckpt`), checkpointEvery: 50,
+      onStep: (s) => o.onProgress?.(`${name} (loss ${s.loss.toFixed(3)})`, s.step, s.steps),
+    });
+    saveLm(out, model, tok, { info: { kind, steps: o.steps, alpha: kd ? o.alpha : 1, T: o.T, seed: o.seed, examples: examples.length } });
+    model.dispose();
+  }
+
+  // ── evaluation: pass@1 on held-out problems, and the table ──
+  const rows: ReasoningRow[] = [];
+  const entries: [string, string][] = [['teacher', teacherDir], ...kinds.map(([, n]) => [n, studentDirs[n]] as [string, string])];
+  for (const [name, d] of entries) {
+    const { model, tokenizer } = name === 'teacher' ? { model: teacher.model, tokenizer: tok } : loadLm(d);
+    const ev: LmEvaluation = evaluateLm(model, tokenizer, test, { onProgress: (a, b) => o.onProgress?.(`eval ${name}`, a, b) });
+    writeFileAtomic(join(dir, `eval-${name}.json`), JSON.stringify(ev.answers, null, 1) + '\n');
+    rows.push({
+      model: name, params: countLmParameters(model.cfg), sizeBytes: folderBytes(d), accuracy: ev.accuracy, correct: ev.correct, total: ev.total,
+      tokensPerSecond: ev.tokensPerSecond, tokensPerSecondBatch1: ev.tokensPerSecondBatch1, peakBytes: ev.peakBytes,
+    });
+    note(`${name}: pass@1 ${formatPercent(ev.accuracy)} (${ev.correct}/${ev.total})`);
+  }
+  writeFileAtomic(join(dir, 'results.json'), JSON.stringify({ options: { ...o, onNote: undefined, onProgress: undefined }, rows, card: card.json }, null, 1) + '\n');
+  writeFileAtomic(join(dir, 'results.md'), reasoningTable(rows) + '\n');
+  return { rows, dir, card: card.json };
+}
+
+export function reasoningTable(rows: readonly ReasoningRow[]): string {
+  const teacher = rows.find((r) => r.model === 'teacher');
+  const head = '| model | params | size | pass@1 | of teacher | tokens/s (batch 64) | tokens/s (batch 1) | peak memory |\n|---|---:|---:|---:|---:|---:|---:|---:|';
+  const body = rows.map((r) =>
+    `| ${r.model} | ${formatCount(r.params)} | ${formatBytes(r.sizeBytes)} | ${formatPercent(r.accuracy)} (${r.correct}/${r.total}) | ${teacher && teacher.accuracy > 0 ? `${((r.accuracy / teacher.accuracy) * 100).toFixed(0)}%` : '—'} | ${r.tokensPerSecond.toFixed(0)} | ${r.tokensPerSecondBatch1.toFixed(0)} | ${formatBytes(r.peakBytes)} |`);
+  return [head, ...body].join('\n');
+}

@@ -1,0 +1,63 @@
+// Verified teacher traces → training examples for the three students of the reasoning
+// demo: (a) the final answer only, (b) the teacher's full reply (SFT), (c) the same plus
+// the teacher's per-token top-k distributions (token-level KD).
+import * as torch from '../torch/index.js';
+import type { Tokenizer } from '../lm/tokenizer.js';
+import type { LmExample, TokenDistribution } from '../lm/batch.js';
+import type { Trace, TokenLogprob } from './types.js';
+import { lastBoxed } from './verify.js';
+
+export type StudentKind = 'answer-only' | 'sft' | 'sft+kd';
+
+/** The reply as the teacher wrote it: `<think>` block, then the answer. */
+export function replyText(t: Pick<Trace, 'reasoning' | 'content'>): string {
+  return t.reasoning ? `<think>\n${t.reasoning}\n</think>\n${t.content}` : t.content;
+}
+
+/**
+ * The student's id for one teacher token, or a reason why there is none. Token-level KD
+ * compares distributions position by position, so it needs the same vocabulary: each
+ * teacher token (alternatives included) must be exactly one student token.
+ */
+function studentId(tok: Tokenizer, t: { token: string; bytes?: number[]; id?: number }): number | string {
+  if (!t.bytes || t.bytes.length === 0) {
+    // A special token (end of sequence …) has no bytes: it maps by its spelling.
+    const id = tok.tokenId(t.token);
+    return id ?? `teacher token ${JSON.stringify(t.token)} is a special token the student does not have`;
+  }
+  if (tok.kind === 'byte') return t.bytes.length === 1 ? t.bytes[0] : `teacher token ${JSON.stringify(t.token)} is ${t.bytes.length} bytes = ${t.bytes.length} student tokens`;
+  const ids = tok.encode(Buffer.from(t.bytes).toString('utf8'));
+  return ids.length === 1 ? ids[0] : `teacher token ${JSON.stringify(t.token)} is ${ids.length} student tokens`;
+}
+
+/** Teacher logprobs → per-token distributions over student ids; throws on a vocabulary mismatch. */
+export function teacherDistributions(tok: Tokenizer, logprobs: readonly TokenLogprob[], traceId: string): { ids: number[]; dists: TokenDistribution[] } {
+  const ids: number[] = [];
+  const dists: TokenDistribution[] = [];
+  for (const [i, lp] of logprobs.entries()) {
+    const own = studentId(tok, lp);
+    if (typeof own === 'string')
+      throw new torch.ConfigError(`token-level KD refused (trace ${traceId.slice(0, 12)}, token ${i}): ${own}. Teacher and student must share a tokenizer for token-level KD; use plain SFT (alpha = 1) or a student with the teacher's tokenizer.`);
+    ids.push(own);
+    const top = lp.top.map((a) => ({ id: studentId(tok, a), logprob: a.logprob }));
+    const bad = top.find((a) => typeof a.id === 'string');
+    if (bad) throw new torch.ConfigError(`token-level KD refused (trace ${traceId.slice(0, 12)}, token ${i}): ${bad.id as string}. Teacher and student must share a tokenizer.`);
+    dists.push({ ids: top.map((a) => a.id as number), logprobs: top.map((a) => a.logprob) });
+  }
+  return { ids, dists };
+}
+
+/** One training example per kept trace, for a student of the given kind. */
+export function studentExamples(traces: readonly Trace[], tok: Tokenizer, kind: StudentKind): LmExample[] {
+  return traces.filter((t) => t.verdict.ok).map((t) => {
+    const prompt = tok.chatPrompt([{ role: 'user', content: t.question }]);
+    if (kind === 'answer-only') {
+      const boxed = lastBoxed(t.content);
+      return { prompt, completion: [...tok.encode(boxed !== null ? `\\boxed{${boxed}}` : t.content), tok.eosId] };
+    }
+    if (kind === 'sft' || !t.logprobs?.length) return { prompt, completion: [...tok.encode(replyText(t)), tok.eosId] };
+    // The teacher's own tokens, so the distributions line up with the targets one for one.
+    const { ids, dists } = teacherDistributions(tok, t.logprobs, t.id);
+    return { prompt, completion: [...ids, tok.eosId], teacher: [...dists, null] };
+  });
+}
