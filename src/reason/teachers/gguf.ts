@@ -39,7 +39,6 @@ const CONTROL = 3;
 
 /** The token vocabulary as stored in the file: how each id becomes bytes and printable text. */
 class Vocabulary {
-  readonly size: number;
   readonly #tokens: readonly string[];
   readonly #types: readonly number[];
   readonly #kind: string;
@@ -47,11 +46,10 @@ class Vocabulary {
   readonly #bytes = new Map<number, number[]>();
   readonly #detok: (id: number) => string;
 
-  constructor(meta: { model?: string; tokens?: readonly string[]; token_type?: readonly number[] }, size: number, detok: (id: number) => string) {
+  constructor(meta: { model?: string; tokens?: readonly string[]; token_type?: readonly number[] }, detok: (id: number) => string) {
     this.#tokens = meta.tokens ?? [];
     this.#types = meta.token_type ?? [];
     this.#kind = meta.model ?? '';
-    this.size = size;
     this.#detok = detok;
   }
 
@@ -144,9 +142,7 @@ export class GgufTeacher implements ReasoningTeacher {
     this.#wrapper = wrapper;
     const m = runner.model;
     const meta = (m.fileInfo.metadata as unknown as { tokenizer?: { ggml?: { model?: string; tokens?: string[]; token_type?: number[] } } }).tokenizer?.ggml ?? {};
-    let size = meta.tokens?.length ?? 0;
-    if (!size) for (const _ of m.iterateAllTokens()) size++;
-    this.#vocab = new Vocabulary(meta, size, (id) => m.detokenize([id as never], false));
+    this.#vocab = new Vocabulary(meta, (id) => m.detokenize([id as never], false));
     this.#maxPositions = Math.min(runner.contextSize, m.trainContextSize || runner.contextSize);
   }
 
