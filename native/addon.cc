@@ -8,6 +8,7 @@
 #include <torch/csrc/autograd/function.h>
 #include <torch/version.h>
 #include <cstring>
+#include <dlfcn.h>
 #include <mutex>
 #include "args.h"
 
@@ -211,6 +212,11 @@ FN(setNumThreads) {
     int64_t n = arg::i64(info, 0);
     if (n < 1) throw ArgError("ERR_ARG", "thread count must be at least 1");
     at::set_num_threads(static_cast<int>(n));
+    // OpenBLAS keeps its own pool, sized to every core, whose idle threads spin: two
+    // processes (or a BLAS pool beside libtorch's) then fight for the cores. Size it too,
+    // when the loaded BLAS is OpenBLAS (looked up at run time; absent otherwise).
+    using SetBlasThreads = void (*)(int);
+    if (auto f = reinterpret_cast<SetBlasThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) f(static_cast<int>(n));
     return info.Env().Undefined();
   END("setNumThreads")
 }

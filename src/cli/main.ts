@@ -191,6 +191,16 @@ reason
   .addHelpText('after', '\nExample:\n  npx distill reason traces --problems problems.jsonl --base-url http://127.0.0.1:8000/v1 --model teacher --samples 4 --top-logprobs 5 --out runs/traces\n  npx distill reason traces --problems problems.jsonl --lm runs/lm/teacher --preset greedy --out runs/traces')
   .action(run(async () => (await import('./cmd_reason.js')).runTraces as Action));
 reason
+  .command('train-teacher')
+  .description('train a reasoning teacher LM with our engine on the built-in families\' reference solutions; resumable; measures pass@1 on held-out chickens-and-rabbits problems')
+  .option('--out <dir>', 'LM folder to write', 'runs/reasoning-teacher')
+  .option('--steps <n>', 'training steps (the shipped teacher\'s recipe: 4000 of 64)')
+  .option('--batch-size <n>', 'sequences per step')
+  .option('--threads <n>', 'libtorch threads')
+  .option('--json', 'print one JSON object')
+  .addHelpText('after', '\nExample:\n  npx distill reason train-teacher --out runs/my-teacher     # hours on 2 CPU cores; rerun to resume\n  npx distill demo reasoning --teacher runs/my-teacher')
+  .action(run(async () => (await import('./cmd_reason_teacher.js')).runTrainReasoningTeacher as Action));
+reason
   .command('export')
   .description('write the kept traces as a fine-tuning dataset: messages (TRL), sharegpt (LLaMA-Factory) or alpaca JSONL; with --eval, refuse when a question overlaps the evaluation set')
   .requiredOption('--traces <file>', 'traces.jsonl from `distill reason traces`')

@@ -92,7 +92,9 @@ export async function runReasoningDemo(opts: ReasoningDemoOptions): Promise<{ ro
   const note = o.onNote ?? (() => {});
   const dir = o.out ?? 'runs/reasoning-demo';
   mkdirSync(dir, { recursive: true });
-  if (o.threads) torch.setNumThreads(o.threads);
+  // One thread by default: these small LMs train faster on one core than on two (measured,
+  // docs/benchmarks.md), and it leaves the other core to the server's client.
+  torch.setNumThreads(o.threads ?? 1);
   const teacherDir = o.teacher ?? SHIPPED_TEACHER;
   const teacher = LocalTeacher.load(teacherDir, 'teacher');
   const tok = teacher.tokenizer;

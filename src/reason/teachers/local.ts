@@ -46,6 +46,8 @@ function streamParts(text: string): { reasoning: string; content: string } {
 export class LocalTeacher implements ReasoningTeacher {
   /** Longest completion when a request does not say. */
   static readonly DEFAULT_MAX_TOKENS = 512;
+  /** How long a new batch waits for more requests to join it. */
+  static readonly GATHER_MS = 15;
 
   constructor(
     readonly model: CausalLM,
@@ -95,7 +97,12 @@ export class LocalTeacher implements ReasoningTeacher {
   async #drain(): Promise<void> {
     this.#busy = true;
     try {
-      while (this.#pending.length) await this.#runBatch(this.#pending.splice(0, this.maxBatch));
+      while (this.#pending.length) {
+        // Requests of one client arrive a few ms apart: wait briefly so they share a batch
+        // instead of the first one decoding alone while the rest queue behind it.
+        if (this.#pending.length < this.maxBatch) await new Promise((r) => setTimeout(r, LocalTeacher.GATHER_MS));
+        await this.#runBatch(this.#pending.splice(0, this.maxBatch));
+      }
     } finally {
       this.#busy = false;
     }

@@ -1,0 +1,16 @@
+// The public surface of the reasoning pipeline: problems with exact answers → teachers
+// (HTTP, our own LM, GGUF) → verified traces → datasets, and LM students trained on them.
+export type * from './types.js';
+export * from './problems/index.js';
+export { extractAnswer, checkAnswer, lastBoxed } from './verify.js';
+export { filterTrace } from './filters.js';
+export { HttpTeacher, type HttpTeacherOptions, type TeacherStats } from './teachers/http.js';
+export { LocalTeacher, splitReasoning } from './teachers/local.js';
+export { GgufTeacher } from './teachers/gguf.js';
+export { generateTraces, buildRequest, traceId, PRESETS, type Preset, type GenerateTracesOptions } from './traces/generate.js';
+export { formatTrace, formatTraces, writeTraces } from './traces/formats.js';
+export { findOverlap, assertNoOverlap } from './traces/overlap.js';
+export { datasetCard } from './traces/card.js';
+export { studentExamples, teacherDistributions, replyText, type StudentKind } from './students.js';
+export { trainLm, type LmTrainOptions, type LmStepInfo } from './sft.js';
+export { evaluateLm, type LmEvaluation } from './evaluate.js';
