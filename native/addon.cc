@@ -215,8 +215,13 @@ FN(setNumThreads) {
     // OpenBLAS keeps its own pool, sized to every core, whose idle threads spin: two
     // processes (or a BLAS pool beside libtorch's) then fight for the cores. Size it too,
     // when the loaded BLAS is OpenBLAS (looked up at run time; absent otherwise).
+    // libtorch pulls the BLAS in as a dependency of the addon (a local scope), so look in
+    // the already-loaded libraries by name too (RTLD_NOLOAD: never loads anything new).
     using SetBlasThreads = void (*)(int);
-    if (auto f = reinterpret_cast<SetBlasThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) f(static_cast<int>(n));
+    auto f = reinterpret_cast<SetBlasThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+    for (const char* lib : {"libopenblas.so.0", "libblas.so.3"})
+      if (!f) if (void* h = dlopen(lib, RTLD_NOW | RTLD_NOLOAD)) f = reinterpret_cast<SetBlasThreads>(dlsym(h, "openblas_set_num_threads"));
+    if (f) f(static_cast<int>(n));
     return info.Env().Undefined();
   END("setNumThreads")
 }

@@ -12,7 +12,7 @@
 
 struct TensorBox {
   at::Tensor t;
-  int64_t reported = 0;  // bytes reported to V8 through napi_adjust_external_memory
+  int64_t reported = 0;  // bytes counted in g_memory (numel × element size)
 };
 
 // Process-wide counters (atomic: worker threads may load the addon too).

@@ -5,6 +5,7 @@
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { Embedding, Linear, Module, ModuleList, RMSNorm, init } from '../nn/index.js';
+import { mulberry32 } from '../torch/prng.js';
 
 // ── config ──────────────────────────────────────────────────────────────────────────
 
@@ -320,18 +321,6 @@ export interface Generation {
   finishReason: 'stop' | 'length';
 }
 
-/** mulberry32: a small seeded generator, so sampling is reproducible per request. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function logSoftmax(z: Float32Array, scale = 1): Float64Array {
   let m = -Infinity;
   for (const v of z) m = Math.max(m, v * scale);
@@ -417,7 +406,7 @@ export class BatchDecoder {
     this.#model = model;
     this.rows = batch.map((r) => {
       const limit = Math.max(0, Math.min(r.options.maxNewTokens, room));
-      return { o: r.options, rand: rng(r.options.seed ?? 0), limit, ids: [], tokens: [], finishReason: limit === 0 ? 'length' : null };
+      return { o: r.options, rand: mulberry32(r.options.seed ?? 0), limit, ids: [], tokens: [], finishReason: limit === 0 ? 'length' : null };
     });
     this.#pads = batch.map((r) => P - r.prompt.length);
     this.#padded = this.#pads.some((p) => p > 0);

@@ -1,6 +1,6 @@
 // Fine-tuning a causal LM on chat examples: SFT on the completion tokens, plus
 // token-level KD where the examples carry teacher distributions. Seeded, checkpointed,
-// and resumable to the same weights: the batch order is a function of (seed, epoch).
+// and resumable to the same weights: the batch order is a pure function of (seed, epoch).
 import { existsSync } from 'node:fs';
 import * as torch from '../torch/index.js';
 import { AdamW, clipGradNorm, warmupCosine } from '../optim/index.js';
@@ -8,6 +8,7 @@ import { loadCheckpoint, saveCheckpoint } from '../io/index.js';
 import type { CausalLM } from '../lm/model.js';
 import { disposeBatch, makeBatch, type LmExample } from '../lm/batch.js';
 import { tokenKdLoss } from '../kd/token_kd.js';
+import { permutation } from '../data/rng.js';
 
 export interface LmTrainOptions {
   model: CausalLM;
@@ -42,29 +43,12 @@ export interface LmStepInfo {
   tokens: number;
 }
 
-/** mulberry32 over (seed, epoch): the example order of an epoch, reproducible after a resume. */
-function epochOrder(n: number, seed: number, epoch: number): number[] {
-  let a = (seed * 0x9e3779b1 + epoch * 0x85ebca6b) >>> 0;
-  const rand = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const order = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [order[i], order[j]] = [order[j], order[i]];
-  }
-  return order;
-}
-
 /** The examples of step `step`: consecutive slices of each epoch's shuffled order. */
 function batchAt(n: number, bs: number, seed: number, step: number): number[] {
   const perEpoch = Math.max(1, Math.floor(n / bs));
   const epoch = Math.floor(step / perEpoch);
   const at = (step % perEpoch) * bs;
-  return epochOrder(n, seed, epoch).slice(at, at + bs);
+  return Array.from(permutation(n, seed, epoch).subarray(at, at + bs));
 }
 
 export function trainLm(o: LmTrainOptions): { step: number; last: LmStepInfo | null } {

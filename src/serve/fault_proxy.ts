@@ -10,6 +10,7 @@
 //   blank-lines    forward, with blank keep-alive lines before the body (as DeepSeek sends)
 // Faults come from a schedule (the i-th request gets schedule[i], then 'pass'), else from
 // seeded probabilities, else 'pass'.
+import { mulberry32 } from '../torch/prng.js';
 import { createServer, request, Agent, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
@@ -40,24 +41,13 @@ export interface FaultProxyHandle {
   close(): Promise<void>;
 }
 
-/** mulberry32: a small seeded PRNG, enough for choosing faults reproducibly. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer']);
 
 export async function startFaultProxy(o: FaultProxyOptions): Promise<FaultProxyHandle> {
   const target = new URL(o.target);
   let schedule = [...(o.schedule ?? [])];
-  const random = rng(o.seed ?? 1);
+  const random = mulberry32(o.seed ?? 1);
   const log: FaultProxyHandle['log'] = [];
   const sockets = new Set<Socket>();
   const agent = new Agent({ keepAlive: true });

@@ -1,6 +1,7 @@
 // Seeded generation of built-in problems, split into train/test by a hash of the problem id.
 // Splitting by id (not by draw order) means no seed, n or family list can ever put the same
 // problem in both splits, and an EN and a ZH problem with the same numbers land together.
+import { mulberry32 } from '../../torch/prng.js';
 import { createHash } from 'node:crypto';
 import { ConfigError } from '../../torch/errors.js';
 import type { Problem } from '../types.js';
@@ -27,17 +28,7 @@ export interface GenerateOptions {
   testFraction?: number;
 }
 
-/** mulberry32: a tiny, fast 32-bit PRNG; enough for shuffling, and identical on every platform. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 /** The split a problem id belongs to: the first 32 bits of sha256(id) as a fraction of 2^32. */
 export function splitOf(id: string, testFraction = 0.2): 'train' | 'test' {
