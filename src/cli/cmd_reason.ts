@@ -4,6 +4,7 @@
 //             N times → <out>/traces.jsonl (append-only, resumable) + card.md / card.json
 //   export    the kept traces → messages / ShareGPT / Alpaca JSONL, refused if they overlap an eval set
 // Teachers load lazily: the HTTP path never loads libtorch or llama.cpp.
+import { statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
 import { ConfigError } from '../torch/errors.js';
@@ -15,6 +16,7 @@ import { generateTraces, PRESETS, type GenerateProgress, type PresetName } from 
 import { datasetCard, type TokenPrice } from '../reason/traces/card.js';
 import { writeTraces, type ReasoningPlacement, type TraceFormat } from '../reason/traces/formats.js';
 import { assertNoOverlap } from '../reason/traces/overlap.js';
+import { checkWorkerName, mergeTraces } from '../reason/traces/trace_dir.js';
 
 type Opts = Record<string, unknown>;
 const say = (s: string) => process.stderr.write(s + '\n');
@@ -79,6 +81,10 @@ interface OpenTeacher {
   close(): Promise<void> | void;
   retries?: () => number;
   cost?: () => number;
+  /** More for the progress line (a pool: endpoints up, failovers). */
+  extra?: () => string;
+  /** Lines for the end of the run (a pool: each endpoint's counts). */
+  summary?: () => string[];
 }
 
 function parsePrice(v: unknown): { inputPerMTok: number; outputPerMTok: number } | undefined {
@@ -95,13 +101,19 @@ async function openTeacher(o: Opts, concurrency: number): Promise<OpenTeacher> {
     throw new ConfigError(`give exactly one teacher: --base-url URL --model NAME (an OpenAI-compatible server), --lm DIR (an LM folder) or --gguf FILE${given.length ? `; got ${given.length}` : ''}`);
   if (o.baseUrl !== undefined) {
     const { HttpTeacher } = await import('../reason/teachers/http.js');
-    const t = new HttpTeacher({
-      baseURL: String(o.baseUrl), model: needed(o, 'model', '--model (with --base-url)'), apiKeyEnv: (o.apiKeyEnv as string | undefined) ?? 'OPENAI_API_KEY',
-      concurrency, requestsPerMinute: intFlag(o, 'rpm', '--rpm', undefined, 1), tokensPerMinute: intFlag(o, 'tpm', '--tpm', undefined, 1),
-      maxRetries: intFlag(o, 'maxRetries', '--max-retries', 5), timeoutMs: intFlag(o, 'timeout', '--timeout', 600, 1)! * 1000,
-      prices: parsePrice(o.price), log: say,
-    });
-    return { teacher: t, close: () => t.close(), retries: () => t.stats().retries, cost: () => t.stats().costUsd };
+    const urls = String(o.baseUrl).split(',').map((s) => s.trim()).filter(Boolean);
+    const models = needed(o, 'model', '--model (with --base-url)').split(',').map((s) => s.trim());
+    const common = {
+      apiKeyEnv: (o.apiKeyEnv as string | undefined) ?? 'OPENAI_API_KEY', concurrency,
+      requestsPerMinute: intFlag(o, 'rpm', '--rpm', undefined, 1), tokensPerMinute: intFlag(o, 'tpm', '--tpm', undefined, 1),
+      timeoutMs: intFlag(o, 'timeout', '--timeout', 600, 1)! * 1000, prices: parsePrice(o.price), log: say,
+    };
+    if (urls.length === 1 && o.weights === undefined) {
+      const t = new HttpTeacher({ ...common, baseURL: urls[0], model: models[0], maxRetries: intFlag(o, 'maxRetries', '--max-retries', 5) });
+      if (models.length > 1) throw new ConfigError('--model lists several names but --base-url has one URL');
+      return { teacher: t, close: () => t.close(), retries: () => t.stats().retries, cost: () => t.stats().costUsd };
+    }
+    return openPool(o, urls, models, common);
   }
   if (o.rpm !== undefined || o.tpm !== undefined) say('note: --rpm and --tpm limit HTTP teachers only; ignored');
   if (o.lm !== undefined) {
@@ -114,6 +126,31 @@ async function openTeacher(o: Opts, concurrency: number): Promise<OpenTeacher> {
   return { teacher: t, close: () => t.close() };
 }
 
+/** Several endpoints (--base-url A,B,C [--weights 2,1,1]) as one TeacherPool; --rpm/--tpm/--concurrency apply per endpoint. */
+async function openPool(o: Opts, urls: string[], models: string[], common: Omit<import('../reason/teachers/http.js').HttpTeacherOptions, 'baseURL' | 'model'>): Promise<OpenTeacher> {
+  const { TeacherPool } = await import('../reason/teachers/pool.js');
+  const { HttpTeacher } = await import('../reason/teachers/http.js');
+  if (models.length !== 1 && models.length !== urls.length) throw new ConfigError(`--model: give one name, or one per --base-url URL (${urls.length}); got ${models.length}`);
+  const weights = o.weights === undefined ? urls.map(() => 1) : String(o.weights).split(',').map(Number);
+  if (weights.length !== urls.length || !weights.every((w) => Number.isFinite(w) && w > 0))
+    throw new ConfigError(`--weights must be ${urls.length} positive numbers, one per --base-url URL; got '${String(o.weights)}'`);
+  // A failing endpoint should hand its request to another quickly: one retry of its own, not five.
+  const maxRetries = intFlag(o, 'maxRetries', '--max-retries', 1);
+  const teachers = urls.map((u, i) => new HttpTeacher({ ...common, baseURL: u, model: models[models.length === 1 ? 0 : i], maxRetries }));
+  // The pool's name is in every trace id: the first model's name, so a list of aliases of one model resumes as one.
+  const pool = new TeacherPool({ name: models[0], endpoints: teachers.map((teacher, i) => ({ teacher, weight: weights[i] })), log: say });
+  const sum = (f: (t: InstanceType<typeof HttpTeacher>) => number) => () => teachers.reduce((n, t) => n + f(t), 0);
+  return {
+    teacher: pool, close: () => pool.close(), retries: sum((t) => t.stats().retries), cost: sum((t) => t.stats().costUsd),
+    extra: () => {
+      const s = pool.stats();
+      return ` · endpoints up ${s.endpoints.filter((e) => e.state === 'up').length}/${s.endpoints.length}${s.failovers ? ` · failovers ${s.failovers}` : ''}`;
+    },
+    summary: () => pool.stats().endpoints.map((e) =>
+      `endpoint ${e.label} (weight ${e.weight}): ${e.requests} requests, ${e.completions} answered, ${e.failures} failed, ${e.state}${e.lastError && e.failures ? ` (last error: ${e.lastError})` : ''}`),
+  };
+}
+
 /** A live line on a terminal; elsewhere (logs, CI) a line at most every 5 s. */
 function progressPrinter(extra: () => string): { update(p: GenerateProgress): void; done(): void } {
   const tty = process.stderr.isTTY;
@@ -121,10 +158,11 @@ function progressPrinter(extra: () => string): { update(p: GenerateProgress): vo
   return {
     update(p) {
       const now = Date.now();
-      const finished = p.skipped + p.written + p.failed >= p.planned;
+      const done = p.skipped + p.written + (p.byOthers ?? 0);
+      const finished = done + p.failed >= p.planned;
       if (!tty && now - last < 5000 && !finished) return;
       last = now;
-      const line = `traces ${p.skipped + p.written}/${p.planned}${p.skipped ? ` (${p.skipped} from earlier runs)` : ''} · kept ${p.kept} · rejected ${p.rejected} · failed ${p.failed} · in flight ${p.inFlight}${extra()}`;
+      const line = `traces ${done}/${p.planned}${p.skipped ? ` (${p.skipped} from earlier runs)` : ''}${p.byOthers ? ` (${p.byOthers} by other workers)` : ''} · kept ${p.kept} · rejected ${p.rejected} · failed ${p.failed} · in flight ${p.inFlight}${extra()}`;
       if (tty) process.stderr.write(`\r\x1b[K${line}`);
       else say(line);
       shown = tty;
@@ -147,6 +185,10 @@ export async function runTraces(o: Opts): Promise<number> {
   const seed = intFlag(o, 'seed', '--seed', undefined);
   const onError = oneOf(o, 'onError', '--on-error', ['stop', 'skip'] as const, 'stop');
   const price = parsePrice(o.price);
+  const worker = o.worker === undefined ? undefined : checkWorkerName(String(o.worker));
+  const chunkSize = intFlag(o, 'chunkSize', '--chunk-size', undefined, 1);
+  const leaseTtl = intFlag(o, 'leaseTtl', '--lease-ttl', undefined, 1);
+  if (worker === undefined && (chunkSize !== undefined || leaseTtl !== undefined)) throw new ConfigError('--chunk-size and --lease-ttl need --worker NAME');
   const problems = readProblemsFile(problemsFile); // a malformed file fails here, before any request
   const t = await openTeacher(o, concurrency);
 
@@ -155,24 +197,27 @@ export async function runTraces(o: Opts): Promise<number> {
   const stop = () => (ac.signal.aborted ? process.exit(130) : ac.abort(new Error('interrupted')));
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
-  const progress = progressPrinter(() => (t.retries?.() ? ` · retries ${t.retries()}` : ''));
+  const progress = progressPrinter(() => (t.retries?.() ? ` · retries ${t.retries()}` : '') + (t.extra?.() ?? ''));
   let r;
   try {
     r = await generateTraces({
       teacher: t.teacher, problems, samples, out: outDir, preset, maxTokens, topLogprobs, seed, concurrency, onError,
       onProgress: (p) => !o.json && progress.update(p), signal: ac.signal,
+      worker, chunkSize, leaseTtlMs: leaseTtl === undefined ? undefined : leaseTtl * 1000, log: say,
     });
   } finally {
     progress.done();
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
+    for (const line of t.summary?.() ?? []) say(line);
     await t.close();
   }
   if (r.stopped) {
     say(`interrupted: ${r.skipped + r.written} of ${r.planned} traces are in ${r.file}; rerun the same command to resume`);
     return 130;
   }
-  const card = datasetCard(readTracesFile(r.file), {
+  // Every traces file in the folder (a shared run's workers, an earlier single run), each trace once.
+  const card = datasetCard(mergeTraces(outDir), {
     name: basename(resolve(outDir)), pricePerMTokens: price ? ({ prompt: price.inputPerMTok, completion: price.outputPerMTok } satisfies TokenPrice) : undefined,
   });
   writeFileAtomic(join(outDir, 'card.json'), JSON.stringify(card.json, null, 1) + '\n');
@@ -183,7 +228,9 @@ export async function runTraces(o: Opts): Promise<number> {
     console.log([
       `traces: ${r.planned} planned · ${r.skipped} already in the file · ${r.written} written (${r.kept} kept, ${r.rejected} rejected${why ? `: ${why}` : ''}) · ${r.failed} failed`,
       `tokens this run: ${r.promptTokens.toLocaleString('en-US')} prompt + ${r.completionTokens.toLocaleString('en-US')} completion${t.cost && price ? `; cost $${t.cost().toFixed(4)}` : ''}`,
-      `dataset: ${card.json.samples} traces, ${card.json.accepted} accepted (${(card.json.acceptanceRate * 100).toFixed(1)}%) → ${r.file}, ${join(outDir, 'card.md')}, card.json`,
+      `dataset: ${card.json.samples} traces, ${card.json.accepted} accepted (${(card.json.acceptanceRate * 100).toFixed(1)}%) → ${r.shared ? `${outDir}/traces*.jsonl` : r.file}, ${join(outDir, 'card.md')}, card.json`,
+      ...(r.shared ? [`shared run: worker ${r.shared.worker} · chunks done ${r.shared.chunksDone}/${r.shared.chunks} (${r.shared.claimed} claimed here, ${r.shared.stolen} taken over from lapsed leases)` +
+        `${r.shared.complete ? ' · complete' : ' · incomplete: rerun any worker to finish'}; ${r.byOthers ?? 0} answered by other workers meanwhile`] : []),
     ].join('\n'));
   }
   if (r.failed > 0) say(`${r.failed} requests failed and were skipped (--on-error skip); rerun the same command to retry them`);
@@ -197,7 +244,8 @@ export async function runReasonExport(o: Opts): Promise<number> {
   const out = needed(o, 'out', '--out');
   const format = oneOf<TraceFormat>(o, 'format', '--format', ['messages', 'sharegpt', 'alpaca'], 'messages');
   const reasoning = oneOf<ReasoningPlacement>(o, 'reasoning', '--reasoning', ['inline', 'field'], 'inline');
-  const traces = readTracesFile(tracesFile);
+  // A folder: every traces file in it (a shared run's workers), each trace once.
+  const traces = statSync(tracesFile, { throwIfNoEntry: false })?.isDirectory() ? mergeTraces(tracesFile) : readTracesFile(tracesFile);
   const chosen = o.includeRejected ? traces : traces.filter((t) => t.verdict.ok);
   if (o.eval !== undefined) {
     const evalSet = readProblemsFile(String(o.eval));

@@ -169,8 +169,10 @@ reason
     'a rerun resumes without resending an answered request; writes card.md and card.json')
   .requiredOption('--problems <file>', 'problems JSONL (from `distill reason problems`)')
   .requiredOption('--out <dir>', 'output folder: traces.jsonl, card.md, card.json')
-  .option('--base-url <url>', 'teacher: an OpenAI-compatible API root (DeepSeek, vLLM, Ollama, llama.cpp, `distill serve`)')
-  .option('--model <name>', 'with --base-url: the model name')
+  .option('--base-url <url>', 'teacher: an OpenAI-compatible API root (DeepSeek, vLLM, Ollama, llama.cpp, `distill serve`); several, comma-separated, make a pool: ' +
+    'requests balanced by --weights, a failing endpoint out of rotation and retried later')
+  .option('--model <name>', 'with --base-url: the model name (or one per URL, comma-separated; the first names the traces)')
+  .option('--weights <w,…>', 'with several --base-url URLs: their shares of the requests (default all 1)')
   .option('--api-key-env <var>', 'with --base-url: the environment variable holding the API key (default OPENAI_API_KEY; unset = no key)')
   .option('--lm <dir>', 'teacher: an LM folder (lm.json) run in this process')
   .option('--gguf <file>', 'teacher: a GGUF model run in this process through llama.cpp (CPU)')
@@ -183,12 +185,16 @@ reason
   .option('--concurrency <n>', 'requests in flight', '4')
   .option('--rpm <n>', 'HTTP: at most n requests per minute')
   .option('--tpm <n>', 'HTTP: at most n tokens per minute')
-  .option('--max-retries <n>', 'HTTP: retries of a failed request (429, 5xx, connection), with backoff', '5')
+  .option('--max-retries <n>', 'HTTP: retries of a failed request (429, 5xx, connection), with backoff (default 5; 1 per endpoint of a pool, which fails over instead)')
   .option('--timeout <s>', 'HTTP: seconds one attempt may take (reasoning models think long)', '600')
   .option('--price <usd>', "USD per million tokens for the card's cost: 'IN' or 'IN,OUT'")
   .option('--on-error <mode>', 'when a request fails for good: stop (exit non-zero; rerun resumes) or skip (go on; exit 2)', 'stop')
+  .option('--worker <name>', 'one of several processes sharing --out (same flags; any machines on a shared filesystem): appends to traces.<name>.jsonl, takes chunks of the problems by lease; a killed worker\'s chunks are taken over when its lease lapses')
+  .option('--chunk-size <n>', 'with --worker: requests per leased chunk (default 32; the same for every worker)')
+  .option('--lease-ttl <s>', 'with --worker: seconds before a silent worker\'s lease lapses (default 60)')
   .option('--json', 'print one JSON object: the result and the card')
-  .addHelpText('after', '\nExample:\n  npx distill reason traces --problems problems.jsonl --base-url http://127.0.0.1:8000/v1 --model teacher --samples 4 --top-logprobs 5 --out runs/traces\n  npx distill reason traces --problems problems.jsonl --lm runs/lm/teacher --preset greedy --out runs/traces')
+  .addHelpText('after', '\nExample:\n  npx distill reason traces --problems problems.jsonl --base-url http://127.0.0.1:8000/v1 --model teacher --samples 4 --top-logprobs 5 --out runs/traces\n  npx distill reason traces --problems problems.jsonl --lm runs/lm/teacher --preset greedy --out runs/traces\n' +
+    '  npx distill reason traces --problems problems.jsonl --base-url http://a:8000/v1,http://b:8000/v1,http://c:8000/v1 --weights 2,1,1 --model teacher --worker $(hostname) --out /shared/traces')
   .action(run(async () => (await import('./cmd_reason.js')).runTraces as Action));
 reason
   .command('train-teacher')
@@ -203,7 +209,7 @@ reason
 reason
   .command('export')
   .description('write the kept traces as a fine-tuning dataset: messages (TRL), sharegpt (LLaMA-Factory) or alpaca JSONL; with --eval, refuse when a question overlaps the evaluation set')
-  .requiredOption('--traces <file>', 'traces.jsonl from `distill reason traces`')
+  .requiredOption('--traces <file>', 'traces.jsonl from `distill reason traces`, or its folder (every traces*.jsonl of a shared run, each trace once)')
   .requiredOption('--out <file>', 'dataset JSONL to write (atomically)')
   .option('--format <f>', 'messages, sharegpt or alpaca', 'messages')
   .option('--reasoning <r>', 'inline (<think>…</think> before the answer) or field (reasoning_content / reasoning)', 'inline')

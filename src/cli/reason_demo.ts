@@ -6,22 +6,23 @@
 //   3. three equal students: (a) answers only, (b) SFT on the traces, (c) SFT + token-level KD;
 //   4. pass@1 on held-out problems and the seed's table.
 // Every stage resumes: traces by request id, students by checkpoint, finished models by folder.
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as torch from '../torch/index.js';
 import { writeFileAtomic } from '../io/index.js';
-import { CausalLM, countLmParameters, type LmConfig } from '../lm/model.js';
-import { loadLm, saveLm } from '../lm/checkpoint.js';
+import { countLmParameters, lmConfig, type LmConfig } from '../lm/model.js';
+import { loadLm } from '../lm/checkpoint.js';
 import { generateProblems } from '../reason/problems/index.js';
 import { assertNoOverlap } from '../reason/traces/overlap.js';
 import { generateTraces, type Preset } from '../reason/traces/generate.js';
 import { datasetCard } from '../reason/traces/card.js';
 import { HttpTeacher } from '../reason/teachers/http.js';
 import { LocalTeacher } from '../reason/teachers/local.js';
-import { studentExamples, type StudentKind } from '../reason/students.js';
+import type { StudentKind } from '../reason/students.js';
+import { readTraces, trainStudent, trainStudentInChild, type StudentJob } from './reason_student.js';
 import { evaluateLm, type LmEvaluation } from '../reason/evaluate.js';
-import { trainLm } from '../reason/sft.js';
 import { startOpenAIServer } from '../serve/openai_server.js';
 import type { Trace } from '../reason/types.js';
 import { formatBytes, formatCount, formatPercent } from '../eval/format.js';
@@ -45,6 +46,8 @@ export interface ReasoningDemoOptions {
   seed?: number;
   student?: Partial<LmConfig>;
   threads?: number;
+  /** Students trained at once, each in its own process (default: one per core). */
+  parallel?: number;
   onNote?: (msg: string) => void;
   onProgress?: (label: string, done: number, total: number) => void;
 }
@@ -53,7 +56,7 @@ export const REASONING_DEFAULTS = {
   problems: 1238,
   samples: 1,
   evalProblems: 322,
-  steps: 400,
+  steps: 800,
   batchSize: 32,
   lr: 3e-3,
   alpha: 0.5,
@@ -77,11 +80,6 @@ export interface ReasoningRow {
 
 /** The trace-generation preset: the teacher was trained on bare questions, so no instruction suffix. */
 const PRESET: Preset = { suffix: { en: '', zh: '' }, temperature: 0.6, topP: 0.95 };
-
-function readTraces(path: string): Trace[] {
-  if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Trace);
-}
 
 function folderBytes(dir: string): number {
   return statSync(join(dir, 'model.safetensors')).size + statSync(join(dir, 'lm.json')).size;
@@ -119,34 +117,35 @@ export async function runReasoningDemo(opts: ReasoningDemoOptions): Promise<{ ro
   } finally {
     await server.close();
   }
-  traces = readTraces(join(dir, 'traces', 'traces.jsonl'));
+  const tracesPath = join(dir, 'traces', 'traces.jsonl');
+  traces = readTraces(tracesPath);
   const card = datasetCard(traces, { name: 'chickens-rabbits traces' });
   writeFileAtomic(join(dir, 'traces', 'card.md'), card.markdown);
   writeFileAtomic(join(dir, 'traces', 'card.json'), JSON.stringify(card.json, null, 1) + '\n');
 
   // ── three students of one size, the same seed ──
-  const cfg = { ...REASONING_DEFAULTS.student, ...o.student, vocabSize: tok.vocabSize };
+  const cfg = lmConfig({ ...REASONING_DEFAULTS.student, ...o.student, vocabSize: tok.vocabSize });
   const kinds: [StudentKind, string][] = [['answer-only', 'student-a-answers'], ['sft', 'student-b-sft'], ['sft+kd', 'student-c-sft-kd']];
   const studentDirs: Record<string, string> = {};
+  const jobs: StudentJob[] = [];
   for (const [kind, name] of kinds) {
     const out = join(dir, name);
     studentDirs[name] = out;
-    if (existsSync(join(out, 'lm.json'))) {
-      note(`${name}: reusing ${out}`);
-      continue;
-    }
-    const examples = studentExamples(traces, tok, kind);
-    torch.manualSeed(o.seed);
-    const model = new CausalLM(cfg);
-    const kd = kind === 'sft+kd';
-    trainLm({
-      model, examples, steps: o.steps, batchSize: o.batchSize, lr: o.lr, seed: o.seed, padId: tok.eosId,
-      alpha: kd ? o.alpha : 1, T: o.T, checkpoint: join(dir, `${name}.ckpt`), checkpointEvery: 50,
-      onStep: (s) => o.onProgress?.(`${name} (loss ${s.loss.toFixed(3)})`, s.step, s.steps),
-    });
-    saveLm(out, model, tok, { info: { kind, steps: o.steps, alpha: kd ? o.alpha : 1, T: o.T, seed: o.seed, examples: examples.length } });
-    model.dispose();
+    if (existsSync(join(out, 'lm.json'))) note(`${name}: reusing ${out}`);
+    else jobs.push({ kind, traces: tracesPath, out, config: cfg, tokenizer: tok.toJSON(), steps: o.steps, batchSize: o.batchSize, lr: o.lr, alpha: o.alpha, T: o.T, seed: o.seed, threads: 1 });
   }
+  // The students are independent: one per core at a time, each in its own process on one thread.
+  const parallel = Math.max(1, Math.min(o.parallel ?? availableParallelism(), jobs.length));
+  let next = 0;
+  await Promise.all(Array.from({ length: parallel }, async () => {
+    while (next < jobs.length) {
+      const job = jobs[next++];
+      const name = job.out.split('/').pop()!;
+      const onStep = (step: number, steps: number, loss: number) => o.onProgress?.(`${name} (loss ${loss.toFixed(3)})`, step, steps);
+      if (parallel === 1) trainStudent(job, onStep);
+      else await trainStudentInChild(job, onStep);
+    }
+  }));
 
   // ── evaluation: pass@1 on held-out problems, and the table ──
   const rows: ReasoningRow[] = [];

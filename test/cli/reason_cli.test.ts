@@ -126,6 +126,31 @@ test('traces killed with SIGKILL midway, then rerun: every (problem, sample) exa
   assert.equal(new Set(ts.map((t) => t.problemId)).size, 8);
 });
 
+test('traces over a pool (--base-url A,B,DEAD --weights 2,1,1) as a shared-run worker: the dead endpoint is failed over, the result equals a single run', () => {
+  assert.ok(server, 'needs the server of the first test');
+  // The same server twice plus a port nothing listens on (9, discard).
+  const urls = `${server.url},${server.url},http://127.0.0.1:9/v1`;
+  const args = traceFlags(urls, 'pooled').map((a) => (a === server!.url ? urls : a));
+  let r = distill([...args, '--weights', '2,1,1', '--worker', 'w1', '--chunk-size', '4']);
+  assert.equal(r.status, 0, r.stderr);
+  noKey(r);
+  assert.match(r.stdout, /traces: 12 planned · 0 already in the file · 12 written/);
+  assert.match(r.stdout, /shared run: worker w1 · chunks done 3\/3 \(3 claimed here, 0 taken over from lapsed leases\) · complete/);
+  assert.match(r.stderr, /endpoint http:\/\/127\.0\.0\.1:9\/v1 \(weight 1\): \d+ requests, 0 answered, [1-9]\d* failed, down \(last error: connection to .*ECONNREFUSED/);
+  assert.ok(existsSync(at('pooled', 'traces.w1.jsonl')) && !existsSync(at('pooled', 'traces.jsonl')));
+  // Same ids and answers as the single-endpoint run of the first test (same flags, seeded sampling).
+  const key = (t: Record<string, unknown>) => JSON.stringify([t.id, t.reasoning, t.content, t.usage, t.verdict]);
+  assert.deepEqual(traces(at('pooled', 'traces.w1.jsonl')).map(key).sort(), traces(at('run', 'traces.jsonl')).map(key).sort());
+  assert.deepEqual(JSON.parse(readFileSync(at('pooled', 'card.json'), 'utf8')).samples, 12);
+  // export reads a folder: every traces file of a shared run.
+  r = distill(['reason', 'export', '--traces', 'pooled', '--include-rejected', '--out', 'pooled.jsonl']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(lines(at('pooled.jsonl')).length, 12);
+  r = distill([...args, '--weights', '2,1']);
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /--weights must be 3 positive numbers, one per --base-url URL; got '2,1'/);
+});
+
 test('a malformed problems file: exit ≠ 0, one message naming the file and line, no request sent', () => {
   const good = readFileSync(at('train.jsonl'), 'utf8').split('\n')[0];
   writeFileSync(at('broken.jsonl'), `${good}\n{"id": "x", "question": \n`);

@@ -7,6 +7,11 @@
 // are read (a torn last line from a kill is cut away); a request whose id is there is never
 // sent again. An answer is appended and fsynced before it counts as done, so a kill -9 at any
 // moment loses at most the requests in flight, which were never recorded.
+//
+// Several processes can share one folder (option `worker`): each appends to its own
+// traces.<worker>.jsonl and takes chunks of the plan by lease (lease.ts, chunk_feeder.ts).
+// Every run, shared or not, treats a request as answered when its id is in ANY traces*.jsonl
+// of the folder; mergeTraces (trace_dir.ts) is the union, each id once.
 import { setMaxListeners } from 'node:events';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
@@ -15,6 +20,18 @@ import type { ChatRequest, Completion, Problem, ReasoningTeacher, Trace, Verdict
 import { checkAnswer } from '../verify.js';
 import { filterTrace, type FilterOptions } from '../filters.js';
 import { TraceLog } from './trace_log.js';
+import { TraceDirReader, traceFile } from './trace_dir.js';
+import type { Lease } from './lease.js';
+import { openShared, type ChunkFeeder, type JobSource } from './chunk_feeder.js';
+import { sleep } from '../teachers/retry.js';
+
+/** One request of the plan: a sample of a problem, with its trace id. */
+interface Job {
+  problem: Problem;
+  sample: number;
+  req: ChatRequest;
+  id: string;
+}
 
 /** How a problem becomes a request. */
 export interface Preset {
@@ -63,6 +80,20 @@ export interface GenerateTracesOptions {
   filter?: FilterOptions;
   onProgress?: (p: GenerateProgress) => void;
   signal?: AbortSignal;
+  /**
+   * Run as one of several workers sharing `out` (same problems and settings, any machines with
+   * a shared filesystem): this process appends to `traces.<worker>.jsonl` and takes chunks of
+   * the plan by lease (lease.ts), so no request is sent by two live workers. Unset: one process.
+   */
+  worker?: string;
+  /** Shared runs: requests per chunk (default 32); every worker must use the same. */
+  chunkSize?: number;
+  /** Shared runs: a lease lapses this long after its holder stops renewing it (default 60 s). */
+  leaseTtlMs?: number;
+  /** Shared runs: how often a worker with nothing to claim looks again at others' chunks (default min(1 s, ttl/4)). */
+  pollMs?: number;
+  /** Shared runs: one line per lease taken over or lost. */
+  log?: (line: string) => void;
 }
 
 export interface GenerateProgress {
@@ -75,6 +106,8 @@ export interface GenerateProgress {
   rejected: number;
   failed: number;
   inFlight: number;
+  /** Shared runs: answered by other workers while this one ran. */
+  byOthers?: number;
 }
 
 export interface GenerateTracesResult extends GenerateProgress {
@@ -87,6 +120,8 @@ export interface GenerateTracesResult extends GenerateProgress {
   completionTokens: number;
   /** Set when the job ended early: 'aborted' by the caller's signal. */
   stopped?: 'aborted';
+  /** Shared runs: the chunks, how many are done (by anyone), how many this worker claimed or took over from a lapsed lease. */
+  shared?: { worker: string; chunks: number; chunksDone: number; claimed: number; stolen: number; complete: boolean };
 }
 
 /** The job stopped on a teacher failure (onError 'stop'); `result` counts what was done. */
@@ -144,26 +179,54 @@ export function judge(c: Completion, problem: Problem, filter?: FilterOptions): 
 export async function generateTraces(o: GenerateTracesOptions): Promise<GenerateTracesResult> {
   if (!Number.isInteger(o.samples) || o.samples < 1) throw new DistillError('ERR_CONFIG', `samples must be a positive integer, got ${o.samples}`);
   const preset = resolvePreset(o.preset);
-  const log = TraceLog.open(join(o.out, 'traces.jsonl'));
   const model = o.teacher.name;
 
-  // The plan: every (problem, sample) not already answered, in problem order.
-  const todo: { problem: Problem; sample: number; req: ChatRequest; id: string }[] = [];
+  // The plan: every (problem, sample), in problem order, each id once (a problem listed twice is asked once).
+  const plan: Job[] = [];
   const planned = new Set<string>();
   for (const problem of o.problems)
     for (let sample = 0; sample < o.samples; sample++) {
       const req = buildRequest(problem, preset, o, sample);
       const id = traceId(model, req, sample);
-      if (planned.has(id)) continue; // the same problem listed twice
+      if (planned.has(id)) continue;
       planned.add(id);
-      if (!log.ids.has(id)) todo.push({ problem, sample, req, id });
+      plan.push({ problem, sample, req, id });
     }
+
+  const log = TraceLog.open(traceFile(o.out, o.worker));
+  let byOthers = 0;
+  let started = false; // ids found by the first read were answered before this run
+  // Answered requests are those in ANY traces file of the folder: this one, other workers', a single-process run's.
+  const reader = new TraceDirReader(o.out, (id, file) => {
+    if (started && file !== log.path && planned.has(id)) byOthers++;
+  });
+  let source: JobSource<Job>;
+  let feeder: ChunkFeeder<Job> | undefined;
+  let workerLease: Lease | null = null;
+  const pollMs = o.pollMs ?? Math.min(1000, (o.leaseTtlMs ?? 60_000) / 4);
+  try {
+    const known = reader.refresh();
+    started = true;
+    if (o.worker === undefined) {
+      const todo = plan.filter((j) => !known.has(j.id));
+      let next = 0;
+      source = { next: () => todo[next++] };
+    } else {
+      ({ feeder, workerLease } = openShared(plan, join(o.out, 'leases'), () => reader.refresh(), { ...o, worker: o.worker, pollMs }));
+      source = feeder;
+    }
+  } catch (e) {
+    log.close();
+    throw e;
+  }
+  const skipped = plan.filter((j) => reader.ids.has(j.id)).length;
   const r: GenerateTracesResult = {
-    file: log.path, planned: planned.size, skipped: planned.size - todo.length, written: 0, kept: 0, rejected: 0, failed: 0,
+    file: log.path, planned: plan.length, skipped, written: 0, kept: 0, rejected: 0, failed: 0,
     inFlight: 0, reasons: {}, tornBytes: log.tornBytes, promptTokens: 0, completionTokens: 0,
   };
   const progress = () => o.onProgress?.({
     planned: r.planned, skipped: r.skipped, written: r.written, kept: r.kept, rejected: r.rejected, failed: r.failed, inFlight: r.inFlight,
+    ...(feeder ? { byOthers } : {}),
   });
 
   // One controller for everything in flight: the caller's abort or a write failure cancels it.
@@ -174,17 +237,23 @@ export async function generateTraces(o: GenerateTracesOptions): Promise<Generate
   else o.signal?.addEventListener('abort', onAbort, { once: true });
   let fatal: unknown = null; // a write error: stop at once
   let teacherError: { err: unknown; problemId: string; sample: number } | null = null; // onError 'stop': finish in-flight, start nothing new
-  let next = 0;
 
   const worker = async () => {
-    while (next < todo.length && !fatal && !teacherError && !ac.signal.aborted) {
-      const job = todo[next++];
+    while (!fatal && !teacherError && !ac.signal.aborted) {
+      const job = source.next();
+      if (job === undefined) return;
+      if (job === 'wait') {
+        // Others hold the remaining chunks: look again shortly (they finish them, or their leases lapse).
+        await sleep(pollMs, ac.signal).catch(() => undefined);
+        continue;
+      }
       r.inFlight++;
       let c: Completion;
       try {
         c = await o.teacher.complete(job.req, ac.signal);
       } catch (e) {
         r.inFlight--;
+        source.settled?.(job, false);
         if (ac.signal.aborted) return; // cancelled, not failed: the next run sends it
         r.failed++;
         if ((o.onError ?? 'stop') === 'stop' && !teacherError) teacherError = { err: e, problemId: job.problem.id, sample: job.sample };
@@ -208,6 +277,7 @@ export async function generateTraces(o: GenerateTracesOptions): Promise<Generate
         return;
       }
       r.written++;
+      source.settled?.(job, true);
       r.promptTokens += c.usage.promptTokens;
       r.completionTokens += c.usage.completionTokens;
       if (verdict.ok) r.kept++;
@@ -221,18 +291,24 @@ export async function generateTraces(o: GenerateTracesOptions): Promise<Generate
 
   try {
     progress();
-    const n = Math.max(1, Math.min(o.concurrency ?? 4, todo.length));
+    const n = Math.max(1, Math.min(o.concurrency ?? 4, feeder ? Infinity : r.planned - r.skipped));
     await Promise.all(Array.from({ length: n }, worker));
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
+    source.close?.();
+    workerLease?.drop();
     log.close();
+  }
+  if (feeder) {
+    const chunksDone = feeder.doneCount();
+    r.shared = { worker: o.worker!, chunks: feeder.chunks, chunksDone, claimed: feeder.claimed, stolen: feeder.stolen, complete: chunksDone === feeder.chunks };
   }
   if (fatal) throw fatal;
   if (teacherError) {
     const { err, problemId, sample } = teacherError;
     throw new GenerateError(
       `teacher ${model} failed on problem ${problemId} sample ${sample}: ${(err as Error).message}. ` +
-        `${log.existing + r.written} traces are in ${log.path}; rerun the same command to resume.`, r, err);
+        `${reader.refresh().size} traces are in ${feeder ? o.out : log.path}; rerun the same command to resume.`, r, err);
   }
   if (o.signal?.aborted) r.stopped = 'aborted';
   return r;

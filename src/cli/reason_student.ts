@@ -1,0 +1,80 @@
+// One student of the reasoning demo, trained from the traces file: a job that runs in this
+// process or, to use every core, in a child process (`node reason_student.js JOB_JSON`,
+// progress back over IPC). The demo's students are independent and each trains fastest on
+// one thread, so two of them on two cores take the wall time of one.
+import { fork } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as torch from '../torch/index.js';
+import { CausalLM, type LmConfig } from '../lm/model.js';
+import { saveLm } from '../lm/checkpoint.js';
+import { ByteTokenizer, tokenizerFromJSON } from '../lm/tokenizer.js';
+import { studentExamples, type StudentKind } from '../reason/students.js';
+import { trainLm } from '../reason/sft.js';
+import type { Trace } from '../reason/types.js';
+
+export interface StudentJob {
+  kind: StudentKind;
+  /** traces.jsonl */
+  traces: string;
+  /** LM folder to write; its checkpoint sits beside it as `<out>.ckpt`. */
+  out: string;
+  config: LmConfig;
+  tokenizer: unknown;
+  steps: number;
+  batchSize: number;
+  lr: number;
+  alpha: number;
+  T: number;
+  seed: number;
+  threads: number;
+}
+
+export type StudentProgress = (step: number, steps: number, loss: number) => void;
+
+export function readTraces(path: string): Trace[] {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Trace);
+}
+
+export function trainStudent(job: StudentJob, onStep?: StudentProgress): void {
+  torch.setNumThreads(job.threads);
+  const tok = job.tokenizer ? tokenizerFromJSON(job.tokenizer) : new ByteTokenizer();
+  const examples = studentExamples(readTraces(job.traces), tok, job.kind);
+  torch.manualSeed(job.seed);
+  const model = new CausalLM(job.config);
+  const kd = job.kind === 'sft+kd';
+  trainLm({
+    model, examples, steps: job.steps, batchSize: job.batchSize, lr: job.lr, seed: job.seed, padId: tok.eosId,
+    alpha: kd ? job.alpha : 1, T: job.T, checkpoint: `${job.out}.ckpt`, checkpointEvery: 50,
+    onStep: (s) => onStep?.(s.step, s.steps, s.loss),
+  });
+  saveLm(job.out, model, tok, { info: { kind: job.kind, steps: job.steps, alpha: kd ? job.alpha : 1, T: job.T, seed: job.seed, examples: examples.length } });
+  model.dispose();
+}
+
+/** Runs a job in a child process; resolves when its LM folder is written. */
+export function trainStudentInChild(job: StudentJob, onStep?: StudentProgress): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = fork(fileURLToPath(import.meta.url), [JSON.stringify(job)], { stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('message', (m: { step: number; steps: number; loss: number }) => onStep?.(m.step, m.steps, m.loss));
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      if (code === 0 && existsSync(join(job.out, 'lm.json'))) resolve();
+      else reject(new Error(`training ${job.kind} student failed (${signal ?? `exit ${code}`}): ${stderr.trim().split('\n').pop() ?? ''}`));
+    });
+  });
+}
+
+// As a child: train the job given on the command line, report steps to the parent.
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.send) {
+  try {
+    trainStudent(JSON.parse(process.argv[2]) as StudentJob, (step, steps, loss) => process.send!({ step, steps, loss }));
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n`);
+    process.exitCode = 1;
+  }
+}
