@@ -129,17 +129,18 @@ async function openTeacher(o: Opts, concurrency: number): Promise<OpenTeacher> {
 /** Several endpoints (--base-url A,B,C [--weights 2,1,1]) as one TeacherPool; --rpm/--tpm/--concurrency apply per endpoint. */
 async function openPool(o: Opts, urls: string[], models: string[], common: Omit<import('../reason/teachers/http.js').HttpTeacherOptions, 'baseURL' | 'model'>): Promise<OpenTeacher> {
   const { TeacherPool } = await import('../reason/teachers/pool.js');
-  const { HttpTeacher } = await import('../reason/teachers/http.js');
+  type HttpTeacher = import('../reason/teachers/http.js').HttpTeacher;
   if (models.length !== 1 && models.length !== urls.length) throw new ConfigError(`--model: give one name, or one per --base-url URL (${urls.length}); got ${models.length}`);
   const weights = o.weights === undefined ? urls.map(() => 1) : String(o.weights).split(',').map(Number);
   if (weights.length !== urls.length || !weights.every((w) => Number.isFinite(w) && w > 0))
     throw new ConfigError(`--weights must be ${urls.length} positive numbers, one per --base-url URL; got '${String(o.weights)}'`);
   // A failing endpoint should hand its request to another quickly: one retry of its own, not five.
   const maxRetries = intFlag(o, 'maxRetries', '--max-retries', 1);
-  const teachers = urls.map((u, i) => new HttpTeacher({ ...common, baseURL: u, model: models[models.length === 1 ? 0 : i], maxRetries }));
   // The pool's name is in every trace id: the first model's name, so a list of aliases of one model resumes as one.
-  const pool = new TeacherPool({ name: models[0], endpoints: teachers.map((teacher, i) => ({ teacher, weight: weights[i] })), log: say });
-  const sum = (f: (t: InstanceType<typeof HttpTeacher>) => number) => () => teachers.reduce((n, t) => n + f(t), 0);
+  const pool = TeacherPool.http(urls.map((baseURL, i) => ({ baseURL, model: models[models.length === 1 ? 0 : i], weight: weights[i] })),
+    { ...common, maxRetries }, { name: models[0], log: say });
+  const teachers = pool.teachers as HttpTeacher[];
+  const sum = (f: (t: HttpTeacher) => number) => () => teachers.reduce((n, t) => n + f(t), 0);
   return {
     teacher: pool, close: () => pool.close(), retries: sum((t) => t.stats().retries), cost: sum((t) => t.stats().costUsd),
     extra: () => {

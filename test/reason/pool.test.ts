@@ -2,13 +2,14 @@
 // the same seed (so every endpoint gives the same greedy answer). Weighted balancing; one server
 // closed mid-run (the run completes with nothing lost, the dead endpoint is out of rotation and
 // its traces equal a single-endpoint run); the endpoint back after its cool-down (half-open
-// probe); a non-retryable error fails at once; every endpoint down → one clear error in time.
+// probe); 429 and garbage fail over (Retry-After sets the cool-down); a non-retryable error fails at once; every endpoint down → one clear error in time.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startOpenAIServer, type OpenAIServerHandle } from '../../src/serve/openai_server.js';
+import { startFaultProxy } from '../../src/serve/fault_proxy.js';
 import { LocalTeacher } from '../../src/reason/teachers/local.js';
 import { HttpTeacher } from '../../src/reason/teachers/http.js';
 import { TeacherPool, PoolExhaustedError } from '../../src/reason/teachers/pool.js';
@@ -97,6 +98,26 @@ test('one server closed mid-run: the run completes, nothing lost, the dead endpo
   assert.equal(back.consecutiveFailures, 0);
   assert.ok(back.completions > ep.completions, 'it answers again');
   pool.close();
+});
+
+test("429 and garbage on two endpoints: the request fails over to the third; a 429's Retry-After sets its endpoint's cool-down", async () => {
+  const p429 = await startFaultProxy({ target: servers[0].baseURL, schedule: ['429', '429'], retryAfter: '3' });
+  const pBad = await startFaultProxy({ target: servers[2].baseURL, schedule: ['garbage', 'garbage'] });
+  const pool = TeacherPool.http([p429.baseURL, pBad.baseURL, servers[1].baseURL].map((baseURL) => ({ baseURL, model: 'teacher' })),
+    { ...http, backoff: { baseMs: 1, maxMs: 5, maxRetryAfterMs: 10 } });
+  try {
+    for (let i = 0; i < 2; i++) await pool.complete({ messages: [{ role: 'user', content: `q${i}` }], maxTokens: 2, temperature: 0 });
+    const [a, b, c] = pool.stats().endpoints;
+    assert.deepEqual([a.state, b.state, c.state], ['down', 'down', 'up']);
+    assert.match(a.lastError!, /answered 429/);
+    assert.ok(a.downUntil! - Date.now() > 2000, 'cool-down follows Retry-After (3 s), not the 1 s base');
+    assert.match(b.lastError!, /bad response/);
+    assert.equal(c.completions, 2);
+    assert.equal(pool.stats().failovers, 2);
+  } finally {
+    pool.close();
+    await Promise.all([p429.close(), pBad.close()]);
+  }
 });
 
 test('a non-retryable error (unknown model: 404) fails the request at once, without failover or a health change', async () => {

@@ -134,6 +134,11 @@ export class TeacherPool implements ReasoningTeacher {
     });
   }
 
+  /** The endpoints' teachers, in the order given. */
+  get teachers(): ReasoningTeacher[] {
+    return this.#eps.map((e) => e.teacher);
+  }
+
   stats(): PoolStats {
     return { endpoints: this.#eps.map((e) => publicStats(e)), failovers: this.#failovers, waits: this.#waits };
   }
