@@ -60,7 +60,7 @@ export const REASONING_DEFAULTS = {
   batchSize: 32,
   lr: 3e-3,
   alpha: 0.5,
-  T: 2,
+  T: 1,
   topLogprobs: 8,
   seed: 0,
   student: { dim: 64, nLayers: 3, nHeads: 2, nKvHeads: 2, hiddenDim: 192, maxSeqLen: 384 } as Partial<LmConfig>,
