@@ -18,7 +18,10 @@ Napi::Value wrap_tensor(Napi::Env env, at::Tensor t) {
   // a large heap (a few million trace objects) that made steps 3.7× slower. Tensors are
   // freed deterministically (tidy, dispose, using); the finalizer stays a safety net that
   // runs whenever V8 collects for its own reasons.
-  box->reported = static_cast<int64_t>(box->t.numel()) * static_cast<int64_t>(box->t.element_size());
+  // A view (narrow, transpose, a KV-cache window …) shares its base's storage: counting it
+  // again would report memory that was never allocated.
+  const at::Tensor& t0 = box->t;
+  box->reported = t0.is_view() || !t0.has_storage() ? 0 : static_cast<int64_t>(t0.storage().nbytes());
   const int64_t bytes = g_memory.bytes += box->reported;
   const int64_t live = ++g_memory.live;
   // Raise the peaks; a lost race only delays a peak by one allocation.

@@ -4,7 +4,7 @@
 // `dispose()` frees the box at once and removes the wrap's finalizer; the finalizer is
 // only a safety net for tensors nobody disposed. A disposed Tensor points at one shared
 // handle whose box is empty, so using it raises ERR_DISPOSED.
-// Native bytes are reported to V8 so that the GC sees the pressure of forgotten tensors.
+// Native bytes are counted for memory() but not reported to V8 (see wrap_tensor).
 #pragma once
 #include <ATen/ATen.h>
 #include <napi.h>
@@ -12,14 +12,14 @@
 
 struct TensorBox {
   at::Tensor t;
-  int64_t reported = 0;  // bytes counted in g_memory (numel × element size)
+  int64_t reported = 0;  // bytes counted in g_memory: the storage it owns (0 for a view)
 };
 
 // Process-wide counters (atomic: worker threads may load the addon too).
 struct MemoryStats {
   std::atomic<int64_t> live{0};        // boxes holding a defined tensor
   std::atomic<int64_t> peak{0};        // highest `live` since start or the last reset
-  std::atomic<int64_t> bytes{0};       // bytes reported to V8 for live boxes
+  std::atomic<int64_t> bytes{0};       // storage bytes owned by live boxes
   std::atomic<int64_t> peak_bytes{0};  // highest `bytes` since start or the last reset
 };
 extern MemoryStats g_memory;
