@@ -109,13 +109,13 @@ test('random models (GQA; MHA with tied embeddings, other rope theta): llama.cpp
   }
 });
 
-test('a trained LM folder, if this machine has one: f32 greedy agrees, divergences only at near-ties', { skip: !trainedLmFolder() && 'no trained LM folder (set DISTILL_LM_DIR)' }, async (t) => {
+test('a trained LM (the shipped reasoning teacher, or $DISTILL_LM_DIR): f32 greedy agrees with llama.cpp, divergences only at near-ties', { skip: !trainedLmFolder() && 'no trained LM folder (assets/reasoning-teacher missing; set DISTILL_LM_DIR)' }, async (t) => {
   const dir = trainedLmFolder()!;
   const { model, tokenizer } = loadLm(dir);
   if (!(tokenizer instanceof ByteTokenizer)) return t.skip(`${dir}: tokenizer ${tokenizer.kind} has no GGUF form yet`);
   const path = join(work, 'lead.gguf');
   exportGguf(model, tokenizer, path);
-  const questions = ['What is 12 + 7?', 'Name a colour.', 'Write a haiku about the sea.', '计算 3 × 4。', 'Hello!'];
+  const questions = ['A farmer keeps chickens and rabbits. Together they have 10 heads and 28 legs. How many chickens and how many rabbits are there?', '今有鸡兔同笼，上有35头，下有94足。问鸡兔各几何？', 'What is 12 + 7?', '计算 3 × 4。', 'Hello!'];
   const ps = Array.from({ length: 20 }, (_, i) => tokenizer.chatPrompt([{ role: 'user', content: `${questions[i % 5]}${' '.repeat(i >> 2)}` }]));
   const r = await LlamaCppRunner.open(path);
   try {

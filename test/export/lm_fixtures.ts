@@ -2,7 +2,7 @@
 // a random one, and one trained for a few steps on a repetitive text so that its greedy
 // continuations are unambiguous (random tiny models have near-tied logits everywhere,
 // and float rounding would decide between runtimes, not the export).
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as torch from '../../src/torch/index.js';
@@ -62,27 +62,10 @@ export function prompts(n = 20): number[][] {
 }
 
 /**
- * A trained LM folder (one with lm.json) to check as well, if this machine has one:
- * $DISTILL_LM_DIR, else the first runs/<…>/lm.json up to three levels down.
+ * A trained LM folder to check as well: $DISTILL_LM_DIR, else the reasoning teacher the
+ * repository ships (assets/reasoning-teacher), so the check always runs on a trained model.
  */
 export function trainedLmFolder(): string | undefined {
-  const env = process.env.DISTILL_LM_DIR;
-  if (env) return existsSync(join(env, 'lm.json')) ? env : undefined;
-  const root = fileURLToPath(new URL('../../../runs', import.meta.url));
-  const walk = (dir: string, depth: number): string | undefined => {
-    if (existsSync(join(dir, 'lm.json'))) return dir;
-    if (depth === 0) return undefined;
-    let names: string[] = [];
-    try {
-      names = readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
-    } catch {
-      return undefined;
-    }
-    for (const n of names) {
-      const hit = walk(join(dir, n), depth - 1);
-      if (hit) return hit;
-    }
-    return undefined;
-  };
-  return walk(root, 3);
+  const dir = process.env.DISTILL_LM_DIR ?? fileURLToPath(new URL('../../../assets/reasoning-teacher', import.meta.url));
+  return existsSync(join(dir, 'lm.json')) ? dir : undefined;
 }
