@@ -2,7 +2,11 @@
 runs on a GPU machine where our libtorch addon is not built. Same architecture and
 parameter names, AdamW + linear warm-up + cosine, SFT loss on completion tokens only.
 
-  python3 scripts/lm_torch.py DATA.json OUTDIR   (DATA written by `distill reason export-sft`)
+  python3 scripts/lm_torch.py DATA.json OUTDIR
+
+bench/lm.ts writes such a DATA file (token ids from our ByteTokenizer) and times this
+script against our trainer; the shipped reasoning teacher was trained by it on a GPU
+(assets/reasoning-teacher/lm.json says how).
 
 DATA: {"config": LmConfig, "train": [{"prompt": [...], "completion": [...]}],
        "test": [{"prompt": [...], "answer": "6, 4"}], "steps", "batchSize", "lr", "seed", "eos"}
