@@ -6,7 +6,7 @@
 //   3. three equal students: (a) answers only, (b) SFT on the traces, (c) SFT + token-level KD;
 //   4. pass@1 on held-out problems and the seed's table.
 // Every stage resumes: traces by request id, students by checkpoint, finished models by folder.
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -81,6 +81,19 @@ export interface ReasoningRow {
 /** The trace-generation preset: the teacher was trained on bare questions, so no instruction suffix. */
 const PRESET: Preset = { suffix: { en: '', zh: '' }, temperature: 0.6, topP: 0.95 };
 
+/** Whether the student in `dir` was trained with this job's recipe (as saved in its lm.json). */
+function sameRecipe(dir: string, job: StudentJob): boolean {
+  try {
+    const desc = JSON.parse(readFileSync(join(dir, 'lm.json'), 'utf8')) as { config: LmConfig; info: Record<string, unknown> };
+    const i = desc.info;
+    const kd = job.kind === 'sft+kd';
+    return i.kind === job.kind && i.steps === job.steps && i.seed === job.seed && i.alpha === (kd ? job.alpha : 1) && i.T === job.T &&
+      i.lr === job.lr && i.batchSize === job.batchSize && JSON.stringify(desc.config) === JSON.stringify(job.config);
+  } catch {
+    return false;
+  }
+}
+
 function folderBytes(dir: string): number {
   return statSync(join(dir, 'model.safetensors')).size + statSync(join(dir, 'lm.json')).size;
 }
@@ -105,7 +118,6 @@ export async function runReasoningDemo(opts: ReasoningDemoOptions): Promise<{ ro
 
   // ── traces through the real server and the HTTP client ──
   const server = await startOpenAIServer({ backends: [teacher.backend()] });
-  let traces: Trace[];
   try {
     const client = new HttpTeacher({ baseURL: server.baseURL, model: 'teacher', concurrency: teacher.maxBatch, apiKeyEnv: 'DISTILL_DEMO_NO_KEY' });
     const res = await generateTraces({
@@ -118,7 +130,7 @@ export async function runReasoningDemo(opts: ReasoningDemoOptions): Promise<{ ro
     await server.close();
   }
   const tracesPath = join(dir, 'traces', 'traces.jsonl');
-  traces = readTraces(tracesPath);
+  const traces: Trace[] = readTraces(tracesPath);
   const card = datasetCard(traces, { name: 'chickens-rabbits traces' });
   writeFileAtomic(join(dir, 'traces', 'card.md'), card.markdown);
   writeFileAtomic(join(dir, 'traces', 'card.json'), JSON.stringify(card.json, null, 1) + '\n');
@@ -131,8 +143,18 @@ export async function runReasoningDemo(opts: ReasoningDemoOptions): Promise<{ ro
   for (const [kind, name] of kinds) {
     const out = join(dir, name);
     studentDirs[name] = out;
-    if (existsSync(join(out, 'lm.json'))) note(`${name}: reusing ${out}`);
-    else jobs.push({ kind, traces: tracesPath, out, config: cfg, tokenizer: tok.toJSON(), steps: o.steps, batchSize: o.batchSize, lr: o.lr, alpha: o.alpha, T: o.T, seed: o.seed, threads: 1 });
+    const job: StudentJob = { kind, traces: tracesPath, out, config: cfg, tokenizer: tok.toJSON(), steps: o.steps, batchSize: o.batchSize, lr: o.lr, alpha: o.alpha, T: o.T, seed: o.seed, threads: 1 };
+    if (existsSync(join(out, 'lm.json'))) {
+      if (sameRecipe(out, job)) {
+        note(`${name}: reusing ${out}`);
+        continue;
+      }
+      // A finished student of another recipe (other steps, α, T …) is stale: train anew.
+      note(`${name}: ${out} was trained with other options; training it again`);
+      rmSync(out, { recursive: true, force: true });
+      rmSync(`${out}.ckpt`, { force: true });
+    }
+    jobs.push(job);
   }
   // The students are independent: one per core at a time, each in its own process on one thread.
   const parallel = Math.max(1, Math.min(o.parallel ?? availableParallelism(), jobs.length));

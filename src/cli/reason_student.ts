@@ -50,7 +50,7 @@ export function trainStudent(job: StudentJob, onStep?: StudentProgress): void {
     alpha: kd ? job.alpha : 1, T: job.T, checkpoint: `${job.out}.ckpt`, checkpointEvery: 50,
     onStep: (s) => onStep?.(s.step, s.steps, s.loss),
   });
-  saveLm(job.out, model, tok, { info: { kind: job.kind, steps: job.steps, alpha: kd ? job.alpha : 1, T: job.T, seed: job.seed, examples: examples.length } });
+  saveLm(job.out, model, tok, { info: { kind: job.kind, steps: job.steps, alpha: kd ? job.alpha : 1, T: job.T, lr: job.lr, batchSize: job.batchSize, seed: job.seed, examples: examples.length } });
   model.dispose();
 }
 
