@@ -66,17 +66,8 @@ export const REASONING_DEFAULTS = {
   student: { dim: 64, nLayers: 3, nHeads: 2, nKvHeads: 2, hiddenDim: 192, maxSeqLen: 384 } as Partial<LmConfig>,
 };
 
-export interface ReasoningRow {
-  model: string;
-  params: number;
-  sizeBytes: number;
-  accuracy: number;
-  correct: number;
-  total: number;
-  tokensPerSecond: number;
-  tokensPerSecondBatch1: number;
-  peakBytes: number;
-}
+/** One model's line of the table: its evaluation (less the answers) and its size. */
+export type ReasoningRow = Omit<LmEvaluation, 'answers'> & { model: string; params: number; sizeBytes: number };
 
 /** The trace-generation preset: the teacher was trained on bare questions, so no instruction suffix. */
 const PRESET: Preset = { suffix: { en: '', zh: '' }, temperature: 0.6, topP: 0.95 };
@@ -176,10 +167,8 @@ export async function runReasoningDemo(opts: ReasoningDemoOptions): Promise<{ ro
     const { model, tokenizer } = name === 'teacher' ? { model: teacher.model, tokenizer: tok } : loadLm(d);
     const ev: LmEvaluation = evaluateLm(model, tokenizer, test, { onProgress: (a, b) => o.onProgress?.(`eval ${name}`, a, b) });
     writeFileAtomic(join(dir, `eval-${name}.json`), JSON.stringify(ev.answers, null, 1) + '\n');
-    rows.push({
-      model: name, params: countLmParameters(model.cfg), sizeBytes: folderBytes(d), accuracy: ev.accuracy, correct: ev.correct, total: ev.total,
-      tokensPerSecond: ev.tokensPerSecond, tokensPerSecondBatch1: ev.tokensPerSecondBatch1, peakBytes: ev.peakBytes,
-    });
+    const { answers: _answers, ...measured } = ev;
+    rows.push({ model: name, params: countLmParameters(model.cfg), sizeBytes: folderBytes(d), ...measured });
     note(`${name}: pass@1 ${formatPercent(ev.accuracy)} (${ev.correct}/${ev.total})`);
   }
   writeFileAtomic(join(dir, 'results.json'), JSON.stringify({ options: { ...o, onNote: undefined, onProgress: undefined }, rows, card: card.json }, null, 1) + '\n');

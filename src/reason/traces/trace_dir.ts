@@ -5,7 +5,8 @@
 // it anyway) counts once, and the first file in name order (traces.jsonl first) wins.
 import fs from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, FormatError } from '../../torch/errors.js';
+import { ConfigError } from '../../torch/errors.js';
+import { traceIdOf } from './trace_log.js';
 import { readTracesFile } from '../files.js';
 import type { Trace } from '../types.js';
 
@@ -104,13 +105,7 @@ export class TraceDirReader {
   }
 
   #line(text: string, path: string, lineNo: number): void {
-    let id: unknown;
-    try {
-      id = (JSON.parse(text) as { id?: unknown }).id;
-    } catch {
-      throw new FormatError(`${path}: line ${lineNo} is not JSON; it was not written by this tool. Move it aside or fix it, then rerun.`);
-    }
-    if (typeof id !== 'string') throw new FormatError(`${path}: line ${lineNo} has no trace id. Move it aside or fix it, then rerun.`);
+    const id = traceIdOf(text, path, lineNo);
     if (this.ids.has(id)) return;
     this.ids.add(id);
     this.onNew?.(id, path);

@@ -97,6 +97,18 @@ export class TraceLog {
   }
 }
 
+/** The id of one traces file line; a line this tool did not write is a FormatError naming it. */
+export function traceIdOf(text: string, path: string, lineNo: number): string {
+  let id: unknown;
+  try {
+    id = (JSON.parse(text) as { id?: unknown }).id;
+  } catch {
+    throw new FormatError(`${path}: line ${lineNo} is not JSON; it was not written by this tool. Move it aside or fix it, then rerun.`);
+  }
+  if (typeof id !== 'string') throw new FormatError(`${path}: line ${lineNo} has no trace id. Move it aside or fix it, then rerun.`);
+  return id;
+}
+
 /** Reads line by line in chunks (the file may be larger than a JS string can hold). */
 function scan(fd: number, path: string): { ids: Set<string>; lines: number; end: number; size: number } {
   const size = fs.fstatSync(fd).size;
@@ -119,14 +131,7 @@ function scan(fd: number, path: string): { ids: Set<string>; lines: number; end:
       data = data.subarray(nl + 1);
       if (!text) continue;
       lines++;
-      let id: unknown;
-      try {
-        id = (JSON.parse(text) as { id?: unknown }).id;
-      } catch {
-        throw new FormatError(`${path}: line ${lineNo} is not JSON; it was not written by this tool. Move it aside or fix it, then rerun.`);
-      }
-      if (typeof id !== 'string') throw new FormatError(`${path}: line ${lineNo} has no trace id. Move it aside or fix it, then rerun.`);
-      ids.add(id);
+      ids.add(traceIdOf(text, path, lineNo));
     }
     carry = Buffer.from(data); // a copy: `buf` is reused for the next chunk
   }
