@@ -13,6 +13,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { ChatBackend, ChatDelta } from './chat_backend.js';
 import { SerialQueue } from './chat_backend.js';
+import { listen } from './listen.js';
 import {
   WireError, parseChatBody, newId, completionObject, chunkObject, deltaObject, wireUsage, errorObject, type ParsedChat,
 } from './openai_wire.js';
@@ -230,13 +231,7 @@ export async function startOpenAIServer(o: OpenAIServerOptions): Promise<OpenAIS
       sendJson(res, 500, errorObject((e as Error).message, 'server_error'));
     });
   });
-  server.on('clientError', (_e, socket) => socket.destroy());
-  await new Promise<void>((ok, fail) => {
-    server.once('error', fail);
-    server.listen(o.port ?? 0, host, () => ok());
-  });
-  const port = (server.address() as { port: number }).port;
-  const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  const { port, urlHost } = await listen(server, host, o.port ?? 0);
   return {
     baseURL: `http://${urlHost}:${port}/v1`,
     port,

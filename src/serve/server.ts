@@ -11,6 +11,7 @@ import { resolve } from 'node:path';
 import { listRuns, resolveStage, readTailLines, stageStatus, DEFAULT_STALE_MS } from './runs.js';
 import { streamStage } from './sse.js';
 import { renderPage } from './page.js';
+import { listen } from './listen.js';
 
 export interface DashboardOptions {
   runsDir: string;
@@ -133,13 +134,7 @@ export async function startDashboard(o: DashboardOptions): Promise<DashboardHand
       else res.destroy();
     }
   });
-  server.on('clientError', (_e, socket) => socket.destroy());
-  await new Promise<void>((ok, fail) => {
-    server.once('error', fail);
-    server.listen(o.port ?? 0, host, () => ok());
-  });
-  const port = (server.address() as { port: number }).port;
-  const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  const { port, urlHost } = await listen(server, host, o.port ?? 0);
   return {
     url: `http://${urlHost}:${port}/`,
     port,
