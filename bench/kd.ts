@@ -53,14 +53,14 @@ try {
   // 1. Our end-to-end vanilla KD: cache the (random-weight) teacher's logits, then distill.
   torch.manualSeed(0);
   const teacherNet = nn.cnn({ inputShape, numClasses: 10, dropout: 0.3 });
-  const [kdRun, oursSeconds] = timed(() => {
-    const cached = kd.CachedTeacher.build(teacherNet, train, 10, { dir: join(dir, 'cache') });
-    const r = kd.train({
-      model: student(), train: new data.DataLoader(train, { batchSize: 128, seed: 0 }), config: config(), runDir: join(dir, 'kd'),
-      kd: { teacher: cached, loss: kd.createLoss({ name: 'hinton' }), T: () => 4, alpha: () => 0.1 },
-    });
-    cached.dispose();
-    return r;
+  const kdRun = (cached: kd.CachedTeacher, tag: string) => kd.train({
+    model: student(), train: new data.DataLoader(train, { batchSize: 128, seed: 0 }), config: config(), runDir: join(dir, tag),
+    kd: { teacher: cached, loss: kd.createLoss({ name: 'hinton' }), T: () => 4, alpha: () => 0.1 },
+  });
+  const [cached, oursSeconds] = timed(() => {
+    const c = kd.CachedTeacher.build(teacherNet, train, 10, { dir: join(dir, 'cache') });
+    kdRun(c, 'kd');
+    return c;
   });
   log(`ours: cache + ${epochs} KD epochs in ${oursSeconds.toFixed(2)} s`);
 
@@ -68,10 +68,18 @@ try {
   const peer = JSON.parse(execFileSync('/usr/bin/python3', [PEER, '--mode', 'speed', '--epochs', String(epochs), '--threads', String(threads)], { encoding: 'utf8' })) as { seconds: number };
   log(`PyTorch: cache + ${epochs} KD epochs in ${peer.seconds.toFixed(2)} s`);
 
-  // 3. A plain student epoch vs a KD epoch with the cached teacher (medians over the epochs).
-  const plain = kd.train({ model: student(), train: new data.DataLoader(train, { batchSize: 128, seed: 0 }), config: config(), runDir: join(dir, 'plain') });
-  const plainEpoch = median(plain.history.map((h) => h.seconds));
-  const kdEpoch = median(kdRun.history.map((h) => h.seconds));
+  // 3. A plain student epoch vs a KD epoch with the cached teacher: plain and KD runs
+  //    alternate three times, so that drift on a shared machine hits both alike; medians
+  //    over all their epochs.
+  const plainEpochs: number[] = [], kdEpochs: number[] = [];
+  for (let rep = 0; rep < 3; rep++) {
+    const plain = kd.train({ model: student(), train: new data.DataLoader(train, { batchSize: 128, seed: 0 }), config: config(), runDir: join(dir, `plain${rep}`) });
+    plainEpochs.push(...plain.history.map((h) => h.seconds));
+    kdEpochs.push(...kdRun(cached, `kd${rep}`).history.map((h) => h.seconds));
+  }
+  cached.dispose();
+  const plainEpoch = median(plainEpochs);
+  const kdEpoch = median(kdEpochs);
   log(`epoch: plain ${plainEpoch.toFixed(2)} s, KD with cached teacher ${kdEpoch.toFixed(2)} s`);
 
   console.log(JSON.stringify({

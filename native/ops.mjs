@@ -148,6 +148,7 @@ export const ops = [
   ['crossEntropyRaw', 'T input, T target, T? weight, red reduction, i ignoreIndex, f labelSmoothing', 'T', 'at::cross_entropy_loss(input, target, weight, reduction, ignoreIndex, labelSmoothing)'],
   ['nllLossRaw', 'T input, T target, T? weight, red reduction, i ignoreIndex', 'T', 'at::nll_loss_nd(input, target, weight, reduction, ignoreIndex)'],
   ['klDivRaw', 'T input, T target, red reduction, b logTarget', 'T', 'at::kl_div(input, target, reduction, logTarget)'],
+  ['hintonKdRaw', 'T student, T teacher, T? labels, f T, f alpha', 'TL', 'distill::hinton_kd(student, teacher, labels, T, alpha)'],
   ['mseLossRaw', 'T input, T target, red reduction', 'T', 'at::mse_loss(input, target, reduction)'],
 
   // ── in-place updates (optimizers, initialisers); they return `self` ──

@@ -148,3 +148,13 @@ Tensor.prototype.min = function (this: Tensor, dim?: number, keepdim?: boolean) 
 Tensor.prototype.var = function (this: Tensor, dim?: number | number[] | null, opts?: { correction?: number; keepdim?: boolean }) {
   return variance(this, dim ?? null, opts);
 };
+
+/**
+ * Hinton et al. 2015 on rows (N, C), fused (native/fused.cc): [total, hard, soft] with
+ * hard = CE(labels, softmax(s)) (0 without labels), soft = T²·KL(softmax(t/T) ‖ softmax(s/T))
+ * batchmean, total = alpha·hard + (1 − alpha)·soft. Gradients reach `student` only.
+ */
+export function hintonKd(student: Tensor, teacher: Tensor, labels: Tensor | null, T: number, alpha: number): [Tensor, Tensor, Tensor] {
+  const [total, hard, soft] = G.hintonKdRaw(student, teacher, labels, T, alpha);
+  return [total, hard, soft];
+}

@@ -373,6 +373,9 @@ export function nllLossRaw(input: Tensor, target: Tensor, weight: Tensor | null,
 export function klDivRaw(input: Tensor, target: Tensor, reduction: Reduction, logTarget: boolean): Tensor {
   return wrap(native.klDivRaw(input.handle, target.handle, reduction, logTarget));
 }
+export function hintonKdRaw(student: Tensor, teacher: Tensor, labels: Tensor | null, T: number, alpha: number): Tensor[] {
+  return (native.hintonKdRaw(student.handle, teacher.handle, labels?.handle ?? null, T, alpha) as unknown[]).map(wrap);
+}
 export function mseLossRaw(input: Tensor, target: Tensor, reduction: Reduction): Tensor {
   return wrap(native.mseLossRaw(input.handle, target.handle, reduction));
 }

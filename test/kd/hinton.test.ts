@@ -45,6 +45,27 @@ cases.push({
     return [r.total, r.hard, r.soft];
   },
 });
+// The teacher as data (no gradient), as in training: hintonLoss takes the fused op.
+for (const T of [1, 4, 20])
+  for (const alpha of [0, 0.1, 0.7])
+    cases.push({
+      name: `hinton fused (teacher as data) T=${T} alpha=${alpha}: total, hard, soft and the student's gradient`,
+      inputs: { s, t, y }, grad: ['s'], setup,
+      py: `hinton(s, t, y, ${T}, ${alpha})`,
+      ours: ({ s, t, y }: In) => {
+        const r = kd.hintonLoss(s, t, y, { T, alpha });
+        return [r.total, r.hard, r.soft];
+      },
+    });
+cases.push({
+  name: 'hinton fused over a sequence (B, L, C), and a gradient through the hard and soft parts too',
+  inputs: { s3, t3, y3 }, grad: ['s3'], setup,
+  py: '(lambda r: (r[0] + 2 * r[1] - r[2], r[0], r[1], r[2]))(hinton(s3.reshape(-1, 7), t3.reshape(-1, 7), y3.reshape(-1), 4, 0.3))',
+  ours: ({ s3, t3, y3 }: In) => {
+    const r = kd.hintonLoss(s3, t3, y3, { T: 4, alpha: 0.3 });
+    return [r.total.add(r.hard.mul(2)).sub(r.soft), r.total, r.hard, r.soft];
+  },
+});
 const perm = I([3, 0, 1, 2, 7, 4, 6, 5]);
 cases.push({
   name: 'hinton with label smoothing and mixup: the hard term is λ·CE(y) + (1−λ)·CE(y[perm])',
@@ -115,4 +136,14 @@ test('hintonLoss frees its intermediates: only total, hard and soft remain', () 
   r.hard.dispose();
   r.soft.dispose();
   assert.equal(torch.memory().liveTensors, base);
+});
+
+test('a teacher without gradient takes the fused op (one graph node); a teacher with gradient the composite', () => {
+  torch.tidy(() => {
+    const a = R(8, 10).requiresGrad_(true);
+    assert.match(kd.hintonLoss(a, t, y, { T: 4, alpha: 0.1 }).total.gradFn ?? '', /HintonKD/);
+    assert.throws(() => kd.hintonLoss(a, t, I([0, 3, 9, 2, 2, 7, 5, 10]), { T: 4, alpha: 0.1 }), /label 10 is out of range for 10 classes/);
+    const b = R(8, 10).requiresGrad_(true);
+    assert.doesNotMatch(kd.hintonLoss(a, b, y, { T: 4, alpha: 0.1 }).total.gradFn ?? '', /HintonKD/);
+  });
 });
