@@ -87,6 +87,7 @@ function opOverheadUs(): number {
 }
 
 torch.setNumThreads(threads);
+torch.setFlushDenormal(true); // as the PyTorch peer (torch.set_flush_denormal) and our trainers
 const result: Record<string, unknown> = {};
 for (const model of ['mlp', 'cnn'] as const) {
   const ours: number[] = [], peer: number[] = [];

@@ -85,6 +85,7 @@ def main():
     ap.add_argument("--teacher-epochs", type=int, default=10)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    torch.set_flush_denormal(True)  # the same setting as our engine's default
     torch.manual_seed(a.seed)
     x, y = load("train")
     xt, yt = load("test")

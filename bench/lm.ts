@@ -57,6 +57,7 @@ const script = fileURLToPath(new URL('../../scripts/lm_torch.py', import.meta.ur
 const py = `
 import sys, time, json, torch
 torch.set_num_threads(${threads})
+torch.set_flush_denormal(True)
 sys.argv = ['lm_torch.py']
 src = open(${JSON.stringify(script)}).read().replace('if __name__ == "__main__":', 'if False:')
 exec(src)

@@ -159,6 +159,12 @@ function makeSchedule(opt: Optimizer<{ lr: number }>, c: TrainConfig, totalSteps
 const argmaxAgreement = (a: Tensor, b: Tensor) => torch.tidy(() => a.eq(b).toDtype('float32').mean().item());
 
 export function train(req: TrainRequest): TrainResult {
+  // Denormals are flushed for the run (torch.setFlushDenormal): without it Adam's state
+  // underflows into them and a distillation epoch grew 0.59 → 0.72 s over five epochs.
+  return torch.withFlushDenormal(() => runTraining(req));
+}
+
+function runTraining(req: TrainRequest): TrainResult {
   const { model, config: c, kd, dist } = req;
   const lead = !dist || dist.rank === 0; // the one rank that writes files
   mkdirSync(req.runDir, { recursive: true });

@@ -52,6 +52,11 @@ function batchAt(n: number, bs: number, seed: number, step: number): number[] {
 }
 
 export function trainLm(o: LmTrainOptions): { step: number; last: LmStepInfo | null } {
+  // Denormals are flushed for the run (torch.setFlushDenormal), as in kd.train.
+  return torch.withFlushDenormal(() => runLmTraining(o));
+}
+
+function runLmTraining(o: LmTrainOptions): { step: number; last: LmStepInfo | null } {
   const { model, examples } = o;
   if (examples.length === 0) throw new torch.ConfigError('trainLm: no training examples');
   const bs = Math.min(o.batchSize ?? 32, examples.length);

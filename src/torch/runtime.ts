@@ -14,6 +14,34 @@ export const setRngState = (state: Tensor): void => native.setRngState(state.han
 export const setNumThreads = (n: number): void => native.setNumThreads(n);
 export const getNumThreads = (): number => native.getNumThreads();
 
+let flushing = false;
+/**
+ * Flush denormal floats to zero (FTZ/DAZ), as PyTorch's torch.set_flush_denormal; returns
+ * whether the CPU supports it. Off by default, as in PyTorch (conversions such as float32 →
+ * bfloat16 keep denormals exact); our trainers (kd.train, trainLm) turn it on for their run:
+ * training pushes some values (Adam's squared gradients, far-tail probabilities) below
+ * float32's normal range (~1.2e-38), where x86 arithmetic is up to 100x slower, and such
+ * values are zero for every purpose there. Applies to libtorch's threads (this one and its
+ * intra-op workers), not to OpenBLAS's own pool.
+ */
+export function setFlushDenormal(on: boolean): boolean {
+  flushing = on;
+  return native.setFlushDenormal(on);
+}
+/** Whether denormals are being flushed (see setFlushDenormal). */
+export const flushDenormal = (): boolean => flushing;
+
+/** Runs `fn` with denormals flushed to zero, then restores the previous setting. */
+export function withFlushDenormal<T>(fn: () => T): T {
+  const before = flushing;
+  setFlushDenormal(true);
+  try {
+    return fn();
+  } finally {
+    setFlushDenormal(before);
+  }
+}
+
 export interface MemoryStats {
   liveTensors: number;
   peakTensors: number;

@@ -1,0 +1,57 @@
+// One reasoning student trained on a demo run's traces with a chosen recipe, pass@1 on the
+// held-out problems measured along the way: the probes behind docs/results.md ("Can a
+// different recipe reach the goal …"). One line of JSON per evaluation.
+//   node dist/bench/student_probe.js --traces runs/reasoning-demo/traces/traces.jsonl --lr 1e-2 --eval-at 400,600
+import { parseArgs } from 'node:util';
+import * as torch from '../src/torch/index.js';
+import { CausalLM, lmConfig } from '../src/lm/model.js';
+import { ByteTokenizer } from '../src/lm/tokenizer.js';
+import { studentExamples } from '../src/reason/students.js';
+import { trainLm } from '../src/reason/sft.js';
+import { evaluateLm } from '../src/reason/evaluate.js';
+import { generateProblems } from '../src/reason/problems/index.js';
+import { readTraces } from '../src/cli/reason_student.js';
+
+const { values: a } = parseArgs({
+  options: {
+    traces: { type: 'string', default: 'runs/reasoning-demo/traces/traces.jsonl' },
+    steps: { type: 'string', default: '800' },
+    batch: { type: 'string', default: '32' },
+    lr: { type: 'string', default: '3e-3' },
+    dim: { type: 'string', default: '64' },
+    layers: { type: 'string', default: '3' },
+    hidden: { type: 'string', default: '192' },
+    heads: { type: 'string', default: '2' },
+    seed: { type: 'string', default: '0' },
+    'eval-at': { type: 'string', default: '' },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (a.help) {
+  console.log('node dist/bench/student_probe.js [--traces F] [--steps 800] [--batch 32] [--lr 3e-3] [--dim 64] [--layers 3] [--hidden 192] [--heads 2] [--seed 0] [--eval-at 400,600]');
+  process.exit(0);
+}
+const steps = Number(a.steps), seed = Number(a.seed);
+const evalAt = new Set([...a['eval-at']!.split(',').filter(Boolean).map(Number), steps]);
+torch.setNumThreads(1);
+const tok = new ByteTokenizer();
+const examples = studentExamples(readTraces(a.traces!), tok, 'sft');
+// The demo's held-out set for seed 0 (its test problems use seed + 1).
+const test = generateProblems({ families: ['chickens-rabbits'], n: 322, seed: 1, split: 'test', lang: 'both' });
+torch.manualSeed(seed);
+const cfg = lmConfig({ dim: Number(a.dim), nLayers: Number(a.layers), nHeads: Number(a.heads), nKvHeads: Number(a.heads), hiddenDim: Number(a.hidden), maxSeqLen: 384, vocabSize: tok.vocabSize });
+const model = new CausalLM(cfg);
+let trainMs = 0;
+let last = performance.now();
+trainLm({
+  model, examples, steps, batchSize: Number(a.batch), lr: Number(a.lr), seed, padId: tok.eosId,
+  onStep: (s) => {
+    trainMs += performance.now() - last;
+    if (evalAt.has(s.step)) {
+      const ev = evaluateLm(model, tok, test);
+      model.train();
+      console.log(JSON.stringify({ step: s.step, passAt1: +ev.accuracy.toFixed(4), loss: +s.loss.toFixed(4), trainSeconds: +(trainMs / 1000).toFixed(1) }));
+    }
+    last = performance.now();
+  },
+});
