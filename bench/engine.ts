@@ -9,6 +9,7 @@ import * as torch from '../src/torch/index.js';
 import * as nn from '../src/nn/index.js';
 import { Adam } from '../src/optim/index.js';
 import { median } from './stats.js';
+import { peerEnv } from './peer.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -68,7 +69,7 @@ function timeOurs(model: 'mlp' | 'cnn'): number[] {
 }
 
 function timeTorch(model: 'mlp' | 'cnn'): number[] {
-  const out = execFileSync('/usr/bin/python3', [PEER, '--model', model, '--steps', String(steps), '--warmup', String(warmup), '--threads', String(threads)], { encoding: 'utf8' });
+  const out = execFileSync('/usr/bin/python3', [PEER, '--model', model, '--steps', String(steps), '--warmup', String(warmup), '--threads', String(threads)], { encoding: 'utf8', env: peerEnv(threads) });
   return (JSON.parse(out) as { step_ms: number[] }).step_ms;
 }
 
@@ -87,7 +88,6 @@ function opOverheadUs(): number {
 }
 
 torch.setNumThreads(threads);
-torch.setFlushDenormal(true); // as the PyTorch peer (torch.set_flush_denormal) and our trainers
 const result: Record<string, unknown> = {};
 for (const model of ['mlp', 'cnn'] as const) {
   const ours: number[] = [], peer: number[] = [];

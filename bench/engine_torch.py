@@ -28,7 +28,6 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    torch.set_flush_denormal(True)  # the same setting as our engine's default
     torch.manual_seed(0)
     if a.model == "mlp":
         model, batch, x = mlp(), 128, None

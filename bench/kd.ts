@@ -14,6 +14,7 @@ import * as nn from '../src/nn/index.js';
 import * as data from '../src/data/index.js';
 import * as kd from '../src/kd/index.js';
 import { median } from './stats.js';
+import { peerEnv } from './peer.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -74,7 +75,7 @@ try {
     log(`ours: cache + ${epochs} KD epochs in ${seconds.toFixed(2)} s`);
 
     // 2. PyTorch doing the same work, same threads.
-    const peer = JSON.parse(execFileSync('/usr/bin/python3', [PEER, '--mode', 'speed', '--epochs', String(epochs), '--threads', String(threads)], { encoding: 'utf8' })) as { seconds: number };
+    const peer = JSON.parse(execFileSync('/usr/bin/python3', [PEER, '--mode', 'speed', '--epochs', String(epochs), '--threads', String(threads)], { encoding: 'utf8', env: peerEnv(threads) })) as { seconds: number };
     torchRuns.push(peer.seconds);
     log(`PyTorch: cache + ${epochs} KD epochs in ${peer.seconds.toFixed(2)} s`);
   }

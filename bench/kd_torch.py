@@ -85,7 +85,7 @@ def main():
     ap.add_argument("--teacher-epochs", type=int, default=10)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    torch.set_flush_denormal(True)  # the same setting as our engine's default
+    torch.set_flush_denormal(True)  # as our trainers, which flush denormals for their run
     torch.manual_seed(a.seed)
     x, y = load("train")
     xt, yt = load("test")

@@ -13,6 +13,7 @@ import { CausalLM, countLmParameters } from '../src/lm/index.js';
 import { ByteTokenizer } from '../src/lm/index.js';
 import { generateProblems } from '../src/reason/problems/index.js';
 import { trainLm } from '../src/reason/sft.js';
+import { peerEnv } from './peer.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -74,7 +75,7 @@ sys.modules['safetensors'] = types.ModuleType('safetensors'); m = types.ModuleTy
 train(d, ${JSON.stringify(join(dir, 'out'))})
 print(json.dumps({"ms": (stamps[-1] - stamps[3]) / (len(stamps) - 4) * 1000}))
 `;
-const out = execFileSync(process.env.DISTILL_PYTHON ?? '/usr/bin/python3', ['-c', py], { encoding: 'utf8', maxBuffer: 1 << 26 });
+const out = execFileSync(process.env.DISTILL_PYTHON ?? '/usr/bin/python3', ['-c', py], { encoding: 'utf8', maxBuffer: 1 << 26, env: peerEnv(threads) });
 rmSync(dir, { recursive: true, force: true });
 const torchMs = (JSON.parse(out.trim().split('\n').pop()!) as { ms: number }).ms;
 const result = {
