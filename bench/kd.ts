@@ -1,4 +1,4 @@
-// KD speed benchmark. Usage: npm run bench:kd -- [--json] [--epochs N] [--threads N]
+// KD speed benchmark. Usage: npm run bench:kd -- [--json] [--epochs N] [--threads N] [--rounds N]
 // Last line: {"kd_epoch_vs_plain_ratio", "ours_vs_torch_ratio", …}
 //   kd_epoch_vs_plain_ratio  a distillation epoch with a cached teacher / a plain student epoch (ours)
 //   ours_vs_torch_ratio      our vanilla-KD run end to end (cache the teacher's logits, distill

@@ -90,10 +90,11 @@ export function hintonLoss(student: Tensor, teacher: TeacherInput, labels: Tenso
   const alpha = checkUnit(op, 'alpha', opts.alpha);
   if (labels != null) checkTensor(op, 'labels', labels);
   else if (alpha > 0) throw new torch.ConfigError(`${op}: labels are needed for the hard term when alpha > 0 (alpha = ${alpha})`);
-  // The common case (one teacher given as logits that need no gradient, plain labels) runs
-  // as one fused libtorch op with a hand-written backward (native/fused.cc): the same
-  // formula in one addon call and one graph node instead of about a dozen of each.
-  if (teacher instanceof torch.Tensor && !teacher.requiresGrad && !opts.labelSmoothing && !opts.mixed) return fusedHinton(op, student, teacher, labels ?? null, T, alpha);
+  // The common case (one teacher given as logits that need no gradient, plain labels, float
+  // logits) runs as one fused libtorch op with a hand-written backward (native/fused.cc):
+  // the same formula in one addon call and one graph node instead of about a dozen of each.
+  const fusable = teacher instanceof torch.Tensor && !teacher.requiresGrad && !opts.labelSmoothing && !opts.mixed && (student.dtype === 'float32' || student.dtype === 'float64');
+  if (fusable) return fusedHinton(op, student, teacher, labels ?? null, T, alpha);
   return torch.tidy(() => {
     const soft = softKL(student, teacher, T, opts.weights);
     const hard = labels != null ? hardCE(student, labels, opts) : torch.zeros([]);
