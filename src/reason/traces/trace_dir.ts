@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../../torch/errors.js';
-import { traceIdOf } from './trace_log.js';
+import { completeLines, traceIdOf } from './trace_log.js';
 import { readTracesFile } from '../files.js';
 import type { Trace } from '../types.js';
 
@@ -82,22 +82,10 @@ export class TraceDirReader {
         at.offset = size;
         return;
       }
-      const buf = Buffer.alloc(1 << 20);
-      let carry: Buffer = Buffer.alloc(0);
-      for (let pos = at.offset; pos < size;) {
-        const n = fs.readSync(fd, buf, 0, Math.min(buf.length, size - pos), pos);
-        if (n === 0) break;
-        pos += n;
-        let data = carry.length ? Buffer.concat([carry, buf.subarray(0, n)]) : buf.subarray(0, n);
-        let nl: number;
-        while ((nl = data.indexOf(0x0a)) !== -1) {
-          const text = data.subarray(0, nl).toString('utf8').trim();
-          at.offset += nl + 1;
-          at.lines++;
-          data = data.subarray(nl + 1);
-          if (text) this.#line(text, path, at.lines);
-        }
-        carry = Buffer.from(data);
+      for (const line of completeLines(fd, at.offset, size)) {
+        at.offset = line.end;
+        at.lines++;
+        if (line.text) this.#line(line.text, path, at.lines);
       }
     } finally {
       fs.closeSync(fd);

@@ -109,31 +109,43 @@ export function traceIdOf(text: string, path: string, lineNo: number): string {
   return id;
 }
 
-/** Reads line by line in chunks (the file may be larger than a JS string can hold). */
+/**
+ * The complete (newline-ended) lines of `fd` between byte offsets `from` and `to`, read in
+ * chunks (the file may be larger than a JS string can hold): each line's trimmed text and
+ * the offset just past its newline. A torn last line without its newline is not yielded.
+ */
+export function* completeLines(fd: number, from: number, to: number): Generator<{ text: string; end: number }> {
+  const buf = Buffer.alloc(CHUNK);
+  let carry: Buffer = Buffer.alloc(0);
+  let end = from;
+  for (let pos = from; pos < to;) {
+    const n = fs.readSync(fd, buf, 0, Math.min(CHUNK, to - pos), pos);
+    if (n === 0) break;
+    pos += n;
+    let data = carry.length ? Buffer.concat([carry, buf.subarray(0, n)]) : buf.subarray(0, n);
+    let nl: number;
+    while ((nl = data.indexOf(0x0a)) !== -1) {
+      end += nl + 1;
+      yield { text: data.subarray(0, nl).toString('utf8').trim(), end };
+      data = data.subarray(nl + 1);
+    }
+    carry = Buffer.from(data); // a copy: `buf` is reused for the next chunk
+  }
+}
+
+/** The ids, trace count and end of the last complete line of a traces file. */
 function scan(fd: number, path: string): { ids: Set<string>; lines: number; end: number; size: number } {
   const size = fs.fstatSync(fd).size;
   const ids = new Set<string>();
   let lines = 0; // non-blank lines: traces
   let lineNo = 0;
   let end = 0; // offset just past the last complete line
-  let carry: Buffer = Buffer.alloc(0);
-  const buf = Buffer.alloc(CHUNK);
-  for (let pos = 0; pos < size;) {
-    const n = fs.readSync(fd, buf, 0, CHUNK, pos);
-    if (n === 0) break;
-    pos += n;
-    let data = carry.length ? Buffer.concat([carry, buf.subarray(0, n)]) : buf.subarray(0, n);
-    let nl: number;
-    while ((nl = data.indexOf(0x0a)) !== -1) {
-      const text = data.subarray(0, nl).toString('utf8').trim();
-      end += nl + 1;
-      lineNo++;
-      data = data.subarray(nl + 1);
-      if (!text) continue;
-      lines++;
-      ids.add(traceIdOf(text, path, lineNo));
-    }
-    carry = Buffer.from(data); // a copy: `buf` is reused for the next chunk
+  for (const line of completeLines(fd, 0, size)) {
+    lineNo++;
+    end = line.end;
+    if (!line.text) continue;
+    lines++;
+    ids.add(traceIdOf(line.text, path, lineNo));
   }
   return { ids, lines, end, size };
 }
