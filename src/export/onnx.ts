@@ -32,12 +32,11 @@
 //   LayerNorm         LayerNormalization(x, weight|1, bias|0; axis = −len(normalized_shape), epsilon)
 // PyTorch's ceil_mode drops a last window that would start in the right padding; ONNX's
 // formula does not, so a pooling layer where the two disagree is refused, not exported wrong.
-import { readFileSync } from 'node:fs';
 import * as nn from '../nn/index.js';
 import { ConfigError, tidy, type Tensor } from '../torch/index.js';
 import { writeFileAtomic } from '../io/index.js';
 import { sequentialLayers, outputShapeOf, type LayerRef } from './layers.js';
-import { GraphBuilder, encodeModel, int, ints, float, str, onnx } from './onnx_graph.js';
+import { GraphBuilder, encodeModel, int, ints, float, str, onnx, type OnnxFileInfo } from './onnx_graph.js';
 
 export interface ExportOnnxOptions {
   /** Per-sample input shape, e.g. [1, 28, 28]; the batch axis is added (dynamic). */
@@ -52,27 +51,10 @@ export interface ExportOnnxOptions {
   quantize?: 'int8';
 }
 
-export interface OnnxExportInfo {
-  path?: string;
-  bytes: number;
-  irVersion: number;
-  opset: number;
-  /** Float values stored (weights and constants). */
-  params: number;
-  nodes: number;
-  /** Op type → count. */
-  ops: Record<string, number>;
+export interface OnnxExportInfo extends OnnxFileInfo {
   outputShape: number[];
   quantized: boolean;
 }
-
-const PRODUCER_VERSION = (() => {
-  try {
-    return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return '0';
-  }
-})();
 
 /** The float32 values of a tensor, row-major (one copy). */
 function f32(t: Tensor): Float32Array {
@@ -316,7 +298,6 @@ export function buildOnnx(model: nn.AnyModule, opts: ExportOnnxOptions): { bytes
     graphName: opts.modelName ?? 'distill-model',
     docString: `Exported by distill from ${layers.length} layers: ${layers.map((l) => l.kind).join(', ')}.` +
       ` Input 'input' (batch, ${inputShape.join(', ')}) float32; output 'logits' (batch, ${expected.join(', ')}).`,
-    producerVersion: PRODUCER_VERSION,
     inputs: [['input', { dims: ['batch', ...inputShape] }]],
     outputs: [['logits', { dims: ['batch', ...expected] }]],
     metadata: { ...opts.metadata, input_shape: JSON.stringify(inputShape), ...(c.quantize ? { quantization: 'dynamic int8 (Linear: MatMulInteger)' } : {}) },

@@ -8,6 +8,7 @@
 //   - TensorProto { dims, data_type, name, raw_data }: raw_data is the row-major values,
 //     little-endian, whatever the type (IR.md "raw_data"). The engine refuses big-endian hosts.
 //   - A dimension is { dim_value } or { dim_param } (a symbolic name, e.g. 'batch').
+import { readFileSync } from 'node:fs';
 import { endianness } from 'node:os';
 import onnxPkg from 'onnx-proto';
 import { ConfigError } from '../torch/index.js';
@@ -114,12 +115,33 @@ function valueInfo(name: string, s: ValueShape): InstanceType<typeof onnx.ValueI
   });
 }
 
+/** What every ONNX export reports about the file it wrote. */
+export interface OnnxFileInfo {
+  path?: string;
+  bytes: number;
+  irVersion: number;
+  opset: number;
+  /** Float values stored (weights and constants). */
+  params: number;
+  nodes: number;
+  /** Op type → count. */
+  ops: Record<string, number>;
+}
+
+/** This package's version, written as the model's producer_version. */
+const PRODUCER_VERSION = (() => {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0';
+  }
+})();
+
 export interface ModelSpec {
   irVersion: number;
   opset: number;
   graphName: string;
   docString: string;
-  producerVersion: string;
   inputs: [string, ValueShape][];
   outputs: [string, ValueShape][];
   metadata: Record<string, string>;
@@ -131,7 +153,7 @@ export function encodeModel(g: GraphBuilder, spec: ModelSpec): Uint8Array {
     irVersion: spec.irVersion,
     opsetImport: [{ domain: '', version: spec.opset }],
     producerName: 'distill',
-    producerVersion: spec.producerVersion,
+    producerVersion: PRODUCER_VERSION,
     docString: spec.docString,
     graph: {
       name: spec.graphName,

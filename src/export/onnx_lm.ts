@@ -20,11 +20,10 @@
 //   attention       Softmax(MatMul(q, Transpose(k; [0, 1, 3, 2])) · 1/√h + mask; axis −1) · v
 //   SiLU            Mul(x, Sigmoid(x));  SwiGLU: down(silu(gate(x)) · up(x))
 //   tied lm_head    MatMul(x, Transpose(embed_tokens.weight)) (onnxruntime folds the Transpose)
-import { readFileSync } from 'node:fs';
 import * as torch from '../torch/index.js';
 import { writeFileAtomic } from '../io/index.js';
 import { ropeTables } from '../lm/model.js';
-import { GraphBuilder, encodeModel, int, ints, onnx, type ModelSpec } from './onnx_graph.js';
+import { GraphBuilder, encodeModel, int, ints, onnx, type ModelSpec, type OnnxFileInfo } from './onnx_graph.js';
 import { lmWeights, transpose2d, weight, type LmWeights } from './lm_weights.js';
 
 export interface ExportOnnxLmOptions {
@@ -36,26 +35,11 @@ export interface ExportOnnxLmOptions {
   metadata?: Record<string, string>;
 }
 
-export interface OnnxLmExportInfo {
-  path?: string;
-  bytes: number;
-  irVersion: number;
-  opset: number;
-  /** Float values stored (weights, rotary tables, constants). */
-  params: number;
-  nodes: number;
-  ops: Record<string, number>;
+export interface OnnxLmExportInfo extends OnnxFileInfo {
   vocabSize: number;
   maxSeqLen: number;
 }
 
-const PRODUCER_VERSION = (() => {
-  try {
-    return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return '0';
-  }
-})();
 const i64 = (...v: number[]) => BigInt64Array.from(v, BigInt);
 
 class LmGraph {
@@ -196,7 +180,6 @@ export function buildOnnxLm(model: unknown, opts: ExportOnnxLmOptions = {}): { b
     docString: `Llama-style causal LM exported by distill: ${cfg.nLayers} layers, d=${cfg.dim}, ${cfg.nHeads} heads (${cfg.nKvHeads} kv), ` +
       `SwiGLU ${cfg.hiddenDim}, vocab ${cfg.vocabSize}. Input 'input_ids' int64 (batch, sequence ≤ ${cfg.maxSeqLen}); ` +
       `output 'logits' float32 (batch, sequence, ${cfg.vocabSize}); no KV cache.`,
-    producerVersion: PRODUCER_VERSION,
     inputs: [['input_ids', { dims: ['batch', 'sequence'], elemType: onnx.TensorProto.DataType.INT64 }]],
     outputs: [['logits', { dims: ['batch', 'sequence', cfg.vocabSize] }]],
     metadata: { ...opts.metadata, lm_config: JSON.stringify(cfg) },

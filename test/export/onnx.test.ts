@@ -3,7 +3,7 @@
 // 100 random inputs fed as batches of 1 and 7 (the batch axis is dynamic).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as torch from '../../src/torch/index.js';
@@ -56,6 +56,8 @@ test('the file: IR 8, opset 17, named input/output, weights as little-endian raw
   const { bytes } = ex.buildOnnx(mlp.model, { inputShape: mlp.inputShape, metadata: { role: 'student' } });
   const m = ex.decodeModel(bytes);
   assert.equal(Number(m.irVersion), 8);
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  assert.deepEqual([m.producerName, m.producerVersion], ['distill', pkg.version]);
   assert.deepEqual(m.opsetImport!.map((o) => [o.domain, Number(o.version)]), [['', 17]]);
   const g = m.graph!;
   const input = g.input!, output = g.output!, node = g.node!, initializer = g.initializer!;

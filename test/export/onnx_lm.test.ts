@@ -66,6 +66,8 @@ test('the file: int64 input_ids (batch, sequence), logits (batch, sequence, voca
   const { bytes, info } = buildOnnxLm(m, { metadata: { role: 'student' } });
   const pm = decodeModel(bytes);
   assert.equal(Number(pm.irVersion), 8);
+  assert.equal(pm.producerName, 'distill');
+  assert.match(pm.producerVersion ?? '', /^\d+\.\d+\.\d+/);
   assert.deepEqual(pm.opsetImport!.map((o) => [o.domain, Number(o.version)]), [['', 17]]);
   const g = pm.graph!;
   const dims = (v: NonNullable<typeof g.input>[number]) => v.type!.tensorType!.shape!.dim!.map((d) => d.dimParam || Number(d.dimValue));
