@@ -21,10 +21,8 @@ test('preferPassiveOpenMP sets OMP_WAIT_POLICY=PASSIVE only where the user set n
 test('loading the addon chooses passive waiting before libgomp reads it, and respects a user policy', () => {
   const native = new URL('../../src/torch/native.js', import.meta.url).href;
   const policyAfterLoad = (extra: NodeJS.ProcessEnv) => {
-    const env = { ...process.env, ...extra };
-    delete env.OMP_WAIT_POLICY;
-    delete env.GOMP_SPINCOUNT;
-    Object.assign(env, extra);
+    const { OMP_WAIT_POLICY: _policy, GOMP_SPINCOUNT: _spin, ...rest } = process.env;
+    const env = { ...rest, ...extra };
     return execFileSync(process.execPath, ['--input-type=module', '-e', `await import(${JSON.stringify(native)}); process.stdout.write(process.env.OMP_WAIT_POLICY ?? '-')`], { encoding: 'utf8', env });
   };
   assert.equal(policyAfterLoad({}), 'PASSIVE');
