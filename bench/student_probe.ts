@@ -11,6 +11,8 @@ import { trainLm } from '../src/reason/sft.js';
 import { evaluateLm } from '../src/reason/evaluate.js';
 import { generateProblems } from '../src/reason/problems/index.js';
 import { readTraces } from '../src/cli/reason_student.js';
+import { loadLm } from '../src/lm/checkpoint.js';
+import { measureImportance, pruneLm } from '../src/lm/prune.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -24,6 +26,9 @@ const { values: a } = parseArgs({
     heads: { type: 'string', default: '2' },
     seed: { type: 'string', default: '0' },
     'eval-at': { type: 'string', default: '' },
+    'prune-from': { type: 'string', default: '' },
+    calib: { type: 'string', default: '64' },
+    residual: { type: 'string', default: 'pca' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -40,7 +45,16 @@ const examples = studentExamples(readTraces(a.traces!), tok, 'sft');
 const test = generateProblems({ families: ['chickens-rabbits'], n: 322, seed: 1, split: 'test', lang: 'both' });
 torch.manualSeed(seed);
 const cfg = lmConfig({ dim: Number(a.dim), nLayers: Number(a.layers), nHeads: Number(a.heads), nKvHeads: Number(a.heads), hiddenDim: Number(a.hidden), maxSeqLen: 384, vocabSize: tok.vocabSize });
-const model = new CausalLM(cfg);
+let model = new CausalLM(cfg);
+if (a['prune-from']) {
+  // Minitron-style: the student starts as the teacher pruned to the student's sizes.
+  const teacher = loadLm(a['prune-from']).model;
+  const imp = measureImportance(teacher, examples.slice(0, Number(a.calib)).map((e) => [...e.prompt, ...e.completion]));
+  model.dispose();
+  model = pruneLm(teacher, imp, { dim: cfg.dim, nHeads: cfg.nHeads, hiddenDim: cfg.hiddenDim, nLayers: cfg.nLayers }, { residual: a.residual as 'pca' | 'channels' });
+  teacher.dispose();
+  console.log(JSON.stringify({ pruned: true, layers: Array.from(imp.layers, (v) => +v.toFixed(3)), step: 0, passAt1: evalAt.has(0) ? +evaluateLm(model, tok, test).accuracy.toFixed(4) : null }));
+}
 let trainMs = 0;
 let last = performance.now();
 trainLm({

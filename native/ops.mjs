@@ -125,6 +125,8 @@ export const ops = [
 
   // ── linear algebra and nn functional ──
   ['matmul', 'T self, T other', 'T', 'at::matmul(self, other)', 'm'],
+  // Eigenvalues (ascending) and eigenvectors (columns) of a symmetric matrix (LAPACK syevd).
+  ['linalgEigh', "T self, s uplo='L'", 'T2', 'at::linalg_eigh(self, uplo)'],
   ['mm', 'T self, T other', 'T', 'at::mm(self, other)', 'm'],
   ['bmm', 'T self, T other', 'T', 'at::bmm(self, other)', 'm'],
   ['linear', 'T input, T weight, T? bias=null', 'T', 'at::linear(input, weight, bias)'],

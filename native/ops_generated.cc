@@ -929,6 +929,15 @@ static Napi::Value op_matmul(const Napi::CallbackInfo& info) {
   OP_CATCH("matmul", N_matmul)
 }
 
+static const char* const N_linalgEigh[] = {"self", "uplo", nullptr};
+static Napi::Value op_linalgEigh(const Napi::CallbackInfo& info) {
+  OP_TRY
+    const at::Tensor self = arg::tensor(info, 0);
+    const std::string uplo = arg::str(info, 1);
+    { auto r = at::linalg_eigh(self, uplo); auto a = Napi::Array::New(info.Env(), 2); a.Set(0u, wrap_tensor(info.Env(), std::get<0>(r))); a.Set(1u, wrap_tensor(info.Env(), std::get<1>(r))); return a; }
+  OP_CATCH("linalgEigh", N_linalgEigh)
+}
+
 static const char* const N_mm[] = {"self", "other", nullptr};
 static Napi::Value op_mm(const Napi::CallbackInfo& info) {
   OP_TRY
@@ -1447,6 +1456,7 @@ void register_ops(Napi::Env env, Napi::Object exports) {
   exports.Set("tril", Napi::Function::New(env, op_tril, "tril"));
   exports.Set("oneHot", Napi::Function::New(env, op_oneHot, "oneHot"));
   exports.Set("matmul", Napi::Function::New(env, op_matmul, "matmul"));
+  exports.Set("linalgEigh", Napi::Function::New(env, op_linalgEigh, "linalgEigh"));
   exports.Set("mm", Napi::Function::New(env, op_mm, "mm"));
   exports.Set("bmm", Napi::Function::New(env, op_bmm, "bmm"));
   exports.Set("linear", Napi::Function::New(env, op_linear, "linear"));

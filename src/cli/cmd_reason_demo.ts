@@ -10,6 +10,11 @@ const num = (v: unknown, name: string): number | undefined => {
   return n;
 };
 
+function initOption(v: unknown): 'pruned' | 'scratch' | undefined {
+  if (v === undefined || v === 'pruned' || v === 'scratch') return v;
+  throw new Error(`--student-init expects 'pruned' or 'scratch', got '${String(v)}'`);
+}
+
 export async function runReasonDemo(opts: Record<string, unknown>): Promise<number> {
   const rep = makeReporter({ json: !!opts.json });
   const counter = new Map<string, (d: number, t: number) => void>();
@@ -26,6 +31,7 @@ export async function runReasonDemo(opts: Record<string, unknown>): Promise<numb
     T: num(opts.temperature, 'temperature'),
     seed: num(opts.seed, 'seed'),
     threads: num(opts.threads, 'threads'),
+    init: initOption(opts.studentInit),
     onNote: (m) => rep.note(m),
     onProgress: (label, done, total) => {
       const key = label.replace(/ \(.*\)$/, '');

@@ -64,6 +64,7 @@ distributed(trainingCommand('demo', 'train (or reuse) a CNN teacher, a baseline 
   .option('--temperature <T>', 'reasoning: KD temperature for student (c)')
   .option('--seed <n>', 'reasoning: seed of problems, sampling and student initialisation')
   .option('--threads <n>', 'reasoning: libtorch threads')
+  .option('--student-init <how>', "reasoning: 'pruned' (default: the students start as the teacher pruned to their size) or 'scratch'")
   .addHelpText('after', '\nReasoning distillation (`demo reasoning`): the shipped teacher LM is served on 127.0.0.1, traces are\nsampled over HTTP and verified, three equal students are trained: (a) answers only, (b) SFT on the\ntraces, (c) SFT + token-level KD; pass@1 on held-out problems. Reruns reuse finished stages.')
   .action(async (which: string | undefined, opts: Record<string, unknown>) => {
     if (which === 'reasoning') {

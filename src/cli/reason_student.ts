@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as torch from '../torch/index.js';
 import { CausalLM, type LmConfig } from '../lm/model.js';
-import { saveLm } from '../lm/checkpoint.js';
+import { loadLm, saveLm } from '../lm/checkpoint.js';
 import { ByteTokenizer, tokenizerFromJSON } from '../lm/tokenizer.js';
 import { studentExamples, type StudentKind } from '../reason/students.js';
 import { trainLm } from '../reason/sft.js';
@@ -21,6 +21,8 @@ export interface StudentJob {
   /** LM folder to write; its checkpoint sits beside it as `<out>.ckpt`. */
   out: string;
   config: LmConfig;
+  /** LM folder the student starts from (the teacher pruned to its size); absent = random init. */
+  init?: string;
   tokenizer: unknown;
   steps: number;
   batchSize: number;
@@ -43,15 +45,25 @@ export function trainStudent(job: StudentJob, onStep?: StudentProgress): void {
   const tok = job.tokenizer ? tokenizerFromJSON(job.tokenizer) : new ByteTokenizer();
   const examples = studentExamples(readTraces(job.traces), tok, job.kind);
   torch.manualSeed(job.seed);
-  const model = new CausalLM(job.config);
+  const model = job.init ? initialModel(job.init, job.config) : new CausalLM(job.config);
   const kd = job.kind === 'sft+kd';
   trainLm({
     model, examples, steps: job.steps, batchSize: job.batchSize, lr: job.lr, seed: job.seed, padId: tok.eosId,
     alpha: kd ? job.alpha : 1, T: job.T, checkpoint: `${job.out}.ckpt`, checkpointEvery: 50,
     onStep: (s) => onStep?.(s.step, s.steps, s.loss),
   });
-  saveLm(job.out, model, tok, { info: { kind: job.kind, steps: job.steps, alpha: kd ? job.alpha : 1, T: job.T, lr: job.lr, batchSize: job.batchSize, seed: job.seed, examples: examples.length } });
+  saveLm(job.out, model, tok, { info: { kind: job.kind, steps: job.steps, alpha: kd ? job.alpha : 1, T: job.T, lr: job.lr, batchSize: job.batchSize, seed: job.seed, init: job.init ?? null, examples: examples.length } });
   model.dispose();
+}
+
+/** The starting weights in `dir`, which must have the job's config. */
+function initialModel(dir: string, config: LmConfig): CausalLM {
+  const { model } = loadLm(dir);
+  if (JSON.stringify(model.cfg) !== JSON.stringify(config)) {
+    model.dispose();
+    throw new torch.ConfigError(`${dir}: the initial weights have config ${JSON.stringify(model.cfg)}, but the student's is ${JSON.stringify(config)}`);
+  }
+  return model.train();
 }
 
 /** Runs a job in a child process; resolves when its LM folder is written. */

@@ -37,6 +37,12 @@ export function sort(t: Tensor, dim = -1, descending = false): ValuesIndices {
   return { values, indices };
 }
 
+/** torch.linalg.eigh: eigenvalues in ascending order and the eigenvectors as columns, of a symmetric matrix. */
+export function linalgEigh(t: Tensor, uplo: 'L' | 'U' = 'L'): { eigenvalues: Tensor; eigenvectors: Tensor } {
+  const [eigenvalues, eigenvectors] = G.linalgEigh(t, uplo);
+  return { eigenvalues, eigenvectors };
+}
+
 /** Variance with Bessel's correction by default (PyTorch's `var(unbiased=True)`). */
 export function variance(t: Tensor, dim: number | number[] | null = null, opts: { correction?: number; keepdim?: boolean } = {}): Tensor {
   return G.variance(t, dim, opts.correction ?? 1, opts.keepdim ?? false);

@@ -304,6 +304,9 @@ export function oneHot(self: Tensor, numClasses: number = -1): Tensor {
 export function matmul(self: Tensor, other: Tensor): Tensor {
   return wrap(native.matmul(self.handle, other.handle));
 }
+export function linalgEigh(self: Tensor, uplo: string = 'L'): [Tensor, Tensor] {
+  const r = native.linalgEigh(self.handle, uplo); return [wrap(r[0]), wrap(r[1])];
+}
 export function mm(self: Tensor, other: Tensor): Tensor {
   return wrap(native.mm(self.handle, other.handle));
 }

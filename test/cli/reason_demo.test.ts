@@ -35,6 +35,11 @@ test('demo reasoning: teacher, three students of equal size ≥ 5× smaller, pas
   const info = JSON.parse(readFileSync(join(out, 'student-c-sft-kd', 'lm.json'), 'utf8')).info;
   assert.equal(info.kind, 'sft+kd');
   assert.equal(info.alpha, 0.5);
+  // Every student started from the teacher pruned to its size (the init folder is an LM of that size).
+  assert.equal(info.init, join(out, 'student-init'));
+  const init = JSON.parse(readFileSync(join(out, 'student-init', 'lm.json'), 'utf8'));
+  assert.deepEqual(init.config, JSON.parse(readFileSync(join(out, 'student-c-sft-kd', 'lm.json'), 'utf8')).config);
+  assert.equal(init.info.prunedFrom.endsWith('reasoning-teacher'), true);
   // Rerun: the same students are reused (same weights, so the same accuracies).
   const again = demo();
   assert.deepEqual(again.rows.map((r) => r.accuracy), first.rows.map((r) => r.accuracy));

@@ -60,6 +60,9 @@ parityTests([
   { name: 'topk', inputs: { a }, py: 'torch.topk(a, 2, dim=1)', ours: ({ a }) => { const r = torch.topk(a, 2, 1); return [r.values, r.indices]; }, grad: ['a'] },
   { name: 'topk smallest', inputs: { a }, py: 'torch.topk(a, 2, dim=0, largest=False)', ours: ({ a }) => { const r = torch.topk(a, 2, 0, false); return [r.values, r.indices]; } },
   { name: 'sort descending', inputs: { a }, py: 'torch.sort(a, dim=1, descending=True)', ours: ({ a }) => { const r = torch.sort(a, 1, true); return [r.values, r.indices]; }, grad: ['a'] },
+  // Eigenvectors are defined up to sign: compare their absolute values (the eigenvalues here are distinct).
+  { name: 'linalgEigh of a symmetric matrix', inputs: { a }, py: '(lambda w, v: (w, v.abs()))(*torch.linalg.eigh(a @ a.T))',
+    ours: ({ a }) => { const r = torch.linalgEigh(a.matmul(a.transpose(0, 1))); return [r.eigenvalues, r.eigenvectors.abs()]; } },
   { name: 'argsort', inputs: { a }, py: 'torch.argsort(a, dim=0)', ours: ({ a }) => a.argsort(0) },
   { name: 'softmax/logSoftmax', inputs: { a }, py: '(F.softmax(a, 1), F.log_softmax(a, 0))', ours: ({ a }) => [a.softmax(1), a.logSoftmax(0)] },
   { name: 'softmax grad', inputs: { a }, py: 'F.softmax(a, -1)', ours: ({ a }) => a.softmax(-1), grad: ['a'] },
