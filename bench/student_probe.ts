@@ -11,7 +11,7 @@ import { trainLm } from '../src/reason/sft.js';
 import { evaluateLm } from '../src/reason/evaluate.js';
 import { generateProblems } from '../src/reason/problems/index.js';
 import { readTraces } from '../src/cli/reason_student.js';
-import { loadLm } from '../src/lm/checkpoint.js';
+import { loadLm, saveLm } from '../src/lm/checkpoint.js';
 import { measureImportance, pruneLm } from '../src/lm/prune.js';
 
 const { values: a } = parseArgs({
@@ -28,19 +28,22 @@ const { values: a } = parseArgs({
     'eval-at': { type: 'string', default: '' },
     'prune-from': { type: 'string', default: '' },
     calib: { type: 'string', default: '64' },
-    residual: { type: 'string', default: 'pca' },
+    residual: { type: 'string', default: 'channels' },
+    group: { type: 'boolean', default: false },
+    wd: { type: 'string', default: '0.01' },
+    save: { type: 'string', default: '' },
     help: { type: 'boolean', default: false },
   },
 });
 if (a.help) {
-  console.log('node dist/bench/student_probe.js [--traces F] [--steps 800] [--batch 32] [--lr 3e-3] [--dim 64] [--layers 3] [--hidden 192] [--heads 2] [--seed 0] [--eval-at 400,600]');
+  console.log('node dist/bench/student_probe.js [--traces F] [--steps 800] [--batch 32] [--lr 3e-3] [--dim 64] [--layers 3] [--hidden 192] [--heads 2] [--seed 0] [--eval-at 400,600]\n  [--prune-from TEACHER_DIR [--residual pca|channels] [--calib 64]] [--group] [--wd 0.01] [--save DIR]');
   process.exit(0);
 }
 const steps = Number(a.steps), seed = Number(a.seed);
 const evalAt = new Set([...a['eval-at']!.split(',').filter(Boolean).map(Number), steps]);
 torch.setNumThreads(1);
 const tok = new ByteTokenizer();
-const examples = studentExamples(readTraces(a.traces!), tok, 'sft');
+const examples = studentExamples(a.traces!.split(',').flatMap((f) => readTraces(f)), tok, 'sft');
 // The demo's held-out set for seed 0 (its test problems use seed + 1).
 const test = generateProblems({ families: ['chickens-rabbits'], n: 322, seed: 1, split: 'test', lang: 'both' });
 torch.manualSeed(seed);
@@ -58,7 +61,7 @@ if (a['prune-from']) {
 let trainMs = 0;
 let last = performance.now();
 trainLm({
-  model, examples, steps, batchSize: Number(a.batch), lr: Number(a.lr), seed, padId: tok.eosId,
+  model, examples, steps, batchSize: Number(a.batch), groupByLength: a.group, weightDecay: Number(a.wd), lr: Number(a.lr), seed, padId: tok.eosId,
   onStep: (s) => {
     trainMs += performance.now() - last;
     if (evalAt.has(s.step)) {
@@ -69,3 +72,4 @@ trainLm({
     last = performance.now();
   },
 });
+if (a.save) saveLm(a.save, model, tok, { info: { probe: a } });

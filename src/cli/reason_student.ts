@@ -26,6 +26,8 @@ export interface StudentJob {
   tokenizer: unknown;
   steps: number;
   batchSize: number;
+  /** Batch traces of similar length (trainLm's groupByLength). */
+  groupByLength: boolean;
   lr: number;
   alpha: number;
   T: number;
@@ -48,11 +50,11 @@ export function trainStudent(job: StudentJob, onStep?: StudentProgress): void {
   const model = job.init ? initialModel(job.init, job.config) : new CausalLM(job.config);
   const kd = job.kind === 'sft+kd';
   trainLm({
-    model, examples, steps: job.steps, batchSize: job.batchSize, lr: job.lr, seed: job.seed, padId: tok.eosId,
+    model, examples, steps: job.steps, batchSize: job.batchSize, groupByLength: job.groupByLength, lr: job.lr, seed: job.seed, padId: tok.eosId,
     alpha: kd ? job.alpha : 1, T: job.T, checkpoint: `${job.out}.ckpt`, checkpointEvery: 50,
     onStep: (s) => onStep?.(s.step, s.steps, s.loss),
   });
-  saveLm(job.out, model, tok, { info: { kind: job.kind, steps: job.steps, alpha: kd ? job.alpha : 1, T: job.T, lr: job.lr, batchSize: job.batchSize, seed: job.seed, init: job.init ?? null, examples: examples.length } });
+  saveLm(job.out, model, tok, { info: { kind: job.kind, steps: job.steps, alpha: kd ? job.alpha : 1, T: job.T, lr: job.lr, batchSize: job.batchSize, groupByLength: job.groupByLength, seed: job.seed, init: job.init ?? null, examples: examples.length } });
   model.dispose();
 }
 

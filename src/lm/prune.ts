@@ -9,7 +9,8 @@
 //   attention head h:   mean ‖head output_h‖₂ over tokens (the o_proj input, head by head);
 //   MLP neuron n:       mean |silu(gate_n)·up_n| over tokens (the down_proj input);
 //   layer l:            mean (1 − cos(x_in, x_out)) over tokens (ShortGPT's block importance).
-// Whole heads are kept, so the head size and the rotary tables stay the teacher's.
+// The residual stream keeps its most important channels, or (residual 'pca') its principal
+// directions (SliceGPT). Whole heads are kept, so the head size and the rotary tables stay the teacher's.
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { CausalLM, lmConfig, type LmConfig } from './model.js';
@@ -105,11 +106,11 @@ export function prunedConfig(from: LmConfig, t: PruneTarget): LmConfig {
 
 export interface PruneOptions {
   /**
-   * How the residual stream shrinks from d to d′ channels:
-   * 'pca'      onto the d′ principal directions of the teacher's residual activations, every
-   *            RMSNorm weight folded into the matrices that read its output (SliceGPT:
-   *            Ashkboos et al. 2024). Keeps more of the teacher than any choice of channels.
-   * 'channels' onto the d′ channels of largest importance (Minitron).
+   * How the residual stream shrinks from d to d′ dimensions:
+   * 'channels' (default) onto the d′ channels of largest importance (Minitron);
+   * 'pca'      onto the d′ principal directions of the teacher's residual activations (SliceGPT:
+   *            Ashkboos et al. 2024), which keeps the most activation energy. On the reasoning
+   *            demo both retrain to about the same accuracy (docs/results.md), channels slightly better.
    */
   residual?: 'pca' | 'channels';
 }
@@ -141,7 +142,7 @@ function residualBasis(imp: Importance, d: number, k: number, how: 'pca' | 'chan
 export function pruneLm(model: CausalLM, imp: Importance, target: PruneTarget, o: PruneOptions = {}): CausalLM {
   const from = model.cfg;
   const cfg = prunedConfig(from, target);
-  const how = o.residual ?? 'pca';
+  const how = o.residual ?? 'channels';
   if (from.tieEmbeddings && how === 'pca') throw new torch.ConfigError("prune: residual 'pca' folds the final norm into lm_head, which a model with tied embeddings cannot hold; use residual 'channels'");
   const hd = from.dim / from.nHeads;
   const group = from.nHeads / from.nKvHeads;

@@ -3,8 +3,8 @@
 // a rerun reuses every stage, and a changed recipe retrains the stale students.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,4 +46,14 @@ test('demo reasoning: teacher, three students of equal size ≥ 5× smaller, pas
   // Another recipe: the stale students are retrained with it.
   demo('--steps', '5');
   assert.equal(JSON.parse(readFileSync(join(out, 'student-b-sft', 'lm.json'), 'utf8')).info.steps, 5);
+  // Random initialisation instead of the pruned teacher: also another recipe.
+  demo('--steps', '5', '--student-init', 'scratch');
+  assert.equal(JSON.parse(readFileSync(join(out, 'student-b-sft', 'lm.json'), 'utf8')).info.init, null);
+});
+
+test('demo reasoning: an unknown --student-init is refused before any work', () => {
+  const r = spawnSync(process.execPath, [CLI, 'demo', 'reasoning', '--student-init', 'distilled', '--out', join(out, 'never')], { encoding: 'utf8' });
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /--student-init expects 'pruned' or 'scratch', got 'distilled'/);
+  assert.equal(existsSync(join(out, 'never')), false);
 });

@@ -8,7 +8,7 @@ import * as torch from '../../src/torch/index.js';
 import { ByteTokenizer } from '../../src/lm/tokenizer.js';
 import { CausalLM } from '../../src/lm/model.js';
 import { studentExamples, teacherDistributions, replyText } from '../../src/reason/students.js';
-import { trainLm } from '../../src/reason/sft.js';
+import { groupedBatchAt, trainLm } from '../../src/reason/sft.js';
 import type { Trace, TokenLogprob } from '../../src/reason/types.js';
 
 const tok = new ByteTokenizer();
@@ -68,4 +68,22 @@ test('trainLm: a run that dies after its checkpoint resumes to the same weights 
     const d = t.sub(resumed.stateDict()[k]).abs().max().item();
     assert.equal(d, 0, `${k} differs by ${d}`);
   }
+});
+
+test('length grouping: each epoch visits every batch-slot example once, batches pad less than random ones, and the order depends only on (seed, step)', () => {
+  // 200 examples of lengths 100…299 in a scrambled order; batches of 8: 25 per epoch.
+  const lengths = Array.from({ length: 200 }, (_, i) => 100 + ((i * 37) % 200));
+  const epoch = (seed: number, e: number) => Array.from({ length: 25 }, (_, s) => groupedBatchAt(lengths, 8, seed, e * 25 + s));
+  const batches = epoch(3, 0);
+  const seen = batches.flat();
+  assert.equal(new Set(seen).size, 200, 'every example once in the epoch');
+  const spread = (b: number[]) => Math.max(...b.map((i) => lengths[i])) - Math.min(...b.map((i) => lengths[i]));
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  // Random batches of 8 from 200 lengths spread over ~155 tokens; grouped ones over ≤ ~25.
+  assert.ok(mean(batches.map(spread)) < 40, `mean spread within a batch ${mean(batches.map(spread))}`);
+  assert.deepEqual(epoch(3, 0), batches, 'a pure function of (seed, step)');
+  assert.notDeepEqual(epoch(3, 1), batches, 'another epoch, another order');
+  // The batches' order is shuffled, not longest to shortest.
+  const firstLens = batches.map((b) => lengths[b[0]]);
+  assert.notDeepEqual(firstLens, [...firstLens].sort((a, b) => a - b));
 });
