@@ -1,6 +1,6 @@
 // LM training-step benchmark: our engine (src/reason/sft.ts trainLm) against PyTorch
 // (scripts/lm_torch.py, the same model, data, batch and optimizer) in the same run.
-// Usage: npm run bench:lm -- [--json] [--steps N] [--threads N] [--size student|teacher]
+// Usage: npm run bench:lm -- [--json] [--steps N] [--threads N] [--size student|small|teacher]
 // Last line: {"ours_ms_per_step", "torch_ms_per_step", "ours_vs_torch_ratio", …}
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,17 +25,19 @@ const { values: args } = parseArgs({
   },
 });
 if (args.help) {
-  console.log('npm run bench:lm -- [--json] [--steps N=20] [--threads N=1] [--size student|teacher]   (needs python3-torch)');
+  console.log('npm run bench:lm -- [--json] [--steps N=20] [--threads N=1] [--size student|small|teacher]   (needs python3-torch)');
   process.exit(0);
 }
 const steps = Number(args.steps);
 const threads = Number(args.threads);
 const sizes = {
-  student: { dim: 64, nLayers: 3, nHeads: 2, nKvHeads: 2, hiddenDim: 192 },
+  // The reasoning demo's student (the teacher pruned to 549k parameters), and its earlier 193k one.
+  student: { dim: 96, nLayers: 6, nHeads: 3, nKvHeads: 3, hiddenDim: 160 },
+  small: { dim: 64, nLayers: 3, nHeads: 2, nKvHeads: 2, hiddenDim: 192 },
   teacher: { dim: 192, nLayers: 6, nHeads: 6, nKvHeads: 6, hiddenDim: 512 },
 };
 const size = sizes[args.size as keyof typeof sizes];
-if (!size) throw new Error(`--size must be student or teacher, got '${args.size}'`);
+if (!size) throw new Error(`--size must be student, small or teacher, got '${args.size}'`);
 torch.setNumThreads(threads);
 const tok = new ByteTokenizer();
 const problems = generateProblems({ families: ['chickens-rabbits'], n: 1e6, seed: 1, split: 'train', lang: 'both' });

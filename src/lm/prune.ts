@@ -24,6 +24,7 @@ export interface PruneTarget {
 }
 
 export interface Importance {
+  /** Per residual channel: mean |RMSNorm output| over all norms and tokens. */
   channels: Float64Array;
   /** Per layer, per query head. */
   heads: Float64Array[];
@@ -152,7 +153,7 @@ export function pruneLm(model: CausalLM, imp: Importance, target: PruneTarget, o
   const put: Record<string, Tensor> = {};
   const idx = (ix: number[]) => torch.tensor(ix, { dtype: 'int64' });
   const rowsOfUnits = (units: number[], size: number) => units.flatMap((u) => Array.from({ length: size }, (_, j) => u * size + j));
-  const Q = torch.keep(residualBasis(imp, from.dim, cfg.dim, how));
+  const Q = torch.tidy(() => residualBasis(imp, from.dim, cfg.dim, how));
   try {
     // g for a norm with input covariance C: √((tr(QᵀCQ)/d′) / (tr(C)/d)).
     const normScale = (C: Float64Array) => torch.tidy(() => {
