@@ -1,5 +1,5 @@
 // Quality experiments over seeds, written to docs/results.md (with docs/results.json).
-// Usage: node dist/bench/quality.js [--seeds 0,1,2] [--only fmnist,consistent,hinton,no3] [--threads 1]
+// Usage: node dist/bench/quality.js [--seeds 0,1,2] [--only fmnist,consistent,hinton,no3] [--threads 1] [--consistent-shift 2]
 // Results are stored per (experiment, seed) in docs/results.json as they finish, so a
 // killed run continues where it stopped.
 //   fmnist      the recipe: CNN teacher, MLP 784-128-128 baseline, vanilla KD (T=4, α=0.1)
@@ -25,7 +25,11 @@ const { values: args } = parseArgs({ options: {
   only: { type: 'string', default: 'fmnist,consistent,hinton,no3' },
   threads: { type: 'string', default: '1' },
   out: { type: 'string', default: 'docs/results.json' },
+  // The consistent-KD view's random shift in pixels; another value is stored as its own experiment.
+  'consistent-shift': { type: 'string', default: '2' },
 } });
+const shift = Number(args['consistent-shift']);
+const consistentName = shift === 2 ? 'consistent' : `consistent-shift${shift}`;
 const seeds = args.seeds!.split(',').map(Number);
 const only = new Set(args.only!.split(','));
 torch.setNumThreads(Number(args.threads));
@@ -58,8 +62,8 @@ function fmnist(seed: number, consistent: boolean): Record<string, number> {
     return { teacher: acc(teacher.model, d), baseline: acc(base.model, d), kd: acc(kd.model, d) };
   }
   const e: Experiment = { ...exp, student: { ...exp.student, train: { ...exp.student.train, epochs: 40, schedule: 'cosine', lr: 2e-3 } },
-    kd: { ...exp.kd, teacher: 'consistent', T: 2, alpha: 0, augment: { shift: 2, flip: true }, mixup: 0.2 } };
-  const s = studentStage(e, d, rep, join(dir, 'consistent'), teacher.model);
+    kd: { ...exp.kd, teacher: 'consistent', T: 2, alpha: 0, augment: { shift, flip: true }, mixup: 0.2 } };
+  const s = studentStage(e, d, rep, join(dir, consistentName), teacher.model);
   return { teacher: acc(teacher.model, d), consistent: acc(s.model, d) };
 }
 
@@ -106,7 +110,7 @@ function hinton(seed: number, omit3: boolean): Record<string, number> {
 
 for (const seed of seeds) {
   if (only.has('fmnist')) once(`fmnist/s${seed}`, () => fmnist(seed, false));
-  if (only.has('consistent')) once(`consistent/s${seed}`, () => fmnist(seed, true));
+  if (only.has('consistent')) once(`${consistentName}/s${seed}`, () => fmnist(seed, true));
   if (only.has('hinton')) once(`hinton/s${seed}`, () => hinton(seed, false));
   if (only.has('no3')) once(`no3/s${seed}`, () => hinton(seed, true));
 }
