@@ -6,13 +6,12 @@ import { parseArgs } from 'node:util';
 import * as torch from '../src/torch/index.js';
 import { CausalLM, lmConfig } from '../src/lm/model.js';
 import { ByteTokenizer } from '../src/lm/tokenizer.js';
-import { studentExamples } from '../src/reason/students.js';
+import { prunedStudent, studentExamples } from '../src/reason/students.js';
 import { trainLm } from '../src/reason/sft.js';
 import { evaluateLm } from '../src/reason/evaluate.js';
 import { generateProblems } from '../src/reason/problems/index.js';
 import { readTraces } from '../src/cli/reason_student.js';
 import { loadLm, saveLm } from '../src/lm/checkpoint.js';
-import { measureImportance, pruneLm } from '../src/lm/prune.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -32,36 +31,42 @@ const { values: a } = parseArgs({
     group: { type: 'boolean', default: false },
     wd: { type: 'string', default: '0.01' },
     save: { type: 'string', default: '' },
+    alpha: { type: 'string', default: '1' },
+    T: { type: 'string', default: '1' },
+    'test-seed': { type: 'string', default: '1' },
     help: { type: 'boolean', default: false },
   },
 });
 if (a.help) {
-  console.log('node dist/bench/student_probe.js [--traces F] [--steps 800] [--batch 32] [--lr 3e-3] [--dim 64] [--layers 3] [--hidden 192] [--heads 2] [--seed 0] [--eval-at 400,600]\n  [--prune-from TEACHER_DIR [--residual pca|channels] [--calib 64]] [--group] [--wd 0.01] [--save DIR]');
+  console.log('node dist/bench/student_probe.js [--traces F] [--steps 800] [--batch 32] [--lr 3e-3] [--dim 64] [--layers 3] [--hidden 192] [--heads 2] [--seed 0] [--eval-at 400,600]\n  [--prune-from TEACHER_DIR [--residual pca|channels] [--calib 64]] [--group] [--wd 0.01] [--save DIR]\n  [--alpha 1 [--T 1]]  (alpha < 1: SFT + token KD from the top-k logprobs of the traces)  [--test-seed 1]  (a demo run of seed s tests on seed s + 1)');
   process.exit(0);
 }
 const steps = Number(a.steps), seed = Number(a.seed);
 const evalAt = new Set([...a['eval-at']!.split(',').filter(Boolean).map(Number), steps]);
 torch.setNumThreads(1);
 const tok = new ByteTokenizer();
-const examples = studentExamples(a.traces!.split(',').flatMap((f) => readTraces(f)), tok, 'sft');
-// The demo's held-out set for seed 0 (its test problems use seed + 1).
-const test = generateProblems({ families: ['chickens-rabbits'], n: 322, seed: 1, split: 'test', lang: 'both' });
+const alpha = Number(a.alpha);
+const traces = a.traces!.split(',').flatMap((f) => readTraces(f));
+const examples = studentExamples(traces, tok, alpha < 1 ? 'sft+kd' : 'sft');
+// The demo's held-out set: a demo run of seed s tests on problems of seed s + 1.
+const test = generateProblems({ families: ['chickens-rabbits'], n: 322, seed: Number(a['test-seed']), split: 'test', lang: 'both' });
 torch.manualSeed(seed);
 const cfg = lmConfig({ dim: Number(a.dim), nLayers: Number(a.layers), nHeads: Number(a.heads), nKvHeads: Number(a.heads), hiddenDim: Number(a.hidden), maxSeqLen: 384, vocabSize: tok.vocabSize });
 let model = new CausalLM(cfg);
 if (a['prune-from']) {
   // Minitron-style: the student starts as the teacher pruned to the student's sizes.
   const teacher = loadLm(a['prune-from']).model;
-  const imp = measureImportance(teacher, examples.slice(0, Number(a.calib)).map((e) => [...e.prompt, ...e.completion]));
   model.dispose();
-  model = pruneLm(teacher, imp, { dim: cfg.dim, nHeads: cfg.nHeads, hiddenDim: cfg.hiddenDim, nLayers: cfg.nLayers }, { residual: a.residual as 'pca' | 'channels' });
+  const pruned = prunedStudent(teacher, traces, tok, cfg, { calibration: Number(a.calib), residual: a.residual as 'pca' | 'channels' });
+  model = pruned.model;
+  const imp = pruned.importance;
   teacher.dispose();
   console.log(JSON.stringify({ pruned: true, layers: Array.from(imp.layers, (v) => +v.toFixed(3)), step: 0, passAt1: evalAt.has(0) ? +evaluateLm(model, tok, test).accuracy.toFixed(4) : null }));
 }
 let trainMs = 0;
 let last = performance.now();
 trainLm({
-  model, examples, steps, batchSize: Number(a.batch), groupByLength: a.group, weightDecay: Number(a.wd), lr: Number(a.lr), seed, padId: tok.eosId,
+  model, examples, steps, batchSize: Number(a.batch), groupByLength: a.group, alpha, T: Number(a.T), weightDecay: Number(a.wd), lr: Number(a.lr), seed, padId: tok.eosId,
   onStep: (s) => {
     trainMs += performance.now() - last;
     if (evalAt.has(s.step)) {

@@ -14,15 +14,14 @@ import * as torch from '../torch/index.js';
 import { writeFileAtomic } from '../io/index.js';
 import { countLmParameters, lmConfig, type CausalLM, type LmConfig } from '../lm/model.js';
 import { loadLm, saveLm } from '../lm/checkpoint.js';
-import { measureImportance, pruneLm } from '../lm/prune.js';
 import type { Tokenizer } from '../lm/tokenizer.js';
 import { generateProblems } from '../reason/problems/index.js';
 import { assertNoOverlap } from '../reason/traces/overlap.js';
-import { generateTraces, type Preset } from '../reason/traces/generate.js';
+import { generateTraces } from '../reason/traces/generate.js';
 import { datasetCard } from '../reason/traces/card.js';
 import { HttpTeacher } from '../reason/teachers/http.js';
 import { LocalTeacher } from '../reason/teachers/local.js';
-import { studentExamples, type StudentKind } from '../reason/students.js';
+import { prunedStudent, type StudentKind } from '../reason/students.js';
 import { readTraces, trainStudent, trainStudentInChild, type StudentJob } from './reason_student.js';
 import { evaluateLm, type LmEvaluation } from '../reason/evaluate.js';
 import { startOpenAIServer } from '../serve/openai_server.js';
@@ -75,14 +74,9 @@ export const REASONING_DEFAULTS = {
   init: 'pruned' as 'pruned' | 'scratch',
 };
 
-/** Verified traces whose activations rank the teacher's units for pruning. */
-const PRUNE_CALIBRATION = 64;
-
 /** One model's line of the table: its evaluation (less the answers) and its size. */
 export type ReasoningRow = Omit<LmEvaluation, 'answers'> & { model: string; params: number; sizeBytes: number };
 
-/** The trace-generation preset: the teacher was trained on bare questions, so no instruction suffix. */
-const PRESET: Preset = { suffix: { en: '', zh: '' }, temperature: 0.6, topP: 0.95 };
 
 /** Whether the student in `dir` was trained with this job's recipe (as saved in its lm.json). */
 function sameRecipe(dir: string, job: StudentJob): boolean {
@@ -98,17 +92,15 @@ function sameRecipe(dir: string, job: StudentJob): boolean {
 }
 
 /**
- * The students' common start: the teacher pruned to the student's size, its units ranked by
- * their activations on the first verified traces (src/lm/prune.ts). Deterministic, so a
- * resumed run recomputes the same weights. Returns the folder and the exact student config.
+ * The students' common start: the teacher pruned to the student's size (prunedStudent).
+ * Deterministic, so a resumed run recomputes the same weights. Returns the folder and the
+ * exact student config.
  */
 function prunedInit(dir: string, teacherDir: string, teacher: CausalLM, tok: Tokenizer, traces: readonly Trace[], size: LmConfig): { init: string; config: LmConfig } {
-  const calibration = studentExamples(traces, tok, 'sft').slice(0, PRUNE_CALIBRATION).map((e) => [...e.prompt, ...e.completion]);
-  const imp = measureImportance(teacher, calibration);
-  const model = pruneLm(teacher, imp, { dim: size.dim, nHeads: size.nHeads, nKvHeads: size.nKvHeads, hiddenDim: size.hiddenDim, nLayers: size.nLayers }, { residual: 'channels' });
+  const { model, importance, sequences } = prunedStudent(teacher, traces, tok, size);
   const init = join(dir, 'student-init');
   try {
-    saveLm(init, model, tok, { info: { prunedFrom: teacherDir, residual: 'channels', calibrationSequences: calibration.length, layerImportance: Array.from(imp.layers) } });
+    saveLm(init, model, tok, { info: { prunedFrom: teacherDir, residual: 'channels', calibrationSequences: sequences, layerImportance: Array.from(importance.layers) } });
     return { init, config: model.cfg };
   } finally {
     model.dispose();
@@ -143,7 +135,7 @@ export async function runReasoningDemo(opts: ReasoningDemoOptions): Promise<{ ro
   try {
     const client = new HttpTeacher({ baseURL: server.baseURL, model: 'teacher', concurrency: teacher.maxBatch, apiKeyEnv: 'DISTILL_DEMO_NO_KEY' });
     const res = await generateTraces({
-      teacher: client, problems: train, samples: o.samples, out: join(dir, 'traces'), preset: PRESET,
+      teacher: client, problems: train, samples: o.samples, out: join(dir, 'traces'), preset: 'bare',
       maxTokens: 256, topLogprobs: o.topLogprobs, seed: o.seed, concurrency: teacher.maxBatch,
       onProgress: (p) => o.onProgress?.('traces', p.skipped + p.written + p.failed, p.planned),
     });

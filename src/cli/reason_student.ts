@@ -3,7 +3,7 @@
 // progress back over IPC). The demo's students are independent and each trains fastest on
 // one thread, so two of them on two cores take the wall time of one.
 import { fork } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as torch from '../torch/index.js';
@@ -13,6 +13,8 @@ import { ByteTokenizer, tokenizerFromJSON } from '../lm/tokenizer.js';
 import { studentExamples, type StudentKind } from '../reason/students.js';
 import { trainLm } from '../reason/sft.js';
 import type { Trace } from '../reason/types.js';
+import { readTracesFile } from '../reason/files.js';
+import { mergeTraces } from '../reason/traces/trace_dir.js';
 
 export interface StudentJob {
   kind: StudentKind;
@@ -42,10 +44,16 @@ export function readTraces(path: string): Trace[] {
   return readFileSync(path, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Trace);
 }
 
+/** Traces from a traces.jsonl, checked line by line, or from a (shared) traces folder: each trace once. */
+export function loadTraces(path: string): Trace[] {
+  if (!existsSync(path)) throw new torch.ConfigError(`${path}: no such traces file or folder`);
+  return statSync(path).isDirectory() ? mergeTraces(path) : readTracesFile(path);
+}
+
 export function trainStudent(job: StudentJob, onStep?: StudentProgress): void {
   torch.setNumThreads(job.threads);
   const tok = job.tokenizer ? tokenizerFromJSON(job.tokenizer) : new ByteTokenizer();
-  const examples = studentExamples(readTraces(job.traces), tok, job.kind);
+  const examples = studentExamples(loadTraces(job.traces), tok, job.kind);
   torch.manualSeed(job.seed);
   const model = job.init ? initialModel(job.init, job.config) : new CausalLM(job.config);
   const kd = job.kind === 'sft+kd';

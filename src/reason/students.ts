@@ -3,6 +3,8 @@
 // the teacher's per-token top-k distributions (token-level KD).
 import * as torch from '../torch/index.js';
 import type { Tokenizer } from '../lm/tokenizer.js';
+import type { CausalLM } from '../lm/model.js';
+import { measureImportance, pruneLm, type Importance, type PruneTarget } from '../lm/prune.js';
 import type { LmExample, TokenDistribution } from '../lm/batch.js';
 import type { Trace, TokenLogprob } from './types.js';
 import { lastBoxed } from './verify.js';
@@ -60,4 +62,15 @@ export function studentExamples(traces: readonly Trace[], tok: Tokenizer, kind: 
     const { ids, dists } = teacherDistributions(tok, t.logprobs, t.id);
     return { prompt, completion: [...ids, tok.eosId], teacher: [...dists, null] };
   });
+}
+
+/**
+ * The students' common start (Minitron): the teacher pruned to `target`, its units ranked by
+ * their activations on the first `calibration` verified traces, each run as prompt + reply.
+ * Deterministic: the same traces give the same weights.
+ */
+export function prunedStudent(teacher: CausalLM, traces: readonly Trace[], tok: Tokenizer, target: PruneTarget, o: { calibration?: number; residual?: 'channels' | 'pca' } = {}): { model: CausalLM; importance: Importance; sequences: number } {
+  const sequences = studentExamples(traces, tok, 'sft').slice(0, o.calibration ?? 64).map((e) => [...e.prompt, ...e.completion]);
+  const importance = measureImportance(teacher, sequences);
+  return { model: pruneLm(teacher, importance, target, { residual: o.residual ?? 'channels' }), importance, sequences: sequences.length };
 }

@@ -42,7 +42,7 @@ function run(out: string, o: Partial<GenerateTracesOptions> & { baseURL?: string
   return generateTraces({ teacher, problems: adderProblems(4), samples: 2, out, maxTokens: 1000, ...o }).finally(() => teacher.close());
 }
 
-test('the deepseek-r1 preset: no system prompt, the boxed instruction, T 0.6, top-p 0.95; greedy is T 0', () => {
+test('the deepseek-r1 preset: no system prompt, the boxed instruction, T 0.6, top-p 0.95; greedy is T 0; bare has no instruction', () => {
   const [p] = adderProblems(1);
   const r = buildRequest(p, resolvePreset('deepseek-r1'), {}, 0);
   assert.deepEqual(r.messages, [{ role: 'user', content: 'What is 1 + 0?\nPlease reason step by step, and put your final answer within \\boxed{}.' }]);
@@ -51,6 +51,10 @@ test('the deepseek-r1 preset: no system prompt, the boxed instruction, T 0.6, to
   assert.match(zh.messages[0].content, /请逐步推理.*\\boxed\{\}/);
   const g = buildRequest(p, resolvePreset('greedy'), { seed: 10, topLogprobs: 5 }, 3);
   assert.deepEqual([g.temperature, g.topP, g.seed, g.topLogprobs], [0, undefined, 13, 5]);
+  // bare: R1's sampling on the question alone (the shipped teacher was trained without the instruction).
+  const b = buildRequest(p, resolvePreset('bare'), {}, 0);
+  assert.deepEqual(b.messages, [{ role: 'user', content: 'What is 1 + 0?' }]);
+  assert.deepEqual([b.temperature, b.topP], [0.6, 0.95]);
   assert.throws(() => resolvePreset('hot' as 'greedy'), /unknown preset "hot"/);
 });
 

@@ -56,6 +56,8 @@ export const PRESETS = {
   'deepseek-r1': { suffix: R1_SUFFIX, temperature: 0.6, topP: 0.95 },
   /** Temperature 0: one deterministic answer per problem (samples > 1 repeat it on servers without seeds). */
   greedy: { suffix: R1_SUFFIX, temperature: 0 },
+  /** R1's sampling on the bare question: for a teacher trained without the instruction, like ours. */
+  bare: { suffix: { en: '', zh: '' }, temperature: 0.6, topP: 0.95 },
 } as const satisfies Record<string, Preset>;
 export type PresetName = keyof typeof PRESETS;
 

@@ -1,0 +1,130 @@
+// `distill reason prune` and `distill reason train-student`: the demo's student recipe on
+// the user's own teacher and traces.
+//   prune          a trained LM folder → a smaller LM folder of the same family (Minitron:
+//                  units ranked by their activations on verified traces), the student's start;
+//   train-student  verified traces → a student LM folder: answers only, SFT on the replies,
+//                  or SFT + token-level KD from the traces' top-k log-probabilities;
+//                  resumable (<out>.ckpt), with pass@1 on a problems file when given one.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as torch from '../torch/index.js';
+import { countLmParameters, lmConfig, type LmConfig } from '../lm/model.js';
+import { loadLm, saveLm } from '../lm/checkpoint.js';
+import { ByteTokenizer, tokenizerFromJSON } from '../lm/tokenizer.js';
+import { prunedStudent, studentExamples, type StudentKind } from '../reason/students.js';
+import { readProblemsFile } from '../reason/files.js';
+import { evaluateLm } from '../reason/evaluate.js';
+import { REASONING_DEFAULTS } from './reason_demo.js';
+import { loadTraces, trainStudent, type StudentJob } from './reason_student.js';
+import { intFlag } from './cmd_reason.js';
+import { makeReporter } from './progress.js';
+
+type Opts = Record<string, unknown>;
+
+function numFlag(o: Opts, key: string, flag: string, fallback: number, ok: (n: number) => boolean, what: string): number {
+  const v = o[key];
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || !ok(n)) throw new torch.ConfigError(`${flag} must be ${what}, got '${String(v)}'`);
+  return n;
+}
+
+function required(o: Opts, key: string, flag: string): string {
+  const v = o[key];
+  if (typeof v !== 'string' || v === '') throw new torch.ConfigError(`${flag} is required`);
+  return v;
+}
+
+/** The student sizes from flags, each defaulting to the demo student's (548,832 parameters with a byte vocabulary). */
+function sizeFlags(o: Opts, vocabSize: number): LmConfig {
+  const d = REASONING_DEFAULTS.student;
+  const heads = intFlag(o, 'heads', '--heads', d.nHeads, 1)!;
+  return lmConfig({
+    dim: intFlag(o, 'dim', '--dim', d.dim, 2)!,
+    nLayers: intFlag(o, 'layers', '--layers', d.nLayers, 1)!,
+    nHeads: heads,
+    nKvHeads: intFlag(o, 'kvHeads', '--kv-heads', heads, 1)!,
+    hiddenDim: intFlag(o, 'hidden', '--hidden', d.hiddenDim, 1)!,
+    maxSeqLen: d.maxSeqLen,
+    vocabSize,
+  });
+}
+
+export async function runPrune(o: Opts): Promise<number> {
+  const teacherDir = required(o, 'teacher', '--teacher');
+  const out = required(o, 'out', '--out');
+  const tracesPath = required(o, 'traces', '--traces');
+  const residual = (o.residual as string | undefined) ?? 'channels';
+  if (residual !== 'channels' && residual !== 'pca') throw new torch.ConfigError(`--residual must be channels or pca, got '${residual}'`);
+  const calibration = intFlag(o, 'calibration', '--calibration', 64, 1)!;
+  const traces = loadTraces(tracesPath);
+  if (!traces.some((t) => t.verdict.ok)) throw new torch.ConfigError(`${tracesPath}: no verified traces to calibrate on`);
+  const { model: teacher, tokenizer: tok } = loadLm(teacherDir);
+  const target = sizeFlags(o, tok.vocabSize);
+  const { model, importance, sequences } = prunedStudent(teacher, traces, tok, target, { calibration, residual });
+  saveLm(out, model, tok, { info: { prunedFrom: teacherDir, residual, calibrationSequences: sequences, layerImportance: Array.from(importance.layers) } });
+  const summary = { out, teacherParams: countLmParameters(teacher.cfg), params: countLmParameters(model.cfg), config: model.cfg, calibrationSequences: sequences };
+  teacher.dispose();
+  model.dispose();
+  console.log(o.json ? JSON.stringify(summary)
+    : `pruned ${teacherDir} (${summary.teacherParams.toLocaleString()} parameters) to ${summary.params.toLocaleString()} (${(summary.teacherParams / summary.params).toFixed(2)}× fewer) in ${out}; calibrated on ${sequences} traces`);
+  return 0;
+}
+
+export async function runTrainStudent(o: Opts): Promise<number> {
+  const rep = makeReporter({ json: !!o.json });
+  const tracesPath = required(o, 'traces', '--traces');
+  const out = required(o, 'out', '--out');
+  const kind = ((o.kind as string | undefined) ?? 'sft') as StudentKind;
+  if (!['sft', 'sft+kd', 'answer-only'].includes(kind)) throw new torch.ConfigError(`--kind must be sft, sft+kd or answer-only, got '${kind}'`);
+  const init = o.init as string | undefined;
+  // The student's size and tokenizer: the --init folder's, or the size flags with a byte tokenizer.
+  let config: LmConfig;
+  let tokenizer: unknown;
+  if (init) {
+    if (!existsSync(join(init, 'lm.json'))) throw new torch.ConfigError(`--init ${init} is not an LM folder (no lm.json); make one with \`distill reason prune\``);
+    const desc = JSON.parse(readFileSync(join(init, 'lm.json'), 'utf8')) as { config: LmConfig; tokenizer: unknown };
+    config = lmConfig(desc.config);
+    tokenizer = desc.tokenizer;
+  } else {
+    tokenizer = new ByteTokenizer().toJSON();
+    config = sizeFlags(o, tokenizerFromJSON(tokenizer).vocabSize);
+  }
+  const job: StudentJob = {
+    kind, traces: tracesPath, out, config, init, tokenizer,
+    steps: intFlag(o, 'steps', '--steps', REASONING_DEFAULTS.steps, 1)!,
+    batchSize: intFlag(o, 'batchSize', '--batch-size', REASONING_DEFAULTS.batchSize, 1)!,
+    groupByLength: o.groupByLength !== false,
+    lr: numFlag(o, 'lr', '--lr', REASONING_DEFAULTS.lr, (n) => n > 0, 'a positive number'),
+    alpha: numFlag(o, 'alpha', '--alpha', REASONING_DEFAULTS.alpha, (n) => n >= 0 && n <= 1, 'in [0, 1]'),
+    T: numFlag(o, 'temperature', '--temperature', REASONING_DEFAULTS.T, (n) => n > 0, 'positive'),
+    seed: intFlag(o, 'seed', '--seed', 0)!,
+    threads: intFlag(o, 'threads', '--threads', 1, 1)!,
+  };
+  // Refuse bad data before any training: no kept trace, or KD traces without log-probabilities.
+  const traces = loadTraces(tracesPath);
+  const tok = tokenizerFromJSON(tokenizer);
+  const examples = studentExamples(traces, tok, kind);
+  if (examples.length === 0) throw new torch.ConfigError(`${tracesPath}: no verified traces to train on`);
+  if (kind === 'sft+kd' && !examples.some((e) => e.teacher)) throw new torch.ConfigError(`${tracesPath}: no trace has log-probabilities, so there is nothing for token-level KD; sample traces with --top-logprobs, or use --kind sft`);
+  const evalProblems = o.eval ? readProblemsFile(String(o.eval)) : null;
+  rep.note(`${kind} student: ${countLmParameters(config).toLocaleString()} parameters, ${init ? `from ${init}` : 'random init'}, ${examples.length} traces, ${job.steps} steps of ${job.batchSize}${existsSync(`${out}.ckpt`) ? ` (resuming from ${out}.ckpt)` : ''}`);
+  const progress = rep.counter('train');
+  trainStudent(job, (step, steps) => progress(step, steps));
+  let evaluation: { accuracy: number; correct: number; total: number } | null = null;
+  if (evalProblems) {
+    const { model, tokenizer: t } = loadLm(out);
+    const ev = evaluateLm(model, t, evalProblems, { onProgress: rep.counter('eval') });
+    model.dispose();
+    evaluation = { accuracy: ev.accuracy, correct: ev.correct, total: ev.total };
+  }
+  rep.stop();
+  const summary = { out, kind, params: countLmParameters(config), examples: examples.length, steps: job.steps, evaluation };
+  if (o.json) console.log(JSON.stringify(summary));
+  else {
+    console.log(`student written to ${out}`);
+    if (evaluation) console.log(`pass@1 ${(evaluation.accuracy * 100).toFixed(1)}% (${evaluation.correct}/${evaluation.total}) on ${String(o.eval)}`);
+  }
+  return 0;
+}
+

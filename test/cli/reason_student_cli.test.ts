@@ -1,0 +1,92 @@
+// `distill reason prune` and `distill reason train-student` as a user runs them, real child
+// processes of the built CLI on traces the shipped teacher writes: pruning to the teacher's
+// own size gives the teacher's logits back; a pruned student trained with token-level KD
+// records its recipe, is measured on a problems file, and a rerun resumes to the same
+// weights; bad flags and unusable traces end with one clear message before any work.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as torch from '../../src/torch/index.js';
+import { loadLm } from '../../src/lm/checkpoint.js';
+import { countLmParameters } from '../../src/lm/model.js';
+
+const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const TEACHER = fileURLToPath(new URL('../../../assets/reasoning-teacher', import.meta.url));
+const work = mkdtempSync(join(tmpdir(), 'distill-student-cli-'));
+const at = (...p: string[]) => join(work, ...p);
+const distill = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { cwd: work, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 300_000 });
+const ok = (args: string[]) => {
+  const r = distill(args);
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+};
+
+// Traces from the shipped teacher, run in-process with its top-4 log-probabilities, sampled
+// as the demo samples them (the bare question, temperature 0.6).
+ok(['reason', 'problems', '--families', 'chickens-rabbits', '--n', '12', '--seed', '3', '--out', at('train.jsonl'), '--json']);
+ok(['reason', 'problems', '--families', 'chickens-rabbits', '--split', 'test', '--n', '6', '--seed', '4', '--out', at('test.jsonl'), '--json']);
+ok(['reason', 'traces', '--problems', at('train.jsonl'), '--lm', TEACHER, '--preset', 'bare', '--seed', '1', '--top-logprobs', '4', '--max-tokens', '256', '--out', at('traces'), '--json']);
+const TRACES = at('traces', 'traces.jsonl');
+const verifiedTraces = () => readFileSync(TRACES, 'utf8').split('\n').filter(Boolean).filter((l) => JSON.parse(l).verdict.ok).length;
+
+test('reason prune: to the teacher\'s own size it is the teacher (same logits); to the demo size, the demo student', () => {
+  ok(['reason', 'prune', '--teacher', TEACHER, '--traces', TRACES, '--dim', '192', '--layers', '6', '--heads', '6', '--hidden', '512', '--out', at('same'), '--json']);
+  const small = ok(['reason', 'prune', '--teacher', TEACHER, '--traces', TRACES, '--out', at('init'), '--json']);
+  assert.equal(small.params, 548_832);
+  assert.deepEqual([small.config.dim, small.config.nLayers, small.config.nHeads, small.config.hiddenDim], [96, 6, 3, 160]);
+  const verified = verifiedTraces();
+  assert.ok(verified >= 10, `${verified} of 12 traces verified`);
+  assert.equal(small.calibrationSequences, verified);
+  const teacher = loadLm(TEACHER).model;
+  const same = loadLm(at('same')).model;
+  torch.tidy(() => {
+    const ids = torch.tensor(new BigInt64Array([60n, 124n, 117n, 115n, 101n, 114n, 124n, 62n, 10n, 84n, 101n, 110n]), { dtype: 'int64' }).view([1, 12]);
+    const diff = teacher.call(ids).sub(same.call(ids)).abs().max().item();
+    assert.ok(diff < 1e-3, `max |Δlogit| ${diff}`);
+  });
+  assert.equal(countLmParameters(same.cfg), countLmParameters(teacher.cfg));
+});
+
+test('reason train-student: a pruned student with token-level KD, measured on a problems file, resumable', () => {
+  const args = ['reason', 'train-student', '--traces', TRACES, '--init', at('init'), '--kind', 'sft+kd', '--steps', '6', '--batch-size', '4', '--eval', at('test.jsonl'), '--out', at('student'), '--json'];
+  const first = ok(args);
+  assert.equal(first.kind, 'sft+kd');
+  assert.equal(first.examples, verifiedTraces());
+  assert.equal(first.evaluation.total, 6);
+  const info = JSON.parse(readFileSync(at('student', 'lm.json'), 'utf8')).info;
+  assert.deepEqual([info.kind, info.steps, info.alpha, info.batchSize, info.init], ['sft+kd', 6, 0.5, 4, at('init')]);
+  // The student moved away from its start.
+  const start = readFileSync(at('init', 'model.safetensors'));
+  const weights = readFileSync(at('student', 'model.safetensors'));
+  assert.notDeepEqual(weights, start);
+  // A rerun resumes from the finished checkpoint: the same weights, the same score.
+  const again = ok(args);
+  assert.deepEqual(readFileSync(at('student', 'model.safetensors')), weights);
+  assert.deepEqual(again.evaluation, first.evaluation);
+});
+
+test('reason train-student / prune: bad flags and unusable traces get one clear message, exit ≠ 0, nothing written', () => {
+  const cases: [string[], RegExp][] = [
+    [['reason', 'train-student', '--traces', TRACES, '--kind', 'rl', '--out', at('bad1')], /--kind must be sft, sft\+kd or answer-only, got 'rl'/],
+    [['reason', 'train-student', '--traces', TRACES, '--init', work, '--out', at('bad2')], /is not an LM folder \(no lm.json\)/],
+    [['reason', 'train-student', '--traces', at('none.jsonl'), '--out', at('bad3')], /none.jsonl: no such traces file or folder/],
+    [['reason', 'train-student', '--traces', TRACES, '--lr', '-1', '--out', at('bad4')], /--lr must be a positive number, got '-1'/],
+    [['reason', 'prune', '--teacher', TEACHER, '--traces', TRACES, '--residual', 'svd', '--out', at('bad5')], /--residual must be channels or pca, got 'svd'/],
+    [['reason', 'prune', '--teacher', TEACHER, '--traces', TRACES, '--dim', '256', '--heads', '8', '--out', at('bad6')], /prune: dim 256 is larger than the teacher's 192; pruning only removes/],
+  ];
+  // Traces without log-probabilities: nothing for token-level KD to learn from.
+  const plain = readFileSync(TRACES, 'utf8').split('\n').filter(Boolean).map((l) => JSON.stringify({ ...JSON.parse(l), logprobs: undefined })).join('\n') + '\n';
+  writeFileSync(at('plain.jsonl'), plain);
+  cases.push([['reason', 'train-student', '--traces', at('plain.jsonl'), '--kind', 'sft+kd', '--out', at('bad7')], /no trace has log-probabilities/]);
+  for (const [args, message] of cases) {
+    const r = distill(args);
+    assert.notEqual(r.status, 0, args.join(' '));
+    assert.match(r.stderr, message);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.equal(existsSync(args[args.length - 1]), false, `${args.at(-1)} was written`);
+  }
+});
