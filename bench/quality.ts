@@ -1,5 +1,5 @@
 // Quality experiments over seeds, written to docs/results.md (with docs/results.json).
-// Usage: node dist/bench/quality.js [--seeds 0,1,2] [--only fmnist,consistent,hinton,no3] [--threads 1] [--consistent-shift 2]
+// Usage: node dist/bench/quality.js [--seeds 0,1,2] [--only fmnist,consistent,hinton,no3] [--threads 1] [--consistent-shift 2] [--consistent-epochs 40] [--consistent-mixup 0.2]
 // Results are stored per (experiment, seed) in docs/results.json as they finish, so a
 // killed run continues where it stopped.
 //   fmnist      the recipe: CNN teacher, MLP 784-128-128 baseline, vanilla KD (T=4, α=0.1)
@@ -27,9 +27,15 @@ const { values: args } = parseArgs({ options: {
   out: { type: 'string', default: 'docs/results.json' },
   // The consistent-KD view's random shift in pixels; another value is stored as its own experiment.
   'consistent-shift': { type: 'string', default: '2' },
+  // Its schedule in epochs ("patient": Beyer et al. train far longer than the baseline); another value is its own experiment too.
+  'consistent-epochs': { type: 'string', default: '40' },
+  // Its mixup: λ ~ Beta(m, m); 0.2 keeps views near one image, 1 mixes uniformly (wider support for function matching).
+  'consistent-mixup': { type: 'string', default: '0.2' },
 } });
 const shift = Number(args['consistent-shift']);
-const consistentName = shift === 2 ? 'consistent' : `consistent-shift${shift}`;
+const consistentEpochs = Number(args['consistent-epochs']);
+const consistentMixup = Number(args['consistent-mixup']);
+const consistentName = `consistent${shift === 2 ? '' : `-shift${shift}`}${consistentEpochs === 40 ? '' : `-e${consistentEpochs}`}${consistentMixup === 0.2 ? '' : `-mixup${consistentMixup}`}`;
 const seeds = args.seeds!.split(',').map(Number);
 const only = new Set(args.only!.split(','));
 torch.setNumThreads(Number(args.threads));
@@ -61,8 +67,8 @@ function fmnist(seed: number, consistent: boolean): Record<string, number> {
     const kd = studentStage(exp, d, rep, join(dir, 'student'), teacher.model);
     return { teacher: acc(teacher.model, d), baseline: acc(base.model, d), kd: acc(kd.model, d) };
   }
-  const e: Experiment = { ...exp, student: { ...exp.student, train: { ...exp.student.train, epochs: 40, schedule: 'cosine', lr: 2e-3 } },
-    kd: { ...exp.kd, teacher: 'consistent', T: 2, alpha: 0, augment: { shift, flip: true }, mixup: 0.2 } };
+  const e: Experiment = { ...exp, student: { ...exp.student, train: { ...exp.student.train, epochs: consistentEpochs, schedule: 'cosine', lr: 2e-3 } },
+    kd: { ...exp.kd, teacher: 'consistent', T: 2, alpha: 0, augment: { shift, flip: true }, mixup: consistentMixup } };
   const s = studentStage(e, d, rep, join(dir, consistentName), teacher.model);
   return { teacher: acc(teacher.model, d), consistent: acc(s.model, d) };
 }

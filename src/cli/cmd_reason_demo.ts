@@ -26,6 +26,7 @@ export async function runReasonDemo(opts: Record<string, unknown>): Promise<numb
     samples: num(opts.samples, 'samples'),
     evalProblems: num(opts.evalProblems, 'eval-problems'),
     steps: num(opts.steps, 'steps'),
+    batchSize: num(opts.batchSize, 'batch-size'),
     lr: num(opts.lr, 'lr'),
     alpha: num(opts.alpha, 'alpha'),
     T: num(opts.temperature, 'temperature'),

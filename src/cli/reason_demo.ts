@@ -59,11 +59,14 @@ export const REASONING_DEFAULTS = {
   problems: 1238,
   samples: 1,
   evalProblems: 322,
-  steps: 600,
-  batchSize: 32,
-  // Traces of similar length share a batch: less padding, a step 16% faster (0.95 → 0.80 s).
+  // Small batches, many steps: on the same compute, 2,400 steps of 8 beat 600 of 32 (pass@1
+  // 91.9% against 83.5% on seed 1's traces, bench/student_probe.ts); the pruned start needs
+  // many small corrections more than precise gradients. lr scaled down with the batch.
+  steps: 2400,
+  batchSize: 8,
+  // Traces of similar length share a batch: less padding, a step 16% faster (measured at batch 32).
   groupByLength: true,
-  lr: 3e-3,
+  lr: 2e-3,
   alpha: 0.5,
   T: 1,
   topLogprobs: 8,
