@@ -2,6 +2,9 @@
 // three deployment formats, under <folder>/export/, each checked by its own runtime:
 //   model.onnx          ONNX (opset 17, dynamic batch and sequence, no KV cache): max
 //                       |ours − onnxruntime-node| over 100 random token sequences ≤ 1e-4
+//   model.int8.onnx     with --quantize: the same with every Linear dynamic int8; measured, not
+//                       gated: size, max |ours − ort|, next-token (argmax) agreement with our
+//                       float model on the same sequences, onnxruntime batch-1 latency against float
 //   model.<dtype>.gguf  GGUF v3, llama architecture, f32 or f16 (--gguf-dtype): llama.cpp
 //                       (node-llama-cpp) generates greedily from a few chat prompts and must
 //                       agree with our generate(), any divergence being a near-tie in our own
@@ -19,7 +22,7 @@ import { CausalLM, type LmConfig } from '../lm/model.js';
 import { ByteTokenizer, HfTokenizer, type Tokenizer } from '../lm/tokenizer.js';
 import {
   checkLm, exportOnnxLm, exportGguf, exportHfLm, ortSession, maxAbsDiff,
-  compareLmWithOrt, randomIdBatches, ourLmLogits, LlamaCppRunner, compareGreedyWithLlamaCpp,
+  compareLmWithOrt, randomIdBatches, ourLmLogits, ortLatencyMs, LlamaCppRunner, compareGreedyWithLlamaCpp,
   type GgufDtype, type LmCompareResult, type GreedyAgreement,
 } from '../export/index.js';
 
@@ -27,8 +30,12 @@ export interface ExportLmOptions {
   format?: string;
   out?: string;
   ggufDtype?: string;
+  quantize?: boolean;
   json?: boolean;
 }
+
+/** Context of the timed batch-1 forward of the float and int8 ONNX files. */
+const LATENCY_CONTEXT = 64;
 
 export const LM_ONNX_TOLERANCE = 1e-4;
 /** The largest gap in our own logits at which llama.cpp may pick the other token. */
@@ -44,7 +51,8 @@ interface LmReport {
   config: LmConfig;
   tokenizer: string;
   ok: boolean;
-  onnx?: { path: string; bytes: number; opset: number; check: LmCompareResult; ok: boolean };
+  onnx?: { path: string; bytes: number; opset: number; check: LmCompareResult; ok: boolean; latencyMs?: number };
+  int8?: { path: string; bytes: number; check: LmCompareResult; argmaxAgreement: number; latencyMs: number };
   gguf?: { path: string; bytes: number; dtype: GgufDtype; greedy: GreedyAgreement; tieTolerance: number; ok: boolean } | { skipped: string };
   safetensors?: { dir: string; files: { path: string; bytes: number }[]; reloadMaxAbsDiff: number; tokenizerRoundTrip: boolean; ok: boolean };
 }
@@ -95,11 +103,23 @@ export async function runExportLm(dir: string, o: ExportLmOptions = {}): Promise
     const path = join(outDir, 'model.onnx');
     const info = exportOnnxLm(model, path, { modelName: name, metadata: { tokenizer: tokenizer.kind } });
     const s = await ortSession(path);
-    const check = await compareLmWithOrt(model, s, randomIdBatches(model.cfg.vocabSize, Math.min(model.cfg.maxSeqLen, 64), 100, 1234));
-    await s.release();
+    const batches = randomIdBatches(model.cfg.vocabSize, Math.min(model.cfg.maxSeqLen, 64), 100, 1234);
+    const check = await compareLmWithOrt(model, s, batches);
     const ok = check.maxAbsDiff <= LM_ONNX_TOLERANCE;
     r.onnx = { path, bytes: info.bytes, opset: info.opset, check, ok };
     r.ok &&= ok;
+    if (o.quantize) {
+      say('export: LM → ONNX, int8');
+      const qpath = join(outDir, 'model.int8.onnx');
+      const qinfo = exportOnnxLm(model, qpath, { modelName: `${name}-int8`, metadata: { tokenizer: tokenizer.kind }, quantize: 'int8' });
+      const qs = await ortSession(qpath);
+      const qcheck = await compareLmWithOrt(model, qs, batches);
+      const T = Math.min(model.cfg.maxSeqLen, LATENCY_CONTEXT);
+      r.onnx.latencyMs = await ortLatencyMs(s, model.cfg.vocabSize, T);
+      r.int8 = { path: qpath, bytes: qinfo.bytes, check: qcheck, argmaxAgreement: 1 - qcheck.argmaxMismatches / qcheck.tokens, latencyMs: await ortLatencyMs(qs, model.cfg.vocabSize, T) };
+      await qs.release();
+    }
+    await s.release();
   }
   if (format === 'gguf' || format === 'all') {
     if (!(tokenizer instanceof ByteTokenizer) && format === 'all') {
@@ -139,6 +159,12 @@ export async function runExportLm(dir: string, o: ExportLmOptions = {}): Promise
       lines.push(`  ${rel(x.path)}  ${kb(x.bytes)}  opset ${x.opset}, input_ids (batch, sequence) → logits`);
       lines.push(`    onnxruntime-node check: max |ours − ort| ${x.check.maxAbsDiff.toExponential(2)} on ${x.check.samples} random sequences ` +
         `(${x.check.tokens} positions; ≤ ${LM_ONNX_TOLERANCE}): ${x.ok ? 'OK' : 'FAILED'}`);
+    }
+    if (r.int8 && r.onnx) {
+      const q = r.int8;
+      lines.push(`  ${rel(q.path)}  ${kb(q.bytes)} (${(r.onnx.bytes / q.bytes).toFixed(1)}× smaller)  Linear layers dynamic int8`);
+      lines.push(`    against our float model: max |Δ logit| ${q.check.maxAbsDiff.toExponential(2)}, next token agrees at ${(q.argmaxAgreement * 100).toFixed(2)}% of ${q.check.tokens} positions; ` +
+        `onnxruntime batch 1, ${Math.min(c.maxSeqLen, LATENCY_CONTEXT)} tokens: ${q.latencyMs.toFixed(2)} ms int8, ${r.onnx.latencyMs!.toFixed(2)} ms float`);
     }
     if (r.gguf && 'skipped' in r.gguf) lines.push(`  GGUF skipped: ${r.gguf.skipped}`);
     else if (r.gguf) {

@@ -31,7 +31,7 @@ export {
 export { checkLm, lmWeights, type LmWeights, type LmTensor } from './lm_weights.js';
 export { bytesToUnicode, byteVocabTokens, byteTokenizerJson, BYTE_CHAT_TEMPLATE } from './byte_vocab.js';
 export {
-  randomIdBatches, ortLmLogits, ourLmLogits, compareLmWithOrt, lmLatencyBatch1,
+  randomIdBatches, ortLmLogits, ourLmLogits, compareLmWithOrt, lmLatencyBatch1, ortLatencyMs,
   loadLlamaCpp, LlamaCppRunner, compareGreedyWithLlamaCpp, tokensPerSecond,
   type IdBatch, type LmCompareResult, type LmLatency, type LlamaCppOptions, type GreedyAgreement, type GreedyDivergence,
 } from './lm_check.js';

@@ -98,20 +98,34 @@ export interface LmLatency {
   oursCachedStepMs: number;
 }
 
+/** Median milliseconds of `reps` calls of f after 3 warm-up calls. */
+async function medianMs(f: () => unknown, reps: number): Promise<number> {
+  for (let i = 0; i < 3; i++) await f();
+  const ts: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t = performance.now();
+    await f();
+    ts.push(performance.now() - t);
+  }
+  return median(ts);
+}
+
+/** The timed batch-1 input: `context` seeded token ids. */
+function latencyBatch(vocabSize: number, T: number): IdBatch {
+  return { ids: BigInt64Array.from(seededUniform(T, 5), (v) => BigInt(Math.floor(v * vocabSize))), shape: [1, T] };
+}
+
+/** onnxruntime alone: one full batch-1 forward over `context` tokens (median of `reps`). */
+export async function ortLatencyMs(s: ort.InferenceSession, vocabSize: number, context: number, reps = 30): Promise<number> {
+  const b = latencyBatch(vocabSize, context);
+  return medianMs(() => ortLmLogits(s, b), reps);
+}
+
 /** Batch-1 next-token latency (medians of `reps`), each runtime in its own loop after a warm-up. */
 export async function lmLatencyBatch1(model: CausalLM, s: ort.InferenceSession, context: number, reps = 30): Promise<LmLatency> {
   const T = Math.max(1, Math.min(context, model.cfg.maxSeqLen));
-  const b: IdBatch = { ids: BigInt64Array.from(seededUniform(T, 5), (v) => BigInt(Math.floor(v * model.cfg.vocabSize))), shape: [1, T] };
-  const time = async (f: () => unknown) => {
-    for (let i = 0; i < 3; i++) await f();
-    const ts: number[] = [];
-    for (let i = 0; i < reps; i++) {
-      const t = performance.now();
-      await f();
-      ts.push(performance.now() - t);
-    }
-    return median(ts);
-  };
+  const b = latencyBatch(model.cfg.vocabSize, T);
+  const time = (f: () => unknown) => medianMs(f, reps);
   const oursFullMs = await time(() => ourLmLogits(model, b));
   const ortFullMs = await time(() => ortLmLogits(s, b));
   // The cached step: prefill T − 1 once per repetition (untimed), time the last token.

@@ -36,7 +36,7 @@ import * as nn from '../nn/index.js';
 import { ConfigError, tidy, type Tensor } from '../torch/index.js';
 import { writeFileAtomic } from '../io/index.js';
 import { sequentialLayers, outputShapeOf, type LayerRef } from './layers.js';
-import { GraphBuilder, encodeModel, int, ints, float, str, onnx, type OnnxFileInfo } from './onnx_graph.js';
+import { GraphBuilder, encodeModel, int, int8Linear, ints, float, str, onnx, type OnnxFileInfo } from './onnx_graph.js';
 
 export interface ExportOnnxOptions {
   /** Per-sample input shape, e.g. [1, 28, 28]; the batch axis is added (dynamic). */
@@ -244,33 +244,10 @@ function emit(l: LayerRef, c: Ctx): void {
   }
 }
 
-/**
- * Linear as dynamic int8 (what onnxruntime's quantize_dynamic writes for MatMul):
- * x_q, x_scale, x_zp = DynamicQuantizeLinear(x)           (uint8, per batch, asymmetric)
- * y = float(MatMulInteger(x_q, W_qᵀ, x_zp)) · (x_scale · w_scale) + b
- * with W_q = round(W / w_scale[o]) ∈ [−127, 127], w_scale[o] = max|W[o, :]| / 127 (zero point 0,
- * so the per-column scale can be applied after the integer product).
- */
+/** Linear as dynamic int8 (int8Linear), then the bias. */
 function emitInt8Linear(c: Ctx, n: string, w: Float32Array, inF: number, outF: number, b: string): void {
-  const { g } = c;
-  const scale = new Float32Array(outF);
-  const q = new Int8Array(inF * outF); // (in, out): MatMulInteger's B is (K, N)
-  for (let o = 0; o < outF; o++) {
-    let max = 0;
-    for (let i = 0; i < inF; i++) max = Math.max(max, Math.abs(w[o * inF + i]));
-    const s = max > 0 ? max / 127 : 1;
-    scale[o] = s;
-    for (let i = 0; i < inF; i++) q[i * outF + o] = Math.max(-127, Math.min(127, Math.round(w[o * inF + i] / s)));
-  }
-  const Wq = g.init(`${n}.weight_q`, [inF, outF], q);
-  const Ws = g.init(`${n}.weight_scale`, [outF], scale);
-  const [xq, xs, xz] = [`${n}.x_q`, `${n}.x_scale`, `${n}.x_zero_point`];
-  g.node('DynamicQuantizeLinear', `${n}/DynamicQuantizeLinear`, [c.x], [xq, xs, xz]);
-  const acc = g.node('MatMulInteger', `${n}/MatMulInteger`, [xq, Wq, xz], [`${n}.acc`]);
-  const fl = g.node('Cast', `${n}/Cast`, [acc], [`${n}.acc_f`], { to: int(onnx.TensorProto.DataType.FLOAT) });
-  const sc = g.node('Mul', `${n}/Scale`, [xs, Ws], [`${n}.scale`]);
-  c.x = g.node('Mul', `${n}/Mul`, [fl, sc], [b ? `${n}.mm.out` : `${n}.out`]);
-  if (b) c.x = g.node('Add', `${n}/Add`, [c.x, b], [`${n}.out`]);
+  c.x = int8Linear(c.g, n, c.x, w, inF, outF, b ? `${n}.mm.out` : `${n}.out`);
+  if (b) c.x = c.g.node('Add', `${n}/Add`, [c.x, b], [`${n}.out`]);
 }
 
 /** Builds the ONNX bytes of a Sequential model (nothing written). */

@@ -116,6 +116,35 @@ function valueInfo(name: string, s: ValueShape): InstanceType<typeof onnx.ValueI
 }
 
 /** What every ONNX export reports about the file it wrote. */
+/**
+ * y = x @ Wᵀ as dynamic int8 (what onnxruntime's quantize_dynamic writes for MatMul), for a
+ * (out, in) row-major weight:
+ *   x_q, x_scale, x_zp = DynamicQuantizeLinear(x)           (uint8, per tensor, asymmetric)
+ *   y = float(MatMulInteger(x_q, W_qᵀ, x_zp)) · (x_scale · w_scale)
+ * with W_q = round(W / w_scale[o]) ∈ [−127, 127], w_scale[o] = max|W[o, :]| / 127 (zero point 0,
+ * so the per-column scale can be applied after the integer product). Any leading axes of x
+ * broadcast as in MatMul. Returns `out`, the name of y.
+ */
+export function int8Linear(g: GraphBuilder, n: string, x: string, w: Float32Array, inF: number, outF: number, out: string): string {
+  const scale = new Float32Array(outF);
+  const q = new Int8Array(inF * outF); // (in, out): MatMulInteger's B is (K, N)
+  for (let o = 0; o < outF; o++) {
+    let max = 0;
+    for (let i = 0; i < inF; i++) max = Math.max(max, Math.abs(w[o * inF + i]));
+    const s = max > 0 ? max / 127 : 1;
+    scale[o] = s;
+    for (let i = 0; i < inF; i++) q[i * outF + o] = Math.max(-127, Math.min(127, Math.round(w[o * inF + i] / s)));
+  }
+  const Wq = g.init(`${n}.weight_q`, [inF, outF], q);
+  const Ws = g.init(`${n}.weight_scale`, [outF], scale);
+  const [xq, xs, xz] = [`${n}.x_q`, `${n}.x_scale`, `${n}.x_zero_point`];
+  g.node('DynamicQuantizeLinear', `${n}/DynamicQuantizeLinear`, [x], [xq, xs, xz]);
+  const acc = g.node('MatMulInteger', `${n}/MatMulInteger`, [xq, Wq, xz], [`${n}.acc`]);
+  const fl = g.node('Cast', `${n}/Cast`, [acc], [`${n}.acc_f`], { to: int(onnx.TensorProto.DataType.FLOAT) });
+  const sc = g.node('Mul', `${n}/Scale`, [xs, Ws], [`${n}.scale`]);
+  return g.node('Mul', `${n}/Mul`, [fl, sc], [out]);
+}
+
 export interface OnnxFileInfo {
   path?: string;
   bytes: number;

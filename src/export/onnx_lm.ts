@@ -20,10 +20,13 @@
 //   attention       Softmax(MatMul(q, Transpose(k; [0, 1, 3, 2])) · 1/√h + mask; axis −1) · v
 //   SiLU            Mul(x, Sigmoid(x));  SwiGLU: down(silu(gate(x)) · up(x))
 //   tied lm_head    MatMul(x, Transpose(embed_tokens.weight)) (onnxruntime folds the Transpose)
+// With quantize 'int8', every Linear (attention, MLP and an untied lm_head) is dynamic int8
+// (int8Linear in onnx_graph.ts: weights int8 per output channel, activations uint8 per
+// tensor): about 4× smaller; the embedding, norms and a tied lm_head stay float32.
 import * as torch from '../torch/index.js';
 import { writeFileAtomic } from '../io/index.js';
 import { ropeTables } from '../lm/model.js';
-import { GraphBuilder, encodeModel, int, ints, onnx, type ModelSpec, type OnnxFileInfo } from './onnx_graph.js';
+import { GraphBuilder, encodeModel, int, int8Linear, ints, onnx, type ModelSpec, type OnnxFileInfo } from './onnx_graph.js';
 import { lmWeights, transpose2d, weight, type LmWeights } from './lm_weights.js';
 
 export interface ExportOnnxLmOptions {
@@ -33,11 +36,14 @@ export interface ExportOnnxLmOptions {
   modelName?: string;
   /** Extra metadata_props (string → string). */
   metadata?: Record<string, string>;
+  /** 'int8': dynamic quantisation of the Linear layers (MatMulInteger). */
+  quantize?: 'int8';
 }
 
 export interface OnnxLmExportInfo extends OnnxFileInfo {
   vocabSize: number;
   maxSeqLen: number;
+  quantized: boolean;
 }
 
 const i64 = (...v: number[]) => BigInt64Array.from(v, BigInt);
@@ -46,7 +52,7 @@ class LmGraph {
   readonly g = new GraphBuilder();
   readonly #consts = new Map<string, string>();
   readonly #floats = new Map<number, string>();
-  constructor(readonly w: LmWeights, readonly opset: number) {}
+  constructor(readonly w: LmWeights, readonly opset: number, readonly int8: boolean) {}
 
   /** A shared int64 constant (shapes, axes, slice bounds). */
   ints(v: number[]): string {
@@ -77,6 +83,8 @@ class LmGraph {
   linear(x: string, param: string): string {
     const t = weight(this.w, param);
     const [out, inp] = t.shape;
+    const name = param.replace(/\.weight$/, '');
+    if (this.int8) return int8Linear(this.g, name, x, t.data, inp, out, `${name}/Mul.out`);
     const W = this.g.init(param.replace(/weight$/, 'weight_t'), [inp, out], transpose2d(t.data, out, inp));
     return this.node('MatMul', param.replace(/\.weight$/, '/MatMul'), [x, W]);
   }
@@ -116,7 +124,9 @@ export function buildOnnxLm(model: unknown, opts: ExportOnnxLmOptions = {}): { b
     throw new torch.ConfigError(`ONNX export: opset ${opset} is not supported; use 17 (the default) to 20`);
   const w = lmWeights(model, 'ONNX export');
   const { cfg, headDim: hd } = w;
-  const L = new LmGraph(w, opset);
+  if (opts.quantize !== undefined && opts.quantize !== 'int8') throw new torch.ConfigError(`ONNX export: quantize must be 'int8', got ${JSON.stringify(opts.quantize)}`);
+  const int8 = opts.quantize === 'int8';
+  const L = new LmGraph(w, opset, int8);
   const { g } = L;
 
   // Sequence length and the per-length constants: rotary rows 0…T−1 and the causal mask.
@@ -179,17 +189,17 @@ export function buildOnnxLm(model: unknown, opts: ExportOnnxLmOptions = {}): { b
     graphName: opts.modelName ?? 'distill-lm',
     docString: `Llama-style causal LM exported by distill: ${cfg.nLayers} layers, d=${cfg.dim}, ${cfg.nHeads} heads (${cfg.nKvHeads} kv), ` +
       `SwiGLU ${cfg.hiddenDim}, vocab ${cfg.vocabSize}. Input 'input_ids' int64 (batch, sequence ≤ ${cfg.maxSeqLen}); ` +
-      `output 'logits' float32 (batch, sequence, ${cfg.vocabSize}); no KV cache.`,
+      `output 'logits' float32 (batch, sequence, ${cfg.vocabSize}); no KV cache.${int8 ? ' Linear layers dynamic int8.' : ''}`,
     inputs: [['input_ids', { dims: ['batch', 'sequence'], elemType: onnx.TensorProto.DataType.INT64 }]],
     outputs: [['logits', { dims: ['batch', 'sequence', cfg.vocabSize] }]],
-    metadata: { ...opts.metadata, lm_config: JSON.stringify(cfg) },
+    metadata: { ...opts.metadata, lm_config: JSON.stringify(cfg), ...(int8 ? { quantization: 'dynamic int8 (Linear: MatMulInteger)' } : {}) },
   };
   const bytes = encodeModel(g, spec);
   const ops: Record<string, number> = {};
   for (const nd of g.nodes) ops[nd.opType] = (ops[nd.opType] ?? 0) + 1;
   return {
     bytes,
-    info: { bytes: bytes.byteLength, irVersion, opset, params: g.params, nodes: g.nodes.length, ops, vocabSize: cfg.vocabSize, maxSeqLen: cfg.maxSeqLen },
+    info: { bytes: bytes.byteLength, irVersion, opset, params: g.params, nodes: g.nodes.length, ops, vocabSize: cfg.vocabSize, maxSeqLen: cfg.maxSeqLen, quantized: int8 },
   };
 }
 

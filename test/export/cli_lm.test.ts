@@ -1,5 +1,6 @@
 // `distill export <lm folder>`: the CLI finds lm.json, writes model.onnx, model.<dtype>.gguf
-// and hf/, runs each runtime's check and reports it (JSON and text); bad options and a
+// and hf/ (model.int8.onnx with --quantize), runs each runtime's check and reports it (JSON
+// and text); bad options and a
 // corrupt folder get clear errors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -58,6 +59,27 @@ test('text output names each file with its size and check; --format gguf alone; 
   assert.match(bad.stderr, /--gguf-dtype must be f32 or f16, got 'q4'/);
   const fmt = cli('export', dir, '--format', 'tflite');
   assert.match(fmt.stderr, /--format must be onnx, gguf, safetensors or all, got 'tflite'/);
+});
+
+test('--quantize: model.int8.onnx beside model.onnx, smaller, measured against our float model (JSON and text)', () => {
+  const out = join(work, 'int8');
+  const r = cli('export', dir, '--format', 'onnx', '--quantize', '--out', out, '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const rep = JSON.parse(r.stdout) as {
+    onnx: { bytes: number; latencyMs: number };
+    int8: { path: string; bytes: number; check: { samples: number; tokens: number; maxAbsDiff: number; argmaxMismatches: number }; argmaxAgreement: number; latencyMs: number };
+  };
+  assert.equal(rep.int8.path, join(out, 'model.int8.onnx'));
+  assert.equal(rep.int8.bytes, statSync(rep.int8.path).size);
+  assert.ok(rep.int8.bytes < rep.onnx.bytes / 2, `${rep.int8.bytes} vs ${rep.onnx.bytes}`);
+  assert.equal(rep.int8.check.samples, 100);
+  assert.equal(rep.int8.argmaxAgreement, 1 - rep.int8.check.argmaxMismatches / rep.int8.check.tokens);
+  assert.ok(rep.int8.check.maxAbsDiff > 0, 'int8 is not float');
+  assert.ok(rep.int8.latencyMs > 0 && rep.onnx.latencyMs > 0);
+  const text = cli('export', dir, '--format', 'onnx', '--quantize', '--out', out);
+  assert.equal(text.status, 0, text.stderr);
+  assert.match(text.stdout, /model\.int8\.onnx {2}[\d.]+ kB \([\d.]+× smaller\) {2}Linear layers dynamic int8/);
+  assert.match(text.stdout, /next token agrees at [\d.]+% of \d+ positions; onnxruntime batch 1, 64 tokens: [\d.]+ ms int8, [\d.]+ ms float/);
 });
 
 test('a corrupt LM folder gets a clear error', () => {
