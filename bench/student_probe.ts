@@ -10,7 +10,7 @@ import { prunedStudent, studentExamples } from '../src/reason/students.js';
 import { trainLm } from '../src/reason/sft.js';
 import { evaluateLm } from '../src/reason/evaluate.js';
 import { generateProblems } from '../src/reason/problems/index.js';
-import { readTraces } from '../src/cli/reason_student.js';
+import { loadTraces } from '../src/cli/reason_student.js';
 import { loadLm, saveLm } from '../src/lm/checkpoint.js';
 
 const { values: a } = parseArgs({
@@ -46,7 +46,7 @@ const evalAt = new Set([...a['eval-at']!.split(',').filter(Boolean).map(Number),
 torch.setNumThreads(1);
 const tok = new ByteTokenizer();
 const alpha = Number(a.alpha);
-const traces = a.traces!.split(',').flatMap((f) => readTraces(f));
+const traces = a.traces!.split(',').flatMap((f) => loadTraces(f));
 const examples = studentExamples(traces, tok, alpha < 1 ? 'sft+kd' : 'sft');
 // The demo's held-out set: a demo run of seed s tests on problems of seed s + 1.
 const test = generateProblems({ families: ['chickens-rabbits'], n: 322, seed: Number(a['test-seed']), split: 'test', lang: 'both' });

@@ -15,7 +15,7 @@ import { prunedStudent, studentExamples, type StudentKind } from '../reason/stud
 import { readProblemsFile } from '../reason/files.js';
 import { evaluateLm } from '../reason/evaluate.js';
 import { REASONING_DEFAULTS } from './reason_demo.js';
-import { loadTraces, trainStudent, type StudentJob } from './reason_student.js';
+import { loadTraces, trainedWith, trainStudent, type StudentJob } from './reason_student.js';
 import { intFlag } from './cmd_reason.js';
 import { makeReporter } from './progress.js';
 
@@ -107,6 +107,9 @@ export async function runTrainStudent(o: Opts): Promise<number> {
   const examples = studentExamples(traces, tok, kind);
   if (examples.length === 0) throw new torch.ConfigError(`${tracesPath}: no verified traces to train on`);
   if (kind === 'sft+kd' && !examples.some((e) => e.teacher)) throw new torch.ConfigError(`${tracesPath}: no trace has log-probabilities, so there is nothing for token-level KD; sample traces with --top-logprobs, or use --kind sft`);
+  // A finished student is never overwritten by another recipe; the same flags rerun cheaply (resume).
+  if (existsSync(join(out, 'lm.json')) && !trainedWith(out, job))
+    throw new torch.ConfigError(`${out} already holds a student trained with other options (see its lm.json); choose another --out, or delete it and ${out}.ckpt to train anew`);
   const evalProblems = o.eval ? readProblemsFile(String(o.eval)) : null;
   rep.note(`${kind} student: ${countLmParameters(config).toLocaleString()} parameters, ${init ? `from ${init}` : 'random init'}, ${examples.length} traces, ${job.steps} steps of ${job.batchSize}${existsSync(`${out}.ckpt`) ? ` (resuming from ${out}.ckpt)` : ''}`);
   const progress = rep.counter('train');

@@ -7,7 +7,7 @@
 //      starting from it: (a) answers only, (b) SFT on the traces, (c) SFT + token-level KD;
 //   4. pass@1 on held-out problems and the seed's table.
 // Every stage resumes: traces by request id, students by checkpoint, finished models by folder.
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as torch from '../torch/index.js';
@@ -22,7 +22,7 @@ import { datasetCard } from '../reason/traces/card.js';
 import { HttpTeacher } from '../reason/teachers/http.js';
 import { LocalTeacher } from '../reason/teachers/local.js';
 import { prunedStudent, type StudentKind } from '../reason/students.js';
-import { readTraces, trainStudent, trainStudentInChild, type StudentJob } from './reason_student.js';
+import { loadTraces, trainedWith, trainStudent, trainStudentInChild, type StudentJob } from './reason_student.js';
 import { evaluateLm, type LmEvaluation } from '../reason/evaluate.js';
 import { startOpenAIServer } from '../serve/openai_server.js';
 import type { Trace } from '../reason/types.js';
@@ -81,19 +81,6 @@ export const REASONING_DEFAULTS = {
 export type ReasoningRow = Omit<LmEvaluation, 'answers'> & { model: string; params: number; sizeBytes: number };
 
 
-/** Whether the student in `dir` was trained with this job's recipe (as saved in its lm.json). */
-function sameRecipe(dir: string, job: StudentJob): boolean {
-  try {
-    const desc = JSON.parse(readFileSync(join(dir, 'lm.json'), 'utf8')) as { config: LmConfig; info: Record<string, unknown> };
-    const i = desc.info;
-    const kd = job.kind === 'sft+kd';
-    return i.kind === job.kind && i.steps === job.steps && (i.init ?? null) === (job.init ?? null) && i.seed === job.seed && i.alpha === (kd ? job.alpha : 1) && i.T === job.T &&
-      i.lr === job.lr && i.batchSize === job.batchSize && (i.groupByLength ?? false) === job.groupByLength && JSON.stringify(desc.config) === JSON.stringify(job.config);
-  } catch {
-    return false;
-  }
-}
-
 /**
  * The students' common start: the teacher pruned to the student's size (prunedStudent).
  * Deterministic, so a resumed run recomputes the same weights. Returns the folder and the
@@ -147,7 +134,7 @@ export async function runReasoningDemo(opts: ReasoningDemoOptions): Promise<{ ro
     await server.close();
   }
   const tracesPath = join(dir, 'traces', 'traces.jsonl');
-  const traces: Trace[] = readTraces(tracesPath);
+  const traces: Trace[] = loadTraces(tracesPath);
   const card = datasetCard(traces, { name: 'chickens-rabbits traces' });
   writeFileAtomic(join(dir, 'traces', 'card.md'), card.markdown);
   writeFileAtomic(join(dir, 'traces', 'card.json'), JSON.stringify(card.json, null, 1) + '\n');
@@ -164,7 +151,7 @@ export async function runReasoningDemo(opts: ReasoningDemoOptions): Promise<{ ro
     studentDirs[name] = out;
     const job: StudentJob = { kind, traces: tracesPath, out, config: cfg, init, tokenizer: tok.toJSON(), steps: o.steps, batchSize: o.batchSize, groupByLength: o.groupByLength, lr: o.lr, alpha: o.alpha, T: o.T, seed: o.seed, threads: 1 };
     if (existsSync(join(out, 'lm.json'))) {
-      if (sameRecipe(out, job)) {
+      if (trainedWith(out, job)) {
         note(`${name}: reusing ${out}`);
         continue;
       }

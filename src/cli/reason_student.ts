@@ -39,11 +39,6 @@ export interface StudentJob {
 
 export type StudentProgress = (step: number, steps: number, loss: number) => void;
 
-export function readTraces(path: string): Trace[] {
-  if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Trace);
-}
-
 /** Traces from a traces.jsonl, checked line by line, or from a (shared) traces folder: each trace once. */
 export function loadTraces(path: string): Trace[] {
   if (!existsSync(path)) throw new torch.ConfigError(`${path}: no such traces file or folder`);
@@ -64,6 +59,19 @@ export function trainStudent(job: StudentJob, onStep?: StudentProgress): void {
   });
   saveLm(job.out, model, tok, { info: { kind: job.kind, steps: job.steps, alpha: kd ? job.alpha : 1, T: job.T, lr: job.lr, batchSize: job.batchSize, groupByLength: job.groupByLength, seed: job.seed, init: job.init ?? null, examples: examples.length } });
   model.dispose();
+}
+
+/** Whether the LM folder `dir` holds a student trained with this job's recipe (as its lm.json records it). */
+export function trainedWith(dir: string, job: StudentJob): boolean {
+  try {
+    const desc = JSON.parse(readFileSync(join(dir, 'lm.json'), 'utf8')) as { config: LmConfig; info: Record<string, unknown> };
+    const i = desc.info;
+    const kd = job.kind === 'sft+kd';
+    return i.kind === job.kind && i.steps === job.steps && (i.init ?? null) === (job.init ?? null) && i.seed === job.seed && i.alpha === (kd ? job.alpha : 1) && i.T === job.T &&
+      i.lr === job.lr && i.batchSize === job.batchSize && (i.groupByLength ?? false) === job.groupByLength && JSON.stringify(desc.config) === JSON.stringify(job.config);
+  } catch {
+    return false;
+  }
 }
 
 /** The starting weights in `dir`, which must have the job's config. */

@@ -1,8 +1,9 @@
 // `distill reason prune` and `distill reason train-student` as a user runs them, real child
 // processes of the built CLI on traces the shipped teacher writes: pruning to the teacher's
 // own size gives the teacher's logits back; a pruned student trained with token-level KD
-// records its recipe, is measured on a problems file, and a rerun resumes to the same
-// weights; bad flags and unusable traces end with one clear message before any work.
+// records its recipe, is measured on a problems file, a rerun resumes to the same weights
+// and other options never overwrite it; bad flags and unusable traces end with one clear
+// message before any work.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -67,6 +68,11 @@ test('reason train-student: a pruned student with token-level KD, measured on a 
   const again = ok(args);
   assert.deepEqual(readFileSync(at('student', 'model.safetensors')), weights);
   assert.deepEqual(again.evaluation, first.evaluation);
+  // Other options into the same folder: refused, the finished student kept.
+  const other = distill(args.map((a) => (a === '6' ? '7' : a)));
+  assert.notEqual(other.status, 0);
+  assert.match(other.stderr, /already holds a student trained with other options/);
+  assert.deepEqual(readFileSync(at('student', 'model.safetensors')), weights);
 });
 
 test('reason train-student / prune: bad flags and unusable traces get one clear message, exit ≠ 0, nothing written', () => {
