@@ -59,9 +59,8 @@ if (a['prune-from']) {
   model.dispose();
   const pruned = prunedStudent(teacher, traces, tok, cfg, { calibration: Number(a.calib), residual: a.residual as 'pca' | 'channels' });
   model = pruned.model;
-  const imp = pruned.importance;
   teacher.dispose();
-  console.log(JSON.stringify({ pruned: true, layers: Array.from(imp.layers, (v) => +v.toFixed(3)), step: 0, passAt1: evalAt.has(0) ? +evaluateLm(model, tok, test).accuracy.toFixed(4) : null }));
+  console.log(JSON.stringify({ pruned: true, layers: Array.from(pruned.importance.layers, (v) => +v.toFixed(3)), step: 0, passAt1: evalAt.has(0) ? +evaluateLm(model, tok, test).accuracy.toFixed(4) : null }));
 }
 let trainMs = 0;
 let last = performance.now();
