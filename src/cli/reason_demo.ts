@@ -80,17 +80,16 @@ export const REASONING_DEFAULTS = {
 /** One model's line of the table: its evaluation (less the answers) and its size. */
 export type ReasoningRow = Omit<LmEvaluation, 'answers'> & { model: string; params: number; sizeBytes: number };
 
-
 /**
  * The students' common start: the teacher pruned to the student's size (prunedStudent).
  * Deterministic, so a resumed run recomputes the same weights. Returns the folder and the
  * exact student config.
  */
 function prunedInit(dir: string, teacherDir: string, teacher: CausalLM, tok: Tokenizer, traces: readonly Trace[], size: LmConfig): { init: string; config: LmConfig } {
-  const { model, importance, sequences } = prunedStudent(teacher, traces, tok, size);
+  const { model, importance, sequences, residual } = prunedStudent(teacher, traces, tok, size);
   const init = join(dir, 'student-init');
   try {
-    saveLm(init, model, tok, { info: { prunedFrom: teacherDir, residual: 'channels', calibrationSequences: sequences, layerImportance: Array.from(importance.layers) } });
+    saveLm(init, model, tok, { info: { prunedFrom: teacherDir, residual, calibrationSequences: sequences, layerImportance: Array.from(importance.layers) } });
     return { init, config: model.cfg };
   } finally {
     model.dispose();

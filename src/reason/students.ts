@@ -69,8 +69,9 @@ export function studentExamples(traces: readonly Trace[], tok: Tokenizer, kind: 
  * their activations on the first `calibration` verified traces, each run as prompt + reply.
  * Deterministic: the same traces give the same weights.
  */
-export function prunedStudent(teacher: CausalLM, traces: readonly Trace[], tok: Tokenizer, target: PruneTarget, o: { calibration?: number; residual?: 'channels' | 'pca' } = {}): { model: CausalLM; importance: Importance; sequences: number } {
+export function prunedStudent(teacher: CausalLM, traces: readonly Trace[], tok: Tokenizer, target: PruneTarget, o: { calibration?: number; residual?: 'channels' | 'pca' } = {}): { model: CausalLM; importance: Importance; sequences: number; residual: 'channels' | 'pca' } {
   const sequences = studentExamples(traces, tok, 'sft').slice(0, o.calibration ?? 64).map((e) => [...e.prompt, ...e.completion]);
   const importance = measureImportance(teacher, sequences);
-  return { model: pruneLm(teacher, importance, target, { residual: o.residual ?? 'channels' }), importance, sequences: sequences.length };
+  const residual = o.residual ?? 'channels';
+  return { model: pruneLm(teacher, importance, target, { residual }), importance, sequences: sequences.length, residual };
 }
