@@ -31,11 +31,14 @@ const { values: args } = parseArgs({ options: {
   'consistent-epochs': { type: 'string', default: '40' },
   // Its mixup: λ ~ Beta(m, m); 0.2 keeps views near one image, 1 mixes uniformly (wider support for function matching).
   'consistent-mixup': { type: 'string', default: '0.2' },
+  // Its random horizontal flip; off by --consistent-flip false (stored as its own experiment).
+  'consistent-flip': { type: 'string', default: 'true' },
 } });
 const shift = Number(args['consistent-shift']);
 const consistentEpochs = Number(args['consistent-epochs']);
 const consistentMixup = Number(args['consistent-mixup']);
-const consistentName = `consistent${shift === 2 ? '' : `-shift${shift}`}${consistentEpochs === 40 ? '' : `-e${consistentEpochs}`}${consistentMixup === 0.2 ? '' : `-mixup${consistentMixup}`}`;
+const consistentFlip = args['consistent-flip'] !== 'false';
+const consistentName = `consistent${shift === 2 ? '' : `-shift${shift}`}${consistentFlip ? '' : '-noflip'}${consistentEpochs === 40 ? '' : `-e${consistentEpochs}`}${consistentMixup === 0.2 ? '' : `-mixup${consistentMixup}`}`;
 const seeds = args.seeds!.split(',').map(Number);
 const only = new Set(args.only!.split(','));
 torch.setNumThreads(Number(args.threads));
@@ -68,7 +71,7 @@ function fmnist(seed: number, consistent: boolean): Record<string, number> {
     return { teacher: acc(teacher.model, d), baseline: acc(base.model, d), kd: acc(kd.model, d) };
   }
   const e: Experiment = { ...exp, student: { ...exp.student, train: { ...exp.student.train, epochs: consistentEpochs, schedule: 'cosine', lr: 2e-3 } },
-    kd: { ...exp.kd, teacher: 'consistent', T: 2, alpha: 0, augment: { shift, flip: true }, mixup: consistentMixup } };
+    kd: { ...exp.kd, teacher: 'consistent', T: 2, alpha: 0, augment: { shift, flip: consistentFlip }, mixup: consistentMixup } };
   const s = studentStage(e, d, rep, join(dir, consistentName), teacher.model);
   return { teacher: acc(teacher.model, d), consistent: acc(s.model, d) };
 }

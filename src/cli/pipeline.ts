@@ -12,6 +12,7 @@ import * as evaluate from '../eval/index.js';
 import { loadSafetensors, writeFileAtomic } from '../io/index.js';
 import type { Experiment } from './experiment.js';
 import type { Reporter } from './progress.js';
+import { teacherOnViews, viewReport, type View } from './view_check.js';
 
 export const cacheDir = () => resolve(process.env.DISTILL_CACHE ?? join(homedir(), '.cache', 'distill'));
 export const runDir = (exp: Experiment) => resolve(exp.runsDir, exp.name);
@@ -180,10 +181,13 @@ export function studentStage(exp: Experiment, d: PreparedData, rep: Reporter, di
     if (needFeatures && k.teacher === 'cached') rep.note('kd: feature losses read the teacher\'s intermediate outputs, so the teacher runs live');
     const live = k.teacher !== 'cached' || needFeatures;
     if (k.teacher === 'consistent') {
-      const augs: data.Augment[] = [];
-      if (k.augment.shift) augs.push(data.randomShift(k.augment.shift));
-      if (k.augment.flip) augs.push(data.randomFlip());
-      if (augs.length) augment = data.composeAugments(...augs);
+      const views: View[] = [];
+      if (k.augment.shift) views.push({ name: 'kd.augment.shift', augment: data.randomShift(k.augment.shift) });
+      if (k.augment.flip) views.push({ name: 'kd.augment.flip', augment: data.randomFlip() });
+      if (views.length) {
+        augment = data.composeAugments(...views.map((v) => v.augment));
+        if (isLead(dist)) for (const line of viewReport(teacherOnViews(teacher, d.val, views, exp.seed))) rep.note(line);
+      }
       config.mixup = k.mixup;
     }
     const source: kd.Teacher = live

@@ -61,6 +61,14 @@ test('demo runs end to end and its --json last line is the table; a rerun reuses
   assert.deepEqual(JSON.parse(compare.stdout.trim().split('\n').pop()!).rows.map((r: { accuracy: number }) => r.accuracy), first.rows.map((r) => r.accuracy));
 });
 
+test('consistent KD reports the teacher on each view and names one that costs it accuracy', () => {
+  // Mirrored digits are off the teacher's distribution (src/cli/view_check.ts).
+  const r = distill(['demo', '--name', 'views', ...tiny, 'kd.teacher=consistent', 'kd.augment.flip=true', 'kd.T=2']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /kd: teacher accuracy on validation: [\d.]+% plain, [\d.]+% with kd\.augment\.flip\n/);
+  assert.match(r.stderr, /kd: warning: kd\.augment\.flip costs the teacher [\d.]+ points/);
+});
+
 test('a training process killed with SIGKILL resumes to the same final weights', async () => {
   const args = ['train-student', '--json', ...tiny.slice(0, 1), 'data.dataset=mnist-digits', 'student.arch=mlp:32', 'student.train.epochs=6', 'threads=1'];
   const straight = distill([...args, '--name', 'straight']);
