@@ -148,7 +148,7 @@ export async function runReasoningDemo(opts: ReasoningDemoOptions): Promise<{ ro
   for (const [kind, name] of kinds) {
     const out = join(dir, name);
     studentDirs[name] = out;
-    const job: StudentJob = { kind, traces: tracesPath, out, config: cfg, init, tokenizer: tok.toJSON(), steps: o.steps, batchSize: o.batchSize, groupByLength: o.groupByLength, lr: o.lr, alpha: o.alpha, T: o.T, seed: o.seed, threads: 1 };
+    const job: StudentJob = { kind, traces: tracesPath, out, config: cfg, init, tokenizer: tok.toJSON(), steps: o.steps, batchSize: o.batchSize, groupByLength: o.groupByLength, lr: o.lr, alpha: o.alpha, T: o.T, seed: o.seed, threads: 1, restartStale: true };
     if (existsSync(join(out, 'lm.json'))) {
       if (trainedWith(out, job)) {
         note(`${name}: reusing ${out}`);

@@ -3,7 +3,7 @@
 // progress back over IPC). The demo's students are independent and each trains fastest on
 // one thread, so two of them on two cores take the wall time of one.
 import { fork } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as torch from '../torch/index.js';
@@ -11,7 +11,7 @@ import { CausalLM, type LmConfig } from '../lm/model.js';
 import { loadLm, saveLm } from '../lm/checkpoint.js';
 import { ByteTokenizer, tokenizerFromJSON } from '../lm/tokenizer.js';
 import { studentExamples, type StudentKind } from '../reason/students.js';
-import { trainLm } from '../reason/sft.js';
+import { checkpointHasRecipe, trainLm } from '../reason/sft.js';
 import type { Trace } from '../reason/types.js';
 import { readTracesFile } from '../reason/files.js';
 import { mergeTraces } from '../reason/traces/trace_dir.js';
@@ -35,6 +35,8 @@ export interface StudentJob {
   T: number;
   seed: number;
   threads: number;
+  /** A checkpoint left by a run with other options is deleted (the demo owns its folder) rather than refused. */
+  restartStale?: boolean;
 }
 
 export type StudentProgress = (step: number, steps: number, loss: number) => void;
@@ -52,12 +54,16 @@ export function trainStudent(job: StudentJob, onStep?: StudentProgress): void {
   torch.manualSeed(job.seed);
   const model = job.init ? initialModel(job.init, job.config) : new CausalLM(job.config);
   const kd = job.kind === 'sft+kd';
+  // The recipe goes into the checkpoint (a resume with other options is refused) and the LM folder.
+  const recipe = { kind: job.kind, steps: job.steps, alpha: kd ? job.alpha : 1, T: job.T, lr: job.lr, batchSize: job.batchSize, groupByLength: job.groupByLength, seed: job.seed, init: job.init ?? null, examples: examples.length };
+  const checkpoint = `${job.out}.ckpt`, checkpointRecipe = { ...recipe, config: job.config };
+  if (job.restartStale && existsSync(checkpoint) && !checkpointHasRecipe(checkpoint, checkpointRecipe)) rmSync(checkpoint);
   trainLm({
     model, examples, steps: job.steps, batchSize: job.batchSize, groupByLength: job.groupByLength, lr: job.lr, seed: job.seed, padId: tok.eosId,
-    alpha: kd ? job.alpha : 1, T: job.T, checkpoint: `${job.out}.ckpt`, checkpointEvery: 50,
+    alpha: recipe.alpha, T: job.T, checkpoint, checkpointEvery: 50, recipe: checkpointRecipe,
     onStep: (s) => onStep?.(s.step, s.steps, s.loss),
   });
-  saveLm(job.out, model, tok, { info: { kind: job.kind, steps: job.steps, alpha: kd ? job.alpha : 1, T: job.T, lr: job.lr, batchSize: job.batchSize, groupByLength: job.groupByLength, seed: job.seed, init: job.init ?? null, examples: examples.length } });
+  saveLm(job.out, model, tok, { info: recipe });
   model.dispose();
 }
 

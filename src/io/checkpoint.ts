@@ -17,7 +17,7 @@
 // optimizer, scheduler and RNG exactly as they were.
 import * as torch from '../torch/index.js';
 import { ConfigError, FormatError, type Tensor } from '../torch/index.js';
-import { loadSafetensors, saveSafetensors } from './safetensors.js';
+import { loadSafetensors, readSafetensorsHeader, saveSafetensors } from './safetensors.js';
 
 // ── the contracts of what a checkpoint saves (implemented in nn/ and optim/) ──
 
@@ -97,6 +97,15 @@ function fromJson(path: string, what: string, text: string): unknown {
 
 function put<V>(obj: Record<string, V>, key: string, value: V): void {
   Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+/** A checkpoint's step and extra from its header alone (no tensor is read), e.g. to see whether it can be resumed. */
+export function readCheckpointInfo(path: string): CheckpointInfo {
+  const { metadata } = readSafetensorsHeader(path);
+  if (metadata.format !== CHECKPOINT_FORMAT) throw new FormatError(`${path}: not a ${CHECKPOINT_FORMAT} file (metadata format is ${JSON.stringify(metadata.format ?? null)})`);
+  const extra = fromJson(path, 'extra', metadata.extra ?? '{}');
+  if (extra === null || typeof extra !== 'object' || Array.isArray(extra)) throw new FormatError(`${path}: corrupt checkpoint: metadata "extra" is not a JSON object`);
+  return { step: Number(metadata.step), extra: extra as Record<string, unknown> };
 }
 
 /** Writes model, optimizer, scheduler, RNG, step and extra to `path` atomically. Live tensors are only read. */

@@ -7,7 +7,7 @@ export {
   type SafetensorsContent, type SafetensorsHeader, type SafetensorsEntry,
 } from './safetensors.js';
 export {
-  saveCheckpoint, loadCheckpoint, CHECKPOINT_FORMAT, CHECKPOINT_VERSION,
+  saveCheckpoint, loadCheckpoint, readCheckpointInfo, CHECKPOINT_FORMAT, CHECKPOINT_VERSION,
   type StatefulModel, type StatefulOptimizer, type StatefulScheduler, type OptimizerState,
   type SaveCheckpointOptions, type LoadCheckpointOptions, type CheckpointInfo,
 } from './checkpoint.js';

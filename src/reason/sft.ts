@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import * as torch from '../torch/index.js';
 import { AdamW, clipGradNorm, warmupCosine } from '../optim/index.js';
-import { loadCheckpoint, saveCheckpoint } from '../io/index.js';
+import { loadCheckpoint, readCheckpointInfo, saveCheckpoint } from '../io/index.js';
 import type { CausalLM } from '../lm/model.js';
 import { disposeBatch, makeBatch, type LmExample } from '../lm/batch.js';
 import { tokenKdLoss } from '../kd/token_kd.js';
@@ -35,6 +35,12 @@ export interface LmTrainOptions {
   /** Resumable checkpoint file; written every checkpointEvery steps and at the end. */
   checkpoint?: string;
   checkpointEvery?: number;
+  /**
+   * What the run was asked to do (the caller's options, as JSON). Stored in the checkpoint;
+   * resuming a checkpoint written with another recipe is refused, so a rerun with changed
+   * options never continues the old run silently.
+   */
+  recipe?: Record<string, unknown>;
   onStep?: (s: LmStepInfo) => void;
 }
 
@@ -83,6 +89,13 @@ export function trainLm(o: LmTrainOptions): { step: number; last: LmStepInfo | n
   return torch.withFlushDenormal(() => runLmTraining(o));
 }
 
+const recipeOf = (checkpoint: string) => JSON.stringify(readCheckpointInfo(checkpoint).extra.recipe ?? null);
+
+/** Whether trainLm would resume `checkpoint` with this recipe (it refuses another). */
+export function checkpointHasRecipe(checkpoint: string, recipe: Record<string, unknown> | undefined): boolean {
+  return recipeOf(checkpoint) === JSON.stringify(recipe ?? null);
+}
+
 function runLmTraining(o: LmTrainOptions): { step: number; last: LmStepInfo | null } {
   const { model, examples } = o;
   if (examples.length === 0) throw new torch.ConfigError('trainLm: no training examples');
@@ -96,8 +109,12 @@ function runLmTraining(o: LmTrainOptions): { step: number; last: LmStepInfo | nu
   const warmup = Math.max(1, Math.min(o.warmupSteps ?? Math.min(100, Math.floor(o.steps / 10)), o.steps - 1));
   const sched = o.steps >= 2 ? warmupCosine(opt, { warmupSteps: warmup, totalSteps: o.steps, startFactor: 0.01 }) : undefined;
   let step = 0;
-  if (o.checkpoint && existsSync(o.checkpoint)) step = loadCheckpoint(o.checkpoint, { model, optimizer: opt, scheduler: sched }).step;
-  const save = () => o.checkpoint && saveCheckpoint(o.checkpoint, { model, optimizer: opt, scheduler: sched, step, extra: { seed, batchSize: bs } });
+  if (o.checkpoint && existsSync(o.checkpoint)) {
+    if (!checkpointHasRecipe(o.checkpoint, o.recipe))
+      throw new torch.ConfigError(`${o.checkpoint} was written by a run with other options (${recipeOf(o.checkpoint)}, now ${JSON.stringify(o.recipe ?? null)}); rerun with those options to resume it, or delete it to start anew`);
+    step = loadCheckpoint(o.checkpoint, { model, optimizer: opt, scheduler: sched }).step;
+  }
+  const save = () => o.checkpoint && saveCheckpoint(o.checkpoint, { model, optimizer: opt, scheduler: sched, step, extra: { seed, batchSize: bs, recipe: o.recipe ?? null } });
   const lengths = o.groupByLength ? examples.map((e) => Math.min(e.prompt.length + e.completion.length, maxLen + 1)) : null;
   model.train();
   let last: LmStepInfo | null = null;

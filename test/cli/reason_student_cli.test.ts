@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -73,6 +73,15 @@ test('reason train-student: a pruned student with token-level KD, measured on a 
   assert.notEqual(other.status, 0);
   assert.match(other.stderr, /already holds a student trained with other options/);
   assert.deepEqual(readFileSync(at('student', 'model.safetensors')), weights);
+  // An interrupted run (a checkpoint, no student folder) resumed with other options: refused, the checkpoint kept.
+  rmSync(at('student'), { recursive: true });
+  const ckpt = readFileSync(at('student.ckpt'));
+  const changed = distill(args.map((a) => (a === '6' ? '7' : a)));
+  assert.notEqual(changed.status, 0);
+  assert.match(changed.stderr, /student\.ckpt was written by a run with other options \(\{"kind":"sft\+kd","steps":6,.*now \{"kind":"sft\+kd","steps":7,/);
+  assert.deepEqual(readFileSync(at('student.ckpt')), ckpt);
+  ok(args);
+  assert.deepEqual(readFileSync(at('student', 'model.safetensors')), weights, 'the same options resume it');
 });
 
 test('reason train-student / prune: bad flags and unusable traces get one clear message, exit ≠ 0, nothing written', () => {

@@ -1,7 +1,7 @@
 // Traces → student examples, and the LM trainer's exact resume.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as torch from '../../src/torch/index.js';
@@ -52,10 +52,10 @@ test('token-level KD refuses a teacher whose tokens are not single student token
 test('trainLm: a run that dies after its checkpoint resumes to the same weights as an uninterrupted one', () => {
   const examples = ['x+y=10', 'y=8/2=4', '2y=28-20=8', 'x=10-4=6'].map((s, i) => ({ prompt: tok.chatPrompt([{ role: 'user', content: `q${i}` }]), completion: [...tok.encode(s), tok.eosId] }));
   const cfg = { vocabSize: tok.vocabSize, dim: 16, nLayers: 1, nHeads: 2, nKvHeads: 1, hiddenDim: 24, maxSeqLen: 64 };
-  const run = (ckpt: string, crashAt?: number) => {
+  const run = (ckpt: string, crashAt?: number, recipe = { lr: 1e-2 }) => {
     torch.manualSeed(5);
     const m = new CausalLM(cfg);
-    trainLm({ model: m, examples, steps: 12, batchSize: 3, lr: 1e-2, seed: 9, padId: tok.eosId, checkpoint: ckpt, checkpointEvery: 4, onStep: (s) => {
+    trainLm({ model: m, examples, steps: 12, batchSize: 3, lr: recipe.lr, seed: 9, padId: tok.eosId, checkpoint: ckpt, checkpointEvery: 4, recipe, onStep: (s) => {
       if (s.step === crashAt) throw new Error('killed');
     } });
     return m;
@@ -63,6 +63,10 @@ test('trainLm: a run that dies after its checkpoint resumes to the same weights 
   const dir = mkdtempSync(join(tmpdir(), 'sft-'));
   const straight = run(join(dir, 'a.ckpt'));
   assert.throws(() => run(join(dir, 'b.ckpt'), 10), /killed/);
+  // Another recipe is refused, and the checkpoint is left as it was.
+  const before = readFileSync(join(dir, 'b.ckpt'));
+  assert.throws(() => run(join(dir, 'b.ckpt'), undefined, { lr: 5e-3 }), /b\.ckpt was written by a run with other options \(\{"lr":0\.01\}, now \{"lr":0\.005\}\)/);
+  assert.ok(readFileSync(join(dir, 'b.ckpt')).equals(before));
   const resumed = run(join(dir, 'b.ckpt'));
   for (const [k, t] of Object.entries(straight.stateDict())) {
     const d = t.sub(resumed.stateDict()[k]).abs().max().item();
