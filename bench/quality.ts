@@ -1,5 +1,6 @@
 // Quality experiments over seeds, written to docs/results.md (with docs/results.json).
-// Usage: node dist/bench/quality.js [--seeds 0,1,2] [--only fmnist,consistent,hinton,no3] [--threads 1] [--consistent-shift 2] [--consistent-epochs 40] [--consistent-mixup 0.2]
+// Usage: node dist/bench/quality.js [--seeds 0,1,2] [--only fmnist,consistent,hinton,no3] [--threads 1]
+//          [--consistent-shift 2] [--consistent-flip true] [--consistent-epochs 40] [--consistent-mixup 0.2] [--consistent-T 2]
 // Results are stored per (experiment, seed) in docs/results.json as they finish, so a
 // killed run continues where it stopped.
 //   fmnist      the recipe: CNN teacher, MLP 784-128-128 baseline, vanilla KD (T=4, α=0.1)
@@ -33,12 +34,16 @@ const { values: args } = parseArgs({ options: {
   'consistent-mixup': { type: 'string', default: '0.2' },
   // Its random horizontal flip; off by --consistent-flip false (stored as its own experiment).
   'consistent-flip': { type: 'string', default: 'true' },
+  // Its temperature; another value is its own experiment.
+  'consistent-T': { type: 'string', default: '2' },
 } });
 const shift = Number(args['consistent-shift']);
 const consistentEpochs = Number(args['consistent-epochs']);
 const consistentMixup = Number(args['consistent-mixup']);
 const consistentFlip = args['consistent-flip'] !== 'false';
-const consistentName = `consistent${shift === 2 ? '' : `-shift${shift}`}${consistentFlip ? '' : '-noflip'}${consistentEpochs === 40 ? '' : `-e${consistentEpochs}`}${consistentMixup === 0.2 ? '' : `-mixup${consistentMixup}`}`;
+const consistentT = Number(args['consistent-T']);
+const consistentName = `consistent${shift === 2 ? '' : `-shift${shift}`}${consistentFlip ? '' : '-noflip'}${consistentEpochs === 40 ? '' : `-e${consistentEpochs}`}` +
+  `${consistentMixup === 0.2 ? '' : `-mixup${consistentMixup}`}${consistentT === 2 ? '' : `-T${consistentT}`}`;
 const seeds = args.seeds!.split(',').map(Number);
 const only = new Set(args.only!.split(','));
 torch.setNumThreads(Number(args.threads));
@@ -72,7 +77,7 @@ function fmnist(seed: number, consistent: boolean): Record<string, number> {
   }
   const e: Experiment = { ...exp, student: { ...exp.student, train: { ...exp.student.train, epochs: consistentEpochs, schedule: 'cosine', lr: 2e-3 } },
     // Without any view (no shift, flip or mixup) the live teacher's logits are the cached ones: cache them, same result, far faster.
-    kd: { ...exp.kd, teacher: shift || consistentFlip || consistentMixup ? 'consistent' : 'cached', T: 2, alpha: 0, augment: { shift, flip: consistentFlip }, mixup: consistentMixup } };
+    kd: { ...exp.kd, teacher: shift || consistentFlip || consistentMixup ? 'consistent' : 'cached', T: consistentT, alpha: 0, augment: { shift, flip: consistentFlip }, mixup: consistentMixup } };
   const s = studentStage(e, d, rep, join(dir, consistentName), teacher.model);
   return { teacher: acc(teacher.model, d), consistent: acc(s.model, d) };
 }
