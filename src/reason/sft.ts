@@ -110,8 +110,8 @@ function runLmTraining(o: LmTrainOptions): { step: number; last: LmStepInfo | nu
   const sched = o.steps >= 2 ? warmupCosine(opt, { warmupSteps: warmup, totalSteps: o.steps, startFactor: 0.01 }) : undefined;
   let step = 0;
   if (o.checkpoint && existsSync(o.checkpoint)) {
-    if (!checkpointHasRecipe(o.checkpoint, o.recipe))
-      throw new torch.ConfigError(`${o.checkpoint} was written by a run with other options (${recipeOf(o.checkpoint)}, now ${JSON.stringify(o.recipe ?? null)}); rerun with those options to resume it, or delete it to start anew`);
+    const [was, now] = [recipeOf(o.checkpoint), JSON.stringify(o.recipe ?? null)];
+    if (was !== now) throw new torch.ConfigError(`${o.checkpoint} was written by a run with other options (${was}, now ${now}); rerun with those options to resume it, or delete it to start anew`);
     step = loadCheckpoint(o.checkpoint, { model, optimizer: opt, scheduler: sched }).step;
   }
   const save = () => o.checkpoint && saveCheckpoint(o.checkpoint, { model, optimizer: opt, scheduler: sched, step, extra: { seed, batchSize: bs, recipe: o.recipe ?? null } });
