@@ -1,6 +1,7 @@
 // Quality experiments over seeds, written to docs/results.md (with docs/results.json).
 // Usage: node dist/bench/quality.js [--seeds 0,1,2] [--only fmnist,consistent,hinton,no3] [--threads 1]
-//          [--consistent-shift 2] [--consistent-flip true] [--consistent-epochs 40] [--consistent-mixup 0.2] [--consistent-T 2] [--consistent-dropout 0]
+//          [--consistent-shift 2] [--consistent-flip true] [--consistent-epochs 40] [--consistent-mixup 0.2] [--consistent-T 2]
+//          [--consistent-alpha 0] [--consistent-dropout 0]
 // Results are stored per (experiment, seed) in docs/results.json as they finish, so a
 // killed run continues where it stopped.
 //   fmnist      the recipe: CNN teacher, MLP 784-128-128 baseline, vanilla KD (T=4, α=0.1)
@@ -36,6 +37,8 @@ const { values: args } = parseArgs({ options: {
   'consistent-flip': { type: 'string', default: 'true' },
   // Its temperature; another value is its own experiment.
   'consistent-T': { type: 'string', default: '2' },
+  // Its weight on the hard labels, α in α·CE + (1 − α)·T²·KL; another value is its own experiment.
+  'consistent-alpha': { type: 'string', default: '0' },
   // Dropout on the student's hidden layers while it is distilled (no parameters: the same student); another value is its own experiment.
   'consistent-dropout': { type: 'string', default: '0' },
 } });
@@ -45,8 +48,9 @@ const consistentMixup = Number(args['consistent-mixup']);
 const consistentFlip = args['consistent-flip'] !== 'false';
 const consistentT = Number(args['consistent-T']);
 const consistentDropout = Number(args['consistent-dropout']);
+const consistentAlpha = Number(args['consistent-alpha']);
 const consistentName = `consistent${shift === 2 ? '' : `-shift${shift}`}${consistentFlip ? '' : '-noflip'}${consistentEpochs === 40 ? '' : `-e${consistentEpochs}`}` +
-  `${consistentMixup === 0.2 ? '' : `-mixup${consistentMixup}`}${consistentT === 2 ? '' : `-T${consistentT}`}${consistentDropout ? `-dropout${consistentDropout}` : ''}`;
+  `${consistentMixup === 0.2 ? '' : `-mixup${consistentMixup}`}${consistentT === 2 ? '' : `-T${consistentT}`}${consistentDropout ? `-dropout${consistentDropout}` : ''}${consistentAlpha ? `-alpha${consistentAlpha}` : ''}`;
 const seeds = args.seeds!.split(',').map(Number);
 const only = new Set(args.only!.split(','));
 torch.setNumThreads(Number(args.threads));
@@ -80,7 +84,7 @@ function fmnist(seed: number, consistent: boolean): Record<string, number> {
   }
   const e: Experiment = { ...exp, student: { ...exp.student, dropout: consistentDropout, train: { ...exp.student.train, epochs: consistentEpochs, schedule: 'cosine', lr: 2e-3 } },
     // Without any view (no shift, flip or mixup) the live teacher's logits are the cached ones: cache them, same result, far faster.
-    kd: { ...exp.kd, teacher: shift || consistentFlip || consistentMixup ? 'consistent' : 'cached', T: consistentT, alpha: 0, augment: { shift, flip: consistentFlip }, mixup: consistentMixup } };
+    kd: { ...exp.kd, teacher: shift || consistentFlip || consistentMixup ? 'consistent' : 'cached', T: consistentT, alpha: consistentAlpha, augment: { shift, flip: consistentFlip }, mixup: consistentMixup } };
   const s = studentStage(e, d, rep, join(dir, consistentName), teacher.model);
   return { teacher: acc(teacher.model, d), consistent: acc(s.model, d) };
 }
