@@ -63,7 +63,7 @@ const lines = [
   '### Patient and consistent KD',
   '',
   'The same teacher and student; the live teacher sees the student\'s own view (the row\'s augmentations; mixup λ ~ Beta(0.2, 0.2)',
-  'unless the row says otherwise), T = 2, α = 0 unless the row says otherwise (pure function matching, Beyer et al. 2022), a cosine schedule from lr 2e-3.',
+  'unless the row says otherwise), T = 2 and α = 0 (pure function matching, Beyer et al. 2022) where the row names no other value, a cosine schedule from lr 2e-3.',
   'The goal is closing half the teacher–baseline gap.',
   '',
   '| view | seeds | teacher | baseline (20 epochs) | consistent KD | gap closed |',
