@@ -1,7 +1,7 @@
 // Quality experiments over seeds, written to docs/results.md (with docs/results.json).
 // Usage: node dist/bench/quality.js [--seeds 0,1,2] [--only fmnist,consistent,hinton,no3] [--threads 1]
 //          [--consistent-shift 2] [--consistent-flip true] [--consistent-epochs 40] [--consistent-mixup 0.2] [--consistent-T 2]
-//          [--consistent-alpha 0] [--consistent-dropout 0]
+//          [--consistent-alpha 0] [--consistent-dropout 0] [--consistent-views 0]
 // Results are stored per (experiment, seed) in docs/results.json as they finish, so a
 // killed run continues where it stopped.
 //   fmnist      the recipe: CNN teacher, MLP 784-128-128 baseline, vanilla KD (T=4, α=0.1)
@@ -41,6 +41,8 @@ const { values: args } = parseArgs({ options: {
   'consistent-alpha': { type: 'string', default: '0' },
   // Dropout on the student's hidden layers while it is distilled (no parameters: the same student); another value is its own experiment.
   'consistent-dropout': { type: 'string', default: '0' },
+  // Replay this many epochs of views, the teacher's logits on them memoised (kd.viewEpochs); 0 = fresh views.
+  'consistent-views': { type: 'string', default: '0' },
 } });
 const shift = Number(args['consistent-shift']);
 const consistentEpochs = Number(args['consistent-epochs']);
@@ -49,8 +51,9 @@ const consistentFlip = args['consistent-flip'] !== 'false';
 const consistentT = Number(args['consistent-T']);
 const consistentDropout = Number(args['consistent-dropout']);
 const consistentAlpha = Number(args['consistent-alpha']);
+const consistentViews = Number(args['consistent-views']);
 const consistentName = `consistent${shift === 2 ? '' : `-shift${shift}`}${consistentFlip ? '' : '-noflip'}${consistentEpochs === 40 ? '' : `-e${consistentEpochs}`}` +
-  `${consistentMixup === 0.2 ? '' : `-mixup${consistentMixup}`}${consistentT === 2 ? '' : `-T${consistentT}`}${consistentDropout ? `-dropout${consistentDropout}` : ''}${consistentAlpha ? `-alpha${consistentAlpha}` : ''}`;
+  `${consistentMixup === 0.2 ? '' : `-mixup${consistentMixup}`}${consistentT === 2 ? '' : `-T${consistentT}`}${consistentDropout ? `-dropout${consistentDropout}` : ''}${consistentAlpha ? `-alpha${consistentAlpha}` : ''}${consistentViews ? `-views${consistentViews}` : ''}`;
 const seeds = args.seeds!.split(',').map(Number);
 const only = new Set(args.only!.split(','));
 torch.setNumThreads(Number(args.threads));
@@ -82,9 +85,10 @@ function fmnist(seed: number, consistent: boolean): Record<string, number> {
     const kd = studentStage(exp, d, rep, join(dir, 'student'), teacher.model);
     return { teacher: acc(teacher.model, d), baseline: acc(base.model, d), kd: acc(kd.model, d) };
   }
+  const views = shift || consistentFlip || consistentMixup;
   const e: Experiment = { ...exp, student: { ...exp.student, dropout: consistentDropout, train: { ...exp.student.train, epochs: consistentEpochs, schedule: 'cosine', lr: 2e-3 } },
     // Without any view (no shift, flip or mixup) the live teacher's logits are the cached ones: cache them, same result, far faster.
-    kd: { ...exp.kd, teacher: shift || consistentFlip || consistentMixup ? 'consistent' : 'cached', T: consistentT, alpha: consistentAlpha, augment: { shift, flip: consistentFlip }, mixup: consistentMixup } };
+    kd: { ...exp.kd, teacher: views ? 'consistent' : 'cached', T: consistentT, alpha: consistentAlpha, augment: { shift, flip: consistentFlip }, mixup: consistentMixup, viewEpochs: views ? consistentViews : 0 } };
   const s = studentStage(e, d, rep, join(dir, consistentName), teacher.model);
   return { teacher: acc(teacher.model, d), consistent: acc(s.model, d) };
 }

@@ -189,6 +189,12 @@ export function studentStage(exp: Experiment, d: PreparedData, rep: Reporter, di
         if (isLead(dist)) for (const line of viewReport(teacherOnViews(teacher, d.val, views, exp.seed))) rep.note(line);
       }
       config.mixup = k.mixup;
+      config.viewEpochs = k.viewEpochs;
+      if (k.viewEpochs) {
+        const mb = (k.viewEpochs * data.datasetSize(d.transfer) * d.numClasses * 4) / 2 ** 20;
+        const epochs = `${k.viewEpochs} epoch${k.viewEpochs === 1 ? '' : 's'}`;
+        rep.note(`kd: the views of ${epochs} are replayed; the teacher runs in the first ${epochs} only, its logits kept in memory (${mb.toFixed(1)} MB)`);
+      }
     }
     const source: kd.Teacher = live
       ? new kd.LiveTeacher(teacher, d.numClasses)

@@ -11,6 +11,14 @@
 // a pure function of (seed, epoch), so a killed run restarted with `resume` redoes the
 // interrupted epoch and ends at the same final weights.
 //
+// Replayed views (`viewEpochs` = K > 0, after FKD: Shen & Xing 2022, "A Fast Knowledge
+// Distillation Framework for Visual Recognition"): epoch e draws its data order, augmentation
+// and mixup from view epoch e mod K, and a live teacher's logits on those K epochs of views are
+// kept in memory. The teacher then runs only during the first K epochs; a patient schedule of
+// E ≫ K epochs costs K teacher passes instead of E, and teacher and student still see the same
+// view. Memory: K · N · C floats (K = 40, N = 54k, C = 10: 86 MB). A resumed run refills the
+// memo on first use, with the same logits, so it still ends at the same weights.
+//
 // Data parallel (`dist`, kd/distributed.ts): each rank trains on its own shard; after
 // backward one allreduce sums the gradients and sample counts; rank 0 alone writes files.
 import { existsSync, mkdirSync, readFileSync, appendFileSync, rmSync } from 'node:fs';
@@ -56,6 +64,8 @@ export interface TrainConfig {
   labelSmoothing: number;
   /** Mixup α (Zhang et al. 2018); 0 = off. With a teacher, it sees the same mixed input. */
   mixup: number;
+  /** Replay the views (order, augmentation, mixup) of this many epochs, with the teacher's logits on them memoised; 0 = fresh views every epoch. */
+  viewEpochs: number;
   seed: number;
   checkpointEvery: number;
   /** Stop after this many epochs without a better validation accuracy; 0 = never. */
@@ -65,7 +75,7 @@ export interface TrainConfig {
 
 export const DEFAULT_TRAIN: TrainConfig = {
   epochs: 10, lr: 1e-3, optimizer: 'adam', momentum: 0.9, weightDecay: 0, schedule: 'constant', warmupSteps: 0,
-  gradAccumulation: 1, clipGradNorm: 0, labelSmoothing: 0, mixup: 0, seed: 0, checkpointEvery: 1, patience: 0, logEvery: 50,
+  gradAccumulation: 1, clipGradNorm: 0, labelSmoothing: 0, mixup: 0, viewEpochs: 0, seed: 0, checkpointEvery: 1, patience: 0, logEvery: 50,
 };
 
 /** A distillation loss: the KD library's registry builds these. */
@@ -245,11 +255,27 @@ function runTraining(req: TrainRequest): TrainResult {
     ? torch.keep(torch.tidy(() => computeLogits(req.teacherModel!, req.val!.x, 512).argmax(1)))
     : null;
   kd?.features?.teacher.clear();
+  if (c.viewEpochs < 0 || !Number.isInteger(c.viewEpochs)) throw new torch.ConfigError(`viewEpochs must be a non-negative integer, got ${c.viewEpochs}`);
+  if (c.viewEpochs > 0 && kd?.features) throw new torch.ConfigError('viewEpochs cannot be combined with feature losses: they need the teacher\'s intermediate outputs at every step');
+  // (view epoch, batch) → the teacher's logits on that view; only a live teacher is worth memoising.
+  const memo = c.viewEpochs > 0 && kd?.teacher.kind === 'live' ? new Map<string, Tensor | SparseLogits>() : null;
+  const teacherLogits = (viewEpoch: number, batchInEpoch: number, x: Tensor, index: Tensor): Tensor | SparseLogits => {
+    if (!memo) return kd!.teacher.logits({ x, index });
+    const key = `${viewEpoch}/${batchInEpoch}`;
+    let t = memo.get(key);
+    if (!t) {
+      t = kd!.teacher.logits({ x, index });
+      for (const v of t instanceof torch.Tensor ? [t] : Object.values(t)) torch.keep(v);
+      memo.set(key, t);
+    }
+    return t;
+  };
 
   try {
     for (let epoch = startEpoch; epoch < c.epochs && !stoppedEarly; epoch++) {
       const t0 = performance.now();
-      req.train.setEpoch(epoch);
+      const viewEpoch = c.viewEpochs > 0 ? epoch % c.viewEpochs : epoch;
+      req.train.setEpoch(viewEpoch);
       // Ranks seeded alike would draw the same dropout masks; a key of (seed, epoch, rank) decorrelates them and keeps resume exact.
       if (dist && dist.worldSize > 1) torch.manualSeed(hashSeed(c.seed, epoch, dist.rank));
       model.train();
@@ -298,14 +324,14 @@ function runTraining(req: TrainRequest): TrainResult {
           let mixed: { perm: Tensor; lambda: number } | undefined;
           if (c.mixup > 0) {
             // Drawn from (seed, epoch, batch): a resumed run mixes exactly the same pairs.
-            const m = mixup(x, { alpha: c.mixup, seed: hashSeed(c.seed, epoch, batchInEpoch) });
+            const m = mixup(x, { alpha: c.mixup, seed: hashSeed(c.seed, viewEpoch, batchInEpoch) });
             x = m.x;
             mixed = { perm: m.perm, lambda: m.lambda };
           }
           const student = model.call(x);
           let out: { total: Tensor; parts: Record<string, Tensor> };
           if (kd) {
-            const teacher = kd.teacher.logits({ x, index: batch.index });
+            const teacher = teacherLogits(viewEpoch, batchInEpoch, x, batch.index);
             const f = kd.features;
             out = kd.loss({ student, teacher, labels: batch.y, mixed, features: f && { student: f.student.features(), teacher: f.teacher.features() } }, { T: T!, alpha: alpha! });
           } else {
@@ -389,6 +415,7 @@ function runTraining(req: TrainRequest): TrainResult {
         saveCheckpoint(ckptPath, { model: state, optimizer: opt, scheduler: sched ?? undefined, step, extra: { epoch, best, badEpochs, history, stoppedEarly } });
     }
   } finally {
+    if (memo) for (const t of memo.values()) for (const v of t instanceof torch.Tensor ? [t] : Object.values(t)) v.dispose();
     teacherValPred?.dispose();
     opt.dispose();
   }

@@ -34,7 +34,8 @@ test('a malformed config gets one clear message naming the file and key, and exi
   assert.doesNotMatch(r.stderr, /at .*\.js:\d+/, 'no stack trace');
   writeFileSync(cfg, 'kd: [unclosed');
   assert.match(distill(['demo', '-c', cfg]).stderr, /bad\.yaml: not valid YAML/);
-  assert.match(distill(['demo', '--set', 'kd.teacher=cached', 'kd.mixup=0.2', ...tiny.slice(1)]).stderr, /kd\.mixup and kd\.augment need kd\.teacher: consistent/);
+  assert.match(distill(['demo', '--set', 'kd.teacher=cached', 'kd.mixup=0.2', ...tiny.slice(1)]).stderr, /kd\.mixup, kd\.augment and kd\.viewEpochs need kd\.teacher: consistent/);
+  assert.match(distill(['demo', '--set', 'kd.viewEpochs=4', ...tiny.slice(1)]).stderr, /kd\.viewEpochs need kd\.teacher: consistent/);
 });
 
 test('demo runs end to end and its --json last line is the table; a rerun reuses the teacher', () => {
@@ -63,8 +64,9 @@ test('demo runs end to end and its --json last line is the table; a rerun reuses
 
 test('consistent KD reports the teacher on each view and names one that costs it accuracy', () => {
   // Mirrored digits are off the teacher's distribution (src/cli/view_check.ts).
-  const r = distill(['demo', '--name', 'views', ...tiny, 'kd.teacher=consistent', 'kd.augment.flip=true', 'kd.T=2']);
+  const r = distill(['demo', '--name', 'views', ...tiny, 'kd.teacher=consistent', 'kd.augment.flip=true', 'kd.T=2', 'kd.viewEpochs=1']);
   assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /kd: the views of 1 epoch are replayed; the teacher runs in the first 1 epoch only, its logits kept in memory \([\d.]+ MB\)/);
   assert.match(r.stderr, /kd: teacher accuracy on validation: [\d.]+% plain, [\d.]+% with kd\.augment\.flip\n/);
   assert.match(r.stderr, /kd: warning: kd\.augment\.flip costs the teacher [\d.]+ points/);
 });

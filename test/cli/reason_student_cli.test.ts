@@ -14,6 +14,8 @@ import { fileURLToPath } from 'node:url';
 import * as torch from '../../src/torch/index.js';
 import { loadLm } from '../../src/lm/checkpoint.js';
 import { countLmParameters } from '../../src/lm/model.js';
+import { trainStudent, type StudentJob } from '../../src/cli/reason_student.js';
+import { REASONING_DEFAULTS } from '../../src/cli/reason_demo.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const TEACHER = fileURLToPath(new URL('../../../assets/reasoning-teacher', import.meta.url));
@@ -82,6 +84,23 @@ test('reason train-student: a pruned student with token-level KD, measured on a 
   assert.deepEqual(readFileSync(at('student.ckpt')), ckpt);
   ok(args);
   assert.deepEqual(readFileSync(at('student', 'model.safetensors')), weights, 'the same options resume it');
+});
+
+test('the reasoning demo\'s jobs (restartStale) delete a checkpoint of another recipe and train anew', () => {
+  const init = JSON.parse(readFileSync(at('init', 'lm.json'), 'utf8'));
+  const job: StudentJob = {
+    kind: 'sft+kd', traces: TRACES, out: at('stale'), config: init.config, init: at('init'), tokenizer: init.tokenizer, steps: 3, batchSize: 4,
+    groupByLength: true, lr: REASONING_DEFAULTS.lr, alpha: REASONING_DEFAULTS.alpha, T: REASONING_DEFAULTS.T, seed: 0, threads: 1,
+  };
+  trainStudent(job);
+  const ckpt = readFileSync(at('stale.ckpt'));
+  assert.throws(() => trainStudent({ ...job, steps: 4 }), /stale\.ckpt was written by a run with other options/);
+  assert.deepEqual(readFileSync(at('stale.ckpt')), ckpt, 'refused without restartStale: the checkpoint kept');
+  trainStudent({ ...job, steps: 4, restartStale: true });
+  // The oracle: the same 4-step recipe trained from scratch in a fresh folder.
+  trainStudent({ ...job, steps: 4, out: at('fresh') });
+  assert.deepEqual(readFileSync(at('stale', 'model.safetensors')), readFileSync(at('fresh', 'model.safetensors')));
+  assert.equal(JSON.parse(readFileSync(at('stale', 'lm.json'), 'utf8')).info.steps, 4);
 });
 
 test('reason train-student / prune: bad flags and unusable traces get one clear message, exit ≠ 0, nothing written', () => {

@@ -249,3 +249,65 @@ test('a run with a hint regressor resumes exactly: the regressor is in the check
     rmSync(d2, { recursive: true });
   }
 });
+
+/** A live teacher that counts its forward passes. */
+class CountingTeacher extends kd.LiveTeacher {
+  calls = 0;
+  override logits(batch: Parameters<kd.LiveTeacher["logits"]>[0]) {
+    this.calls++;
+    return super.logits(batch);
+  }
+}
+
+test('replayed views (viewEpochs): epoch e reuses view epoch e mod K, and the teacher runs only in the first K', () => {
+  const { x, y } = data(96);
+  torch.manualSeed(4);
+  const teacherNet = new nn.Sequential(new nn.Linear(6, 24), new nn.ReLU(), new nn.Linear(24, 3));
+  const loss = kd.createLoss({ name: 'hinton' } as kd.LossSpec);
+  // Oracle: a source that serves epoch 0's batches whatever epoch is set, with fresh teacher calls.
+  class EpochZero extends Source {
+    override setEpoch() {
+      this.epoch = 0;
+    }
+  }
+  const run = (source: Source, viewEpochs: number, dir: string, o: { resume?: boolean; killAtEpoch?: number; mixup?: number; epochs?: number } = {}) => {
+    torch.manualSeed(2);
+    const student = new nn.Sequential(new nn.Linear(6, 16), new nn.ReLU(), new nn.Dropout(0.2), new nn.Linear(16, 3));
+    const teacher = new CountingTeacher(teacherNet, 3);
+    kd.train({
+      model: student, train: source, runDir: dir, resume: o.resume, config: cfg({ epochs: o.epochs ?? 3, lr: 1e-2, mixup: o.mixup ?? 0, viewEpochs, schedule: 'cosine' }),
+      kd: { teacher, loss, T: () => 2, alpha: () => 0.2 },
+      onEvent: (e) => {
+        if (e.type === 'epoch' && e.record.epoch === o.killAtEpoch) throw new Error('killed');
+      },
+    });
+    return { weights: weights(student), calls: teacher.calls };
+  };
+  const dirs: string[] = [];
+  const dir = () => (dirs.push(tmp()), dirs.at(-1)!);
+  try {
+    const batches = new Source(x, y, 16).numBatches; // 6
+    // K = 1: three passes over epoch 0's views, the teacher run once per batch.
+    const replayed = run(new Source(x, y, 16), 1, dir());
+    const oracle = run(new EpochZero(x, y, 16), 0, dir());
+    assert.equal(replayed.calls, batches);
+    assert.equal(oracle.calls, 3 * batches);
+    assert.deepEqual(replayed.weights, oracle.weights);
+    // K ≥ epochs changes nothing, mixup included: every view is fresh.
+    const fresh = run(new Source(x, y, 16), 0, dir(), { mixup: 0.4 });
+    const wide = run(new Source(x, y, 16), 5, dir(), { mixup: 0.4 });
+    assert.deepEqual(wide, fresh);
+    // K = 2 over 5 epochs, mixup on: 2 epochs of teacher calls; different from fresh views; killed and resumed, the same weights.
+    const straight = run(new Source(x, y, 16), 2, dir(), { mixup: 0.4, epochs: 5 });
+    assert.equal(straight.calls, 2 * batches);
+    assert.notDeepEqual(straight.weights, run(new Source(x, y, 16), 0, dir(), { mixup: 0.4, epochs: 5 }).weights);
+    const d = dir();
+    assert.throws(() => run(new Source(x, y, 16), 2, d, { mixup: 0.4, epochs: 5, killAtEpoch: 2 }), /killed/);
+    const resumed = run(new Source(x, y, 16), 2, d, { mixup: 0.4, epochs: 5, resume: true });
+    assert.equal(resumed.calls, 2 * batches, 'epochs 3 and 4 refill the empty memo once');
+    assert.deepEqual(resumed.weights, straight.weights);
+  } finally {
+    for (const d of dirs) rmSync(d, { recursive: true });
+    loss.dispose();
+  }
+});
