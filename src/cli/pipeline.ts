@@ -193,7 +193,7 @@ export function studentStage(exp: Experiment, d: PreparedData, rep: Reporter, di
       if (k.viewEpochs) {
         const mb = (k.viewEpochs * data.datasetSize(d.transfer) * d.numClasses * 4) / 2 ** 20;
         const epochs = `${k.viewEpochs} epoch${k.viewEpochs === 1 ? '' : 's'}`;
-        rep.note(`kd: the views of ${epochs} are replayed; the teacher runs in the first ${epochs} only, its logits kept in memory (${mb.toFixed(1)} MB)`);
+        rep.note(`kd: the views of ${epochs} are replayed; the teacher runs in the first ${epochs} only, its logits kept in memory (${mb.toFixed(1)} MiB)`);
       }
     }
     const source: kd.Teacher = live

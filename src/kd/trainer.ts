@@ -16,7 +16,7 @@
 // and mixup from view epoch e mod K, and a live teacher's logits on those K epochs of views are
 // kept in memory. The teacher then runs only during the first K epochs; a patient schedule of
 // E ≫ K epochs costs K teacher passes instead of E, and teacher and student still see the same
-// view. Memory: K · N · C floats (K = 40, N = 54k, C = 10: 86 MB). A resumed run refills the
+// view. Memory: K · N · C floats (K = 40, N = 54k, C = 10: 82 MiB). A resumed run refills the
 // memo on first use, with the same logits, so it still ends at the same weights.
 //
 // Data parallel (`dist`, kd/distributed.ts): each rank trains on its own shard; after

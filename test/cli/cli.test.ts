@@ -66,7 +66,7 @@ test('consistent KD reports the teacher on each view and names one that costs it
   // Mirrored digits are off the teacher's distribution (src/cli/view_check.ts).
   const r = distill(['demo', '--name', 'views', ...tiny, 'kd.teacher=consistent', 'kd.augment.flip=true', 'kd.T=2', 'kd.viewEpochs=1']);
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stderr, /kd: the views of 1 epoch are replayed; the teacher runs in the first 1 epoch only, its logits kept in memory \([\d.]+ MB\)/);
+  assert.match(r.stderr, /kd: the views of 1 epoch are replayed; the teacher runs in the first 1 epoch only, its logits kept in memory \([\d.]+ MiB\)/);
   assert.match(r.stderr, /kd: teacher accuracy on validation: [\d.]+% plain, [\d.]+% with kd\.augment\.flip\n/);
   assert.match(r.stderr, /kd: warning: kd\.augment\.flip costs the teacher [\d.]+ points/);
 });
