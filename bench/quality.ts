@@ -1,7 +1,7 @@
 // Quality experiments over seeds, written to docs/results.md (with docs/results.json).
 // Usage: node dist/bench/quality.js [--seeds 0,1,2] [--only fmnist,consistent,hinton,no3] [--threads 1]
 //          [--consistent-shift 2] [--consistent-flip true] [--consistent-epochs 40] [--consistent-mixup 0.2] [--consistent-T 2]
-//          [--consistent-alpha 0] [--consistent-dropout 0] [--consistent-views 0]
+//          [--consistent-alpha 0] [--consistent-dropout 0] [--consistent-views 0] [--consistent-wd 0]
 // Results are stored per (experiment, seed) in docs/results.json as they finish, so a
 // killed run continues where it stopped.
 //   fmnist      the recipe: CNN teacher, MLP 784-128-128 baseline, vanilla KD (T=4, α=0.1)
@@ -43,6 +43,8 @@ const { values: args } = parseArgs({ options: {
   'consistent-dropout': { type: 'string', default: '0' },
   // Replay this many epochs of views, the teacher's logits on them memoised (kd.viewEpochs); 0 = fresh views.
   'consistent-views': { type: 'string', default: '0' },
+  // The student's decoupled weight decay (AdamW) while distilled; 0 = Adam without decay.
+  'consistent-wd': { type: 'string', default: '0' },
 } });
 const shift = Number(args['consistent-shift']);
 const consistentEpochs = Number(args['consistent-epochs']);
@@ -52,8 +54,9 @@ const consistentT = Number(args['consistent-T']);
 const consistentDropout = Number(args['consistent-dropout']);
 const consistentAlpha = Number(args['consistent-alpha']);
 const consistentViews = Number(args['consistent-views']);
+const consistentWd = Number(args['consistent-wd']);
 const consistentName = `consistent${shift === 2 ? '' : `-shift${shift}`}${consistentFlip ? '' : '-noflip'}${consistentEpochs === 40 ? '' : `-e${consistentEpochs}`}` +
-  `${consistentMixup === 0.2 ? '' : `-mixup${consistentMixup}`}${consistentT === 2 ? '' : `-T${consistentT}`}${consistentDropout ? `-dropout${consistentDropout}` : ''}${consistentAlpha ? `-alpha${consistentAlpha}` : ''}${consistentViews ? `-views${consistentViews}` : ''}`;
+  `${consistentMixup === 0.2 ? '' : `-mixup${consistentMixup}`}${consistentT === 2 ? '' : `-T${consistentT}`}${consistentDropout ? `-dropout${consistentDropout}` : ''}${consistentAlpha ? `-alpha${consistentAlpha}` : ''}${consistentViews ? `-views${consistentViews}` : ''}${consistentWd ? `-wd${consistentWd}` : ''}`;
 const seeds = args.seeds!.split(',').map(Number);
 const only = new Set(args.only!.split(','));
 torch.setNumThreads(Number(args.threads));
@@ -86,7 +89,8 @@ function fmnist(seed: number, consistent: boolean): Record<string, number> {
     return { teacher: acc(teacher.model, d), baseline: acc(base.model, d), kd: acc(kd.model, d) };
   }
   const views = shift || consistentFlip || consistentMixup;
-  const e: Experiment = { ...exp, student: { ...exp.student, dropout: consistentDropout, train: { ...exp.student.train, epochs: consistentEpochs, schedule: 'cosine', lr: 2e-3 } },
+  const e: Experiment = { ...exp, student: { ...exp.student, dropout: consistentDropout, train: { ...exp.student.train, epochs: consistentEpochs, schedule: 'cosine', lr: 2e-3,
+    ...(consistentWd ? { optimizer: 'adamw' as const, weightDecay: consistentWd } : {}) } },
     // Without any view (no shift, flip or mixup) the live teacher's logits are the cached ones: cache them, same result, far faster.
     kd: { ...exp.kd, teacher: views ? 'consistent' : 'cached', T: consistentT, alpha: consistentAlpha, augment: { shift, flip: consistentFlip }, mixup: consistentMixup, viewEpochs: views ? consistentViews : 0 } };
   const s = studentStage(e, d, rep, join(dir, consistentName), teacher.model);

@@ -2,7 +2,7 @@
 // train a student with or without distillation, and measure them side by side.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { homedir, availableParallelism } from 'node:os';
+import { homedir, availableParallelism, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as torch from '../torch/index.js';
 import * as nn from '../nn/index.js';
@@ -67,8 +67,15 @@ export function prepareData(exp: Experiment, rep: Reporter): PreparedData {
     : train;
   rep.note(`data: ${name}: ${train.y.shape[0]} train, ${val.y.shape[0]} val, ${test.y.shape[0]} test` +
     (transfer !== train ? `; transfer set ${transfer.y.shape[0]} (omitting [${t.omitClasses.join(', ')}])` : ''));
+  // Refused here, before any training, rather than failing (or swapping) hours in.
+  const memo = viewMemoMiB(exp, data.datasetSize(transfer), numClasses);
+  if (memo > totalmem() / 2 ** 20 / 2)
+    throw new torch.ConfigError(`kd.viewEpochs: the teacher's logits on ${exp.kd.viewEpochs} epochs of views would take ${memo.toFixed(0)} MiB, over half of this machine's ${(totalmem() / 2 ** 30).toFixed(0)} GiB; lower kd.viewEpochs`);
   return { name, train, transfer, val, test, numClasses, inputShape, classNames };
 }
+
+/** MiB of teacher logits that kd.viewEpochs = K keeps in memory: K · N · C float32 (kd/trainer.ts). */
+const viewMemoMiB = (exp: Experiment, n: number, numClasses: number) => (exp.kd.viewEpochs * n * numClasses * 4) / 2 ** 20;
 
 function trainConfig(c: Experiment['teacher']['train'], seed: number): kd.TrainConfig {
   return { ...kd.DEFAULT_TRAIN, ...c, seed };
@@ -191,7 +198,7 @@ export function studentStage(exp: Experiment, d: PreparedData, rep: Reporter, di
       config.mixup = k.mixup;
       config.viewEpochs = k.viewEpochs;
       if (k.viewEpochs) {
-        const mb = (k.viewEpochs * data.datasetSize(d.transfer) * d.numClasses * 4) / 2 ** 20;
+        const mb = viewMemoMiB(exp, data.datasetSize(d.transfer), d.numClasses);
         const epochs = `${k.viewEpochs} epoch${k.viewEpochs === 1 ? '' : 's'}`;
         rep.note(`kd: the views of ${epochs} are replayed; the teacher runs in the first ${epochs} only, its logits kept in memory (${mb.toFixed(1)} MiB)`);
       }
