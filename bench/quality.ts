@@ -2,6 +2,7 @@
 // Usage: node dist/bench/quality.js [--seeds 0,1,2] [--only fmnist,consistent,hinton,no3] [--threads 1]
 //          [--consistent-shift 2] [--consistent-flip true] [--consistent-epochs 40] [--consistent-mixup 0.2] [--consistent-T 2]
 //          [--consistent-alpha 0] [--consistent-dropout 0] [--consistent-views 0] [--consistent-wd 0]
+//          [--consistent-ema 0] [--teacher-shift 0] [--teacher-flip false]
 // Results are stored per (experiment, seed) in docs/results.json as they finish, so a
 // killed run continues where it stopped.
 //   fmnist      the recipe: CNN teacher, MLP 784-128-128 baseline, vanilla KD (T=4, α=0.1)
@@ -45,6 +46,11 @@ const { values: args } = parseArgs({ options: {
   'consistent-views': { type: 'string', default: '0' },
   // The student's decoupled weight decay (AdamW) while distilled; 0 = Adam without decay.
   'consistent-wd': { type: 'string', default: '0' },
+  // Decay of the student's weight average (student.train.ema); 0 = the last weights.
+  'consistent-ema': { type: 'string', default: '0' },
+  // The consistent experiment's teacher trained with these augmentations (teacher.augment), so it knows those views.
+  'teacher-shift': { type: 'string', default: '0' },
+  'teacher-flip': { type: 'string', default: 'false' },
 } });
 const shift = Number(args['consistent-shift']);
 const consistentEpochs = Number(args['consistent-epochs']);
@@ -55,8 +61,10 @@ const consistentDropout = Number(args['consistent-dropout']);
 const consistentAlpha = Number(args['consistent-alpha']);
 const consistentViews = Number(args['consistent-views']);
 const consistentWd = Number(args['consistent-wd']);
-const consistentName = `consistent${shift === 2 ? '' : `-shift${shift}`}${consistentFlip ? '' : '-noflip'}${consistentEpochs === 40 ? '' : `-e${consistentEpochs}`}` +
-  `${consistentMixup === 0.2 ? '' : `-mixup${consistentMixup}`}${consistentT === 2 ? '' : `-T${consistentT}`}${consistentDropout ? `-dropout${consistentDropout}` : ''}${consistentAlpha ? `-alpha${consistentAlpha}` : ''}${consistentViews ? `-views${consistentViews}` : ''}${consistentWd ? `-wd${consistentWd}` : ''}`;
+const consistentEma = Number(args['consistent-ema']);
+const teacherAugment = { shift: Number(args['teacher-shift']), flip: args['teacher-flip'] === 'true' };
+const consistentName = `consistent${teacherAugment.shift ? `-tshift${teacherAugment.shift}` : ''}${teacherAugment.flip ? '-tflip' : ''}${shift === 2 ? '' : `-shift${shift}`}${consistentFlip ? '' : '-noflip'}${consistentEpochs === 40 ? '' : `-e${consistentEpochs}`}` +
+  `${consistentMixup === 0.2 ? '' : `-mixup${consistentMixup}`}${consistentT === 2 ? '' : `-T${consistentT}`}${consistentDropout ? `-dropout${consistentDropout}` : ''}${consistentAlpha ? `-alpha${consistentAlpha}` : ''}${consistentViews ? `-views${consistentViews}` : ''}${consistentWd ? `-wd${consistentWd}` : ''}${consistentEma ? `-ema${consistentEma}` : ''}`;
 const seeds = args.seeds!.split(',').map(Number);
 const only = new Set(args.only!.split(','));
 torch.setNumThreads(Number(args.threads));
@@ -79,7 +87,7 @@ function once(key: string, fn: () => Record<string, number>): void {
 }
 
 function fmnist(seed: number, consistent: boolean): Record<string, number> {
-  const exp = loadExperiment(undefined, { name: `quality-fmnist-s${seed}`, seed, runsDir: 'runs', data: { dataset: 'fashion-mnist' } });
+  const exp = loadExperiment(undefined, { name: `quality-fmnist-s${seed}`, seed, runsDir: 'runs', data: { dataset: 'fashion-mnist' }, ...(consistent ? { teacher: { augment: teacherAugment } } : {}) });
   const d = prepareData(exp, rep);
   const teacher = teacherStage(exp, d, rep);
   const dir = join('runs', exp.name);
@@ -89,7 +97,7 @@ function fmnist(seed: number, consistent: boolean): Record<string, number> {
     return { teacher: acc(teacher.model, d), baseline: acc(base.model, d), kd: acc(kd.model, d) };
   }
   const views = shift || consistentFlip || consistentMixup;
-  const e: Experiment = { ...exp, student: { ...exp.student, dropout: consistentDropout, train: { ...exp.student.train, epochs: consistentEpochs, schedule: 'cosine', lr: 2e-3,
+  const e: Experiment = { ...exp, student: { ...exp.student, dropout: consistentDropout, train: { ...exp.student.train, epochs: consistentEpochs, schedule: 'cosine', lr: 2e-3, ema: consistentEma,
     ...(consistentWd ? { optimizer: 'adamw' as const, weightDecay: consistentWd } : {}) } },
     // Without any view (no shift, flip or mixup) the live teacher's logits are the cached ones: cache them, same result, far faster.
     kd: { ...exp.kd, teacher: views ? 'consistent' : 'cached', T: consistentT, alpha: consistentAlpha, augment: { shift, flip: consistentFlip }, mixup: consistentMixup, viewEpochs: views ? consistentViews : 0 } };

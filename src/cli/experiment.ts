@@ -20,6 +20,8 @@ const trainSchema = z.strictObject({
   clipGradNorm: z.number().min(0).default(0),
   labelSmoothing: z.number().min(0).max(1).default(0),
   patience: z.number().int().min(0).default(0),
+  // Decay of an exponential moving average of the weights, validated and kept instead of the last iterate; 0 = off.
+  ema: z.number().min(0).lt(1).default(0),
   checkpointEvery: z.number().int().positive().default(1),
   logEvery: z.number().int().positive().default(50),
 });
@@ -50,7 +52,7 @@ export const experimentSchema = z.strictObject({
   teacher: z.strictObject({
     arch: z.string().default('cnn'),
     dropout: z.number().min(0).max(0.9).default(0.3),
-    augment: z.strictObject({ shift: z.number().int().min(0).default(0) }).prefault({}),
+    augment: z.strictObject({ shift: z.number().int().min(0).default(0), flip: z.boolean().default(false) }).prefault({}),
     train: trainSchema.prefault({ epochs: 10 }),
     weights: z.string().optional(),
   }).prefault({}),

@@ -125,8 +125,11 @@ export function teacherStage(exp: Experiment, d: PreparedData, rep: Reporter, op
     rep.note(`teacher: weights from ${t.weights}`);
     return { model, dir: t.weights, reused: true };
   }
+  // Recipe keys added later (ema, augment.flip) enter only when set, so teachers cached before them stay valid.
+  const train = { ...t.train, ema: t.train.ema || undefined };
+  const augmentKey = { ...t.augment, flip: t.augment.flip || undefined };
   const key = createHash('sha256')
-    .update(JSON.stringify({ arch: t.arch, dropout: t.dropout, augment: t.augment, train: t.train, seed: exp.seed, data: d.name, n: d.train.y.shape[0], val: exp.data.valFraction }))
+    .update(JSON.stringify({ arch: t.arch, dropout: t.dropout, augment: augmentKey, train, seed: exp.seed, data: d.name, n: d.train.y.shape[0], val: exp.data.valFraction }))
     .digest('hex').slice(0, 16);
   // A teacher this run trained with `train-teacher` (same recipe) wins over the shared cache.
   const own = join(runDir(exp), 'teacher');
@@ -154,7 +157,8 @@ export function teacherStage(exp: Experiment, d: PreparedData, rep: Reporter, op
     return { model, dir, reused: true };
   }
   rep.note(`teacher: training ${t.arch} for ${t.train.epochs} epochs into ${dir}`);
-  const augment = t.augment.shift ? data.randomShift(t.augment.shift) : undefined;
+  const views = [...(t.augment.shift ? [data.randomShift(t.augment.shift)] : []), ...(t.augment.flip ? [data.randomFlip()] : [])];
+  const augment = views.length ? data.composeAugments(...views) : undefined;
   kd.train({
     model, train: loaderFor(d.train, t.train.batchSize, exp.seed, augment, dist), val: d.val, config: trainConfig(t.train, exp.seed),
     runDir: dir, resume: !opts.force, onEvent: rep.trainer('teacher'), dist,

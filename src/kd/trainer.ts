@@ -19,6 +19,9 @@
 // view. Memory: K · N · C floats (K = 40, N = 54k, C = 10: 82 MiB). A resumed run refills the
 // memo on first use, with the same logits, so it still ends at the same weights.
 //
+// Weight averaging (`ema` = d > 0, optim/ema.ts): θ̄ ← d·θ̄ + (1 − d)·θ after each step; the
+// average is what is validated, kept as the best and returned, and it is in the checkpoint.
+//
 // Data parallel (`dist`, kd/distributed.ts): each rank trains on its own shard; after
 // backward one allreduce sums the gradients and sample counts; rank 0 alone writes files.
 import { existsSync, mkdirSync, readFileSync, appendFileSync, rmSync } from 'node:fs';
@@ -26,7 +29,7 @@ import { join } from 'node:path';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import type { Module } from '../nn/index.js';
-import { Adam, AdamW, SGD, CosineAnnealingLR, warmupCosine, clipGradNorm, type Optimizer, type LRScheduler } from '../optim/index.js';
+import { Adam, AdamW, SGD, CosineAnnealingLR, warmupCosine, clipGradNorm, WeightEma, type Optimizer, type LRScheduler } from '../optim/index.js';
 import { saveCheckpoint, loadCheckpoint, saveSafetensors, loadSafetensors, writeFileAtomic, removeStaleTempFiles } from '../io/index.js';
 import { mixup, hashSeed } from '../data/index.js';
 import { hardCE } from './hinton.js';
@@ -66,6 +69,8 @@ export interface TrainConfig {
   mixup: number;
   /** Replay the views (order, augmentation, mixup) of this many epochs, with the teacher's logits on them memoised; 0 = fresh views every epoch. */
   viewEpochs: number;
+  /** Decay d of an exponential moving average of the weights (optim/ema.ts), validated and returned instead of the last iterate; 0 = off. */
+  ema: number;
   seed: number;
   checkpointEvery: number;
   /** Stop after this many epochs without a better validation accuracy; 0 = never. */
@@ -75,7 +80,7 @@ export interface TrainConfig {
 
 export const DEFAULT_TRAIN: TrainConfig = {
   epochs: 10, lr: 1e-3, optimizer: 'adam', momentum: 0.9, weightDecay: 0, schedule: 'constant', warmupSteps: 0,
-  gradAccumulation: 1, clipGradNorm: 0, labelSmoothing: 0, mixup: 0, viewEpochs: 0, seed: 0, checkpointEvery: 1, patience: 0, logEvery: 50,
+  gradAccumulation: 1, clipGradNorm: 0, labelSmoothing: 0, mixup: 0, viewEpochs: 0, ema: 0, seed: 0, checkpointEvery: 1, patience: 0, logEvery: 50,
 };
 
 /** A distillation loss: the KD library's registry builds these. */
@@ -188,15 +193,23 @@ function runTraining(req: TrainRequest): TrainResult {
 
   const bestPath = join(req.runDir, 'best.safetensors');
   if (lead) for (const f of [ckptPath, bestPath, metricsPath]) removeStaleTempFiles(f); // left by a killed write
-  // The checkpoint covers the model and any extra trainable tensors (a hint regressor), so both resume.
+  // The checkpoint covers the model, any extra trainable tensors (a hint regressor) and the weights' EMA, so all resume.
   const extras = req.extraParams ?? [];
+  const ema = c.ema > 0 ? new WeightEma(model, c.ema) : null;
   const state = {
-    stateDict: () => ({ ...model.stateDict(), ...Object.fromEntries(extras.map((t, i) => [`${EXTRA}${i}`, t])) }),
+    stateDict: () => ({
+      ...model.stateDict(),
+      ...Object.fromEntries(extras.map((t, i) => [`${EXTRA}${i}`, t])),
+      ...Object.fromEntries(Object.entries(ema?.average ?? {}).map(([k, t]) => [`${EMA}${k}`, t])),
+    }),
     loadStateDict: (sd: Record<string, Tensor>) => {
       const own: Record<string, Tensor> = {};
-      for (const [k, t] of Object.entries(sd)) if (!k.startsWith(EXTRA)) own[k] = t;
+      for (const [k, t] of Object.entries(sd)) if (!k.startsWith(EXTRA) && !k.startsWith(EMA)) own[k] = t;
       model.loadStateDict(own);
       torch.noGrad(() => extras.forEach((t, i) => t.copy_(sd[`${EXTRA}${i}`])));
+      if (!ema) return;
+      if (!Object.keys(sd).some((k) => k.startsWith(EMA))) throw new torch.ConfigError(`${ckptPath} has no weight average: it was written with ema off, so it cannot resume a run with ema on`);
+      torch.noGrad(() => Object.entries(ema.average).forEach(([k, t]) => t.copy_(sd[`${EMA}${k}`])));
     },
   };
 
@@ -305,6 +318,7 @@ function runTraining(req: TrainRequest): TrainResult {
         });
         if (c.clipGradNorm > 0) clipGradNorm(params, c.clipGradNorm);
         opt.step();
+        ema?.update();
         sched?.step();
         opt.zeroGrad();
         step++;
@@ -377,6 +391,7 @@ function runTraining(req: TrainRequest): TrainResult {
 
       let valAccuracy: number | null = null;
       let teacherAgreement: number | null = null;
+      ema?.swap(); // validated, and kept as the best, with the averaged weights
       if (req.val) {
         const pred = torch.tidy(() => computeLogits(model, req.val!.x, 512).argmax(1));
         kd?.features?.student.clear(); // the validation forward ran the capture hooks too
@@ -411,10 +426,13 @@ function runTraining(req: TrainRequest): TrainResult {
       } else if (valAccuracy !== null && (best === null || valAccuracy > best)) {
         best = valAccuracy;
       }
+      ema?.swap();
       if (lead && ((epoch + 1) % c.checkpointEvery === 0 || epoch === c.epochs - 1 || stoppedEarly))
         saveCheckpoint(ckptPath, { model: state, optimizer: opt, scheduler: sched ?? undefined, step, extra: { epoch, best, badEpochs, history, stoppedEarly } });
     }
+    ema?.swap(); // the run's model is the average
   } finally {
+    ema?.dispose();
     if (memo) for (const t of memo.values()) for (const v of t instanceof torch.Tensor ? [t] : Object.values(t)) v.dispose();
     teacherValPred?.dispose();
     opt.dispose();
@@ -430,6 +448,7 @@ function runTraining(req: TrainRequest): TrainResult {
 }
 
 const EXTRA = '__extra.';
+const EMA = '__ema.';
 const COUNT = '\u0000samples'; // a key no loss part can have
 
 /** Writes the final weights next to the run's metrics (atomically). */

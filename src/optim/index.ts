@@ -17,6 +17,7 @@ export { SGD, type SGDOptions } from './sgd.js';
 export { Adam, type AdamOptions } from './adam.js';
 export { AdamW, type AdamWOptions } from './adamw.js';
 export { clipGradNorm, type ClipGradOptions } from './clip_grad.js';
+export { WeightEma } from './ema.js';
 export { LRScheduler, type SchedulerState } from './scheduler.js';
 export { StepLR, MultiStepLR, type StepLROptions, type MultiStepLROptions } from './step_lr.js';
 export { CosineAnnealingLR, type CosineAnnealingLROptions } from './cosine_lr.js';

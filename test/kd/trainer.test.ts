@@ -311,3 +311,38 @@ test('replayed views (viewEpochs): epoch e reuses view epoch e mod K, and the te
     loss.dispose();
   }
 });
+
+test('ema: the run returns and validates θ̄ ← d·θ̄ + (1 − d)·θ over every step, and resumes to it exactly', () => {
+  const { x, y } = data(96);
+  const d = 0.9;
+  const run = (dir: string, o: { resume?: boolean; killAtEpoch?: number; seen?: number[][][] } = {}) => {
+    torch.manualSeed(2);
+    const model = new nn.Sequential(new nn.Linear(6, 16), new nn.ReLU(), new nn.Dropout(0.2), new nn.Linear(16, 3));
+    o.seen?.push(weights(model));
+    const r = kd.train({
+      model, train: new Source(x, y, 16), val: { x, y }, runDir: dir, resume: o.resume, config: cfg({ epochs: 3, lr: 1e-2, ema: d, schedule: 'cosine' }),
+      onEvent: (e) => {
+        if (e.type === 'step') o.seen?.push(weights(model)); // the raw weights after each optimizer step
+        if (e.type === 'epoch' && e.record.epoch === o.killAtEpoch) throw new Error('killed');
+      },
+    });
+    return { model, weights: weights(model), r };
+  };
+  const dirs = [tmp(), tmp()];
+  try {
+    const seen: number[][][] = [];
+    const straight = run(dirs[0], { seen });
+    assert.equal(seen.length, 1 + 3 * 6, 'the initial weights and one set per step');
+    // Oracle: the average recomputed in float64 from the recorded iterates.
+    const avg = seen[0].map((w) => w.slice());
+    for (const w of seen.slice(1)) avg.forEach((a, i) => a.forEach((v, j) => (a[j] = d * v + (1 - d) * w[i][j])));
+    straight.weights.forEach((w, i) => w.forEach((v, j) => assert.ok(Math.abs(v - avg[i][j]) < 1e-5, `param ${i}[${j}]: ${v} vs ${avg[i][j]}`)));
+    assert.notDeepEqual(straight.weights, seen.at(-1), 'the average, not the last iterate');
+    const acc = torch.tidy(() => kd.computeLogits(straight.model, x, 512).argmax(1).eq(y).toDtype('float32').mean().item());
+    assert.equal(straight.r.history[2].valAccuracy, acc, 'validated with the averaged weights');
+    assert.throws(() => run(dirs[1], { killAtEpoch: 1 }), /killed/);
+    assert.deepEqual(run(dirs[1], { resume: true }).weights, straight.weights);
+  } finally {
+    for (const dir of dirs) rmSync(dir, { recursive: true });
+  }
+});
