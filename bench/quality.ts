@@ -63,8 +63,22 @@ const consistentViews = Number(args['consistent-views']);
 const consistentWd = Number(args['consistent-wd']);
 const consistentEma = Number(args['consistent-ema']);
 const teacherAugment = { shift: Number(args['teacher-shift']), flip: args['teacher-flip'] === 'true' };
-const consistentName = `consistent${teacherAugment.shift ? `-tshift${teacherAugment.shift}` : ''}${teacherAugment.flip ? '-tflip' : ''}${shift === 2 ? '' : `-shift${shift}`}${consistentFlip ? '' : '-noflip'}${consistentEpochs === 40 ? '' : `-e${consistentEpochs}`}` +
-  `${consistentMixup === 0.2 ? '' : `-mixup${consistentMixup}`}${consistentT === 2 ? '' : `-T${consistentT}`}${consistentDropout ? `-dropout${consistentDropout}` : ''}${consistentAlpha ? `-alpha${consistentAlpha}` : ''}${consistentViews ? `-views${consistentViews}` : ''}${consistentWd ? `-wd${consistentWd}` : ''}${consistentEma ? `-ema${consistentEma}` : ''}`;
+// The experiment's key in docs/results.json: each setting away from its default adds a suffix.
+const suffixes: [boolean, string][] = [
+  [teacherAugment.shift !== 0, `-tshift${teacherAugment.shift}`],
+  [teacherAugment.flip, '-tflip'],
+  [shift !== 2, `-shift${shift}`],
+  [!consistentFlip, '-noflip'],
+  [consistentEpochs !== 40, `-e${consistentEpochs}`],
+  [consistentMixup !== 0.2, `-mixup${consistentMixup}`],
+  [consistentT !== 2, `-T${consistentT}`],
+  [consistentDropout !== 0, `-dropout${consistentDropout}`],
+  [consistentAlpha !== 0, `-alpha${consistentAlpha}`],
+  [consistentViews !== 0, `-views${consistentViews}`],
+  [consistentWd !== 0, `-wd${consistentWd}`],
+  [consistentEma !== 0, `-ema${consistentEma}`],
+];
+const consistentName = 'consistent' + suffixes.filter(([on]) => on).map(([, suffix]) => suffix).join('');
 const seeds = args.seeds!.split(',').map(Number);
 const only = new Set(args.only!.split(','));
 torch.setNumThreads(Number(args.threads));

@@ -36,7 +36,7 @@ test('a malformed config gets one clear message naming the file and key, and exi
   assert.match(distill(['demo', '-c', cfg]).stderr, /bad\.yaml: not valid YAML/);
   assert.match(distill(['demo', '--set', 'kd.teacher=cached', 'kd.mixup=0.2', ...tiny.slice(1)]).stderr, /kd\.mixup, kd\.augment and kd\.viewEpochs need kd\.teacher: consistent/);
   assert.match(distill(['demo', '--set', 'kd.viewEpochs=4', ...tiny.slice(1)]).stderr, /kd\.viewEpochs need kd\.teacher: consistent/);
-  // 10⁶ epochs of views on 7,200 digits × 10 classes: 275 GiB of logits, refused before training.
+  // 10⁶ epochs of views on 7,200 digits × 10 classes: 268 GiB of logits, refused before training.
   const big = distill(['demo', '--set', 'kd.teacher=consistent', 'kd.mixup=0.2', 'kd.viewEpochs=1000000', ...tiny.slice(1)]);
   assert.equal(big.status, 1);
   assert.match(big.stderr, /kd\.viewEpochs: the teacher's logits on 1000000 epochs of views would take \d+ MiB, over half of this machine's \d+ GiB/);
