@@ -69,7 +69,8 @@ export const experimentSchema = z.strictObject({
     topK: z.number().int().min(0).default(0),
     augment: z.strictObject({ shift: z.number().int().min(0).default(0), flip: z.boolean().default(false) }).prefault({}),
     mixup: z.number().min(0).default(0),
-    // Replay the views of this many epochs with the teacher's logits on them kept in memory (kd/trainer.ts); 0 = fresh views.
+    // Replay the views of this many epochs with the teacher's logits on them kept in memory and in the cache's views/ folder
+    // (kd/trainer.ts, kd/view_store.ts); 0 = fresh views.
     viewEpochs: z.number().int().min(0).default(0),
   }).prefault({}).refine((k) => k.teacher === 'consistent' || (!k.mixup && !k.augment.shift && !k.augment.flip && !k.viewEpochs), {
     // Checked before any training starts, so a bad combination costs nothing.

@@ -77,6 +77,19 @@ export function prepareData(exp: Experiment, rep: Reporter): PreparedData {
 /** MiB of teacher logits that kd.viewEpochs = K keeps in memory: K · N · C float32 (kd/trainer.ts). */
 const viewMemoMiB = (exp: Experiment, n: number, numClasses: number) => (exp.kd.viewEpochs * n * numClasses * 4) / 2 ** 20;
 
+/**
+ * Where the teacher's logits on replayed views are kept across runs. The views are a pure
+ * function of the teacher, the transfer set, the seed (data order and mixup pairs), the batch
+ * size, the augmentation and mixup settings, and with a process group the rank, so those form
+ * the key; the student's recipe (lr, α, T, epochs) does not enter it.
+ */
+function viewStoreFor(exp: Experiment, teacher: nn.Module, d: PreparedData, dist?: torch.ProcessGroup): kd.ViewLogitsStore {
+  const k = exp.kd;
+  const views = `views|shift=${k.augment.shift}|flip=${k.augment.flip}|mixup=${k.mixup}|seed=${exp.seed}` +
+    `|batch=${exp.student.train.batchSize}|rank=${dist ? `${dist.rank}/${dist.worldSize}` : '0/1'}`;
+  return new kd.ViewLogitsStore(join(cacheDir(), 'views'), kd.teacherCacheKey(teacher, d.transfer, views));
+}
+
 function trainConfig(c: Experiment['teacher']['train'], seed: number): kd.TrainConfig {
   return { ...kd.DEFAULT_TRAIN, ...c, seed };
 }
@@ -184,6 +197,7 @@ export function studentStage(exp: Experiment, d: PreparedData, rep: Reporter, di
   let setup: kd.KDSetup | undefined;
   let augment: data.Augment | undefined;
   let loss: kd.KDLoss | undefined;
+  let viewStore: kd.ViewLogitsStore | undefined;
   if (teacher) {
     const k = exp.kd;
     const specs = (typeof k.loss === 'string' ? [{ name: k.loss }] : k.loss) as kd.LossSpec[];
@@ -204,7 +218,9 @@ export function studentStage(exp: Experiment, d: PreparedData, rep: Reporter, di
       if (k.viewEpochs) {
         const mb = viewMemoMiB(exp, data.datasetSize(d.transfer), d.numClasses);
         const epochs = `${k.viewEpochs} epoch${k.viewEpochs === 1 ? '' : 's'}`;
-        rep.note(`kd: the views of ${epochs} are replayed; the teacher runs in the first ${epochs} only, its logits kept in memory (${mb.toFixed(1)} MiB)`);
+        viewStore = viewStoreFor(exp, teacher, d, dist);
+        const have = Array.from({ length: k.viewEpochs }, (_, e) => existsSync(viewStore!.path(e))).filter(Boolean).length;
+        rep.note(`kd: the views of ${epochs} are replayed; the teacher runs in the first ${epochs} only, its logits kept in memory (${mb.toFixed(1)} MiB) and in ${viewStore.dir} (${have} of ${k.viewEpochs} there already)`);
       }
     }
     const source: kd.Teacher = live
@@ -223,7 +239,7 @@ export function studentStage(exp: Experiment, d: PreparedData, rep: Reporter, di
     // Fresh unless asked: a rerun with a changed config must never pick up an old checkpoint.
     const r = kd.train({
       model, train: loaderFor(d.transfer, s.train.batchSize, exp.seed, augment, dist), val: d.val, config, kd: setup, teacherModel: teacher,
-      extraParams: loss?.parameters(), runDir: dir, resume: opts.resume ?? false, onEvent: rep.trainer(stage), dist,
+      extraParams: loss?.parameters(), runDir: dir, resume: opts.resume ?? false, onEvent: rep.trainer(stage), dist, viewStore,
     });
     if (isLead(dist)) kd.saveWeights(dir, model, 'model.safetensors', { arch: s.arch, dataset: d.name, kind: stage });
     return { model, dir, history: r.history };

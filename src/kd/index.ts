@@ -28,6 +28,7 @@ export { makeSchedule, makeKDSchedule, type Schedule, type ScheduleSpec, type KD
 
 // where soft targets come from, and the training loop
 export { LiveTeacher, CachedTeacher, computeLogits, teacherCacheKey, type Teacher, type SparseLogits, type CacheOptions } from './teacher.js';
+export { ViewLogitsStore } from './view_store.js';
 export {
   train, saveWeights, NonFiniteLossError, DEFAULT_TRAIN,
   type TrainConfig, type TrainRequest, type TrainResult, type TrainEvent, type EpochRecord, type KDSetup, type KDLossFn, type BatchSource, type Batch, type EvalSet,

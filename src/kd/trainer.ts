@@ -17,7 +17,9 @@
 // kept in memory. The teacher then runs only during the first K epochs; a patient schedule of
 // E ≫ K epochs costs K teacher passes instead of E, and teacher and student still see the same
 // view. Memory: K · N · C floats (K = 40, N = 54k, C = 10: 82 MiB). A resumed run refills the
-// memo on first use, with the same logits, so it still ends at the same weights.
+// memo on first use, with the same logits, so it still ends at the same weights; with a
+// `viewStore` (kd/view_store.ts) it reads them from disk instead, and so can another student
+// recipe on the same views.
 //
 // Weight averaging (`ema` = d > 0, optim/ema.ts): θ̄ ← d·θ̄ + (1 − d)·θ after each step; the
 // average is what is validated, kept as the best and returned, and it is in the checkpoint.
@@ -34,6 +36,7 @@ import { saveCheckpoint, loadCheckpoint, saveSafetensors, loadSafetensors, write
 import { mixup, hashSeed } from '../data/index.js';
 import { hardCE } from './hinton.js';
 import { computeLogits, type Teacher, type SparseLogits } from './teacher.js';
+import type { ViewLogitsStore } from './view_store.js';
 import type { FeatureCapture } from './capture.js';
 import { allreduceGradients, allreduceSums, agree, broadcastState } from './distributed.js';
 
@@ -143,6 +146,12 @@ export interface TrainRequest {
    * rank resumes from that checkpoint (so the run folder must be on a shared filesystem).
    */
   dist?: torch.ProcessGroup;
+  /**
+   * With `viewEpochs`, where the teacher's logits on each view epoch are also kept on disk
+   * (kd/view_store.ts): an epoch found there is read instead of running the teacher, and one
+   * the teacher labelled is written there at the epoch's end.
+   */
+  viewStore?: ViewLogitsStore;
 }
 
 export interface TrainResult {
@@ -272,9 +281,18 @@ function runTraining(req: TrainRequest): TrainResult {
   if (c.viewEpochs > 0 && kd?.features) throw new torch.ConfigError('viewEpochs cannot be combined with feature losses: they need the teacher\'s intermediate outputs at every step');
   // (view epoch, batch) → the teacher's logits on that view; only a live teacher is worth memoising.
   const memo = c.viewEpochs > 0 && kd?.teacher.kind === 'live' ? new Map<string, Tensor | SparseLogits>() : null;
+  const store = memo ? req.viewStore : undefined;
+  const stored = new Set<number>(); // view epochs that are on disk already
   const teacherLogits = (viewEpoch: number, batchInEpoch: number, x: Tensor, index: Tensor): Tensor | SparseLogits => {
     if (!memo) return kd!.teacher.logits({ x, index });
     const key = `${viewEpoch}/${batchInEpoch}`;
+    if (store && batchInEpoch === 0 && !memo.has(key)) {
+      const batches = store.load(viewEpoch);
+      if (batches) {
+        batches.forEach((t, b) => memo.set(`${viewEpoch}/${b}`, t));
+        stored.add(viewEpoch);
+      }
+    }
     let t = memo.get(key);
     if (!t) {
       t = kd!.teacher.logits({ x, index });
@@ -388,6 +406,12 @@ function runTraining(req: TrainRequest): TrainResult {
         }
       }
       if (micro > 0) finishStep(); // an uneven last group
+      if (store && !stored.has(viewEpoch)) {
+        // The whole epoch is labelled now (a live teacher returns dense logits). With a process
+        // group each rank labels its own shard, so the store's key names the rank.
+        store.save(viewEpoch, Array.from({ length: batchInEpoch + 1 }, (_, b) => memo!.get(`${viewEpoch}/${b}`) as Tensor));
+        stored.add(viewEpoch);
+      }
 
       let valAccuracy: number | null = null;
       let teacherAgreement: number | null = null;

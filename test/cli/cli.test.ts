@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, existsSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -71,9 +71,19 @@ test('consistent KD reports the teacher on each view and names one that costs it
   // Mirrored digits are off the teacher's distribution (src/cli/view_check.ts).
   const r = distill(['demo', '--name', 'views', ...tiny, 'kd.teacher=consistent', 'kd.augment.flip=true', 'kd.T=2', 'kd.viewEpochs=1']);
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stderr, /kd: the views of 1 epoch are replayed; the teacher runs in the first 1 epoch only, its logits kept in memory \([\d.]+ MiB\)/);
+  const views = join(work, 'cache', 'views');
+  assert.match(r.stderr, new RegExp(`kd: the views of 1 epoch are replayed; the teacher runs in the first 1 epoch only, its logits kept in memory \\([\\d.]+ MiB\\) and in ${views} \\(0 of 1 there already\\)`));
   assert.match(r.stderr, /kd: teacher accuracy on validation: [\d.]+% plain, [\d.]+% with kd\.augment\.flip\n/);
   assert.match(r.stderr, /kd: warning: kd\.augment\.flip costs the teacher [\d.]+ points/);
+  assert.equal(readdirSync(views).length, 1);
+  // Another student recipe on the same views finds the teacher's logits on disk; other views do not.
+  const again = distill(['demo', '--name', 'views-lr', ...tiny, 'kd.teacher=consistent', 'kd.augment.flip=true', 'kd.T=2', 'kd.viewEpochs=1', 'student.train.lr=0.003']);
+  assert.equal(again.status, 0, again.stderr);
+  assert.match(again.stderr, /\(1 of 1 there already\)/);
+  const other = distill(['demo', '--name', 'views-mixup', ...tiny, 'kd.teacher=consistent', 'kd.augment.flip=true', 'kd.T=2', 'kd.viewEpochs=1', 'kd.mixup=0.2']);
+  assert.equal(other.status, 0, other.stderr);
+  assert.match(other.stderr, /\(0 of 1 there already\)/);
+  assert.equal(readdirSync(views).length, 2);
 });
 
 test('a training process killed with SIGKILL resumes to the same final weights', async () => {

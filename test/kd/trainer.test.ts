@@ -2,7 +2,7 @@
 // and a distillation run from a cached teacher.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, readFileSync, existsSync, readdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as torch from '../../src/torch/index.js';
@@ -306,6 +306,67 @@ test('replayed views (viewEpochs): epoch e reuses view epoch e mod K, and the te
     const resumed = run(new Source(x, y, 16), 2, d, { mixup: 0.4, epochs: 5, resume: true });
     assert.equal(resumed.calls, 2 * batches, 'epochs 3 and 4 refill the empty memo once');
     assert.deepEqual(resumed.weights, straight.weights);
+  } finally {
+    for (const d of dirs) rmSync(d, { recursive: true });
+    loss.dispose();
+  }
+});
+
+test('a view store keeps the teacher\'s logits on replayed views: a resumed run or another recipe reads them, a corrupt file is relabelled', () => {
+  const { x, y } = data(96);
+  torch.manualSeed(4);
+  const teacherNet = new nn.Sequential(new nn.Linear(6, 24), new nn.ReLU(), new nn.Linear(24, 3));
+  const loss = kd.createLoss({ name: 'hinton' } as kd.LossSpec);
+  const run = (dir: string, o: { store?: kd.ViewLogitsStore; lr?: number; resume?: boolean; killAtEpoch?: number } = {}) => {
+    torch.manualSeed(2);
+    const student = new nn.Sequential(new nn.Linear(6, 16), new nn.ReLU(), new nn.Linear(16, 3));
+    const teacher = new CountingTeacher(teacherNet, 3);
+    kd.train({
+      model: student, train: new Source(x, y, 16), runDir: dir, resume: o.resume, viewStore: o.store,
+      config: cfg({ epochs: 5, lr: o.lr ?? 1e-2, mixup: 0.4, viewEpochs: 2, schedule: 'cosine' }),
+      kd: { teacher, loss, T: () => 2, alpha: () => 0.2 },
+      onEvent: (e) => {
+        if (e.type === 'epoch' && e.record.epoch === o.killAtEpoch) throw new Error('killed');
+      },
+    });
+    return { weights: weights(student), calls: teacher.calls };
+  };
+  const dirs: string[] = [];
+  const dir = () => (dirs.push(tmp()), dirs.at(-1)!);
+  try {
+    const batches = new Source(x, y, 16).numBatches;
+    const store = new kd.ViewLogitsStore(dir(), 'k1');
+    const plain = run(dir());
+    // The first run labels 2 view epochs and writes them; its weights are those of a run without a store.
+    const first = run(dir(), { store });
+    assert.equal(first.calls, 2 * batches);
+    assert.deepEqual(first.weights, plain.weights);
+    assert.deepEqual(readdirSync(store.dir).sort(), [store.path(0), store.path(1)].map((p) => p.slice(store.dir.length + 1)).sort());
+    // The same recipe again: no teacher call at all, the same weights.
+    const again = run(dir(), { store });
+    assert.equal(again.calls, 0);
+    assert.deepEqual(again.weights, first.weights);
+    // Another recipe on the same views: no teacher call, and the weights of that recipe run with the teacher.
+    const other = run(dir(), { store, lr: 3e-3 });
+    assert.equal(other.calls, 0);
+    assert.deepEqual(other.weights, run(dir(), { lr: 3e-3 }).weights);
+    // Killed after epoch 1 and resumed without its memo: the store serves it, the same weights.
+    const d = dir();
+    assert.throws(() => run(d, { store, killAtEpoch: 1 }), /killed/);
+    const resumed = run(d, { store, resume: true });
+    assert.equal(resumed.calls, 0);
+    assert.deepEqual(resumed.weights, first.weights);
+    // A truncated file counts as absent: that epoch is labelled again and the file rewritten whole.
+    const bytes = readFileSync(store.path(1));
+    writeFileSync(store.path(1), bytes.subarray(0, bytes.length >> 1));
+    const mended = run(dir(), { store });
+    assert.equal(mended.calls, batches);
+    assert.deepEqual(mended.weights, first.weights);
+    assert.deepEqual(readFileSync(store.path(1)), bytes);
+    // Another key's file under this name is not used.
+    const foreign = new kd.ViewLogitsStore(store.dir, 'k2');
+    writeFileSync(foreign.path(0), readFileSync(store.path(0)));
+    assert.equal(foreign.load(0), null);
   } finally {
     for (const d of dirs) rmSync(d, { recursive: true });
     loss.dispose();
