@@ -2,7 +2,7 @@
 // Usage: node dist/bench/quality.js [--seeds 0,1,2] [--only fmnist,consistent,hinton,no3] [--threads 1]
 //          [--consistent-shift 2] [--consistent-flip true] [--consistent-epochs 40] [--consistent-mixup 0.2] [--consistent-T 2]
 //          [--consistent-alpha 0] [--consistent-dropout 0] [--consistent-views 0] [--consistent-wd 0]
-//          [--consistent-ema 0] [--teacher-shift 0] [--teacher-flip false]
+//          [--consistent-ema 0] [--consistent-lr 0.002] [--teacher-shift 0] [--teacher-flip false]
 // Results are stored per (experiment, seed) in docs/results.json as they finish, so a
 // killed run continues where it stopped.
 //   fmnist      the recipe: CNN teacher, MLP 784-128-128 baseline, vanilla KD (T=4, α=0.1)
@@ -48,6 +48,8 @@ const { values: args } = parseArgs({ options: {
   'consistent-wd': { type: 'string', default: '0' },
   // Decay of the student's weight average (student.train.ema); 0 = the last weights.
   'consistent-ema': { type: 'string', default: '0' },
+  // The student's peak learning rate (cosine schedule) while distilled.
+  'consistent-lr': { type: 'string', default: '0.002' },
   // The consistent experiment's teacher trained with these augmentations (teacher.augment), so it knows those views.
   'teacher-shift': { type: 'string', default: '0' },
   'teacher-flip': { type: 'string', default: 'false' },
@@ -62,6 +64,7 @@ const consistentAlpha = Number(args['consistent-alpha']);
 const consistentViews = Number(args['consistent-views']);
 const consistentWd = Number(args['consistent-wd']);
 const consistentEma = Number(args['consistent-ema']);
+const consistentLr = Number(args['consistent-lr']);
 const teacherAugment = { shift: Number(args['teacher-shift']), flip: args['teacher-flip'] === 'true' };
 // The experiment's key in docs/results.json: each setting away from its default adds a suffix.
 const suffixes: [boolean, string][] = [
@@ -77,6 +80,7 @@ const suffixes: [boolean, string][] = [
   [consistentViews !== 0, `-views${consistentViews}`],
   [consistentWd !== 0, `-wd${consistentWd}`],
   [consistentEma !== 0, `-ema${consistentEma}`],
+  [consistentLr !== 0.002, `-lr${consistentLr}`],
 ];
 const consistentName = 'consistent' + suffixes.filter(([on]) => on).map(([, suffix]) => suffix).join('');
 const seeds = args.seeds!.split(',').map(Number);
@@ -111,7 +115,7 @@ function fmnist(seed: number, consistent: boolean): Record<string, number> {
     return { teacher: acc(teacher.model, d), baseline: acc(base.model, d), kd: acc(kd.model, d) };
   }
   const views = shift || consistentFlip || consistentMixup;
-  const e: Experiment = { ...exp, student: { ...exp.student, dropout: consistentDropout, train: { ...exp.student.train, epochs: consistentEpochs, schedule: 'cosine', lr: 2e-3, ema: consistentEma,
+  const e: Experiment = { ...exp, student: { ...exp.student, dropout: consistentDropout, train: { ...exp.student.train, epochs: consistentEpochs, schedule: 'cosine', lr: consistentLr, ema: consistentEma,
     ...(consistentWd ? { optimizer: 'adamw' as const, weightDecay: consistentWd } : {}) } },
     // Without any view (no shift, flip or mixup) the live teacher's logits are the cached ones: cache them, same result, far faster.
     kd: { ...exp.kd, teacher: views ? 'consistent' : 'cached', T: consistentT, alpha: consistentAlpha, augment: { shift, flip: consistentFlip }, mixup: consistentMixup, viewEpochs: views ? consistentViews : 0 } };
