@@ -2,6 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { cacheUsage } from './cache.js';
 
 /** Debian's libtorch calls the generic libblas.so.3; the alternatives system picks the implementation. */
 function blasLibrary(): string {
@@ -72,6 +73,11 @@ export async function runDoctor(opts: { json?: boolean }): Promise<number> {
   }
   const chromium = existsSync('/usr/bin/chromium');
   checks.push({ name: 'chromium (report/dashboard tests)', ok: chromium, required: false, detail: chromium ? '/usr/bin/chromium' : 'missing', fix: 'sudo apt-get install -y chromium' });
+
+  const cache = cacheUsage();
+  const mib = (b: number) => `${(b / 2 ** 20).toFixed(b < 2 ** 20 ? 2 : 0)} MiB`;
+  checks.push({ name: 'cache (teachers, logits, views; safe to delete)', ok: true, required: false,
+    detail: `${cache.dir}: ${mib(cache.total)}${cache.parts.length ? ` (${cache.parts.map((p) => `${p.name} ${mib(p.bytes)}`).join(', ')})` : ''}` });
 
   const failed = checks.filter((c) => c.required && !c.ok);
   if (opts.json) {

@@ -2,7 +2,7 @@
 // train a student with or without distillation, and measure them side by side.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { homedir, availableParallelism, totalmem } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as torch from '../torch/index.js';
 import * as nn from '../nn/index.js';
@@ -11,10 +11,10 @@ import * as kd from '../kd/index.js';
 import * as evaluate from '../eval/index.js';
 import { loadSafetensors, writeFileAtomic } from '../io/index.js';
 import type { Experiment } from './experiment.js';
+import { cacheDir } from './cache.js';
 import type { Reporter } from './progress.js';
 import { teacherOnViews, viewReport, type View } from './view_check.js';
 
-export const cacheDir = () => resolve(process.env.DISTILL_CACHE ?? join(homedir(), '.cache', 'distill'));
 export const runDir = (exp: Experiment) => resolve(exp.runsDir, exp.name);
 
 /** Intra-op threads: the config's, else this machine's cores shared among its `localRanks` processes. */

@@ -2,7 +2,7 @@
 // the bundled digits, and a training process killed with SIGKILL that resumes exactly.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync, spawn } from 'node:child_process';
+import { spawnSync, spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, existsSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -147,4 +147,10 @@ test('doctor --json reports libtorch, BLAS and the optional parts', () => {
   assert.match(libtorch.detail, /^\d+\.\d+\.\d+ from /);
   assert.ok(report.checks.some((c) => c.name.startsWith('onnxruntime-node') && !c.required));
   assert.ok(report.checks.filter((c) => c.required).every((c) => c.ok));
+  // The cache's size by folder, against find(1)'s sum of the file sizes.
+  const cache = report.checks.find((c) => c.name.startsWith('cache'))!;
+  const bytes = (dir: string) => execFileSync('find', [dir, '-type', 'f', '-printf', '%s\\n'], { encoding: 'utf8' }).split('\n').filter(Boolean).reduce((a, b) => a + Number(b), 0);
+  const mib = (b: number) => `${(b / 2 ** 20).toFixed(b < 2 ** 20 ? 2 : 0)} MiB`;
+  assert.ok(cache.detail.startsWith(`${join(work, 'cache')}: ${mib(bytes(join(work, 'cache')))} (`), cache.detail);
+  for (const part of ['teachers', 'views']) assert.ok(cache.detail.includes(`${part} ${mib(bytes(join(work, 'cache', part)))}`), `${part} in ${cache.detail}`);
 });
