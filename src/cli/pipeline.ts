@@ -220,7 +220,9 @@ export function studentStage(exp: Experiment, d: PreparedData, rep: Reporter, di
         const epochs = `${k.viewEpochs} epoch${k.viewEpochs === 1 ? '' : 's'}`;
         viewStore = viewStoreFor(exp, teacher, d, dist);
         const have = Array.from({ length: k.viewEpochs }, (_, e) => existsSync(viewStore!.path(e))).filter(Boolean).length;
-        rep.note(`kd: the views of ${epochs} are replayed; the teacher runs in the first ${epochs} only, its logits kept in memory (${mb.toFixed(1)} MiB) and in ${viewStore.dir} (${have} of ${k.viewEpochs} there already)`);
+        const teacherRuns = have === k.viewEpochs ? `all ${have} are there already: the teacher does not run`
+          : have ? `${have} are there already: the teacher labels the other ${k.viewEpochs - have}` : `the teacher runs in the first ${epochs} only`;
+        rep.note(`kd: the views of ${epochs} are replayed, the teacher's logits on them kept in memory (${mb.toFixed(1)} MiB) and in ${viewStore.dir}; ${teacherRuns}`);
       }
     }
     const source: kd.Teacher = live
