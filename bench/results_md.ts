@@ -152,7 +152,7 @@ const lines = [
   'On those views no student recipe closes half the gap over seeds 0–2. AdamW weight decay comes closest (0.03: 49.2%,',
   '0.1: 49.3%, against 48.1% without), but unevenly: every decay run raised seed 0 (90.29% → 90.39–90.59%, four runs),',
   'kept seed 1 near its 90.34% (90.30–90.46%, five runs) and lowered seed 2 (90.19% → 89.80–90.08%, five runs).',
-  'T = 1.5 matched T = 2 (48.3%), T = 3 lost (41.8%),
+  'T = 1.5 matched T = 2 (48.3%), T = 3 lost (41.8%),',
   '240 epochs replaying the 120 did not help (47.7%), nor did peak lr 1e-3 (47.0%) or 4e-3 (45.8%, replaying 40), nor',
   'α = 0.1 on seed 0 (44%). Across the 34 runs on seeds 0–2 this session the student never passed 90.59%; seed 1, whose',
   'baseline is the strongest, needs 90.55% for half its gap and reached 90.46% at best. This 118k-parameter MLP seems to top',

@@ -259,6 +259,32 @@ class CountingTeacher extends kd.LiveTeacher {
   }
 }
 
+interface ReplayOptions {
+  viewEpochs: number;
+  epochs?: number;
+  mixup?: number;
+  lr?: number;
+  store?: kd.ViewLogitsStore;
+  resume?: boolean;
+  killAtEpoch?: number;
+}
+
+/** A small student distilled with replayed views from `teacherNet`; its final weights and the teacher's call count. */
+function replayRun(teacherNet: nn.Module, loss: kd.KDLoss, source: Source, dir: string, o: ReplayOptions) {
+  torch.manualSeed(2);
+  const student = new nn.Sequential(new nn.Linear(6, 16), new nn.ReLU(), new nn.Dropout(0.2), new nn.Linear(16, 3));
+  const teacher = new CountingTeacher(teacherNet, 3);
+  kd.train({
+    model: student, train: source, runDir: dir, resume: o.resume, viewStore: o.store,
+    config: cfg({ epochs: o.epochs ?? 3, lr: o.lr ?? 1e-2, mixup: o.mixup ?? 0, viewEpochs: o.viewEpochs, schedule: 'cosine' }),
+    kd: { teacher, loss, T: () => 2, alpha: () => 0.2 },
+    onEvent: (e) => {
+      if (e.type === 'epoch' && e.record.epoch === o.killAtEpoch) throw new Error('killed');
+    },
+  });
+  return { weights: weights(student), calls: teacher.calls };
+}
+
 test('replayed views (viewEpochs): epoch e reuses view epoch e mod K, and the teacher runs only in the first K', () => {
   const { x, y } = data(96);
   torch.manualSeed(4);
@@ -270,19 +296,8 @@ test('replayed views (viewEpochs): epoch e reuses view epoch e mod K, and the te
       this.epoch = 0;
     }
   }
-  const run = (source: Source, viewEpochs: number, dir: string, o: { resume?: boolean; killAtEpoch?: number; mixup?: number; epochs?: number } = {}) => {
-    torch.manualSeed(2);
-    const student = new nn.Sequential(new nn.Linear(6, 16), new nn.ReLU(), new nn.Dropout(0.2), new nn.Linear(16, 3));
-    const teacher = new CountingTeacher(teacherNet, 3);
-    kd.train({
-      model: student, train: source, runDir: dir, resume: o.resume, config: cfg({ epochs: o.epochs ?? 3, lr: 1e-2, mixup: o.mixup ?? 0, viewEpochs, schedule: 'cosine' }),
-      kd: { teacher, loss, T: () => 2, alpha: () => 0.2 },
-      onEvent: (e) => {
-        if (e.type === 'epoch' && e.record.epoch === o.killAtEpoch) throw new Error('killed');
-      },
-    });
-    return { weights: weights(student), calls: teacher.calls };
-  };
+  const run = (source: Source, viewEpochs: number, dir: string, o: Omit<ReplayOptions, 'viewEpochs'> = {}) =>
+    replayRun(teacherNet, loss, source, dir, { viewEpochs, epochs: 3, mixup: 0, ...o });
   const dirs: string[] = [];
   const dir = () => (dirs.push(tmp()), dirs.at(-1)!);
   try {
@@ -317,20 +332,8 @@ test('a view store keeps the teacher\'s logits on replayed views: a resumed run 
   torch.manualSeed(4);
   const teacherNet = new nn.Sequential(new nn.Linear(6, 24), new nn.ReLU(), new nn.Linear(24, 3));
   const loss = kd.createLoss({ name: 'hinton' } as kd.LossSpec);
-  const run = (dir: string, o: { store?: kd.ViewLogitsStore; lr?: number; resume?: boolean; killAtEpoch?: number } = {}) => {
-    torch.manualSeed(2);
-    const student = new nn.Sequential(new nn.Linear(6, 16), new nn.ReLU(), new nn.Linear(16, 3));
-    const teacher = new CountingTeacher(teacherNet, 3);
-    kd.train({
-      model: student, train: new Source(x, y, 16), runDir: dir, resume: o.resume, viewStore: o.store,
-      config: cfg({ epochs: 5, lr: o.lr ?? 1e-2, mixup: 0.4, viewEpochs: 2, schedule: 'cosine' }),
-      kd: { teacher, loss, T: () => 2, alpha: () => 0.2 },
-      onEvent: (e) => {
-        if (e.type === 'epoch' && e.record.epoch === o.killAtEpoch) throw new Error('killed');
-      },
-    });
-    return { weights: weights(student), calls: teacher.calls };
-  };
+  const run = (dir: string, o: Omit<ReplayOptions, 'viewEpochs'> = {}) =>
+    replayRun(teacherNet, loss, new Source(x, y, 16), dir, { viewEpochs: 2, epochs: 5, mixup: 0.4, ...o });
   const dirs: string[] = [];
   const dir = () => (dirs.push(tmp()), dirs.at(-1)!);
   try {
