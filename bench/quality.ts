@@ -2,7 +2,8 @@
 // Usage: node dist/bench/quality.js [--seeds 0,1,2] [--only fmnist,consistent,hinton,no3] [--threads 1]
 //          [--consistent-shift 2] [--consistent-flip true] [--consistent-epochs 40] [--consistent-mixup 0.2] [--consistent-T 2]
 //          [--consistent-alpha 0] [--consistent-dropout 0] [--consistent-views 0] [--consistent-wd 0]
-//          [--consistent-ema 0] [--consistent-lr 0.002] [--teacher-shift 0] [--teacher-flip false]
+//          [--consistent-ema 0] [--consistent-lr 0.002] [--consistent-patience 0] [--consistent-sgd false] [--consistent-standardize false] [--consistent-batch 128]
+//          [--teacher-shift 0] [--teacher-flip false]
 // Results are stored per (experiment, seed) in docs/results.json as they finish, so a
 // killed run continues where it stopped.
 //   fmnist      the recipe: CNN teacher, MLP 784-128-128 baseline, vanilla KD (T=4, α=0.1)
@@ -50,6 +51,14 @@ const { values: args } = parseArgs({ options: {
   'consistent-ema': { type: 'string', default: '0' },
   // The student's peak learning rate (cosine schedule) while distilled.
   'consistent-lr': { type: 'string', default: '0.002' },
+  // Early-stopping patience in epochs; > 0 also ends the student at its best validation epoch.
+  'consistent-patience': { type: 'string', default: '0' },
+  // SGD with momentum 0.9 (weight decay then L2, PyTorch's SGD) instead of Adam / AdamW.
+  'consistent-sgd': { type: 'string', default: 'false' },
+  // Logit standardisation (Sun et al. 2024) in the soft term: the 'hinton' loss's standardize option.
+  'consistent-standardize': { type: 'string', default: 'false' },
+  // The student's batch size (the views are drawn per batch, so another size is another set of views).
+  'consistent-batch': { type: 'string', default: '128' },
   // The consistent experiment's teacher trained with these augmentations (teacher.augment), so it knows those views.
   'teacher-shift': { type: 'string', default: '0' },
   'teacher-flip': { type: 'string', default: 'false' },
@@ -65,6 +74,10 @@ const consistentViews = Number(args['consistent-views']);
 const consistentWd = Number(args['consistent-wd']);
 const consistentEma = Number(args['consistent-ema']);
 const consistentLr = Number(args['consistent-lr']);
+const consistentPatience = Number(args['consistent-patience']);
+const consistentSgd = args['consistent-sgd'] === 'true';
+const consistentStandardize = args['consistent-standardize'] === 'true';
+const consistentBatch = Number(args['consistent-batch']);
 const teacherAugment = { shift: Number(args['teacher-shift']), flip: args['teacher-flip'] === 'true' };
 // The experiment's key in docs/results.json: each setting away from its default adds a suffix.
 const suffixes: [boolean, string][] = [
@@ -81,6 +94,10 @@ const suffixes: [boolean, string][] = [
   [consistentWd !== 0, `-wd${consistentWd}`],
   [consistentEma !== 0, `-ema${consistentEma}`],
   [consistentLr !== 0.002, `-lr${consistentLr}`],
+  [consistentPatience !== 0, `-patience${consistentPatience}`],
+  [consistentSgd, '-sgd'],
+  [consistentStandardize, '-std'],
+  [consistentBatch !== 128, `-b${consistentBatch}`],
 ];
 const consistentName = 'consistent' + suffixes.filter(([on]) => on).map(([, suffix]) => suffix).join('');
 const seeds = args.seeds!.split(',').map(Number);
@@ -115,10 +132,10 @@ function fmnist(seed: number, consistent: boolean): Record<string, number> {
     return { teacher: acc(teacher.model, d), baseline: acc(base.model, d), kd: acc(kd.model, d) };
   }
   const views = shift || consistentFlip || consistentMixup;
-  const e: Experiment = { ...exp, student: { ...exp.student, dropout: consistentDropout, train: { ...exp.student.train, epochs: consistentEpochs, schedule: 'cosine', lr: consistentLr, ema: consistentEma,
-    ...(consistentWd ? { optimizer: 'adamw' as const, weightDecay: consistentWd } : {}) } },
+  const e: Experiment = { ...exp, student: { ...exp.student, dropout: consistentDropout, train: { ...exp.student.train, epochs: consistentEpochs, schedule: 'cosine', lr: consistentLr, ema: consistentEma, patience: consistentPatience, batchSize: consistentBatch,
+    ...(consistentSgd ? { optimizer: 'sgd' as const, weightDecay: consistentWd } : consistentWd ? { optimizer: 'adamw' as const, weightDecay: consistentWd } : {}) } },
     // Without any view (no shift, flip or mixup) the live teacher's logits are the cached ones: cache them, same result, far faster.
-    kd: { ...exp.kd, teacher: views ? 'consistent' : 'cached', T: consistentT, alpha: consistentAlpha, augment: { shift, flip: consistentFlip }, mixup: consistentMixup, viewEpochs: views ? consistentViews : 0 } };
+    kd: { ...exp.kd, ...(consistentStandardize ? { loss: [{ name: 'hinton' as const, standardize: true }] } : {}), teacher: views ? 'consistent' : 'cached', T: consistentT, alpha: consistentAlpha, augment: { shift, flip: consistentFlip }, mixup: consistentMixup, viewEpochs: views ? consistentViews : 0 } };
   const s = studentStage(e, d, rep, join(dir, consistentName), teacher.model);
   return { teacher: acc(teacher.model, d), consistent: acc(s.model, d) };
 }

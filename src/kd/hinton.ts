@@ -29,6 +29,19 @@ export interface HintonOptions extends HardOptions {
   alpha: number;
   /** Teacher weights when `teacher` is an array (normalised; equal by default). */
   weights?: readonly number[];
+  /** Logit standardisation (Sun et al. 2024) of both sides before the soft term; see standardizeLogits. */
+  standardize?: boolean;
+}
+
+/**
+ * Logit standardisation ("Logit Standardization in Knowledge Distillation", Sun et al.,
+ * CVPR 2024): each row z becomes (z − mean(z)) / (std(z) + 1e-7), std with Bessel's
+ * correction as in the paper's code. The soft term then matches the *shape* of the
+ * teacher's logits, not their scale: a small student need not reproduce a large teacher's
+ * logit range, only its ranking and relative gaps. Row-wise, so it keeps (…, C) shapes.
+ */
+export function standardizeLogits(z: Tensor): Tensor {
+  return torch.tidy(() => z.sub(z.mean(-1, true)).div(z.std(-1, 1, true).add(1e-7)));
 }
 
 /**
@@ -93,10 +106,14 @@ export function hintonLoss(student: Tensor, teacher: TeacherInput, labels: Tenso
   // The common case (one teacher given as logits that need no gradient, plain labels, float
   // logits) runs as one fused libtorch op with a hand-written backward (native/fused.cc):
   // the same formula in one addon call and one graph node instead of about a dozen of each.
-  const fusable = teacher instanceof torch.Tensor && !teacher.requiresGrad && !opts.labelSmoothing && !opts.mixed && (student.dtype === 'float32' || student.dtype === 'float64');
+  const fusable = teacher instanceof torch.Tensor && !teacher.requiresGrad && !opts.labelSmoothing && !opts.mixed && !opts.standardize && (student.dtype === 'float32' || student.dtype === 'float64');
   if (fusable) return fusedHinton(op, student, teacher, labels ?? null, T, alpha);
+  if (opts.standardize && !(teacher instanceof torch.Tensor) && !Array.isArray(teacher))
+    throw new torch.ConfigError(`${op}: standardize needs full teacher logits (or several teachers' logits), not a sparse top-k teacher`);
   return torch.tidy(() => {
-    const soft = softKL(student, teacher, T, opts.weights);
+    const soft = opts.standardize
+      ? softKL(standardizeLogits(student), Array.isArray(teacher) ? teacher.map(standardizeLogits) : standardizeLogits(teacher as Tensor), T, opts.weights)
+      : softKL(student, teacher, T, opts.weights);
     const hard = labels != null ? hardCE(student, labels, opts) : torch.zeros([]);
     const total = hard.mul(alpha).add(soft.mul(1 - alpha));
     return { total, hard, soft };

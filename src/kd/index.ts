@@ -6,7 +6,7 @@
 export { softTargets, logSoftTargets, entropy, entropyAtT } from './temperature.js';
 
 // logit losses (each × T², batchmean over rows)
-export { hintonLoss, hardCE, softKL, type HintonOptions, type HardOptions, type HintonParts, type Mixup, type TeacherInput } from './hinton.js';
+export { hintonLoss, hardCE, softKL, standardizeLogits, type HintonOptions, type HardOptions, type HintonParts, type Mixup, type TeacherInput } from './hinton.js';
 export { forwardKL, reverseKL, jsd, totalVariation, mseLogits } from './divergences.js';
 export { sparseKL, sparseTeacherFromLogits, isSparseTeacher, type SparseTeacher } from './sparse.js';
 export { multiTeacherKL, multiTeacherTargets, normaliseWeights } from './multi_teacher.js';

@@ -48,7 +48,7 @@ export interface LossResult {
 export interface NoOptions {}
 export interface LossOptions {
   /** Hinton et al. 2015: α·CE + (1−α)·T²·KL; the teacher may be full, sparse or several. */
-  hinton: { weights?: number[]; labelSmoothing?: number };
+  hinton: { weights?: number[]; labelSmoothing?: number; standardize?: boolean };
   /** T²·KL(p_t ‖ q_s); the teacher may be full, sparse or several. */
   kl: { weights?: number[] };
   reverse_kl: NoOptions;
@@ -159,13 +159,13 @@ function feature(key: string, inputs: LossInputs, side: 'student' | 'teacher', n
 // ── the built-in losses ──
 
 registerLoss<LossOptions['hinton']>('hinton', {
-  description: 'Hinton et al. 2015: alpha·CE(y, s) + (1 − alpha)·T²·KL(p_t ‖ q_s); uses ctx.T and ctx.alpha',
-  options: { weights: rule.weights, labelSmoothing: rule.unit },
+  description: 'Hinton et al. 2015: alpha·CE(y, s) + (1 − alpha)·T²·KL(p_t ‖ q_s); uses ctx.T and ctx.alpha; standardize: z-score both logits first (Sun et al. 2024)',
+  options: { weights: rule.weights, labelSmoothing: rule.unit, standardize: rule.boolean },
   build: (o, key) => ({
     run: (inputs, ctx) => {
       const y = ctx.alpha > 0 ? labels(key, inputs) : inputs.labels;
       const { total, hard, soft } = hintonLoss(inputs.student, anyTeacher(key, inputs), y, {
-        T: ctx.T, alpha: ctx.alpha, weights: o.weights, labelSmoothing: o.labelSmoothing, mixed: inputs.mixed,
+        T: ctx.T, alpha: ctx.alpha, weights: o.weights, labelSmoothing: o.labelSmoothing, mixed: inputs.mixed, standardize: o.standardize,
       });
       return { value: total, parts: { [`${key}.hard`]: hard, [`${key}.soft`]: soft } };
     },

@@ -68,7 +68,37 @@ cases.push({
     return [r.total, r.hard];
   },
 });
+// Logit standardisation, as in the paper's code (Sun et al. 2024, logit_stand: (z − mean) /
+// (1e-7 + std), torch's unbiased std): soft on both standardised sides, hard on the raw logits.
+const standardize = `
+def zs(z):
+    return (z - z.mean(-1, keepdim=True)) / (1e-7 + z.std(-1, keepdim=True))
+`;
+for (const [form, grad] of [['teacher with gradient', ['s', 't']], ['teacher as data', ['s']]] as const)
+  cases.push({
+    name: `hinton standardize (${form}): soft = T²·KL(zs(t)/T ‖ zs(s)/T), hard on raw logits, and gradients`,
+    inputs: { s, t, y }, grad: [...grad], setup: setup + standardize,
+    py: '(lambda r, h: ((0.3 * h.double() + 0.7 * r[2].double()).float(), h, r[2]))(hinton(zs(s.double()), zs(t.double()), y, 2, 0.3), F.cross_entropy(s.double(), y).float())',
+    ours: ({ s, t, y }: In) => {
+      const r = kd.hintonLoss(s, t, y, { T: 2, alpha: 0.3, standardize: true });
+      return [r.total, r.hard, r.soft];
+    },
+  });
+cases.push({
+  name: 'standardizeLogits over a sequence (B, L, C): each row has mean 0 and unbiased std 1',
+  inputs: { t3 }, grad: ['t3'], setup: standardize,
+  py: '(lambda z: (z, (z * torch.arange(7.0)).sum()))(zs(t3))',
+  ours: ({ t3 }: In) => {
+    const z = kd.standardizeLogits(t3);
+    return [z, z.mul(torch.arange(0, 7, 1, "float32")).sum()];
+  },
+});
 parityTests(cases);
+
+test('standardize with a sparse top-k teacher is a ConfigError naming the option', () => {
+  const sparse = kd.sparseTeacherFromLogits(t, 3);
+  assert.throws(() => kd.hintonLoss(s, sparse, y, { T: 2, alpha: 0.3, standardize: true }), (e: Error) => e instanceof torch.ConfigError && /standardize/.test(e.message));
+});
 
 // ── the T² factor ──
 

@@ -30,6 +30,7 @@ test('every built-in name is registered and gives the value of its function', ()
     const mixed = { perm: I([1, 0, 3, 2, 5, 4, 7, 6]), lambda: 0.25 };
     near(one({ name: 'ce' }, { ...inputs, mixed }), kd.hardCE(s, y, { mixed }), { rtol: 0 });
     near(one({ name: 'hinton', labelSmoothing: 0.2 }, { ...inputs, mixed }), kd.hintonLoss(s, t, y, { ...ctx, labelSmoothing: 0.2, mixed }).total, { rtol: 0 });
+    near(one({ name: 'hinton', standardize: true }), kd.hintonLoss(s, t, y, { ...ctx, standardize: true }).total, { rtol: 0 });
     near(one({ name: 'attention', pairs: [['conv', 'conv']] }), kd.attentionTransfer([[ms, mt]]), { rtol: 0 });
     const sparse = kd.sparseTeacherFromLogits(t, 3);
     near(one({ name: 'sparse_kl' }, { student: s, teacher: sparse }), kd.sparseKL(s, sparse, 4), { rtol: 0 });
@@ -97,6 +98,7 @@ test('unknown names: a ConfigError naming it and listing the valid names', () =>
 test('bad options: unknown keys, bad values, missing required ones, bad weights', () => {
   assert.throws(() => kd.createLoss({ name: 'jsd', betta: 0.5 } as unknown as kd.LossSpec), err(/'jsd': unknown option 'betta'; valid options: 'weight', 'beta'/));
   assert.throws(() => kd.createLoss({ name: 'jsd', beta: 1 }), err(/option 'beta' must be a number strictly between 0 and 1, got 1/));
+  assert.throws(() => kd.createLoss({ name: 'hinton', standardize: 'yes' } as unknown as kd.LossSpec), err(/option 'standardize' must be true or false/));
   assert.throws(() => kd.createLoss({ name: 'tv', T: 2 } as unknown as kd.LossSpec), err(/unknown option 'T'/));
   assert.throws(() => kd.createLoss({ name: 'kl', weight: -1 }), err(/'weight'/));
   assert.throws(() => kd.createLoss({ name: 'kl', weights: [] }), err(/'weights'/));
