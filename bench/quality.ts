@@ -105,18 +105,20 @@ const only = new Set(args.only!.split(','));
 torch.setNumThreads(Number(args.threads));
 type Results = Record<string, Record<string, number>>;
 const results: Results = existsSync(args.out!) ? (JSON.parse(readFileSync(args.out!, 'utf8')) as { runs: Results }).runs : {};
+const fresh: Results = {}; // this invocation's results: the only ones it writes
 const rep = makeReporter({ quiet: false });
-// Re-read before writing, so two invocations sharing the file never drop each other's results.
+// Re-read before writing and write only what this invocation measured, so invocations sharing
+// the file never drop or roll back each other's results.
 const save = () => {
   const onDisk = existsSync(args.out!) ? (JSON.parse(readFileSync(args.out!, 'utf8')) as { runs: Results }).runs : {};
-  writeFileAtomic(args.out!, JSON.stringify({ runs: { ...onDisk, ...results } }, null, 2) + '\n');
+  writeFileAtomic(args.out!, JSON.stringify({ runs: { ...onDisk, ...fresh } }, null, 2) + '\n');
 };
 
 const acc = (m: nn.Module, d: PreparedData) => evaluate.accuracy(m as evaluate.EvalModel, d.test.x, d.test.y);
 
 function once(key: string, fn: () => Record<string, number>): void {
   if (results[key]) return rep.note(`${key}: done already`);
-  results[key] = fn();
+  results[key] = fresh[key] = fn();
   rep.note(`${key}: ${JSON.stringify(results[key])}`);
   save();
 }
@@ -188,4 +190,4 @@ for (const seed of seeds) {
   if (only.has('no3')) once(`no3/s${seed}`, () => hinton(seed, true));
 }
 rep.stop();
-console.log(JSON.stringify(results));
+console.log(JSON.stringify(fresh));

@@ -84,13 +84,21 @@ for (const [form, grad] of [['teacher with gradient', ['s', 't']], ['teacher as 
       return [r.total, r.hard, r.soft];
     },
   });
+const t2 = R(8, 10).mul(0.5);
+cases.push({
+  name: 'hinton standardize with two teachers: each teacher standardised, then their soft targets mixed 1 : 3',
+  inputs: { s, t, t2, y }, grad: ['s'], setup: standardize,
+  py: `(lambda S, m: (F.kl_div(F.log_softmax(zs(S) / 2, -1), m, reduction='batchmean') * 4).float())(
+    s.double(), 0.25 * F.softmax(zs(t.double()) / 2, -1) + 0.75 * F.softmax(zs(t2.double()) / 2, -1))`,
+  ours: ({ s, t, t2, y }: In) => [kd.hintonLoss(s, [t, t2], y, { T: 2, alpha: 0, standardize: true, weights: [1, 3] }).total],
+});
 cases.push({
   name: 'standardizeLogits over a sequence (B, L, C): each row has mean 0 and unbiased std 1',
   inputs: { t3 }, grad: ['t3'], setup: standardize,
   py: '(lambda z: (z, (z * torch.arange(7.0)).sum()))(zs(t3))',
   ours: ({ t3 }: In) => {
     const z = kd.standardizeLogits(t3);
-    return [z, z.mul(torch.arange(0, 7, 1, "float32")).sum()];
+    return [z, z.mul(torch.arange(0, 7, 1, 'float32')).sum()];
   },
 });
 parityTests(cases);
