@@ -5,12 +5,17 @@ import { Worker } from 'node:worker_threads';
 import { resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { startDashboard, type DashboardOptions } from '../serve/index.js';
+import { ConfigError } from '../torch/errors.js';
 
 export interface DashboardCliOptions {
   host?: string;
   port?: string | number;
-  /** Also read from DISTILL_API_KEY. Never printed. */
-  apiKey?: string;
+  /**
+   * The environment variable holding the API key (`--api-key-env NAME`, as `distill serve`);
+   * without it DISTILL_API_KEY is used when set. The key never travels on the command line,
+   * where `ps` and shell history would keep it, and is never printed.
+   */
+  apiKeyEnv?: string;
   /** Stops the server (tests; the CLI stops on SIGINT/SIGTERM). */
   signal?: AbortSignal;
   /** attachDashboard only: print nothing. */
@@ -19,11 +24,19 @@ export interface DashboardCliOptions {
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 
+/** The key held in the variable `--api-key-env` names (`distill serve` and `dashboard`); unset or empty is an error. */
+export function keyFromEnv(name: unknown): string {
+  const key = process.env[String(name)]?.trim();
+  if (!key) throw new ConfigError(`--api-key-env ${String(name)}: that environment variable is not set or empty`);
+  return key;
+}
+
 /** Validated server options from the command line and the environment. */
-function serverOptions(runsDir: string | undefined, o: DashboardCliOptions): DashboardOptions {
+function serverOptions(runsDir: string | undefined, o: DashboardCliOptions & { apiKey?: unknown }): DashboardOptions {
+  if (o.apiKey !== undefined) throw new ConfigError('--api-key puts the key where `ps` and shell history keep it: put it in an environment variable and pass --api-key-env NAME');
   const port = o.port === undefined ? 0 : Number(o.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port expects an integer 0-65535 (0 picks a free port), got '${o.port}'`);
-  const apiKey = o.apiKey || process.env.DISTILL_API_KEY || undefined;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port expects an integer 0-65535 (0 picks a free port), got '${o.port}'`);
+  const apiKey = o.apiKeyEnv !== undefined ? keyFromEnv(o.apiKeyEnv) : process.env.DISTILL_API_KEY?.trim() || undefined;
   return { runsDir: resolve(runsDir ?? 'runs'), host: o.host ?? '127.0.0.1', port, apiKey };
 }
 
@@ -34,7 +47,7 @@ function notes(s: DashboardOptions): string[] {
   if (!LOOPBACK.has(s.host!)) {
     out.push(s.apiKey
       ? `dashboard: listening on ${s.host}: reachable from the network (API key required)`
-      : `dashboard: listening on ${s.host} WITHOUT an API key: anyone who can reach this machine can read your runs (set DISTILL_API_KEY)`);
+      : `dashboard: listening on ${s.host} WITHOUT an API key: anyone who can reach this machine can read your runs (pass --api-key-env NAME)`);
   }
   if (!existsSync(s.runsDir)) out.push(`dashboard: ${s.runsDir} does not exist yet; runs appear as they start`);
   return out;

@@ -3,14 +3,15 @@
 // proxy sits in front and its URL is the one printed, so clients and `reason traces` meet real
 // 429s, 500s, hangs and garbage over real sockets.
 // stdout carries exactly one line, the base URL (`URL=$(distill serve … | head -1)`); the rest
-// goes to stderr. The API key is read from the environment and printed nowhere.
+// goes to stderr. The API key is read from the environment (--api-key-env NAME) and printed nowhere.
 import { statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { ConfigError } from '../torch/errors.js';
-import { startOpenAIServer } from '../serve/openai_server.js';
+import { startOpenAIServer, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_QUEUE } from '../serve/openai_server.js';
 import { startFaultProxy, type Fault, type FaultProxyHandle } from '../serve/fault_proxy.js';
-import { teacherBackend, type ChatBackend } from '../serve/chat_backend.js';
+import { teacherBackend, withContextLength, type ChatBackend } from '../serve/chat_backend.js';
 import { intFlag } from './cmd_reason.js';
+import { keyFromEnv } from './cmd_dashboard.js';
 
 type Opts = Record<string, unknown>;
 const say = (s: string) => process.stderr.write(s + '\n');
@@ -25,16 +26,46 @@ export function faultProbabilities(list: string, rate: number): Partial<Record<E
   return Object.fromEntries([...new Set(kinds)].map((k, _, all) => [k, rate / all.length]));
 }
 
-export async function runServe(paths: string[], o: Opts): Promise<number> {
+const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1 << 20, mb: 1 << 20, mib: 1 << 20, g: 1 << 30, gb: 1 << 30, gib: 1 << 30 };
+
+/** A size flag: bytes, or with a binary unit (`512k`, `4M`, `1GiB`); 1 byte to 1 GiB. */
+export function byteSizeFlag(o: Opts, key: string, flag: string, fallback: number): number {
+  const v = o[key];
+  if (v === undefined) return fallback;
+  const m = /^\s*(\d+)\s*([a-z]*)\s*$/i.exec(String(v));
+  const unit = m ? UNITS[m[2].toLowerCase()] : undefined;
+  const n = m && unit ? Number(m[1]) * unit : NaN;
+  if (!(n >= 1 && n <= 1 << 30)) throw new ConfigError(`${flag} must be a size from 1 byte to 1 GiB, as bytes or with a unit (512k, 4M), got '${String(v)}'`);
+  return n;
+}
+
+export interface ServeSettings {
+  host: string;
+  port: number;
+  apiKey?: string;
+  maxQueue: number;
+  maxBodyBytes: number;
+  faults?: Partial<Record<Exclude<Fault, 'pass'>, number>>;
+  faultSeed: number;
+}
+
+/** Validates every flag before a model loads: a typo fails at once, with nothing bound. */
+export function serveSettings(o: Opts): ServeSettings {
   const port = intFlag(o, 'port', '--port', 0)!;
   if (port > 65535) throw new ConfigError(`--port must be at most 65535, got ${port}`);
-  const host = (o.host as string | undefined) ?? '127.0.0.1';
-  let apiKey: string | undefined;
-  if (o.apiKeyEnv !== undefined) {
-    apiKey = process.env[String(o.apiKeyEnv)]?.trim();
-    if (!apiKey) throw new ConfigError(`--api-key-env ${String(o.apiKeyEnv)}: that environment variable is not set or empty`);
-  }
-  const faults = o.faults === undefined ? undefined : faultProbabilities(String(o.faults), o.faultRate === undefined ? 1 : Number(o.faultRate));
+  return {
+    host: (o.host as string | undefined) ?? '127.0.0.1',
+    port,
+    apiKey: o.apiKeyEnv === undefined ? undefined : keyFromEnv(o.apiKeyEnv),
+    maxQueue: intFlag(o, 'maxQueue', '--max-queue', DEFAULT_MAX_QUEUE)!,
+    maxBodyBytes: byteSizeFlag(o, 'maxBody', '--max-body', DEFAULT_MAX_BODY_BYTES),
+    faults: o.faults === undefined ? undefined : faultProbabilities(String(o.faults), o.faultRate === undefined ? 1 : Number(o.faultRate)),
+    faultSeed: intFlag(o, 'faultSeed', '--fault-seed', 1)!,
+  };
+}
+
+export async function runServe(paths: string[], o: Opts): Promise<number> {
+  const { host, port, apiKey, maxQueue, maxBodyBytes, faults, faultSeed } = serveSettings(o);
   if (paths.length === 0) throw new ConfigError('give one or more LM folders (holding lm.json) or .gguf files to serve');
 
   // Load every model before listening: a bad folder fails here, with nothing bound.
@@ -51,7 +82,8 @@ export async function runServe(paths: string[], o: Opts): Promise<number> {
       } else {
         const { LocalTeacher } = await import('../reason/teachers/local.js');
         const t = LocalTeacher.load(p, basename(resolve(p)));
-        backends.push(t.backend());
+        // The server refuses a prompt over the context before queueing it (400 context_length_exceeded).
+        backends.push(withContextLength(t.backend(), t.model.cfg.maxSeqLen, (r) => t.tokenizer.chatPrompt(r.messages).length));
         closers.push(() => t.model.dispose());
       }
     }
@@ -63,9 +95,9 @@ export async function runServe(paths: string[], o: Opts): Promise<number> {
     throw e;
   }
 
-  const server = await startOpenAIServer({ backends, host, port, apiKey, log: (l) => say(`serve: ${l}`) });
+  const server = await startOpenAIServer({ backends, host, port, apiKey, maxQueue, maxBodyBytes, log: (l) => say(`serve: ${l}`) });
   let proxy: FaultProxyHandle | undefined;
-  if (faults) proxy = await startFaultProxy({ target: server.baseURL, probabilities: faults, seed: intFlag(o, 'faultSeed', '--fault-seed', 1), host });
+  if (faults) proxy = await startFaultProxy({ target: server.baseURL, probabilities: faults, seed: faultSeed, host, apiKey, maxBodyBytes });
   const url = proxy?.baseURL ?? server.baseURL;
   console.log(url);
   say(`serving ${backends.map((b) => b.id).join(', ')} at ${url}${apiKey ? ` (API key from $${String(o.apiKeyEnv)})` : ''}; Ctrl-C to stop`);

@@ -16,6 +16,13 @@ export interface ChatBackend {
   readonly id: string;
   /** Requests the backend decodes together (default 1: one at a time). */
   readonly maxConcurrency?: number;
+  /**
+   * Tokens the model reads at most (prompt and reply together). With countPromptTokens, the
+   * server refuses a prompt that fills it (400 context_length_exceeded) before queueing it.
+   */
+  readonly contextLength?: number;
+  /** The prompt's length in the model's tokens, chat template included. */
+  countPromptTokens?(req: ChatRequest): number;
   /** Completes `req`; calls `onDelta` per token when it can stream (a backend that cannot just returns). */
   complete(req: ChatRequest, onDelta?: (d: ChatDelta) => void, signal?: AbortSignal): Promise<Completion>;
 }
@@ -23,6 +30,17 @@ export interface ChatBackend {
 /** Serves any ReasoningTeacher (a remote endpoint, a GGUF file) without streaming. */
 export function teacherBackend(teacher: ReasoningTeacher, id: string = teacher.name): ChatBackend {
   return { id, complete: (req, _onDelta, signal) => teacher.complete(req, signal) };
+}
+
+/** `backend` with the context check that its model implies (see ChatBackend.contextLength). */
+export function withContextLength(backend: ChatBackend, contextLength: number, countPromptTokens: (req: ChatRequest) => number): ChatBackend {
+  return {
+    id: backend.id,
+    maxConcurrency: backend.maxConcurrency,
+    contextLength,
+    countPromptTokens,
+    complete: (req, onDelta, signal) => backend.complete(req, onDelta, signal),
+  };
 }
 
 /**

@@ -10,9 +10,12 @@
 //   blank-lines    forward, with blank keep-alive lines before the body (as DeepSeek sends)
 // Faults come from a schedule (the i-th request gets schedule[i], then 'pass'), else from
 // seeded probabilities, else 'pass'.
+// Like every server here it goes through io/http.ts: 127.0.0.1 by default with the Host check,
+// an optional key of its own, the security headers and a body limit (a request over it is
+// answered 413 by the proxy and never forwarded).
 import { mulberry32 } from '../torch/prng.js';
-import { createServer, request, Agent, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { request, Agent, type IncomingMessage, type ServerResponse } from 'node:http';
+import { HttpError, errorBody, readBody, sendJson, startHttpServer } from '../io/http.js';
 
 export type Fault = 'pass' | '429' | '500' | 'hang' | 'garbage' | 'drop' | 'drop-mid-body' | 'blank-lines';
 
@@ -28,6 +31,10 @@ export interface FaultProxyOptions {
   retryAfter?: string;
   host?: string;
   port?: number;
+  /** When set, the proxy itself requires `Authorization: Bearer <key>` (and forwards the header). */
+  apiKey?: string;
+  /** Largest request body forwarded (default 4 MiB, the OpenAI server's default). */
+  maxBodyBytes?: number;
 }
 
 export interface FaultProxyHandle {
@@ -49,7 +56,6 @@ export async function startFaultProxy(o: FaultProxyOptions): Promise<FaultProxyH
   let schedule = [...(o.schedule ?? [])];
   const random = mulberry32(o.seed ?? 1);
   const log: FaultProxyHandle['log'] = [];
-  const sockets = new Set<Socket>();
   const agent = new Agent({ keepAlive: true });
 
   const pick = (): Fault => {
@@ -63,11 +69,7 @@ export async function startFaultProxy(o: FaultProxyOptions): Promise<FaultProxyH
     return 'pass';
   };
 
-  const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
-    const text = JSON.stringify(body);
-    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers });
-    res.end(text);
-  };
+  const json = sendJson;
 
   /** Sends the request upstream and hands back the whole answer. */
   const forward = (req: IncomingMessage, body: Buffer) =>
@@ -91,22 +93,20 @@ export async function startFaultProxy(o: FaultProxyOptions): Promise<FaultProxyH
     });
 
   const handle = async (req: IncomingMessage, res: ServerResponse, fault: Fault) => {
-    const chunks: Buffer[] = [];
-    for await (const d of req) chunks.push(d as Buffer);
-    const body = Buffer.concat(chunks);
+    const body = await readBody(req, o.maxBodyBytes ?? 4 << 20);
     switch (fault) {
       case '429':
-        return json(res, 429, { error: { message: 'Rate limit reached (fault proxy)', type: 'rate_limit_error', param: null, code: 'rate_limit_exceeded' } },
+        return json(res, 429, errorBody('Rate limit reached (fault proxy)', 'rate_limit_error', null, 'rate_limit_exceeded'),
           { 'Retry-After': o.retryAfter ?? '1' });
       case '500':
-        return json(res, 500, { error: { message: 'internal error (fault proxy)', type: 'server_error', param: null, code: null } });
+        return json(res, 500, errorBody('internal error (fault proxy)', 'server_error'));
       case 'garbage':
         res.writeHead(200, { 'Content-Type': 'application/json' });
         return res.end('<html><body>502 Bad Gateway</body></html>\n\u0000\u00ff garbage');
       case 'drop':
         return req.socket.destroy();
       case 'hang':
-        return; // the socket stays open; close() destroys it
+        return; // the socket stays open; close() closes every connection
       default: {
         const up = await forward(req, body);
         if (fault === 'drop-mid-body') {
@@ -121,35 +121,28 @@ export async function startFaultProxy(o: FaultProxyOptions): Promise<FaultProxyH
     }
   };
 
-  const server = createServer((req, res) => {
+  const handler = async (req: IncomingMessage, res: ServerResponse) => {
     const fault = pick();
     log.push({ fault, method: req.method ?? '', path: req.url ?? '', at: Date.now() });
-    handle(req, res, fault).catch((e: Error) => {
-      if (!res.headersSent) json(res, 502, { error: { message: `fault proxy: upstream failed: ${e.message}`, type: 'server_error' } });
+    try {
+      await handle(req, res, fault);
+    } catch (e) {
+      if (e instanceof HttpError) throw e; // a refusal of the shared layer (413): its own JSON answer
+      if (!res.headersSent) json(res, 502, errorBody(`fault proxy: upstream failed: ${(e as Error).message}`, 'server_error'));
       else res.destroy();
-    });
-  });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((ok, fail) => {
-    server.once('error', fail);
-    server.listen(o.port ?? 0, o.host ?? '127.0.0.1', () => ok());
-  });
-  const port = (server.address() as { port: number }).port;
-  const host = o.host ?? '127.0.0.1';
+    }
+  };
+  const http = await startHttpServer(handler, { host: o.host, port: o.port, apiKey: o.apiKey });
   return {
-    baseURL: `http://${host.includes(':') ? `[${host}]` : host}:${port}${target.pathname.replace(/\/+$/, '')}`,
-    port,
+    baseURL: `${http.origin}${target.pathname.replace(/\/+$/, '')}`,
+    port: http.port,
     log,
     setSchedule: (s) => {
       schedule = [...s];
     },
-    close: () => new Promise<void>((ok) => {
-      server.close(() => ok());
-      for (const s of sockets) s.destroy();
+    close: async () => {
+      await http.close();
       agent.destroy();
-    }),
+    },
   };
 }

@@ -8,5 +8,5 @@ export {
 } from './runs.js';
 export { MetricsFollower, type FollowHandlers, type FollowOptions } from './follow.js';
 export { startOpenAIServer, type OpenAIServerOptions, type OpenAIServerHandle, type OpenAIServerStats } from './openai_server.js';
-export { teacherBackend, SerialQueue, type ChatBackend, type ChatDelta } from './chat_backend.js';
+export { teacherBackend, withContextLength, SerialQueue, type ChatBackend, type ChatDelta } from './chat_backend.js';
 export { startFaultProxy, type Fault, type FaultProxyOptions, type FaultProxyHandle } from './fault_proxy.js';

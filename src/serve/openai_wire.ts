@@ -4,11 +4,12 @@
 import { randomBytes } from 'node:crypto';
 import type { ChatMessage, ChatRequest, Completion, TokenLogprob } from '../reason/types.js';
 import type { ChatDelta } from './chat_backend.js';
+import { HttpError, errorBody } from '../io/http.js';
 
 /** A request the server refuses; `param` names the offending field as OpenAI does. */
-export class WireError extends Error {
-  constructor(readonly status: number, message: string, readonly param: string | null = null, readonly type = 'invalid_request_error', readonly code: string | null = null) {
-    super(message);
+export class WireError extends HttpError {
+  constructor(status: number, message: string, param: string | null = null, type = 'invalid_request_error', code: string | null = null, headers: Record<string, string> = {}) {
+    super(status, message, code, param, type, headers);
   }
 }
 
@@ -134,7 +135,5 @@ export function deltaObject(d: ChatDelta): Record<string, unknown> {
   return delta;
 }
 
-/** `{error:{message,type,param,code}}`, the shape OpenAI clients parse. */
-export function errorObject(message: string, type: string, param: string | null = null, code: string | null = null) {
-  return { error: { message, type, param, code } };
-}
+/** `{error:{message,type,param,code}}`, the shape OpenAI clients parse (io/http.ts). */
+export const errorObject = errorBody;

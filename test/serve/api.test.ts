@@ -10,7 +10,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { get, type IncomingHttpHeaders } from 'node:http';
 import { startDashboard, type DashboardHandle } from '../../src/serve/index.js';
-import { attachDashboard } from '../../src/cli/cmd_dashboard.js';
+import { attachDashboard, runDashboard } from '../../src/cli/cmd_dashboard.js';
 import { stepLine, epochLine, jsonl, writeConfig, getJson } from './fixtures.js';
 
 const work = mkdtempSync(join(tmpdir(), 'distill-dash-api-'));
@@ -113,12 +113,12 @@ test('unknown runs and stages are 404, malformed names 400, other methods 405, a
   for (const [path, want] of cases) {
     const r = await rawGet(dash.url + path);
     assert.equal(r.status, want, path);
-    assert.equal(typeof r.body.error, 'string', path);
+    assert.equal(typeof (r.body.error as { message: unknown }).message, 'string', path);
     assert.match(String(r.headers['content-type']), /application\/json/);
   }
   const post = await fetch(dash.url + 'api/runs', { method: 'POST', body: '{"x":1}' });
   assert.equal(post.status, 405);
-  assert.equal((await post.json() as { error: string }).error, 'POST not allowed');
+  assert.equal((await post.json() as { error: { message: string } }).error.message, 'POST not allowed');
   // fetch will not send a foreign Host header; node:http will.
   const rebind = await rawGet(dash.url + 'api/runs', { Host: 'attacker.example' });
   assert.equal(rebind.status, 403, 'a DNS-rebinding Host header is refused');
@@ -181,7 +181,8 @@ test('runDashboard prints the URL, never the key, and exits 0 on SIGTERM', async
 });
 
 test('attachDashboard serves from a worker thread while the main thread is blocked (as during training)', async () => {
-  const dashW = await attachDashboard(runsDir, { quiet: true, apiKey: 'k' });
+  process.env.DISTILL_TEST_DASH_KEY = 'k';
+  const dashW = await attachDashboard(runsDir, { quiet: true, apiKeyEnv: 'DISTILL_TEST_DASH_KEY' });
   try {
     // spawnSync blocks this thread, as kd.train does; the child's request must still be answered.
     const r = spawnSync(process.execPath, ['-e',
@@ -191,4 +192,42 @@ test('attachDashboard serves from a worker thread while the main thread is block
   } finally {
     await dashW.close();
   }
+});
+
+test('the dashboard takes its key from --api-key-env NAME, never from the command line', async () => {
+  // The old `--api-key <key>` is refused with the way out, before anything listens.
+  await assert.rejects(runDashboard(runsDir, { apiKey: 'on-the-command-line' } as never), (e: Error & { code?: string }) => {
+    assert.equal(e.code, 'ERR_CONFIG');
+    assert.match(e.message, /--api-key-env NAME/);
+    assert.doesNotMatch(e.message, /on-the-command-line/, 'the key is not echoed');
+    return true;
+  });
+  delete process.env.DISTILL_TEST_UNSET_KEY;
+  await assert.rejects(runDashboard(runsDir, { apiKeyEnv: 'DISTILL_TEST_UNSET_KEY' }), /DISTILL_TEST_UNSET_KEY: that environment variable is not set/);
+
+  const mod = fileURLToPath(new URL('../../src/cli/cmd_dashboard.js', import.meta.url));
+  const child = spawn(process.execPath, ['--input-type=module', '-e',
+    `const m = await import(${JSON.stringify(mod)}); process.exitCode = await m.runDashboard(${JSON.stringify(runsDir)}, { apiKeyEnv: 'MY_DASH_KEY' });`],
+  { env: { ...process.env, MY_DASH_KEY: 'named-env-key-456', DISTILL_API_KEY: 'not-this-one' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '', err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  try {
+    const url = await new Promise<string>((ok, fail) => {
+      const t = setTimeout(() => fail(new Error(`no URL printed: ${err}`)), 10_000);
+      child.stdout.on('data', () => {
+        const m = /dashboard: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
+        if (m) { clearTimeout(t); ok(m[1]); }
+      });
+    });
+    assert.equal((await fetch(url + 'api/runs', { headers: { Authorization: 'Bearer not-this-one' } })).status, 401);
+    assert.equal((await fetch(url + 'api/runs', { headers: { Authorization: 'Bearer named-env-key-456' } })).status, 200);
+  } finally {
+    const code = await new Promise<number | null>((ok) => {
+      child.on('exit', (c) => ok(c));
+      child.kill('SIGTERM');
+    });
+    assert.equal(code, 0);
+  }
+  assert.doesNotMatch(out + err, /named-env-key-456/, 'the key is never printed');
 });
