@@ -12,7 +12,10 @@ import { startOpenAIServer, type OpenAIServerHandle } from '../../src/serve/open
 import { startFaultProxy } from '../../src/serve/fault_proxy.js';
 import type { ChatBackend } from '../../src/serve/chat_backend.js';
 import { LocalTeacher } from '../../src/reason/teachers/local.js';
+import { withContextLength } from '../../src/serve/chat_backend.js';
+import { generateProblems } from '../../src/reason/problems/generate.js';
 import { AdderBackend } from '../reason/chat_fixtures.js';
+import { fileURLToPath } from 'node:url';
 
 const local = LocalTeacher.random({ seed: 1, name: 'local' });
 
@@ -271,4 +274,86 @@ test('the fault proxy: seeded probabilities repeat exactly; pass forwards unchan
   assert.deepEqual(a, b);
   assert.ok(a.log.includes('500') && a.log.includes('garbage') && a.log.includes('pass'), a.log.join());
   a.log.forEach((f, i) => assert.equal(a.got[i], f === '500' ? 500 : 200));
+});
+
+/** The official client with its default retries (2), counting the HTTP requests it makes. */
+function countingClient(baseURL: string) {
+  const sent = { n: 0 };
+  const c = new OpenAI({ baseURL, apiKey: 'unused', fetch: (url, init) => (sent.n++, fetch(url, init)) });
+  return { c, sent };
+}
+
+test('a prompt longer than the context: 400 context_length_exceeded, which the official client does not retry', async () => {
+  // A 64-token model; its backend knows its context (as `distill serve` builds it) or does not.
+  const small = LocalTeacher.random({ seed: 2, name: 'small', config: { maxSeqLen: 64 } });
+  const known = withContextLength(small.backend(), 64, (r) => small.tokenizer.chatPrompt(r.messages).length);
+  const plain = { ...small.backend(), id: 'plain' };
+  const s = await startOpenAIServer({ backends: [known, plain] });
+  try {
+    const long = [{ role: 'user' as const, content: 'x'.repeat(100) }];
+    for (const stream of [false, true]) {
+      const { c, sent } = countingClient(s.baseURL);
+      await assert.rejects(c.chat.completions.create({ model: 'small', messages: long, stream }), (e: InstanceType<typeof OpenAI.APIError>) => {
+        assert.ok(e instanceof OpenAI.BadRequestError, `stream ${stream}: ${e.constructor.name} ${e.status}`);
+        assert.equal(e.code, 'context_length_exceeded');
+        assert.equal(e.type, 'invalid_request_error');
+        assert.equal(e.param, 'messages');
+        assert.match(e.message, /maximum context length is 64 tokens.*resulted in \d+ tokens/);
+        return true;
+      });
+      assert.equal(sent.n, 1, 'one request: a 400 is not retried');
+    }
+    // A backend that finds the overflow itself (its ConfigError) is a 400 too, never a retried 500.
+    const { c, sent } = countingClient(s.baseURL);
+    await assert.rejects(c.chat.completions.create({ model: 'plain', messages: long }), (e: InstanceType<typeof OpenAI.APIError>) => {
+      assert.equal(e.status, 400);
+      assert.equal(e.type, 'invalid_request_error');
+      assert.match(e.message, /the prompt has \d+ tokens/);
+      return true;
+    });
+    assert.equal(sent.n, 1);
+    // A prompt that fits is answered.
+    const fine = await client(s.baseURL).chat.completions.create({ model: 'small', messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 });
+    assert.equal(fine.choices[0].message.role, 'assistant');
+  } finally {
+    await s.close();
+    small.model.dispose();
+  }
+});
+
+test('the trained reasoning teacher: streamed reasoning_content and content equal the non-streamed ones', async () => {
+  const teacher = LocalTeacher.load(fileURLToPath(new URL('../../../assets/reasoning-teacher', import.meta.url)), 'teacher');
+  const s = await startOpenAIServer({ backends: teacher.backend() });
+  try {
+    for (const p of generateProblems({ n: 3, seed: 3, split: 'test', lang: 'en' })) {
+      const params = { model: 'teacher', messages: [{ role: 'user' as const, content: p.question }], temperature: 0, max_tokens: 300 };
+      const r = await client(s.baseURL).chat.completions.create(params);
+      const msg = r.choices[0].message as typeof r.choices[0]['message'] & { reasoning_content: string };
+      assert.ok(msg.reasoning_content.length > 10 && /\\boxed\{/.test(msg.content!), JSON.stringify(msg));
+      let reasoning = '';
+      let content = '';
+      for await (const ch of await client(s.baseURL).chat.completions.create({ ...params, stream: true })) {
+        const d = ch.choices[0]?.delta as { content?: string; reasoning_content?: string } | undefined;
+        reasoning += d?.reasoning_content ?? '';
+        content += d?.content ?? '';
+      }
+      assert.equal(reasoning, msg.reasoning_content, `${p.id}: streamed reasoning`);
+      assert.equal(content, msg.content, `${p.id}: streamed content`);
+    }
+  } finally {
+    await s.close();
+    teacher.model.dispose();
+  }
+});
+
+test('maxQueue 0: a busy backend refuses at once (429), an idle one answers', async () => {
+  const s = await startOpenAIServer({ backends: new AdderBackend({ id: 'slow', tokenDelayMs: 10 }), maxQueue: 0 });
+  try {
+    const body = JSON.stringify({ model: 'slow', messages: ask });
+    const answers = await Promise.all([1, 2].map(() => raw('POST', '/v1/chat/completions', body, {}, s.baseURL)));
+    assert.deepEqual(answers.map((a) => a.status).sort(), [200, 429]);
+    assert.equal((await raw('POST', '/v1/chat/completions', body, {}, s.baseURL)).status, 200, 'idle again');
+  } finally {
+    await s.close();
+  }
 });
