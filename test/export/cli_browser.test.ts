@@ -23,6 +23,9 @@ const env = { ...process.env, DISTILL_CACHE: join(work, 'cache'), NO_COLOR: '1' 
 const tiny = ['--set', 'data.dataset=mnist-digits', 'teacher.arch=cnn', 'teacher.train.epochs=1', 'student.arch=mlp:32', 'student.train.epochs=2', 'threads=1'];
 test.after(() => rmSync(work, { recursive: true, force: true }));
 
+/** What the waitForFunction predicates read in the page (tsconfig has no DOM lib; the cast is erased). */
+type PageGlobals = { document: { body: { dataset: Record<string, string | undefined> } }; distillDemo: { input: number[] } };
+
 interface Report {
   ok: boolean;
   outDir: string;
@@ -107,7 +110,8 @@ test('export a tiny real run, check every file, and run teacher and student in c
     page.on('console', (m) => { if (m.type() === 'error') problems.push(`console.error: ${m.text()}`); });
     page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
     await page.goto(server.url, { waitUntil: 'load' });
-    await page.waitForFunction(`document.body.dataset.state !== 'loading'`, undefined, { timeout: 60_000 });
+    // Predicates as functions: a string would be eval'd in the page, which its CSP (no 'unsafe-eval') refuses.
+    await page.waitForFunction(() => (globalThis as unknown as PageGlobals).document.body.dataset.state !== 'loading', undefined, { timeout: 60_000 });
     assert.equal(await page.evaluate(`document.body.dataset.state`), 'ready', `${await page.locator('#status').textContent()} ${problems.join('; ')}`);
     // File sizes are what was fetched; latencies were measured.
     for (const m of rep.models) {
@@ -120,7 +124,7 @@ test('export a tiny real run, check every file, and run teacher and student in c
     let shown = 0;
     const pick = async (i: number) => {
       await page.locator(`.sample[data-sample="${i}"]`).click();
-      await page.waitForFunction(`(document.body.dataset.shown || '').startsWith('sample-${i}#')`);
+      await page.waitForFunction((j) => ((globalThis as unknown as PageGlobals).document.body.dataset.shown || '').startsWith(`sample-${j}#`), i);
       shown++;
     };
     for (const i of [3, 10, 17]) {
@@ -159,9 +163,9 @@ test('export a tiny real run, check every file, and run teacher and student in c
     await page.mouse.down();
     for (let k = 1; k <= 10; k++) await page.mouse.move(box.x + box.width * (0.52 - 0.01 * k), box.y + box.height * (0.15 + 0.07 * k));
     await page.mouse.up();
-    await page.waitForFunction(`(document.body.dataset.shown || '').startsWith('drawing#') && window.distillDemo.input.some((v) => v > 0.5)`);
+    await page.waitForFunction(() => ((globalThis as unknown as PageGlobals).document.body.dataset.shown || '').startsWith('drawing#') && (globalThis as unknown as PageGlobals).distillDemo.input.some((v) => v > 0.5));
     await page.waitForTimeout(300); // let the last animation-frame update land
-    await page.waitForFunction(`document.body.dataset.shown.startsWith('drawing#')`);
+    await page.waitForFunction(() => ((globalThis as unknown as PageGlobals).document.body.dataset.shown || '').startsWith('drawing#'));
     const drawn = await page.evaluate(`({ input: window.distillDemo.input, logits: window.distillDemo.logits })`) as { input: number[]; logits: Record<string, number[]> };
     const inked = drawn.input.filter((v) => v > 0.1).length;
     assert.ok(inked > 20 && inked < 400, `a stroke, downsampled: ${inked} inked pixels`);
