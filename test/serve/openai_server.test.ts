@@ -130,8 +130,8 @@ test('streaming through the official client reassembles the same answer, with us
     reasoning += d.reasoning_content ?? '';
     finish = c.finish_reason ?? finish;
   }
-  assert.equal(content.trim(), 'The answer is \\boxed{7}.');
-  assert.equal(reasoning.trim(), 'We add 3 and 4. 3 plus 4 is 7.');
+  assert.equal(content, 'The answer is \\boxed{7}.');
+  assert.equal(reasoning, 'We add 3 and 4. 3 plus 4 is 7.');
   assert.equal(finish, 'stop');
   assert.ok(chunks > 10, `token-by-token chunks, got ${chunks}`);
   assert.ok(usage && usage.completion_tokens > 0);
