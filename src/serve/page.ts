@@ -4,8 +4,8 @@
 // back to this server only.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createHash } from 'node:crypto';
 import { CLIENT_SCRIPT } from './page_script.js';
+import { cspHash as sha } from '../io/http.js';
 
 const require = createRequire(import.meta.url);
 
@@ -19,7 +19,6 @@ function asset(rel: string): string {
 
 // Inline content must not close its own element early.
 const inline = (s: string, tag: string) => s.replace(new RegExp(`</${tag}`, 'gi'), `<\\/${tag}`);
-const sha = (s: string) => `'sha256-${createHash('sha256').update(s, 'utf8').digest('base64')}'`;
 
 const STYLE = `
 :root { --fg:#1d2433; --muted:#6b7385; --line:#e3e6ee; --bg:#f6f7fb; --card:#fff; --accent:#2f6fde;
