@@ -115,7 +115,7 @@ program
   .description('live dashboard of the run folders in the browser: loss curves (total and parts), validation accuracy, progress and ETA; overlay two runs (default runs/)')
   .option('--host <host>', 'interface to bind; anything but 127.0.0.1 exposes your runs to the network', '127.0.0.1')
   .option('--port <n>', 'port (0 picks a free one)', '0')
-  .option('--api-key <key>', 'require this key on every request (prefer the DISTILL_API_KEY env var); open the page as /?key=<key>')
+  .option('--api-key-env <var>', 'require the key held in this environment variable (default: DISTILL_API_KEY when set); open the page as /?key=<key>')
   .addHelpText('after', '\nExample:\n  npx distill dashboard runs')
   .action(async (dir: string | undefined, opts: Record<string, unknown>) => {
     process.exitCode = await (await import('./cmd_dashboard.js')).runDashboard(dir, opts);
@@ -269,6 +269,8 @@ program
   .option('--port <n>', 'port (0 picks a free one)', '0')
   .option('--host <host>', 'interface to bind; anything but 127.0.0.1 exposes the models to the network', '127.0.0.1')
   .option('--api-key-env <var>', 'require the key held in this environment variable on every request')
+  .option('--max-queue <n>', 'requests allowed to wait per model while it is busy; more get 429 + Retry-After (default 64)')
+  .option('--max-body <size>', 'largest request body, in bytes or with a unit: 512k, 4M (default 4M)')
   .option('--faults <list>', 'put a fault-injecting proxy in front and print its URL: 429, 500, hang, garbage, drop, drop-mid-body, blank-lines')
   .option('--fault-rate <p>', 'with --faults: the share of requests that get a fault (default 1: all)')
   .option('--fault-seed <s>', 'with --faults: seed of the fault draw (default 1)')
