@@ -27,7 +27,7 @@ export {
 export { makeSchedule, makeKDSchedule, type Schedule, type ScheduleSpec, type KDScheduleSpec } from './schedule.js';
 
 // where soft targets come from, and the training loop
-export { LiveTeacher, CachedTeacher, computeLogits, teacherCacheKey, type Teacher, type SparseLogits, type CacheOptions } from './teacher.js';
+export { LiveTeacher, CachedTeacher, computeLogits, teacherCacheKey, type Teacher, type TeacherBatch, type SparseLogits, type CacheOptions } from './teacher.js';
 export { ViewLogitsStore } from './view_store.js';
 export {
   train, saveWeights, NonFiniteLossError, DEFAULT_TRAIN,
