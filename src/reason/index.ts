@@ -17,6 +17,7 @@ export { LeaseDir, Lease, type LeaseRecord } from './traces/lease.js';
 export { formatTrace, formatTraces, writeTraces } from './traces/formats.js';
 export { findOverlap, assertNoOverlap } from './traces/overlap.js';
 export { datasetCard } from './traces/card.js';
-export { studentExamples, teacherDistributions, replyText, type StudentKind } from './students.js';
+export { studentExamples, teacherDistributions, replyText, prunedStudent, type StudentKind } from './students.js';
+export { readProblemsFile, writeProblemsFile, readTracesFile } from './files.js';
 export { trainLm, type LmTrainOptions, type LmStepInfo } from './sft.js';
 export { evaluateLm, type LmEvaluation } from './evaluate.js';
