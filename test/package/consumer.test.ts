@@ -1,5 +1,5 @@
 // The package as a TypeScript user gets it: `npm pack`, a fresh consumer project that installs
-// the tarball (offline from npm's cache where it can), type-checks examples/library and a
+// the tarball (at this repository's locked versions, from npm's cache), type-checks examples/library and a
 // surface check (strict, NodeNext) and runs them with tiny settings: classic KD, LM SFT + token
 // KD, and traces from an OpenAI-compatible teacher (`distill serve` from the installed bin).
 // About 2 minutes on 2 cores, most of it `npm install`.
@@ -8,12 +8,14 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url)); // dist/test/package → the repository
-const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { name: string; version: string; exports: Record<string, string | { types: string; default: string }> };
+const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+  name: string; version: string; bin: object; engines: object; dependencies: Record<string, string>; exports: Record<string, string | { types: string; default: string }>;
+};
 const work = mkdtempSync(join(tmpdir(), 'distill-consumer-'));
 const consumer = join(work, 'consumer');
 const TEACHER = join(ROOT, 'assets', 'reasoning-teacher');
@@ -83,17 +85,37 @@ test('npm pack: the library, its declarations and the addon; no tests, benchmark
   assert.deepEqual(stray, [], 'nothing but the library is published');
 });
 
+/**
+ * The consumer's package.json and package-lock.json: the tarball plus typescript and @types/node,
+ * every other package at the version this repository's lock pins (its non-dev entries: the same
+ * tree, hoisted the same way under the consumer), so `npm ci` installs what the tests ran against,
+ * from npm's cache, without asking the registry for newer versions.
+ */
+function consumerProject(tgzName: string): { manifest: object; lock: object } {
+  const repoLock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, Record<string, unknown>> };
+  const tgz = `file:../${tgzName}`;
+  const devDependencies = { typescript: repoLock.packages['node_modules/typescript'].version, '@types/node': repoLock.packages['node_modules/@types/node'].version };
+  const manifest = { name: 'distill-consumer', version: '1.0.0', private: true, type: 'module', dependencies: { [pkg.name]: tgz }, devDependencies };
+  const packages: Record<string, object> = {
+    '': { name: manifest.name, version: manifest.version, dependencies: manifest.dependencies, devDependencies },
+    [`node_modules/${pkg.name}`]: { version: pkg.version, resolved: tgz, hasInstallScript: true, dependencies: pkg.dependencies, bin: pkg.bin, engines: pkg.engines },
+  };
+  for (const [path, entry] of Object.entries(repoLock.packages)) {
+    if (!path || entry.dev) continue; // the root, and what only this repository's development needs
+    const { devOptional, ...rest } = entry;
+    packages[path] = devOptional ? { ...rest, dev: true } : rest; // typescript: ours is devOptional
+  }
+  return { manifest, lock: { name: manifest.name, version: manifest.version, lockfileVersion: 3, requires: true, packages } };
+}
+
 test('a fresh consumer project installs the tarball', { timeout: 300_000 }, () => {
   assert.ok(tarball, 'packed');
   mkdirSync(consumer);
-  const dev = (name: string) => (JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
-  writeFileSync(join(consumer, 'package.json'), JSON.stringify({
-    name: 'distill-consumer', private: true, type: 'module',
-    dependencies: { [pkg.name]: `file:${tarball}` },
-    devDependencies: { typescript: dev('typescript'), '@types/node': dev('@types/node') },
-  }, null, 2));
-  const r = run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund'], { cwd: consumer, timeout: 300_000 });
-  ok(r, 'npm install');
+  const { manifest, lock } = consumerProject(basename(tarball));
+  writeFileSync(join(consumer, 'package.json'), JSON.stringify(manifest, null, 2));
+  writeFileSync(join(consumer, 'package-lock.json'), JSON.stringify(lock, null, 2));
+  const r = run('npm', ['ci', '--prefer-offline', '--no-audit', '--no-fund'], { cwd: consumer, timeout: 300_000 });
+  ok(r, 'npm ci');
   assert.ok(existsSync(join(consumer, 'node_modules', 'distill', 'build', 'Release', 'torch_addon.node')), 'the addon came with the package');
 });
 
