@@ -29,7 +29,10 @@ fi
 
 if [ ! -d node_modules ] || [ package.json -nt node_modules ] || [ package-lock.json -nt node_modules ]; then
   echo "setup: installing npm packages"
-  export ONNXRUNTIME_NODE_INSTALL=skip   # CPU binaries ship in the package; its installer would fetch CUDA files
+  # onnxruntime-node's CPU binaries ship in its package; its installer would fetch CUDA files from
+  # NuGet. package.json's allowScripts denies that script (npm ≥ 11 with install-script policies);
+  # the variable, which the installer itself reads, covers older npm.
+  export ONNXRUNTIME_NODE_INSTALL=skip
   npm ci --no-audit --no-fund --loglevel=error
   touch node_modules
 fi
@@ -37,5 +40,5 @@ echo "setup: building the libtorch addon"
 node scripts/gen-ops.mjs
 bash scripts/build-native.sh
 echo "setup: compiling TypeScript"
-npx tsc -p .
+npx tsc -b   # src/ → dist/src (the package, with declarations), then test/ and bench/ → dist/test, dist/bench
 echo "setup: done"

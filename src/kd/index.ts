@@ -10,6 +10,8 @@ export { hintonLoss, hardCE, softKL, standardizeLogits, type HintonOptions, type
 export { forwardKL, reverseKL, jsd, totalVariation, mseLogits } from './divergences.js';
 export { sparseKL, sparseTeacherFromLogits, isSparseTeacher, type SparseTeacher } from './sparse.js';
 export { multiTeacherKL, multiTeacherTargets, normaliseWeights } from './multi_teacher.js';
+// token-level KD for causal LMs (per-position CE + KL to the teacher's top-k distributions)
+export { tokenKdLoss, type TokenKdParts } from './token_kd.js';
 
 // feature losses
 export { HintRegressor, hintLoss, type HintRegressorOptions } from './hint.js';
@@ -27,7 +29,7 @@ export {
 export { makeSchedule, makeKDSchedule, type Schedule, type ScheduleSpec, type KDScheduleSpec } from './schedule.js';
 
 // where soft targets come from, and the training loop
-export { LiveTeacher, CachedTeacher, computeLogits, teacherCacheKey, type Teacher, type SparseLogits, type CacheOptions } from './teacher.js';
+export { LiveTeacher, CachedTeacher, computeLogits, teacherCacheKey, type Teacher, type TeacherBatch, type SparseLogits, type CacheOptions } from './teacher.js';
 export { ViewLogitsStore } from './view_store.js';
 export {
   train, saveWeights, NonFiniteLossError, DEFAULT_TRAIN,

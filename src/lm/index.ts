@@ -7,3 +7,4 @@ export {
 export { ByteTokenizer, HfTokenizer, tokenizerFromJSON, type Tokenizer, type ChatTurn } from './tokenizer.js';
 export { makeBatch, disposeBatch, IGNORE, type LmExample, type LmBatch, type TokenDistribution } from './batch.js';
 export { saveLm, loadLm, LM_FORMAT, LM_VERSION, type LmFolder } from './checkpoint.js';
+export { measureImportance, pruneLm, prunedConfig, type PruneTarget, type PruneOptions, type Importance } from './prune.js';

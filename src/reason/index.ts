@@ -8,12 +8,16 @@ export { HttpTeacher, type HttpTeacherOptions, type TeacherStats } from './teach
 export { LocalTeacher, splitReasoning } from './teachers/local.js';
 export { GgufTeacher } from './teachers/gguf.js';
 export { TeacherPool, PoolExhaustedError, type PoolEndpoint, type TeacherPoolOptions, type PoolStats, type EndpointStats } from './teachers/pool.js';
-export { generateTraces, buildRequest, traceId, PRESETS, type Preset, type GenerateTracesOptions } from './traces/generate.js';
+export {
+  generateTraces, buildRequest, traceId, PRESETS, GenerateError,
+  type Preset, type PresetName, type GenerateTracesOptions, type GenerateTracesResult, type GenerateProgress,
+} from './traces/generate.js';
 export { mergeTraces, traceFiles, traceFile, TraceDirReader } from './traces/trace_dir.js';
 export { LeaseDir, Lease, type LeaseRecord } from './traces/lease.js';
 export { formatTrace, formatTraces, writeTraces } from './traces/formats.js';
 export { findOverlap, assertNoOverlap } from './traces/overlap.js';
 export { datasetCard } from './traces/card.js';
-export { studentExamples, teacherDistributions, replyText, type StudentKind } from './students.js';
+export { studentExamples, teacherDistributions, replyText, prunedStudent, type StudentKind } from './students.js';
+export { readProblemsFile, writeProblemsFile, readTracesFile } from './files.js';
 export { trainLm, type LmTrainOptions, type LmStepInfo } from './sft.js';
 export { evaluateLm, type LmEvaluation } from './evaluate.js';
