@@ -1,25 +1,18 @@
-// The hand-written part of the addon: data in and out, metadata, autograd, memory,
-// RNG and threads. Every other op comes from the table (ops.mjs → ops_generated.cc).
+// The hand-written part of the addon: what the op table (ops.mjs → ops_generated.cc)
+// cannot express: data in and out, backward, disposal, memory counters, threads and
+// build facts. Every other function, metadata and autograd state included, is generated.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
-#include <ATen/CPUGeneratorImpl.h>
 #include <torch/csrc/autograd/autograd.h>
-#include <torch/csrc/autograd/grad_mode.h>
-#include <torch/csrc/autograd/function.h>
 #include <torch/version.h>
 #include <cstring>
 #include <dlfcn.h>
-#include <mutex>
 #include "args.h"
 
 void register_ops(Napi::Env env, Napi::Object exports);
 void register_dist(Napi::Env env, Napi::Object exports);  // dist.cc: c10d store, Gloo group, collectives
 
 #define FN(name) static Napi::Value name(const Napi::CallbackInfo& info)
-#define BODY(op, ...) \
-  static const char* const names[] = {__VA_ARGS__, nullptr}; \
-  OP_TRY
-#define END(op) OP_CATCH(op, names)
 
 // init(errorFactory): the TS layer hands over the function that builds typed errors.
 FN(init) {
@@ -29,7 +22,8 @@ FN(init) {
 
 // fromBytes(typedArray, shape, dtype): one copy from JS memory into a new tensor.
 FN(fromBytes) {
-  BODY("fromBytes", "data", "shape", "dtype")
+  OP_BEGIN("fromBytes", "data", "shape", "dtype")
+    if (!info[0].IsTypedArray()) throw ArgError("ERR_ARG", "data must be a typed array");
     auto view = info[0].As<Napi::TypedArray>();
     const std::vector<int64_t> shape = arg::int_list(info, 1);
     const at::ScalarType dtype = arg::dtype(info, 2);
@@ -40,12 +34,12 @@ FN(fromBytes) {
     auto buf = view.ArrayBuffer();
     if (nbytes) std::memcpy(t.data_ptr(), static_cast<uint8_t*>(buf.Data()) + view.ByteOffset(), nbytes);
     return wrap_tensor(info.Env(), t);
-  END("fromBytes")
+  OP_END
 }
 
 // toBytes(t): one copy of the tensor's data (contiguous, row-major) into a new ArrayBuffer.
 FN(toBytes) {
-  BODY("toBytes", "self")
+  OP_BEGIN("toBytes", "self")
     at::Tensor t = arg::tensor(info, 0).detach();
     if (!t.is_cpu()) t = t.cpu();
     t = t.contiguous();
@@ -53,37 +47,16 @@ FN(toBytes) {
     auto buf = Napi::ArrayBuffer::New(info.Env(), nbytes);
     if (nbytes) std::memcpy(buf.Data(), t.data_ptr(), nbytes);
     return buf;
-  END("toBytes")
-}
-
-FN(shape) {
-  BODY("shape", "self")
-    const at::Tensor& t = arg::tensor(info, 0);
-    auto a = Napi::Array::New(info.Env(), t.dim());
-    for (int64_t i = 0; i < t.dim(); i++) a.Set(static_cast<uint32_t>(i), Napi::Number::New(info.Env(), static_cast<double>(t.size(i))));
-    return a;
-  END("shape")
-}
-
-FN(dtype) {
-  BODY("dtype", "self")
-    return Napi::Number::New(info.Env(), static_cast<int>(arg::tensor(info, 0).scalar_type()));
-  END("dtype")
-}
-
-FN(device) {
-  BODY("device", "self")
-    return Napi::String::New(info.Env(), arg::tensor(info, 0).device().str());
-  END("device")
+  OP_END
 }
 
 FN(item) {
-  BODY("item", "self")
+  OP_BEGIN("item", "self")
     const at::Tensor& t = arg::tensor(info, 0);
     if (t.numel() != 1) throw ArgError("ERR_SHAPE", "item() needs a tensor with one element, got " + std::to_string(t.numel()));
     if (t.scalar_type() == at::kBool) return Napi::Boolean::New(info.Env(), t.item<bool>());
     return Napi::Number::New(info.Env(), t.item<double>());
-  END("item")
+  OP_END
 }
 
 FN(isDisposed) {
@@ -96,38 +69,8 @@ FN(dispose) {
   return info.Env().Undefined();
 }
 
-// ── autograd ──
-FN(requiresGrad) {
-  BODY("requiresGrad", "self")
-    return Napi::Boolean::New(info.Env(), arg::tensor(info, 0).requires_grad());
-  END("requiresGrad")
-}
-
-FN(setRequiresGrad) {
-  BODY("requiresGrad_", "self", "requiresGrad")
-    arg::tensor(info, 0).set_requires_grad(arg::boolean(info, 1));
-    return info[0];
-  END("requiresGrad_")
-}
-
-FN(grad) {
-  BODY("grad", "self")
-    return wrap_tensor(info.Env(), arg::tensor(info, 0).grad());
-  END("grad")
-}
-
-// setGrad(t, g | null): null clears the gradient (PyTorch's `p.grad = None`).
-FN(setGrad) {
-  BODY("setGrad", "self", "grad")
-    const at::Tensor& t = arg::tensor(info, 0);
-    auto g = arg::tensor_opt(info, 1);
-    t.mutable_grad() = g ? *g : at::Tensor();
-    return info.Env().Undefined();
-  END("setGrad")
-}
-
 FN(backward) {
-  BODY("backward", "self", "gradient", "retainGraph")
+  OP_BEGIN("backward", "self", "gradient", "retainGraph")
     const at::Tensor& t = arg::tensor(info, 0);
     auto g = arg::tensor_opt(info, 1);
     bool retain = arg::absent(info[2]) ? false : arg::boolean(info, 2);
@@ -137,33 +80,7 @@ FN(backward) {
       throw ArgError("ERR_AUTOGRAD", "backward() without a gradient argument needs a scalar output, got " + describe_tensor(t));
     t.backward(g ? *g : at::Tensor(), retain);
     return info.Env().Undefined();
-  END("backward")
-}
-
-FN(detach) {
-  BODY("detach", "self")
-    return wrap_tensor(info.Env(), arg::tensor(info, 0).detach());
-  END("detach")
-}
-
-FN(isLeaf) {
-  BODY("isLeaf", "self")
-    return Napi::Boolean::New(info.Env(), arg::tensor(info, 0).is_leaf());
-  END("isLeaf")
-}
-
-FN(gradFn) {
-  BODY("gradFn", "self")
-    const auto& fn = arg::tensor(info, 0).grad_fn();
-    if (!fn) return info.Env().Null();
-    return Napi::String::New(info.Env(), fn->name());
-  END("gradFn")
-}
-
-FN(isGradEnabled) { return Napi::Boolean::New(info.Env(), at::GradMode::is_enabled()); }
-FN(setGradEnabled) {
-  at::GradMode::set_enabled(info[0].As<Napi::Boolean>().Value());
-  return info.Env().Undefined();
+  OP_END
 }
 
 // ── memory ──
@@ -179,31 +96,6 @@ FN(resetPeak) {
   g_memory.peak = g_memory.live.load();
   g_memory.peak_bytes = g_memory.bytes.load();
   return info.Env().Undefined();
-}
-
-// ── RNG: libtorch's default CPU generator (mt19937), the same one PyTorch seeds ──
-FN(manualSeed) {
-  BODY("manualSeed", "seed")
-    auto gen = at::detail::getDefaultCPUGenerator();
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    gen.set_current_seed(static_cast<uint64_t>(arg::i64(info, 0)));
-    return info.Env().Undefined();
-  END("manualSeed")
-}
-FN(getRngState) {
-  BODY("getRngState", nullptr)
-    auto gen = at::detail::getDefaultCPUGenerator();
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    return wrap_tensor(info.Env(), gen.get_state());
-  END("getRngState")
-}
-FN(setRngState) {
-  BODY("setRngState", "state")
-    auto gen = at::detail::getDefaultCPUGenerator();
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    gen.set_state(arg::tensor(info, 0));
-    return info.Env().Undefined();
-  END("setRngState")
 }
 
 // ── threads and build facts ──
@@ -222,13 +114,13 @@ static bool apply_flush_denormal() {
   return ok;
 }
 FN(setFlushDenormal) {
-  BODY("setFlushDenormal", "on")
+  OP_BEGIN("setFlushDenormal", "on")
     g_flush_denormal = info[0].ToBoolean().Value();
     return Napi::Boolean::New(info.Env(), apply_flush_denormal());
-  END("setFlushDenormal")
+  OP_END
 }
 FN(setNumThreads) {
-  BODY("setNumThreads", "n")
+  OP_BEGIN("setNumThreads", "n")
     int64_t n = arg::i64(info, 0);
     if (n < 1) throw ArgError("ERR_ARG", "thread count must be at least 1");
     at::set_num_threads(static_cast<int>(n));
@@ -244,9 +136,8 @@ FN(setNumThreads) {
     if (f) f(static_cast<int>(n));
     if (g_flush_denormal) apply_flush_denormal();  // new workers start with clear flags
     return info.Env().Undefined();
-  END("setNumThreads")
+  OP_END
 }
-FN(getNumThreads) { return Napi::Number::New(info.Env(), at::get_num_threads()); }
 FN(buildInfo) {
   auto o = Napi::Object::New(info.Env());
   o.Set("version", TORCH_VERSION);
@@ -258,15 +149,13 @@ FN(buildInfo) {
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
 #define REG(n) exports.Set(#n, Napi::Function::New(env, n, #n))
-  REG(init); REG(fromBytes); REG(toBytes); REG(shape); REG(dtype); REG(device); REG(item);
-  REG(isDisposed); REG(dispose); REG(requiresGrad); REG(setRequiresGrad); REG(grad); REG(setGrad);
-  REG(backward); REG(detach); REG(isLeaf); REG(gradFn); REG(isGradEnabled); REG(setGradEnabled);
-  REG(memoryStats); REG(resetPeak); REG(manualSeed); REG(getRngState); REG(setRngState);
-  REG(setNumThreads); REG(setFlushDenormal); REG(getNumThreads); REG(buildInfo);
+  REG(init); REG(fromBytes); REG(toBytes); REG(item); REG(isDisposed); REG(dispose); REG(backward);
+  REG(memoryStats); REG(resetPeak); REG(setNumThreads); REG(setFlushDenormal); REG(buildInfo);
 #undef REG
   // The handle every disposed Tensor points at: its box is empty, so ops raise ERR_DISPOSED.
   Napi::Object disposed = Napi::Object::New(env);
   napi_wrap(env, disposed, &g_disposed_box, nullptr, nullptr, nullptr);
+  tag_tensor_handle(env, disposed);
   exports.Set("DISPOSED", disposed);
   register_ops(env, exports);
   register_dist(env, exports);
