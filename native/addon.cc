@@ -1,12 +1,12 @@
 // The hand-written part of the addon: what the op table (ops.mjs → ops_generated.cc)
-// cannot express: data in and out, backward, disposal, memory counters, threads and
-// build facts. Every other function, metadata and autograd state included, is generated.
+// cannot express: data in and out, backward, disposal, and the memory counters and
+// build facts (which return objects). Every other function is generated, metadata,
+// autograd state, RNG and threads included.
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
+#include <ATen/Parallel.h>  // get_parallel_info
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/version.h>
 #include <cstring>
-#include <dlfcn.h>
 #include "args.h"
 
 void register_ops(Napi::Env env, Napi::Object exports);
@@ -98,46 +98,7 @@ FN(resetPeak) {
   return info.Env().Undefined();
 }
 
-// ── threads and build facts ──
-// Flush-to-zero and denormals-are-zero. Training drives some values (Adam's squared
-// gradients, far-tail probabilities) below float32's normal range, and x86 arithmetic on
-// such denormals is up to 100x slower: a distillation epoch grew 0.59 → 0.72 s over five
-// epochs without this. The flags live in each thread's MXCSR, so they are set on this
-// thread and on every intra-op worker (one parallel_for chunk per thread), and again
-// whenever the thread count changes. OpenBLAS's own threads (2+ threads) are not reached.
-static bool g_flush_denormal = false;
-static bool apply_flush_denormal() {
-  const bool on = g_flush_denormal;
-  const bool ok = at::globalContext().setFlushDenormal(on);
-  const int64_t n = at::get_num_threads();
-  at::parallel_for(0, n, 1, [on](int64_t, int64_t) { at::globalContext().setFlushDenormal(on); });
-  return ok;
-}
-FN(setFlushDenormal) {
-  OP_BEGIN("setFlushDenormal", "on")
-    g_flush_denormal = info[0].ToBoolean().Value();
-    return Napi::Boolean::New(info.Env(), apply_flush_denormal());
-  OP_END
-}
-FN(setNumThreads) {
-  OP_BEGIN("setNumThreads", "n")
-    int64_t n = arg::i64(info, 0);
-    if (n < 1) throw ArgError("ERR_ARG", "thread count must be at least 1");
-    at::set_num_threads(static_cast<int>(n));
-    // OpenBLAS keeps its own pool, sized to every core, whose idle threads spin: two
-    // processes (or a BLAS pool beside libtorch's) then fight for the cores. Size it too,
-    // when the loaded BLAS is OpenBLAS (looked up at run time; absent otherwise).
-    // libtorch pulls the BLAS in as a dependency of the addon (a local scope), so look in
-    // the already-loaded libraries by name too (RTLD_NOLOAD: never loads anything new).
-    using SetBlasThreads = void (*)(int);
-    auto f = reinterpret_cast<SetBlasThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-    for (const char* lib : {"libopenblas.so.0", "libblas.so.3"})
-      if (!f) if (void* h = dlopen(lib, RTLD_NOW | RTLD_NOLOAD)) f = reinterpret_cast<SetBlasThreads>(dlsym(h, "openblas_set_num_threads"));
-    if (f) f(static_cast<int>(n));
-    if (g_flush_denormal) apply_flush_denormal();  // new workers start with clear flags
-    return info.Env().Undefined();
-  OP_END
-}
+// ── build facts ──
 FN(buildInfo) {
   auto o = Napi::Object::New(info.Env());
   o.Set("version", TORCH_VERSION);
@@ -150,7 +111,7 @@ FN(buildInfo) {
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
 #define REG(n) exports.Set(#n, Napi::Function::New(env, n, #n))
   REG(init); REG(fromBytes); REG(toBytes); REG(item); REG(isDisposed); REG(dispose); REG(backward);
-  REG(memoryStats); REG(resetPeak); REG(setNumThreads); REG(setFlushDenormal); REG(buildInfo);
+  REG(memoryStats); REG(resetPeak); REG(buildInfo);
 #undef REG
   // The handle every disposed Tensor points at: its box is empty, so ops raise ERR_DISPOSED.
   Napi::Object disposed = Napi::Object::New(env);

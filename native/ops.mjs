@@ -2,7 +2,7 @@
 // glue (native/ops_generated.cc) and the TS wrappers (src/torch/ops_generated.ts).
 // Add an op by adding one line here. Hand-written in native/addon.cc stay only what the
 // table cannot express: copying data in and out (fromBytes, toBytes, item), backward,
-// disposal, and process facts that return objects (memory, threads, build).
+// disposal, and process facts that return objects (memory counters, build info).
 //
 // Entry: [jsName, "signature", returns, "C++ expression", flags, publicName]
 // Argument kinds:
@@ -20,7 +20,7 @@
 // Defaults after '=' are TS expressions.
 
 export const ops = [
-  // ── metadata, autograd state, RNG, grad mode (used by tensor.ts, autograd.ts, runtime.ts) ──
+  // ── metadata, autograd state, RNG, grad mode, threads (used by tensor.ts, autograd.ts, runtime.ts) ──
   ['shape', 'T self', 'il', 'self.sizes().vec()', 'n'],
   ['dtype', 'T self', 'i', 'static_cast<int64_t>(self.scalar_type())', 'n'],
   ['device', 'T self', 's', 'self.device().str()', 'n'],
@@ -37,6 +37,8 @@ export const ops = [
   ['getRngState', '', 'T', 'distill::get_rng_state()', 'n'],
   ['setRngState', 'T state', 'void', 'distill::set_rng_state(state)', 'n'],
   ['getNumThreads', '', 'i', 'at::get_num_threads()', 'n'],
+  ['setNumThreads', 'i n', 'void', 'distill::set_num_threads(n)', 'n'],
+  ['setFlushDenormal', 'b on', 'b', 'distill::set_flush_denormal(on)', 'n'],
 
   // ── creation ──
   ['zeros', "il size, dt dtype='float32'", 'T', 'at::zeros(size, at::TensorOptions().dtype(dtype))'],

@@ -5,6 +5,7 @@
 #include "fused.h"
 #include "python_checks.h"
 #include "state.h"
+#include "threads.h"
 
 static Napi::Value op_shape(const Napi::CallbackInfo& info) {
   OP_BEGIN("shape", "self")
@@ -117,6 +118,20 @@ static Napi::Value op_getNumThreads(const Napi::CallbackInfo& info) {
   OP_BEGIN("getNumThreads")
 
     return Napi::Number::New(info.Env(), static_cast<double>(at::get_num_threads()));
+  OP_END
+}
+
+static Napi::Value op_setNumThreads(const Napi::CallbackInfo& info) {
+  OP_BEGIN("setNumThreads", "n")
+    const int64_t n = arg::i64(info, 0);
+    distill::set_num_threads(n); return info.Env().Undefined();
+  OP_END
+}
+
+static Napi::Value op_setFlushDenormal(const Napi::CallbackInfo& info) {
+  OP_BEGIN("setFlushDenormal", "on")
+    const bool on = arg::boolean(info, 0);
+    return Napi::Boolean::New(info.Env(), distill::set_flush_denormal(on));
   OP_END
 }
 
@@ -1347,6 +1362,8 @@ void register_ops(Napi::Env env, Napi::Object exports) {
   exports.Set("getRngState", Napi::Function::New(env, op_getRngState, "getRngState"));
   exports.Set("setRngState", Napi::Function::New(env, op_setRngState, "setRngState"));
   exports.Set("getNumThreads", Napi::Function::New(env, op_getNumThreads, "getNumThreads"));
+  exports.Set("setNumThreads", Napi::Function::New(env, op_setNumThreads, "setNumThreads"));
+  exports.Set("setFlushDenormal", Napi::Function::New(env, op_setFlushDenormal, "setFlushDenormal"));
   exports.Set("zeros", Napi::Function::New(env, op_zeros, "zeros"));
   exports.Set("ones", Napi::Function::New(env, op_ones, "ones"));
   exports.Set("empty", Napi::Function::New(env, op_empty, "empty"));
