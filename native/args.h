@@ -12,13 +12,15 @@ namespace arg {
 
 inline bool absent(const Napi::Value& v) { return v.IsUndefined() || v.IsNull(); }
 
-// By value (a reference-count bump): a later converter may run user JS that disposes the box.
-inline at::Tensor tensor(const Napi::CallbackInfo& info, size_t i) {
-  TensorBox* b = box_of(info[i]);
+// The tensor in a box from box_of (nullptr: not one of our handles).
+inline at::Tensor unbox(const TensorBox* b, size_t i) {
   if (!b) throw ArgError("ERR_ARG", "argument " + std::to_string(i) + " must be a Tensor");
   if (!b->t.defined()) throw ArgError("ERR_DISPOSED", "tensor was disposed");
   return b->t;
 }
+
+// By value (a reference-count bump): a later converter may run user JS that disposes the box.
+inline at::Tensor tensor(const Napi::CallbackInfo& info, size_t i) { return unbox(box_of(info[i]), i); }
 
 inline c10::optional<at::Tensor> tensor_opt(const Napi::CallbackInfo& info, size_t i) {
   if (absent(info[i])) return c10::nullopt;
@@ -38,7 +40,8 @@ inline at::Scalar scalar(const Napi::CallbackInfo& info, size_t i) {
 // A tensor, or a number treated the way PyTorch treats a Python scalar in type promotion
 // (a "wrapped number": float32 + 2.5 stays float32).
 inline at::Tensor tensor_or_scalar(const Napi::CallbackInfo& info, size_t i) {
-  if (box_of(info[i])) return tensor(info, i);
+  if (TensorBox* b = box_of(info[i])) return unbox(b, i);  // one tag check per argument
+  if (info[i].IsObject()) throw ArgError("ERR_ARG", "argument " + std::to_string(i) + " must be a Tensor or a number");
   at::Tensor t = c10::scalar_to_tensor(scalar(info, i));
   t.unsafeGetTensorImpl()->set_wrapped_number(true);
   return t;

@@ -14,8 +14,8 @@
 //    keep their program order on every rank, which collectives require) and only the
 //    wait and the copy-back run on libuv's pool. JS must not touch those tensors until the
 //    promise settles.
-//  - Handles are Napi::Externals, not napi_wrap'ed objects: errors.cc's argument printer
-//    unwraps objects as tensors, and an External can never be mistaken for one.
+//  - Handles are type-tagged Napi::Externals: an External is never read as a tensor, and the
+//    tag refuses Externals made by other addons.
 // libtorch was built with Gloo (libtorch_cpu exports ProcessGroupGloo); its header hides the class without this.
 #ifndef USE_C10D_GLOO
 #define USE_C10D_GLOO
@@ -208,15 +208,11 @@ Finish finish_buckets(std::shared_ptr<std::vector<Bucket>> buckets) {
 }
 
 #define FN(name) Napi::Value name(const Napi::CallbackInfo& info)
-#define BODY(...) \
-  static const char* const names[] = {__VA_ARGS__, nullptr}; \
-  OP_TRY
-#define END(op) OP_CATCH(op, names)
 
 // distStore(host, port, worldSize, isMaster, timeoutMs, async): rank 0 hosts the store and
 // waits for every rank to connect; the others retry connecting until the timeout.
 FN(distStore) {
-  BODY("host", "port", "worldSize", "isMaster", "timeoutMs", "async")
+  OP_BEGIN("rendezvous", "host", "port", "worldSize", "isMaster", "timeoutMs", "async")
     c10d::TCPStoreOptions o;
     std::string host = arg::str(info, 0);
     int64_t port = arg::i64(info, 1), world = arg::i64(info, 2);
@@ -228,17 +224,17 @@ FN(distStore) {
     o.waitWorkers = true;
     o.timeout = timeout_arg(info, 4);
     auto out = std::make_shared<c10::intrusive_ptr<c10d::Store>>();
-    return complete(info, "rendezvous", names, async_flag(info, 5),
+    return complete(info, OP_NAME, OP_ARG_NAMES, async_flag(info, 5),
       [=]() { *out = c10::make_intrusive<c10d::TCPStore>(host, o); },
       [=](Napi::Env env) -> Napi::Value { return new_handle(env, new DistBox{DistBox::Store, *out, {}, 0, {}}); });
-  END("rendezvous")
+  OP_END
 }
 
 // distGroup(store, rank, worldSize, timeoutMs, device, async): the Gloo group; its constructor
 // is the rendezvous (every rank connects to every other). `device`: "" = this host's name,
 // "if:<name>" = that network interface, anything else = a hostname or address to bind.
 FN(distGroup) {
-  BODY("store", "rank", "worldSize", "timeoutMs", "device", "async")
+  OP_BEGIN("rendezvous", "store", "rank", "worldSize", "timeoutMs", "device", "async")
     DistBox* sbox = box_arg(info, 0, DistBox::Store);
     int64_t rank = arg::i64(info, 1), world = arg::i64(info, 2);
     if (world < 1 || rank < 0 || rank >= world) throw ArgError("ERR_ARG", "need 0 <= rank < worldSize, got rank " + std::to_string(rank) + " of " + std::to_string(world));
@@ -248,7 +244,7 @@ FN(distGroup) {
     auto store = c10::make_intrusive<c10d::PrefixStore>("group" + std::to_string(sbox->groups++), sbox->store);
     auto base = sbox->store;
     auto out = std::make_shared<c10::intrusive_ptr<c10d::ProcessGroupGloo>>();
-    return complete(info, "rendezvous", names, async_flag(info, 5),
+    return complete(info, OP_NAME, OP_ARG_NAMES, async_flag(info, 5),
       [=]() {
         auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
         opts->devices.push_back(dev.empty() ? c10d::ProcessGroupGloo::createDefaultDevice()
@@ -257,12 +253,12 @@ FN(distGroup) {
         *out = c10::make_intrusive<c10d::ProcessGroupGloo>(store, static_cast<int>(rank), static_cast<int>(world), opts);
       },
       [=](Napi::Env env) -> Napi::Value { return new_handle(env, new DistBox{DistBox::Group, base, *out, 0, {}}); });
-  END("rendezvous")
+  OP_END
 }
 
 // distAllreduce(group, tensors, async): in-place SUM over all ranks, one collective per dtype.
 FN(distAllreduce) {
-  BODY("group", "tensors", "async")
+  OP_BEGIN("allreduce", "group", "tensors", "async")
     DistBox* box = box_arg(info, 0, DistBox::Group);
     auto pg = box->group;
     const bool async = async_flag(info, 2);
@@ -271,13 +267,13 @@ FN(distAllreduce) {
       std::vector<at::Tensor> one{b.flat};
       b.work = guard([&] { return pg->allreduce(one); });
     }
-    return complete(info, "allreduce", names, async, finish_buckets(buckets));
-  END("allreduce")
+    return complete(info, OP_NAME, OP_ARG_NAMES, async, finish_buckets(buckets));
+  OP_END
 }
 
 // distBroadcast(group, tensors, src, async): every rank's tensors become rank `src`'s.
 FN(distBroadcast) {
-  BODY("group", "tensors", "src", "async")
+  OP_BEGIN("broadcast", "group", "tensors", "src", "async")
     DistBox* box = box_arg(info, 0, DistBox::Group);
     auto pg = box->group;
     const bool async = async_flag(info, 3);
@@ -290,23 +286,23 @@ FN(distBroadcast) {
       std::vector<at::Tensor> one{b.flat};
       b.work = guard([&] { return pg->broadcast(one, o); });
     }
-    return complete(info, "broadcast", names, async, finish_buckets(buckets));
-  END("broadcast")
+    return complete(info, OP_NAME, OP_ARG_NAMES, async, finish_buckets(buckets));
+  OP_END
 }
 
 // distBarrier(group, async): returns once every rank has reached it.
 FN(distBarrier) {
-  BODY("group", "async")
+  OP_BEGIN("barrier", "group", "async")
     auto pg = box_arg(info, 0, DistBox::Group)->group;
     auto work = guard([&] { return pg->barrier(); });
-    return complete(info, "barrier", names, async_flag(info, 1), [work]() { wait_work(work); });
-  END("barrier")
+    return complete(info, OP_NAME, OP_ARG_NAMES, async_flag(info, 1), [work]() { wait_work(work); });
+  OP_END
 }
 
 // distDestroy(handle): releases the group (joins its threads) or the store now; idempotent.
 // An async call still in flight keeps its own reference and finishes first.
 FN(distDestroy) {
-  BODY("handle")
+  OP_BEGIN("dispose", "handle")
     if (!info[0].IsExternal() || !info[0].As<Napi::External<DistBox>>().CheckTypeTag(&kDistTag))
       throw ArgError("ERR_ARG", "argument 0 must be a store or process group handle");
     DistBox* box = info[0].As<Napi::External<DistBox>>().Data();
@@ -316,7 +312,7 @@ FN(distDestroy) {
       box->scratch.clear();
     });
     return info.Env().Undefined();
-  END("distDestroy")
+  OP_END
 }
 
 }  // namespace

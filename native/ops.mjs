@@ -1,19 +1,45 @@
 // The single table of bound libtorch ops. scripts/gen-ops.mjs turns it into the C++
 // glue (native/ops_generated.cc) and the TS wrappers (src/torch/ops_generated.ts).
-// Add an op by adding one line here; hand-written exceptions live in native/addon.cc.
+// Add an op by adding one line here. Hand-written in native/addon.cc stay only what the
+// table cannot express: copying data in and out (fromBytes, toBytes, item), backward,
+// disposal, and process facts that return objects (memory counters, build info).
 //
-// Entry: [jsName, "signature", returns, "C++ expression", flags]
+// Entry: [jsName, "signature", returns, "C++ expression", flags, publicName]
 // Argument kinds:
 //   T tensor · T? optional tensor · TS tensor or number (Python-scalar promotion) · TL tensor list
 //   S number as at::Scalar · f double · f? optional double · i int64 · i? optional int64
 //   il int list (a number counts as one) · il? optional int list · b bool · s string
 //   dt dtype · red reduction ('none'|'mean'|'sum') · dev device string
-// Returns: T tensor · T2 pair of tensors · TL tensor list · self (in-place; JS gets `self` back)
-//   f number · b boolean
-// Flags: m = also a Tensor method (first argument is `this`).
+// Returns: T tensor · T? tensor or null · T2 pair of tensors · TL tensor list
+//   self (in-place; JS gets `self` back) · f number · i integer · il int list · b boolean
+//   s string · s? string or null · void
+// Flags: m = also a Tensor method (first argument is `this`);
+//   n = native only, no TS wrapper (the Tensor class calls it on its handle).
+// publicName: the op that errors name; defaults to jsName without a trailing "Raw"
+// (crossEntropyRaw → crossEntropy, the function users call).
 // Defaults after '=' are TS expressions.
 
 export const ops = [
+  // ── metadata, autograd state, RNG, grad mode, threads (used by tensor.ts, autograd.ts, runtime.ts) ──
+  ['shape', 'T self', 'il', 'self.sizes().vec()', 'n'],
+  ['dtype', 'T self', 'i', 'static_cast<int64_t>(self.scalar_type())', 'n'],
+  ['device', 'T self', 's', 'self.device().str()', 'n'],
+  ['requiresGrad', 'T self', 'b', 'self.requires_grad()', 'n'],
+  ['setRequiresGrad', 'T self, b requiresGrad', 'self', 'distill::set_requires_grad(self, requiresGrad)', 'n', 'requiresGrad_'],
+  ['grad', 'T self', 'T?', 'self.grad()', 'n'],
+  ['setGrad', 'T self, T? grad', 'void', 'distill::set_grad(self, grad)', 'n', 'grad'],
+  ['detach', 'T self', 'T', 'self.detach()', 'n'],
+  ['isLeaf', 'T self', 'b', 'self.is_leaf()', 'n'],
+  ['gradFn', 'T self', 's?', 'distill::grad_fn_name(self)', 'n'],
+  ['isGradEnabled', '', 'b', 'at::GradMode::is_enabled()', 'n'],
+  ['setGradEnabled', 'b enabled', 'void', 'at::GradMode::set_enabled(enabled)', 'n'],
+  ['manualSeed', 'i seed', 'void', 'distill::manual_seed(seed)', 'n'],
+  ['getRngState', '', 'T', 'distill::get_rng_state()', 'n'],
+  ['setRngState', 'T state', 'void', 'distill::set_rng_state(state)', 'n'],
+  ['getNumThreads', '', 'i', 'at::get_num_threads()', 'n'],
+  ['setNumThreads', 'i n', 'void', 'distill::set_num_threads(n)', 'n'],
+  ['setFlushDenormal', 'b on', 'b', 'distill::set_flush_denormal(on)', 'n'],
+
   // ── creation ──
   ['zeros', "il size, dt dtype='float32'", 'T', 'at::zeros(size, at::TensorOptions().dtype(dtype))'],
   ['ones', "il size, dt dtype='float32'", 'T', 'at::ones(size, at::TensorOptions().dtype(dtype))'],
@@ -74,14 +100,14 @@ export const ops = [
   ['all', 'T self', 'T', 'at::all(self)', 'm'],
 
   // ── reductions ──
-  ['sum', 'T self, il? dim=null, b keepdim=false', 'T', 'dim ? at::sum(self, *dim, keepdim) : at::sum(self)', 'm'],
-  ['mean', 'T self, il? dim=null, b keepdim=false', 'T', 'dim ? at::mean(self, *dim, keepdim) : at::mean(self)', 'm'],
+  ['sum', 'T self, il? dim=null, b keepdim=false', 'T', 'at::sum(self, dim ? at::OptionalIntArrayRef(*dim) : at::OptionalIntArrayRef(), keepdim)', 'm'],
+  ['mean', 'T self, il? dim=null, b keepdim=false', 'T', 'at::mean(self, dim ? at::OptionalIntArrayRef(*dim) : at::OptionalIntArrayRef(), keepdim)', 'm'],
   ['amax', 'T self, il dim, b keepdim=false', 'T', 'at::amax(self, dim, keepdim)', 'm'],
   ['amin', 'T self, il dim, b keepdim=false', 'T', 'at::amin(self, dim, keepdim)', 'm'],
-  ['maxAll', 'T self', 'T', 'at::max(self)'],
-  ['minAll', 'T self', 'T', 'at::min(self)'],
-  ['maxDim', 'T self, i dim, b keepdim=false', 'T2', 'at::max(self, dim, keepdim)'],
-  ['minDim', 'T self, i dim, b keepdim=false', 'T2', 'at::min(self, dim, keepdim)'],
+  ['maxAll', 'T self', 'T', 'at::max(self)', '', 'max'],
+  ['minAll', 'T self', 'T', 'at::min(self)', '', 'min'],
+  ['maxDim', 'T self, i dim, b keepdim=false', 'T2', 'at::max(self, dim, keepdim)', '', 'max'],
+  ['minDim', 'T self, i dim, b keepdim=false', 'T2', 'at::min(self, dim, keepdim)', '', 'min'],
   ['argmax', 'T self, i? dim=null, b keepdim=false', 'T', 'at::argmax(self, dim, keepdim)', 'm'],
   ['argmin', 'T self, i? dim=null, b keepdim=false', 'T', 'at::argmin(self, dim, keepdim)', 'm'],
   ['logsumexp', 'T self, il dim, b keepdim=false', 'T', 'at::logsumexp(self, dim, keepdim)', 'm'],
@@ -135,7 +161,7 @@ export const ops = [
   ['maxPool2d', 'T input, il kernelSize, il stride=[], il padding=0, il dilation=1, b ceilMode=false', 'T', 'at::max_pool2d(input, kernelSize, stride, padding, dilation, ceilMode)'],
   ['avgPool2d', 'T input, il kernelSize, il stride=[], il padding=0, b ceilMode=false, b countIncludePad=true', 'T', 'at::avg_pool2d(input, kernelSize, stride, padding, ceilMode, countIncludePad)'],
   ['adaptiveAvgPool2d', 'T input, il outputSize', 'T', 'at::adaptive_avg_pool2d(input, outputSize)'],
-  ['batchNorm', 'T input, T? runningMean, T? runningVar, T? weight=null, T? bias=null, b training=false, f momentum=0.1, f eps=1e-5', 'T', 'at::batch_norm(input, weight, bias, runningMean, runningVar, training, momentum, eps, false)'],
+  ['batchNorm', 'T input, T? runningMean, T? runningVar, T? weight=null, T? bias=null, b training=false, f momentum=0.1, f eps=1e-5', 'T', 'distill::batch_norm(input, weight, bias, runningMean, runningVar, training, momentum, eps)'],
   ['layerNorm', 'T input, il normalizedShape, T? weight=null, T? bias=null, f eps=1e-5', 'T', 'at::layer_norm(input, normalizedShape, weight, bias, eps)'],
   ['dropout', 'T input, f p=0.5, b training=true', 'T', 'at::dropout(input, p, training)'],
   ['embedding', 'T weight, T indices, i paddingIdx=-1', 'T', 'at::embedding(weight, indices, paddingIdx)'],

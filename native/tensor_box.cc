@@ -3,6 +3,26 @@
 
 MemoryStats g_memory;
 
+// Marks our tensor handles. onnxruntime-node and node-llama-cpp wrap their own objects
+// with napi_wrap in the same process; without the tag, napi_unwrap would hand us their
+// pointer and we would read it as a TensorBox. Tagged objects are refused instead.
+static constexpr napi_type_tag kTensorTag = {0x64697374696c6c00ULL, 0x74656e736f72626fULL};  // "distill\0", "tensorbo"
+
+void tag_tensor_handle(Napi::Env env, const Napi::Object& handle) {
+  if (napi_type_tag_object(env, handle, &kTensorTag) != napi_ok) throw ArgError("ERR_TORCH", "cannot tag a tensor handle");
+}
+
+// The TensorBox behind `v` when it is one of our handles; nullptr for anything else.
+static TensorBox* tagged_box(napi_env env, napi_value v) {
+  napi_valuetype type;
+  bool ours = false;
+  void* data = nullptr;
+  if (napi_typeof(env, v, &type) != napi_ok || type != napi_object) return nullptr;
+  if (napi_check_object_type_tag(env, v, &kTensorTag, &ours) != napi_ok || !ours) return nullptr;
+  if (napi_unwrap(env, v, &data) != napi_ok) return nullptr;
+  return static_cast<TensorBox*>(data);
+}
+
 static void finalize_box(napi_env env, void* data, void*) {
   auto* box = static_cast<TensorBox*>(data);
   release_box(Napi::Env(env), box);
@@ -37,14 +57,13 @@ Napi::Value wrap_tensor(Napi::Env env, at::Tensor t) {
     delete box;
     throw ArgError("ERR_TORCH", "cannot wrap a tensor handle");
   }
+  tag_tensor_handle(env, handle);
   return handle;
 }
 
 void dispose_handle(Napi::Env env, const Napi::Value& v) {
-  napi_valuetype type;
-  void* data = nullptr;
-  if (napi_typeof(env, v, &type) != napi_ok || type != napi_object) return;
-  if (napi_unwrap(env, v, &data) != napi_ok || data == &g_disposed_box) return;
+  void* data = tagged_box(env, v);
+  if (!data || data == &g_disposed_box) return;
   if (napi_remove_wrap(env, v, &data) != napi_ok || !data) return;
   auto* box = static_cast<TensorBox*>(data);
   release_box(env, box);
@@ -61,13 +80,7 @@ void release_box(Napi::Env env, TensorBox* box) {
   box->reported = 0;
 }
 
-TensorBox* box_of(const Napi::Value& v) {
-  napi_valuetype type;
-  void* data = nullptr;
-  if (napi_typeof(v.Env(), v, &type) != napi_ok || type != napi_object) return nullptr;
-  if (napi_unwrap(v.Env(), v, &data) != napi_ok) return nullptr;
-  return static_cast<TensorBox*>(data);
-}
+TensorBox* box_of(const Napi::Value& v) { return tagged_box(v.Env(), v); }
 
 const char* dtype_name(at::ScalarType s) {
   switch (s) {

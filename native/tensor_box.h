@@ -26,13 +26,15 @@ extern MemoryStats g_memory;
 
 // Wraps a tensor into a new External (null for an undefined tensor).
 Napi::Value wrap_tensor(Napi::Env env, at::Tensor t);
+// Type-tags a handle as ours (napi_type_tag_object); only tagged handles are read as tensors.
+void tag_tensor_handle(Napi::Env env, const Napi::Object& handle);
 // Frees the tensor held by `box` now; idempotent.
 void release_box(Napi::Env env, TensorBox* box);
 // Frees the box behind a handle and removes its finalizer; a no-op for other values.
 void dispose_handle(Napi::Env env, const Napi::Value& handle);
 // The empty box behind the shared "disposed" handle.
 extern TensorBox g_disposed_box;
-// The box behind a JS value, or nullptr when the value is not a tensor handle.
+// The box behind a JS value, or nullptr when the value is not one of our (tagged) tensor handles.
 TensorBox* box_of(const Napi::Value& v);
 // Short description used in error messages: "[2, 3] float32".
 std::string describe_tensor(const at::Tensor& t);

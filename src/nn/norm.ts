@@ -78,13 +78,8 @@ abstract class BatchNormBase extends Module {
       if (this.momentum === null) factor = 1 / this.numBatchesTracked.item();
     }
     // Batch statistics in training, and in eval when there are no running ones.
+    // (torch.batchNorm refuses one value per channel here, as PyTorch's _verify_batch_size.)
     const bnTraining = this.training || (this.runningMean === null && this.runningVar === null);
-    if (bnTraining) {
-      // One value per channel has no variance (PyTorch's _verify_batch_size).
-      const perChannel = x.numel / x.shape[1];
-      if (perChannel === 1)
-        throw new torch.ShapeError('ERR_SHAPE', this.constructor.name, 'expected more than 1 value per channel when training', `[${x.shape.join(', ')}]`);
-    }
     // libtorch updates the running buffers in place when it is given them in training.
     const useBuffers = !this.training || this.trackRunningStats;
     return torch.batchNorm(x, useBuffers ? this.runningMean : null, useBuffers ? this.runningVar : null,

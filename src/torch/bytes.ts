@@ -7,5 +7,5 @@ import { dtypeCode, type DType } from './dtype.js';
 
 /** A new tensor holding a copy of `bytes` (row-major, host byte order) as `dtype` with `shape`. */
 export function fromBytes(bytes: Uint8Array, shape: readonly number[], dtype: DType): Tensor {
-  return wrap(native.fromBytes(bytes, [...shape], dtypeCode(dtype)));
+  return wrap(native.fromBytes(bytes, [...shape], dtypeCode(dtype, 'fromBytes')));
 }

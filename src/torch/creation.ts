@@ -2,7 +2,7 @@
 import { native } from './native.js';
 import { Tensor, wrap, type NestedArray } from './tensor.js';
 import { dtypeCode, dtypeOfArray, type DType } from './dtype.js';
-import { ArgumentError } from './errors.js';
+import { ArgumentError, asOp } from './errors.js';
 import { arangeRaw } from './ops_generated.js';
 
 export interface TensorOptions {
@@ -50,6 +50,10 @@ function firstLeaf(data: NestedArray): unknown {
  * typed arrays to their own dtype (Float32Array → float32, BigInt64Array → int64, …).
  */
 export function tensor(data: NestedArray | ArrayBufferView, opts: TensorOptions = {}): Tensor {
+  return asOp('tensor', () => tensorFrom(data, opts));
+}
+
+function tensorFrom(data: NestedArray | ArrayBufferView, opts: TensorOptions): Tensor {
   let t: Tensor;
   if (ArrayBuffer.isView(data)) {
     const own = dtypeOfArray(data);
@@ -71,9 +75,11 @@ export function tensor(data: NestedArray | ArrayBufferView, opts: TensorOptions 
 }
 
 function castAndFree(t: Tensor, dtype: DType): Tensor {
-  const out = t.toDtype(dtype);
-  t.dispose();
-  return out;
+  try {
+    return t.toDtype(dtype);
+  } finally {
+    t.dispose();
+  }
 }
 
 /** PyTorch's arange: `arange(end)` or `arange(start, end, step)`; int64 when all arguments are integers. */

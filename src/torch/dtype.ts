@@ -9,15 +9,19 @@ const CODES: Record<DType, number> = {
 const NAMES: DType[] = [];
 for (const [name, code] of Object.entries(CODES)) NAMES[code] = name as DType;
 
-export function dtypeCode(d: DType): number {
+/** The native code of a dtype; `op` names the public op in the error for an unknown one. */
+export function dtypeCode(d: DType, op = 'dtype'): number {
   const c = CODES[d];
-  if (c === undefined) throw makeNativeError('ERR_DTYPE', 'dtype', `unknown dtype '${String(d)}'; expected one of ${Object.keys(CODES).join(', ')}`, '');
+  if (c === undefined) throw makeNativeError('ERR_DTYPE', op, `unknown dtype '${String(d)}'; expected one of ${Object.keys(CODES).join(', ')}`, `dtype=${String(d)}`);
   return c;
 }
 
+// libtorch dtypes this layer does not handle, by code, so that errors can name them.
+const UNSUPPORTED: Record<number, string> = { 8: 'complex32', 9: 'complex64', 10: 'complex128', 12: 'qint8', 13: 'quint8', 14: 'qint32' };
+
 export function dtypeName(code: number): DType {
   const n = NAMES[code];
-  if (!n) throw makeNativeError('ERR_DTYPE', 'dtype', `unsupported native dtype code ${code}`, '');
+  if (!n) throw makeNativeError('ERR_DTYPE', 'dtype', `unsupported dtype ${UNSUPPORTED[code] ?? `with native code ${code}`}`, '');
   return n;
 }
 

@@ -14,10 +14,13 @@ export class DistillError extends Error {
 /** An error raised by a tensor op; `op` and `inputs` say which call failed and on what. */
 export class TorchError extends DistillError {
   readonly op: string;
+  /** The message without the op and inputs. */
+  readonly detail: string;
   readonly inputs: string;
   constructor(code: string, op: string, detail: string, inputs: string) {
     super(code, `${op}: ${detail}${inputs ? ` (inputs: ${inputs})` : ''}`);
     this.op = op;
+    this.detail = detail;
     this.inputs = inputs;
   }
 }
@@ -27,7 +30,12 @@ export class DeviceError extends TorchError {}
 export class IndexError extends TorchError {}
 export class DisposedTensorError extends TorchError {}
 export class AutogradError extends TorchError {}
+/** A bad argument value: our own checks, and libtorch's c10::ValueError (Python's ValueError). */
 export class ArgumentError extends TorchError {}
+/** An allocation failed (ERR_OOM): c10::OutOfMemoryError, the CPU allocator, std::bad_alloc. */
+export class OutOfMemoryError extends TorchError {}
+/** c10::NotImplementedError: an op, derivative or backend that libtorch does not provide. */
+export class NotImplementedError extends TorchError {}
 /**
  * A collective or rendezvous failed (torch/dist.ts). Codes: ERR_DIST_TIMEOUT (a peer did
  * not answer within the group's timeout), ERR_DIST_PEER (a peer's connection dropped: it
@@ -57,13 +65,35 @@ const byCode: Record<string, typeof TorchError> = {
   ERR_DISPOSED: DisposedTensorError,
   ERR_AUTOGRAD: AutogradError,
   ERR_ARG: ArgumentError,
+  ERR_OOM: OutOfMemoryError,
+  ERR_NOT_IMPLEMENTED: NotImplementedError,
   ERR_DIST: DistError,
   ERR_DIST_TIMEOUT: DistError,
   ERR_DIST_PEER: DistError,
   ERR_DIST_CLOSED: DistError,
 };
 
+/**
+ * Builds the typed error for a native failure; the addon calls it (native/errors.cc) with
+ * a code from its classification: c10's error classes first (IndexError → ERR_INDEX,
+ * TypeError → ERR_DTYPE, ValueError → ERR_ARG, NotImplementedError → ERR_NOT_IMPLEMENTED,
+ * OutOfMemoryError → ERR_OOM), then where libtorch raised a plain c10::Error (autograd →
+ * ERR_AUTOGRAD, the allocator → ERR_OOM, …), and only then words in the message.
+ */
 export function makeNativeError(code: string, op: string, detail: string, inputs: string): TorchError {
   const Cls = byCode[code] ?? TorchError;
   return new Cls(code, op, detail, inputs);
+}
+
+/**
+ * Runs `fn`, reporting a TorchError it raises as raised by the public op `op`: for public
+ * functions built on a shared native one (tensor() and fromBytes() both copy bytes in).
+ */
+export function asOp<T>(op: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof TorchError && e.op !== op) throw makeNativeError(e.code, op, e.detail, e.inputs);
+    throw e;
+  }
 }

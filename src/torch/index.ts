@@ -2,7 +2,7 @@
 export { Tensor, type NestedArray } from './tensor.js';
 export { type DType, type TypedArray, isFloating, ITEM_SIZE } from './dtype.js';
 export * from './errors.js';
-export { tidy, scope, keep, scopeDepth } from './scope.js';
+export { tidy, tidyAsync, scope, scopeAsync, keep, scopeDepth } from './scope.js';
 export * from './creation.js';
 export { fromBytes } from './bytes.js';
 export * from './autograd.js';

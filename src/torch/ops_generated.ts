@@ -5,37 +5,37 @@ import { dtypeCode, type DType } from './dtype.js';
 
 export type Reduction = 'none' | 'mean' | 'sum';
 export function zeros(size: number | number[], dtype: DType = 'float32'): Tensor {
-  return wrap(native.zeros(size, dtypeCode(dtype)));
+  return wrap(native.zeros(size, dtypeCode(dtype, 'zeros')));
 }
 export function ones(size: number | number[], dtype: DType = 'float32'): Tensor {
-  return wrap(native.ones(size, dtypeCode(dtype)));
+  return wrap(native.ones(size, dtypeCode(dtype, 'ones')));
 }
 export function empty(size: number | number[], dtype: DType = 'float32'): Tensor {
-  return wrap(native.empty(size, dtypeCode(dtype)));
+  return wrap(native.empty(size, dtypeCode(dtype, 'empty')));
 }
 export function full(size: number | number[], fillValue: number | boolean, dtype: DType = 'float32'): Tensor {
-  return wrap(native.full(size, fillValue, dtypeCode(dtype)));
+  return wrap(native.full(size, fillValue, dtypeCode(dtype, 'full')));
 }
 export function arangeRaw(start: number | boolean, end: number | boolean, step: number | boolean, dtype: DType): Tensor {
-  return wrap(native.arangeRaw(start, end, step, dtypeCode(dtype)));
+  return wrap(native.arangeRaw(start, end, step, dtypeCode(dtype, 'arange')));
 }
 export function linspace(start: number | boolean, end: number | boolean, steps: number, dtype: DType = 'float32'): Tensor {
-  return wrap(native.linspace(start, end, steps, dtypeCode(dtype)));
+  return wrap(native.linspace(start, end, steps, dtypeCode(dtype, 'linspace')));
 }
 export function eye(n: number, m: number | null = null, dtype: DType = 'float32'): Tensor {
-  return wrap(native.eye(n, m, dtypeCode(dtype)));
+  return wrap(native.eye(n, m, dtypeCode(dtype, 'eye')));
 }
 export function rand(size: number | number[], dtype: DType = 'float32'): Tensor {
-  return wrap(native.rand(size, dtypeCode(dtype)));
+  return wrap(native.rand(size, dtypeCode(dtype, 'rand')));
 }
 export function randn(size: number | number[], dtype: DType = 'float32'): Tensor {
-  return wrap(native.randn(size, dtypeCode(dtype)));
+  return wrap(native.randn(size, dtypeCode(dtype, 'randn')));
 }
 export function randint(low: number, high: number, size: number | number[], dtype: DType = 'int64'): Tensor {
-  return wrap(native.randint(low, high, size, dtypeCode(dtype)));
+  return wrap(native.randint(low, high, size, dtypeCode(dtype, 'randint')));
 }
 export function randperm(n: number, dtype: DType = 'int64'): Tensor {
-  return wrap(native.randperm(n, dtypeCode(dtype)));
+  return wrap(native.randperm(n, dtypeCode(dtype, 'randperm')));
 }
 export function multinomial(self: Tensor, numSamples: number, replacement: boolean = false): Tensor {
   return wrap(native.multinomial(self.handle, numSamples, replacement));
@@ -50,7 +50,7 @@ export function randnLike(self: Tensor): Tensor {
   return wrap(native.randnLike(self.handle));
 }
 export function toDtype(self: Tensor, dtype: DType): Tensor {
-  return wrap(native.toDtype(self.handle, dtypeCode(dtype)));
+  return wrap(native.toDtype(self.handle, dtypeCode(dtype, 'toDtype')));
 }
 export function toDevice(self: Tensor, device: string): Tensor {
   return wrap(native.toDevice(self.handle, device));

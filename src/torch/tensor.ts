@@ -4,6 +4,7 @@
 import { native } from './native.js';
 import { dtypeName, viewBytes, ITEM_SIZE, type DType, type TypedArray } from './dtype.js';
 import { TRACKED, track, type Tracked } from './scope.js';
+import { asOp } from './errors.js';
 
 export type NestedArray = number | boolean | NestedArray[];
 
@@ -51,6 +52,9 @@ export class Tensor implements Tracked {
   }
   /** One copy of the data as a typed array (float16/bfloat16 come back as Float32Array). */
   dataSync(): TypedArray {
+    return asOp('dataSync', () => this.#data());
+  }
+  #data(): TypedArray {
     if (this.dtype === 'float16' || this.dtype === 'bfloat16') {
       const f = wrap(native.toDtype(this.handle, 6));
       try {
@@ -63,7 +67,7 @@ export class Tensor implements Tracked {
   }
   /** The raw bytes, row-major, in this tensor's dtype (one copy). */
   bytes(): Uint8Array {
-    return new Uint8Array(native.toBytes(this.handle) as ArrayBuffer);
+    return asOp('bytes', () => new Uint8Array(native.toBytes(this.handle) as ArrayBuffer));
   }
   /** Nested JS arrays (int64 as numbers, bool as booleans); a number for a 0-d tensor. */
   toArray(): NestedArray {

@@ -1,9 +1,12 @@
 // BatchNorm (running statistics over several train steps, then eval), LayerNorm and
 // RMSNorm against PyTorch: outputs, input and parameter gradients, buffers.
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../../src/torch/index.js';
 import * as nn from '../../src/nn/index.js';
 import { moduleCase, runChecks, randn, setValue, type Check } from './harness.js';
+import { runOracle, type OracleValue } from '../helpers/oracle.js';
+import { assertClose } from '../helpers/assert.js';
 
 torch.manualSeed(11);
 
@@ -102,13 +105,13 @@ const checks: Check[] = [
     },
   },
   {
-    name: 'BatchNorm: wrong rank and a single value per channel in training throw ShapeError',
+    name: 'BatchNorm: wrong rank throws ShapeError, a single value per channel in training ArgumentError (PyTorch: ValueError)',
     check: () => {
       const isShape = (re: RegExp) => (e: Error) => e instanceof torch.ShapeError && re.test(e.message);
       assert.throws(() => new nn.BatchNorm1d(3).call(randn(2, 3, 4, 4)), isShape(/BatchNorm1d: expected 2D or 3D input \(got 4D input\)/));
       assert.throws(() => new nn.BatchNorm2d(3).call(randn(2, 3)), isShape(/BatchNorm2d: expected 4D input/));
       const bn = new nn.BatchNorm1d(3);
-      assert.throws(() => bn.call(randn(1, 3)), isShape(/more than 1 value per channel/));
+      assert.throws(() => bn.call(randn(1, 3)), (e: Error) => e instanceof torch.ArgumentError && /batchNorm: Expected more than 1 value per channel/.test(e.message));
       assert.equal(bn.numBatchesTracked!.item(), 1, 'PyTorch also counts the step before failing');
       assert.deepEqual([...bn.eval().call(randn(1, 3)).shape], [1, 3], 'eval accepts one sample');
     },
@@ -122,3 +125,28 @@ const checks: Check[] = [
 ];
 
 runChecks(checks);
+
+// Issue #21: F.batch_norm in training refuses one value per channel (nothing to take a
+// variance of), as PyTorch does with ValueError; in eval, or with more values, it runs.
+test('batchNorm in training with one value per channel raises as PyTorch does', () => {
+  const shapes = [[1, 3], [1, 3, 1, 1], [1, 3, 1]];
+  const py = runOracle([
+    ...shapes.map((s) => ({ code: `F.batch_norm(torch.ones(${s.join(', ')}), None, None, training=True)\nout = {}` })),
+    { code: 'out = {"y": F.batch_norm(torch.ones(1, 3, 2), None, None, training=True), "e": F.batch_norm(torch.ones(1, 3), torch.zeros(3), torch.ones(3), training=False)}' },
+  ]);
+  shapes.forEach((s, i) => {
+    assert.match(String(py[i].error), /^ValueError: Expected more than 1 value per channel when training/);
+    assert.throws(() => torch.batchNorm(torch.ones(s), null, null, null, null, true), (e: unknown) => {
+      assert.ok(e instanceof torch.ArgumentError, `got ${(e as Error)?.constructor?.name}: ${(e as Error)?.message}`);
+      assert.equal(e.code, 'ERR_ARG');
+      assert.equal(e.op, 'batchNorm');
+      assert.match(e.message, new RegExp(`Expected more than 1 value per channel when training, got input size \\[${s.join(', ')}\\]`));
+      return true;
+    });
+  });
+  // The module in training mode goes through the same check.
+  assert.throws(() => new nn.BatchNorm2d(3).call(torch.ones([1, 3, 1, 1])), torch.ArgumentError);
+  const ok = py[shapes.length] as { y: OracleValue; e: OracleValue };
+  assertClose(torch.batchNorm(torch.ones([1, 3, 2]), null, null, null, null, true), ok.y);
+  assertClose(torch.batchNorm(torch.ones([1, 3]), torch.zeros([3]), torch.ones([3]), null, null, false), ok.e);
+});

@@ -24,8 +24,8 @@ test('wrong shapes: matmul, broadcasting, view', () => {
 
 test('wrong dtypes', () => {
   expectError(() => torch.zeros([2, 2]).mm(torch.zeros([2, 2], 'float64')), torch.DTypeError, 'ERR_DTYPE', 'mm', /float64/);
-  expectError(() => torch.crossEntropy(torch.zeros([2, 3]), torch.zeros([2])), torch.DTypeError, 'ERR_DTYPE', 'crossEntropyRaw', /target=\[2\] float32/);
-  expectError(() => torch.zeros([2]).toDtype('complex' as torch.DType), torch.DTypeError, 'ERR_DTYPE', 'dtype', /^$/);
+  expectError(() => torch.crossEntropy(torch.zeros([2, 3]), torch.zeros([2])), torch.DTypeError, 'ERR_DTYPE', 'crossEntropy', /target=\[2\] float32/);
+  expectError(() => torch.zeros([2]).toDtype('complex' as torch.DType), torch.DTypeError, 'ERR_DTYPE', 'toDtype', /^dtype=complex$/);
 });
 
 test('wrong device', () => {
@@ -66,7 +66,7 @@ test('backward on a tensor without grad, and twice through a freed graph', () =>
 test('bad arguments from JS', () => {
   expectError(() => torch.zeros([2]).add('x' as unknown as number), torch.ArgumentError, 'ERR_ARG', 'add', /self=\[2\] float32/);
   expectError(() => torch.zeros([2.5]), torch.ArgumentError, 'ERR_ARG', 'zeros', /size=\[2.5\]/);
-  expectError(() => torch.crossEntropy(torch.zeros([2, 3]), torch.zeros([2], 'int64'), { reduction: 'avg' as 'mean' }), torch.ArgumentError, 'ERR_ARG', 'crossEntropyRaw', /reduction=avg/);
+  expectError(() => torch.crossEntropy(torch.zeros([2, 3]), torch.zeros([2], 'int64'), { reduction: 'avg' as 'mean' }), torch.ArgumentError, 'ERR_ARG', 'crossEntropy', /reduction=avg/);
   expectError(() => torch.ones([2]).item(), torch.ShapeError, 'ERR_SHAPE', 'item', /self=\[2\]/);
 });
 
@@ -96,4 +96,66 @@ test('a worker thread loading the addon keeps its own error factory; errors on b
   await w.terminate();
   // The main thread's factory still works after the worker is gone.
   expectError(() => torch.zeros([2]).add(torch.zeros([3])), torch.ShapeError, 'ERR_SHAPE', 'add', /\[2\]/);
+});
+
+// ── issue #21: classification by c10's error classes and raise sites, public op names, dtype names ──
+
+test('autograd failures are ERR_AUTOGRAD: an in-place op on a leaf that requires grad, a saved tensor modified before backward', () => {
+  // PyTorch: "a leaf Variable that requires grad is being used in an in-place operation."
+  const leaf = torch.ones([2]).requiresGrad_();
+  expectError(() => leaf.add_(1), torch.AutogradError, 'ERR_AUTOGRAD', 'add_', /self=\[2\] float32/);
+  expectError(() => leaf.mul_(torch.ones([2])), torch.AutogradError, 'ERR_AUTOGRAD', 'mul_', /self=\[2\] float32/);
+  // PyTorch: "one of the variables needed for gradient computation has been modified by an inplace operation"
+  const x = torch.ones([3]).requiresGrad_();
+  const y = x.exp();
+  const z = y.exp(); // saves y for its backward
+  y.add_(1);
+  expectError(() => z.sum().backward(), torch.AutogradError, 'ERR_AUTOGRAD', 'backward', /self=\[\] float32/);
+  const y2 = torch.ones([3]).requiresGrad_().exp();
+  const z2 = y2.exp();
+  y2.mul_(2);
+  assert.throws(() => z2.sum().backward(), /modified by an inplace operation/);
+  // Control: the same graph without the in-place op runs.
+  const x2 = torch.ones([3]).requiresGrad_();
+  x2.exp().exp().sum().backward();
+  assert.ok(Math.abs((x2.grad!.toArray() as number[])[0] - Math.exp(1 + Math.E)) < 1e-3);
+});
+
+test('an allocation libtorch cannot make is ERR_OOM', () => {
+  // 4 TiB: libtorch 1.13's CPU allocator raises a plain c10::Error from alloc_cpu.cpp
+  // ("DefaultCPUAllocator: can't allocate memory"), classified by where it was raised.
+  expectError(() => torch.empty([2 ** 40], 'float32'), torch.OutOfMemoryError, 'ERR_OOM', 'empty', /size=\[1099511627776\], dtype=float32/);
+  // Beyond any address space (2^54 bytes), whatever the kernel's overcommit policy.
+  expectError(() => torch.zeros([2 ** 26, 2 ** 26], 'float32'), torch.OutOfMemoryError, 'ERR_OOM', 'zeros', /dtype=float32/);
+  assert.match(String((() => { try { torch.empty([2 ** 40]); } catch (e) { return (e as Error).message; } })()), /can't allocate memory/);
+});
+
+test('errors name the public op, not the binding behind it', () => {
+  // functional.ts wraps crossEntropyRaw, nllLossRaw, klDivRaw, mseLossRaw, maxDim, …
+  const logits = torch.zeros([2, 3]);
+  expectError(() => torch.nllLoss(logits, torch.zeros([2])), torch.DTypeError, 'ERR_DTYPE', 'nllLoss', /target=\[2\] float32/);
+  expectError(() => torch.mseLoss(torch.zeros([2]), torch.zeros([3])), torch.ShapeError, 'ERR_SHAPE', 'mseLoss', /input=\[2\] float32, target=\[3\] float32/);
+  expectError(() => torch.klDiv(torch.zeros([2]), torch.zeros([3])), torch.ShapeError, 'ERR_SHAPE', 'klDiv', /input=\[2\]/);
+  expectError(() => torch.max(logits, 5), torch.IndexError, 'ERR_INDEX', 'max', /dim=5/);
+  expectError(() => torch.arange(0, 5, 0), torch.TorchError, 'ERR_TORCH', 'arange', /step=0/);
+  // tensor() and fromBytes() share the native copy; each reports its own name.
+  expectError(() => torch.tensor(new Float32Array(4), { shape: [3] }), torch.ShapeError, 'ERR_SHAPE', 'tensor', /shape=\[3\], dtype=float32/);
+  expectError(() => torch.fromBytes(new Uint8Array(3), [2], 'float32'), torch.ShapeError, 'ERR_SHAPE', 'fromBytes', /shape=\[2\], dtype=float32/);
+  expectError(() => torch.tensor([1, 2], { dtype: 'complex' as torch.DType }), torch.DTypeError, 'ERR_DTYPE', 'tensor', /dtype=complex/);
+  const leaf = torch.ones([2]).requiresGrad_();
+  expectError(() => leaf.mul(2).requiresGrad_(false), torch.AutogradError, 'ERR_AUTOGRAD', 'requiresGrad_', /self=\[2\] float32, requiresGrad=false/);
+});
+
+test('dtypes print by name in the inputs, not as enum numbers', () => {
+  // randn has no int64 kernel: "normal_kernel_cpu" not implemented for 'Long'
+  expectError(() => torch.randn([2], 'int64'), torch.DTypeError, 'ERR_DTYPE', 'randn', /^size=\[2\], dtype=int64$/);
+  expectError(() => torch.zeros([2], 'bfloat16').matmul(torch.zeros([3], 'bfloat16')), torch.ShapeError, 'ERR_SHAPE', 'matmul', /^self=\[2\] bfloat16, other=\[3\] bfloat16$/);
+  expectError(() => torch.linspace(0, 1, -1, 'float64'), torch.TorchError, 'ERR_TORCH', 'linspace', /dtype=float64/);
+});
+
+test('c10 error classes map to codes: IndexError, ValueError', () => {
+  // c10::IndexError (TORCH_CHECK_INDEX) for an out-of-range dim, whatever its message says.
+  expectError(() => torch.zeros([2]).transpose(0, 3), torch.IndexError, 'ERR_INDEX', 'transpose', /dim1=3/);
+  // c10::ValueError (TORCH_CHECK_VALUE), Python's ValueError: batch norm's check below.
+  expectError(() => torch.batchNorm(torch.ones([1, 3]), null, null, null, null, true), torch.ArgumentError, 'ERR_ARG', 'batchNorm', /input=\[1, 3\] float32/);
 });

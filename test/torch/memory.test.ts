@@ -31,7 +31,110 @@ test('keep() survives the scope; a throwing scope still frees; async fns are ref
   assert.equal(kept.isDisposed, false);
   kept.dispose();
   assert.throws(() => torch.tidy(() => { torch.ones([3]); throw new Error('inside'); }), /inside/);
-  assert.throws(() => torch.tidy((async () => torch.ones([1])) as () => unknown), /synchronous/);
+  assert.throws(() => torch.tidy((async () => torch.ones([1])) as () => unknown), /synchronous; use tidyAsync/);
+  assert.equal(torch.memory().liveTensors, base);
+  assert.equal(torch.scopeDepth(), 0);
+});
+
+// ── async scopes (issue #21 §7) ──
+const tick = () => new Promise<void>((r) => setImmediate(r));
+
+test('tidyAsync frees what an async function created across its awaits, keeps what it returns', async () => {
+  const base = torch.memory().liveTensors;
+  const made: torch.Tensor[] = [];
+  const out = await torch.tidyAsync(async () => {
+    made.push(torch.ones([3])); // before the first await
+    await tick();
+    made.push(torch.ones([3]).mul(2)); // after it: the ones and the product
+    await tick();
+    const inner = await torch.tidyAsync(async () => {
+      await tick();
+      const t = torch.full([3], 5);
+      made.push(t);
+      return { t, freed: torch.zeros([1]) };
+    });
+    assert.equal(inner.t.isDisposed, false, 'returned from the inner scope');
+    assert.equal(inner.freed.isDisposed, false, 'the whole returned object is kept');
+    return inner.t.add(made[1]);
+  });
+  assert.deepEqual(out.toArray(), [7, 7, 7]);
+  assert.equal(torch.memory().liveTensors, base + 1, 'only the result is alive');
+  for (const t of made) assert.equal(t.isDisposed, true);
+  out.dispose();
+  assert.equal(torch.memory().liveTensors, base);
+  assert.equal(torch.scopeDepth(), 0);
+});
+
+test('two interleaved async scopes each free only their own tensors', async () => {
+  const base = torch.memory().liveTensors;
+  const order: string[] = [];
+  let releaseA!: () => void;
+  const aMayFinish = new Promise<void>((r) => (releaseA = r));
+  const mine = { a: [] as torch.Tensor[], b: [] as torch.Tensor[] };
+  const a = torch.tidyAsync(async () => {
+    for (let i = 0; i < 3; i++) {
+      mine.a.push(torch.ones([2]).mul(i)); // 2 tensors per step
+      order.push(`a${i}`);
+      await tick();
+    }
+    await aMayFinish;
+    return mine.a[2].sum();
+  });
+  const b = torch.tidyAsync(async () => {
+    for (let i = 0; i < 3; i++) {
+      mine.b.push(torch.zeros([4]));
+      order.push(`b${i}`);
+      await tick();
+    }
+    return 'b done';
+  });
+  assert.equal(await b, 'b done');
+  assert.deepEqual(order.slice(0, 4), ['a0', 'b0', 'a1', 'b1'], 'the scopes ran interleaved');
+  // b closed while a is still open: b's tensors are freed, none of a's.
+  for (const t of mine.b) assert.equal(t.isDisposed, true);
+  for (const t of mine.a) assert.equal(t.isDisposed, false);
+  assert.equal(torch.memory().liveTensors, base + 6, "a's 3 × (ones, product)");
+  releaseA();
+  const sum = await a;
+  assert.equal(sum.item(), 4);
+  for (const t of mine.a) assert.equal(t.isDisposed, true);
+  assert.equal(torch.memory().liveTensors, base + 1, 'the returned sum');
+  sum.dispose();
+  assert.equal(torch.memory().liveTensors, base);
+});
+
+test('sync tidy inside an async scope, an async scope started inside tidy, a rejected scope, keep()', async () => {
+  const base = torch.memory().liveTensors;
+  let kept!: torch.Tensor;
+  let started!: Promise<torch.Tensor>;
+  const r = await torch.tidyAsync(async () => {
+    await tick();
+    const s = torch.tidy(() => torch.ones([2]).mul(3)); // the ones freed at once, the product moves here
+    assert.equal(torch.memory().liveTensors, base + 1);
+    kept = torch.keep(torch.ones([1]));
+    // Started inside a synchronous tidy: its tensors belong to it, not to that tidy,
+    // which ends before the async scope does.
+    torch.tidy(() => {
+      started = torch.tidyAsync(async () => {
+        const early = torch.ones([2]); // created before the first await, inside the tidy's extent
+        await tick();
+        return early.add(1);
+      });
+    });
+    const fromStarted = await started;
+    assert.deepEqual(fromStarted.toArray(), [2, 2], 'its tensor was not freed by the tidy');
+    return s.add(fromStarted);
+  });
+  assert.deepEqual(r.toArray(), [5, 5]);
+  assert.equal(torch.memory().liveTensors, base + 2, 'r and the kept tensor');
+  await assert.rejects(torch.tidyAsync(async () => {
+    torch.ones([5]);
+    await tick();
+    throw new Error('inside');
+  }), /inside/);
+  assert.equal(torch.memory().liveTensors, base + 2, 'the rejected scope freed its tensor');
+  r.dispose();
+  kept.dispose();
   assert.equal(torch.memory().liveTensors, base);
   assert.equal(torch.scopeDepth(), 0);
 });

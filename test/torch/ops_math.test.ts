@@ -45,6 +45,10 @@ parityTests([
   { name: 'sum dim keepdim', inputs: { a }, py: 'a.sum(1, keepdim=True)', ours: ({ a }) => a.sum(1, true), grad: ['a'] },
   { name: 'sum dims', inputs: { a }, py: 'a.sum((0, 1))', ours: ({ a }) => a.sum([0, 1]), grad: ['a'] },
   { name: 'sum of int64', inputs: { ai }, py: 'ai.sum()', ours: ({ ai }) => ai.sum() },
+  // issue #21: keepdim without dim keeps every dimension as 1 ([2, 5, 1] → [1, 1, 1], not []).
+  { name: 'sum/mean keepdim without dim', inputs: { x: R(2, 5, 1) }, py: '(torch.sum(x, None, True), x.mean(dim=None, keepdim=True), x.sum())',
+    ours: ({ x }) => [torch.sum(x, undefined, true), x.mean(null, true), x.sum(undefined, false)], grad: ['x'] },
+  { name: 'sum keepdim without dim on int64', inputs: { ai }, py: 'ai.sum(dim=None, keepdim=True)', ours: ({ ai }) => ai.sum(null, true) },
   { name: 'mean', inputs: { a }, py: '(a.mean(), a.mean(0))', ours: ({ a }) => [a.mean(), a.mean(0)], grad: ['a'] },
   { name: 'amax/amin', inputs: { a }, py: '(a.amax(1), a.amin(0, keepdim=True))', ours: ({ a }) => [a.amax(1), a.amin(0, true)], grad: ['a'] },
   { name: 'max all', inputs: { a }, py: 'a.max()', ours: ({ a }) => a.max(), grad: ['a'] },

@@ -1,0 +1,15 @@
+// Threads: libtorch's intra-op pool, OpenBLAS's own pool, and the denormal flags that
+// live in each of those threads. Bound through the op table (setNumThreads, setFlushDenormal).
+#pragma once
+#include <cstdint>
+
+namespace distill {
+
+// Sets libtorch's intra-op threads and, when the loaded BLAS is OpenBLAS, its pool too.
+void set_num_threads(int64_t n);
+
+// Flush denormals to zero (FTZ/DAZ) on this thread and every intra-op worker; returns
+// whether the CPU supports it.
+bool set_flush_denormal(bool on);
+
+}  // namespace distill
