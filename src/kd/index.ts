@@ -9,6 +9,8 @@ export { softTargets, logSoftTargets, entropy, entropyAtT } from './temperature.
 export { hintonLoss, hardCE, softKL, standardizeLogits, type HintonOptions, type HardOptions, type HintonParts, type Mixup, type TeacherInput } from './hinton.js';
 export { forwardKL, reverseKL, jsd, totalVariation, mseLogits } from './divergences.js';
 export { sparseKL, sparseTeacherFromLogits, isSparseTeacher, type SparseTeacher } from './sparse.js';
+// token-level KD for LMs: CE on the completion tokens + KL against a teacher's top-k
+export { tokenKdLoss, type TokenKdParts } from './token_kd.js';
 export { multiTeacherKL, multiTeacherTargets, normaliseWeights } from './multi_teacher.js';
 // token-level KD for causal LMs (per-position CE + KL to the teacher's top-k distributions)
 export { tokenKdLoss, type TokenKdParts } from './token_kd.js';
@@ -33,8 +35,8 @@ export { LiveTeacher, CachedTeacher, computeLogits, teacherCacheKey, type Teache
 export { ViewLogitsStore } from './view_store.js';
 export {
   train, saveWeights, NonFiniteLossError, DEFAULT_TRAIN,
-  type TrainConfig, type TrainRequest, type TrainResult, type TrainEvent, type EpochRecord, type KDSetup, type KDLossFn, type BatchSource, type Batch, type EvalSet,
+  type TrainConfig, type TrainRequest, type TrainResult, type TrainEvent, type EpochRecord, type KDSetup, type BatchSource, type Batch, type EvalSet,
 } from './trainer.js';
 
 // data parallelism over a torch ProcessGroup (the trainer's `dist` option uses these)
-export { broadcastState, allreduceGradients, allreduceSums, agree, shardRange } from './distributed.js';
+export { broadcastState, allreduceGradients, allreduceSums, agree, shardRange } from '../train/index.js';

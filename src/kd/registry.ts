@@ -71,9 +71,17 @@ export type LossSpec = { [N in LossName]: { name: N; weight?: number } & LossOpt
 
 // ── definitions ──
 
+/** Module names whose outputs a loss reads, on each model. */
+export interface FeatureNames {
+  student: string[];
+  teacher: string[];
+}
+
 /** A built loss: its value on a batch, plus any trainable state (a hint regressor). */
 export interface LossComponent {
   run(inputs: LossInputs, ctx: LossContext): { value: Tensor; parts?: Record<string, Tensor> };
+  /** The intermediate features it reads, by module name on each side (feature losses). */
+  features?: FeatureNames;
   parameters?(): Tensor[];
   dispose?(): void;
 }
@@ -249,6 +257,7 @@ registerLoss<LossOptions['hint']>('hint', {
     }
     return {
       run: (inputs) => ({ value: hintLoss(feature(key, inputs, 'student', o.student), feature(key, inputs, 'teacher', o.teacher), regressor) }),
+      features: { student: [o.student], teacher: [o.teacher] },
       parameters: () => regressor?.parameters() ?? [],
       dispose: () => regressor?.dispose(),
     };
@@ -260,6 +269,7 @@ registerLoss<LossOptions['attention']>('attention', {
   options: { pairs: rule.pairs, p: rule.positive, squared: rule.boolean },
   required: ['pairs'],
   build: (o, key) => ({
+    features: { student: o.pairs.map((p) => p[0]), teacher: o.pairs.map((p) => p[1]) },
     run: (inputs) => ({
       value: attentionTransfer(o.pairs.map(([s, t]) => [feature(key, inputs, 'student', s), feature(key, inputs, 'teacher', t)] as const), { p: o.p, squared: o.squared }),
     }),
@@ -273,7 +283,9 @@ export interface KDLoss {
   (inputs: LossInputs, ctx: LossContext): LossResult;
   /** One entry per spec: its key in `parts`, its registered name and its weight. */
   readonly components: readonly { key: string; name: string; weight: number }[];
-  /** Trainable parameters of the loss itself (hint regressors): add them to the optimizer. */
+  /** The features its components read (captured by kd.train with a live teacher model); empty lists for logit losses. */
+  readonly features: FeatureNames;
+  /** Trainable parameters of the loss itself (hint regressors); kd.train optimizes and checkpoints them. */
   parameters(): Tensor[];
   /** Frees those parameters. */
   dispose(): void;
@@ -350,6 +362,10 @@ export function createLoss(spec: LossSpec | readonly LossSpec[]): KDLoss {
   };
   return Object.assign(call, {
     components: built.map(({ key, name, weight }) => ({ key, name, weight })),
+    features: {
+      student: [...new Set(built.flatMap((b) => b.component.features?.student ?? []))],
+      teacher: [...new Set(built.flatMap((b) => b.component.features?.teacher ?? []))],
+    },
     parameters: () => built.flatMap((b) => b.component.parameters?.() ?? []),
     dispose: () => {
       for (const b of built) b.component.dispose?.();

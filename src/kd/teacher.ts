@@ -19,7 +19,7 @@ import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import type { Module } from '../nn/index.js';
 import { encodeSafetensors, loadSafetensors, saveSafetensors } from '../io/index.js';
-import { agree, shardRange } from './distributed.js';
+import { agree, shardRange } from '../train/index.js';
 
 /** Top-k teacher logits: p_i = exp(logits_i − logZ) exactly at T = 1; the rest is the tail. */
 export interface SparseLogits {

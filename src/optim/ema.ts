@@ -6,13 +6,13 @@
 // optimizer rattles around in than the last iterate does; it is validated and kept instead.
 import * as torch from '../torch/index.js';
 import { ConfigError, isFloating, type Tensor } from '../torch/index.js';
-import type { Module } from '../nn/index.js';
+import type { AnyModule } from '../nn/index.js';
 
 export class WeightEma {
   /** θ̄ by state-dict name, owned here (kept out of every scope). */
   readonly average: Record<string, Tensor>;
 
-  constructor(private readonly model: Module, readonly decay: number) {
+  constructor(private readonly model: AnyModule, readonly decay: number) {
     if (!(decay > 0 && decay < 1)) throw new ConfigError(`EMA decay must be in (0, 1), got ${decay}`);
     this.average = torch.noGrad(() => Object.fromEntries(Object.entries(model.stateDict()).map(([k, t]) => [k, torch.keep(t.detach().clone())])));
   }

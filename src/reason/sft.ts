@@ -1,14 +1,15 @@
 // Fine-tuning a causal LM on chat examples: SFT on the completion tokens, plus
-// token-level KD where the examples carry teacher distributions. Seeded, checkpointed,
-// and resumable to the same weights: the batch order is a pure function of (seed, epoch).
-import { existsSync } from 'node:fs';
+// token-level KD where the examples carry teacher distributions, on the one training loop
+// (train/trainer.ts). Seeded, checkpointed, and resumable to the same weights: the batch
+// order is a pure function of (seed, step).
 import * as torch from '../torch/index.js';
-import { AdamW, clipGradNorm, warmupCosine } from '../optim/index.js';
-import { loadCheckpoint, readCheckpointInfo, saveCheckpoint } from '../io/index.js';
-import type { CausalLM } from '../lm/model.js';
-import { disposeBatch, makeBatch, type LmExample } from '../lm/batch.js';
-import { tokenKdLoss } from '../kd/token_kd.js';
-import { permutation } from '../data/rng.js';
+import { AdamW, warmupCosine } from '../optim/index.js';
+import { disposeBatch, makeBatch, type CausalLM, type LmBatch, type LmExample } from '../lm/index.js';
+import { Trainer, checkpointHasRecipe } from '../train/index.js';
+import { tokenKdLoss } from '../kd/index.js';
+import { permutation } from '../data/index.js';
+
+export { checkpointHasRecipe };
 
 export interface LmTrainOptions {
   model: CausalLM;
@@ -84,19 +85,8 @@ export function groupedBatchAt(lengths: readonly number[], bs: number, seed: num
   return batches[permutation(perEpoch, seed, epoch, 1)[step % perEpoch]];
 }
 
+/** Trains `o.model` for `o.steps` steps of one batch each; resumes from `o.checkpoint` when it exists. */
 export function trainLm(o: LmTrainOptions): { step: number; last: LmStepInfo | null } {
-  // Denormals are flushed for the run (torch.setFlushDenormal), as in kd.train.
-  return torch.withFlushDenormal(() => runLmTraining(o));
-}
-
-const recipeOf = (checkpoint: string) => JSON.stringify(readCheckpointInfo(checkpoint).extra.recipe ?? null);
-
-/** Whether trainLm would resume `checkpoint` with this recipe (it refuses another). */
-export function checkpointHasRecipe(checkpoint: string, recipe: Record<string, unknown> | undefined): boolean {
-  return recipeOf(checkpoint) === JSON.stringify(recipe ?? null);
-}
-
-function runLmTraining(o: LmTrainOptions): { step: number; last: LmStepInfo | null } {
   const { model, examples } = o;
   if (examples.length === 0) throw new torch.ConfigError('trainLm: no training examples');
   const bs = Math.min(o.batchSize ?? 32, examples.length);
@@ -108,42 +98,50 @@ function runLmTraining(o: LmTrainOptions): { step: number; last: LmStepInfo | nu
   // Linear warm-up (default 10% of the run, at most 100 steps), then cosine to zero.
   const warmup = Math.max(1, Math.min(o.warmupSteps ?? Math.min(100, Math.floor(o.steps / 10)), o.steps - 1));
   const sched = o.steps >= 2 ? warmupCosine(opt, { warmupSteps: warmup, totalSteps: o.steps, startFactor: 0.01 }) : undefined;
-  let step = 0;
-  if (o.checkpoint && existsSync(o.checkpoint)) {
-    const [was, now] = [recipeOf(o.checkpoint), JSON.stringify(o.recipe ?? null)];
-    if (was !== now) throw new torch.ConfigError(`${o.checkpoint} was written by a run with other options (${was}, now ${now}); rerun with those options to resume it, or delete it to start anew`);
-    step = loadCheckpoint(o.checkpoint, { model, optimizer: opt, scheduler: sched }).step;
-  }
-  const save = () => o.checkpoint && saveCheckpoint(o.checkpoint, { model, optimizer: opt, scheduler: sched, step, extra: { seed, batchSize: bs, recipe: o.recipe ?? null } });
   const lengths = o.groupByLength ? examples.map((e) => Math.min(e.prompt.length + e.completion.length, maxLen + 1)) : null;
-  model.train();
+  const perEpoch = Math.max(1, Math.floor(examples.length / bs));
   let last: LmStepInfo | null = null;
-  while (step < o.steps) {
-    const ids = lengths ? groupedBatchAt(lengths, bs, seed, step) : batchAt(examples.length, bs, seed, step);
-    const batch = makeBatch(ids.map((i) => examples[i]), maxLen, o.padId);
-    try {
-      const info = torch.tidy(() => {
+  let kl: number | null = null;
+  let ce = NaN;
+  let tokens = 0;
+  try {
+    const r = new Trainer<LmBatch>({
+      model, optimizer: opt, scheduler: sched,
+      data: {
+        batchesPerEpoch: perEpoch,
+        *batches(epoch: number, start: number) {
+          for (let b = start; b < perEpoch; b++) {
+            const step = epoch * perEpoch + b;
+            const ids = lengths ? groupedBatchAt(lengths, bs, seed, step) : batchAt(examples.length, bs, seed, step);
+            yield makeBatch(ids.map((i) => examples[i]), maxLen, o.padId);
+          }
+        },
+        release: disposeBatch,
+      },
+      computeLoss: (batch) => {
         const logits = model.call(batch.input); // (B, T, V)
         const parts = tokenKdLoss(logits, batch.target, alpha < 1 ? batch.teacher : null, { alpha, T });
-        const loss = parts.loss.item();
-        if (!Number.isFinite(loss)) throw new torch.TorchError('ERR_TORCH', 'trainLm', `the loss became ${loss} at step ${step + 1}; lower the learning rate (now ${opt.paramGroups[0].lr})`, '');
-        opt.zeroGrad();
-        parts.loss.backward();
-        if (o.clip ?? 1) clipGradNorm(model.parameters(), o.clip ?? 1);
-        const lr = opt.paramGroups[0].lr;
-        opt.step();
-        return { loss, ce: parts.ce, kl: parts.kl, lr };
-      });
-      sched?.step();
-      step++;
-      last = { step, steps: o.steps, tokens: batch.tokens, ...info };
-      o.onStep?.(last);
-    } finally {
-      disposeBatch(batch);
-    }
-    if (o.checkpointEvery && step % o.checkpointEvery === 0 && step < o.steps) save();
+        ({ ce, kl } = parts);
+        tokens = batch.tokens;
+        // The loss is already the mean over the batch's completion tokens: weight 1 per step.
+        return { loss: parts.loss, weight: 1 };
+      },
+      epochs: Math.ceil(o.steps / perEpoch),
+      maxSteps: o.steps,
+      clipGradNorm: o.clip ?? 1,
+      checkpoint: o.checkpoint ? { path: o.checkpoint, everySteps: o.checkpointEvery, recipe: o.recipe ?? null } : undefined,
+      resume: true,
+      callbacks: [{
+        onStart: () => model.train(),
+        onStep: (s) => {
+          last = { step: s.step, steps: o.steps, loss: s.loss, ce, kl, lr: s.lr, tokens };
+          o.onStep?.(last);
+        },
+      }],
+    }).fit();
+    return { step: r.step, last };
+  } finally {
+    opt.dispose();
+    model.eval();
   }
-  save();
-  model.eval();
-  return { step, last };
 }

@@ -410,3 +410,29 @@ test('ema: the run returns and validates θ̄ ← d·θ̄ + (1 − d)·θ over e
     for (const dir of dirs) rmSync(dir, { recursive: true });
   }
 });
+
+test('a library user\'s hint loss trains its regressor with no extraParams and no captures: the loss declares both', () => {
+  const { x, y } = data(96);
+  const dir = tmp();
+  try {
+    torch.manualSeed(8);
+    const teacherNet = new nn.Sequential(new nn.Linear(6, 24), new nn.ReLU(), new nn.Linear(24, 3));
+    const student = new nn.Sequential(new nn.Linear(6, 8), new nn.ReLU(), new nn.Linear(8, 3));
+    const loss = kd.createLoss([{ name: 'hinton' }, { name: 'hint', student: '1', teacher: '1', studentDim: 8, teacherDim: 24 }] as unknown as kd.LossSpec);
+    assert.deepEqual(loss.features, { student: ['1'], teacher: ['1'] });
+    const before = loss.parameters()[0].toArray();
+    const setup = { teacher: new kd.LiveTeacher(teacherNet, 3), loss, T: () => 2, alpha: () => 0.5 };
+    // Without the teacher as a module there is nothing to capture its features from: refused up front.
+    assert.throws(() => kd.train({ model: student, train: new Source(x, y, 32), runDir: dir, config: cfg({ epochs: 1 }), kd: setup }),
+      (e: unknown) => e instanceof torch.ConfigError && /reads intermediate features .*pass teacherModel/.test(e.message));
+    const base = torch.memory().liveTensors;
+    const r = kd.train({ model: student, train: new Source(x, y, 32), teacherModel: teacherNet, runDir: dir, config: cfg({ epochs: 8, lr: 1e-2 }), kd: setup });
+    assert.ok(r.history[7].parts.hint < r.history[0].parts.hint, `hint loss falls: ${r.history.map((h) => h.parts.hint?.toFixed(4))}`);
+    assert.notDeepEqual(loss.parameters()[0].toArray(), before, 'the regressor was trained');
+    assert.equal(torch.memory().liveTensors, base, 'captures made by train() are removed and their features freed');
+    // The hooks train() installed are gone: a forward captures nothing any more.
+    assert.equal(student.call(x).shape[0], 96);
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});

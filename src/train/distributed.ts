@@ -1,4 +1,4 @@
-// Data parallelism for the trainer, on a torch ProcessGroup (Gloo over TCP).
+// Data parallelism for the trainer (train/trainer.ts), on a torch ProcessGroup (Gloo over TCP).
 //
 // The recipe is PyTorch DDP's, written as a few explicit calls:
 //  - start: every rank takes rank 0's weights (broadcastState), so replicas begin equal;
