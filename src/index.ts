@@ -8,6 +8,7 @@ export * as optim from './optim/index.js';
 export * as data from './data/index.js';
 export * as io from './io/index.js';
 export * as lm from './lm/index.js';
+export * as train from './train/index.js';
 export * as kd from './kd/index.js';
 export * as reason from './reason/index.js';
 export * as exporters from './export/index.js';

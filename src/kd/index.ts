@@ -9,8 +9,6 @@ export { softTargets, logSoftTargets, entropy, entropyAtT } from './temperature.
 export { hintonLoss, hardCE, softKL, standardizeLogits, type HintonOptions, type HardOptions, type HintonParts, type Mixup, type TeacherInput } from './hinton.js';
 export { forwardKL, reverseKL, jsd, totalVariation, mseLogits } from './divergences.js';
 export { sparseKL, sparseTeacherFromLogits, isSparseTeacher, type SparseTeacher } from './sparse.js';
-// token-level KD for LMs: CE on the completion tokens + KL against a teacher's top-k
-export { tokenKdLoss, type TokenKdParts } from './token_kd.js';
 export { multiTeacherKL, multiTeacherTargets, normaliseWeights } from './multi_teacher.js';
 // token-level KD for causal LMs (per-position CE + KL to the teacher's top-k distributions)
 export { tokenKdLoss, type TokenKdParts } from './token_kd.js';
