@@ -16,7 +16,8 @@ import { HfTokenizer } from '../../src/lm/hf_tokenizer.js';
 import { assertFitsEmbedding } from '../../src/lm/tokenizer.js';
 import { ggufPreTokenizer } from '../../src/lm/gguf_vocab.js';
 import { exportGguf } from '../../src/export/gguf.js';
-import { loadLlamaCpp } from '../../src/export/llama_cpp.js';
+import { loadLlamaCpp, LlamaCppRunner } from '../../src/export/llama_cpp.js';
+import * as torch from '../../src/torch/index.js';
 import { randomLm } from './lm_fixtures.js';
 import { EDGE_CASES, tokenizerTestStrings } from '../helpers/tokenizer_strings.js';
 
@@ -28,7 +29,7 @@ const N = 2000;
 
 /** A GGUF of a 1-layer, 8-wide random model with `tok`'s vocabulary (+ `pad` unused rows); returns its path. */
 function writeGguf(tok: HfTokenizer, name: string, pad = 0): string {
-  const m = randomLm({ vocabSize: tok.vocabSize + pad, dim: 8, nLayers: 1, nHeads: 2, nKvHeads: 1, hiddenDim: 16, maxSeqLen: 64, tieEmbeddings: true }, 1);
+  const m = tinyLm(tok.vocabSize + pad);
   const path = join(work, `${name}.gguf`);
   try {
     exportGguf(m, tok, path, { name });
@@ -37,6 +38,8 @@ function writeGguf(tok: HfTokenizer, name: string, pad = 0): string {
   }
   return path;
 }
+
+const tinyLm = (vocabSize: number) => randomLm({ vocabSize, dim: 8, nLayers: 1, nHeads: 2, nKvHeads: 1, hiddenDim: 16, maxSeqLen: 64, tieEmbeddings: true }, 1);
 
 interface Parity {
   agree: number;
@@ -200,4 +203,36 @@ test('a model smaller than its tokenizer, and a tokenizer llama.cpp has no pre-t
   assert.throws(() => exportGguf(m2, other, path), /llama\.cpp has no pre-tokenizer for this tokenizer \(check-text hash [0-9a-f]{64}/);
   m2.dispose();
   assert.throws(() => rmSync(path), /ENOENT/);
+});
+
+test('a full load (not vocabulary-only): llama.cpp runs the chat prompt our Llama 3 template gives, with our next-token probabilities', async (t) => {
+  const tok = HfTokenizer.fromDir(lenml('llama3'));
+  const m = tinyLm(tok.vocabSize);
+  // The (tied) embedding scaled ×25 so that the distributions are far from uniform over 128k ids and the check has teeth.
+  torch.noGrad(() => void m.embed_tokens.weight.mul_(25));
+  const path = join(work, 'llama3-full.gguf');
+  exportGguf(m, tok, path);
+  const ids = tok.chatPrompt([{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi! 你好' }]);
+  assert.equal(ids[0], tok.bosId);
+  const r = await LlamaCppRunner.open(path, { contextSize: 64 });
+  try {
+    assert.deepEqual(r.tokenize(tok.applyChatTemplate([{ role: 'user', content: 'x' }]), true), tok.encode(tok.applyChatTemplate([{ role: 'user', content: 'x' }])));
+    const theirs = await r.nextProbabilities(ids, tok.vocabSize);
+    const V = tok.vocabSize;
+    const ours = torch.tidy(() => torch.noGrad(() => torch.softmax(m.call(torch.tensor(BigInt64Array.from(ids, BigInt), { shape: [1, ids.length] })), -1).dataSync() as Float32Array));
+    let d = 0, dl = 0, top = 0;
+    theirs.forEach((row, i) =>
+      row.forEach((p, v) => {
+        const q = ours[i * V + v];
+        d = Math.max(d, Math.abs(p - q));
+        dl = Math.max(dl, Math.abs(Math.log(p) - Math.log(q)));
+        top = Math.max(top, q);
+      }));
+    t.diagnostic(`llama3 vocabulary, ${ids.length} prompt positions × ${V}: max |Δp| = ${d.toExponential(2)}, max |Δ log p| = ${dl.toExponential(2)}, largest p ${top.toFixed(4)} (uniform: ${(1 / V).toExponential(1)})`);
+    assert.ok(top > 100 / V, 'the distributions are near uniform');
+    assert.ok(d <= 1e-6 && dl <= 1e-4, `${d} ${dl}`);
+  } finally {
+    await r.dispose();
+    m.dispose();
+  }
 });
