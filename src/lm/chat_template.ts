@@ -12,7 +12,7 @@
 // A template that fails gives one ConfigError naming the template line. @huggingface/jinja
 // reports no positions, so the line is found after the fact (see `locateFailure`).
 import { existsSync, readFileSync } from 'node:fs';
-import { Template, tokenize } from '@huggingface/jinja';
+import { Template } from '@huggingface/jinja';
 import * as torch from '../torch/index.js';
 
 export interface ChatMessage {
@@ -124,7 +124,8 @@ const BLOCKS: Record<string, string> = { if: 'endif', for: 'endfor', macro: 'end
 /**
  * The line of a syntax error: the first tag that does not parse on its own (an opener
  * closed by its end tag, an `elif` as an `if`); if each tag parses, the structure is wrong:
- * the innermost block still open at the end, or the first end tag with nothing open.
+ * the first end tag that closes nothing open, or the innermost block still open at the end;
+ * else the first `{{` / `{%` never closed.
  */
 function locateSyntaxError(source: string): number | null {
   const stack: { name: string; line: number }[] = [];
@@ -151,13 +152,9 @@ function locateSyntaxError(source: string): number | null {
     }
   }
   if (stack.length) return stack[stack.length - 1].line;
-  // A character the lexer rejects outside any tag (or a tag the regex above did not see).
-  try {
-    tokenize(source);
-  } catch {
-    return null;
-  }
-  return null;
+  // An opening `{{` or `{%` that is never closed: the tag scan above does not see it.
+  const open = /\{\{(?![\s\S]*?\}\})|\{%(?![\s\S]*?%\})/.exec(source);
+  return open ? source.slice(0, open.index).split('\n').length : null;
 }
 
 /**

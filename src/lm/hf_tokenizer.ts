@@ -76,6 +76,7 @@ export class HfTokenizer implements Tokenizer {
   readonly #idToToken = new Map<number, string>();
   readonly #tokenToId = new Map<string, number>();
   readonly #specialIds = new Set<number>();
+  readonly #addedIds = new Set<number>();
   readonly #templates = new Map<string, ChatTemplate>();
   readonly #name: string;
   #byteOf?: Map<string, number>;
@@ -98,6 +99,7 @@ export class HfTokenizer implements Tokenizer {
     this.addedTokens = added;
     for (const t of added) {
       this.#idToToken.set(t.id, t.content);
+      this.#addedIds.add(t.id);
       if (t.special) this.#specialIds.add(t.id);
     }
     if (this.#idToToken.size === 0) throw new torch.ConfigError(`tokenizer.json (${name}) has an empty vocabulary`);
@@ -180,7 +182,7 @@ export class HfTokenizer implements Tokenizer {
   tokenBytes(id: number): number[] | null {
     const t = this.#idToToken.get(id);
     if (t === undefined || this.#specialIds.has(id)) return null;
-    if (this.addedTokens.some((a) => a.id === id)) return Array.from(Buffer.from(t, 'utf8'));
+    if (this.#addedIds.has(id)) return Array.from(Buffer.from(t, 'utf8'));
     const byteFallback = /^<0x([0-9A-Fa-f]{2})>$/.exec(t);
     if (byteFallback) return [parseInt(byteFallback[1], 16)];
     if (this.isByteLevel()) {

@@ -174,6 +174,7 @@ test('a template that fails: one ConfigError naming the template line (syntax, r
   expectLine(() => new ChatTemplate(syntax), 3, /does not parse at template line 3: \{% if m\.role == %\}/);
   const unclosed = '{% for m in messages %}\n{% if m.role == "user" %}\n{{ m.content }}\n{% endfor %}';
   expectLine(() => new ChatTemplate(unclosed), 4, /does not parse/);
+  expectLine(() => new ChatTemplate('{% for m in messages %}\n{{ m.content }}\n{% endfor %}\n{{ m.content'), 4, /does not parse at template line 4/);
   const raising = "{% for m in messages %}\n{% if m.role == 'system' %}\n{{ raise_exception('System role not supported') }}\n{% endif %}\n{{ m.content }}\n{% endfor %}";
   const t = new ChatTemplate(raising);
   assert.equal(t.render([{ role: 'user', content: 'ok' }], { addGenerationPrompt: false }), 'ok\n');
