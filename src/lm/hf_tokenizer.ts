@@ -129,8 +129,10 @@ export class HfTokenizer implements Tokenizer {
   }
 
   /**
-   * tokenizer.json and its tokenizer_config.json; a chat_template.jinja in the same folder
-   * is used when the config has no chat_template (and kept in the config from then on).
+   * tokenizer.json and its tokenizer_config.json. From the same folder, as transformers
+   * reads them: special_tokens_map.json fills the special tokens the config does not name,
+   * and chat_template.jinja is the template when the config has none (both are kept in the
+   * config from then on, so toJSON recreates the same tokenizer).
    */
   static fromFiles(tokenizerJson: string, configJson?: string): HfTokenizer {
     const read = (p: string) => {
@@ -141,6 +143,9 @@ export class HfTokenizer implements Tokenizer {
       }
     };
     const config = configJson ? read(configJson) : {};
+    const mapFile = join(dirname(tokenizerJson), 'special_tokens_map.json');
+    if (existsSync(mapFile))
+      for (const [k, v] of Object.entries(read(mapFile))) if (config[k] === undefined || config[k] === null) config[k] = v;
     const jinja = readChatTemplateSource(config, dirname(tokenizerJson));
     if (jinja !== null && config.chat_template === undefined) config.chat_template = jinja;
     return new HfTokenizer(read(tokenizerJson), config, tokenizerJson);

@@ -9,7 +9,10 @@ import assert from 'node:assert/strict';
 import { HfTokenizer } from '../../src/lm/hf_tokenizer.js';
 import { ByteTokenizer, assertFitsEmbedding, tokenizerFromJSON } from '../../src/lm/tokenizer.js';
 import { tokenizerTestStrings } from '../helpers/tokenizer_strings.js';
-import { realTokenizer, type RealTokenizer } from '../helpers/real_tokenizers.js';
+import { realTokenizer, realTokenizerDir, type RealTokenizer } from '../helpers/real_tokenizers.js';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const load = (name: string) => realTokenizer(name as RealTokenizer);
 
@@ -69,6 +72,21 @@ test('assertFitsEmbedding: a padded embedding is legal, a tokenizer larger than 
     e.code === 'ERR_CONFIG' && /has 151669 ids but the embedding has only 151668 rows/.test(e.message));
   assert.doesNotThrow(() => assertFitsEmbedding(new ByteTokenizer(), 260));
   assert.throws(() => assertFitsEmbedding(new ByteTokenizer(), 256), /'byte' has 260 ids/);
+});
+
+test('special_tokens_map.json beside tokenizer.json names the special tokens the config leaves out (as transformers reads it)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'distill-tok-'));
+  try {
+    copyFileSync(join(realTokenizerDir('llama2'), 'tokenizer.json'), join(dir, 'tokenizer.json'));
+    writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ add_bos_token: true, unk_token: '<unk>' }));
+    writeFileSync(join(dir, 'special_tokens_map.json'), JSON.stringify({ bos_token: { content: '<s>' }, eos_token: '</s>', unk_token: '<s>' }));
+    const tok = HfTokenizer.fromDir(dir);
+    // bos and eos from the map; the config's own unk_token wins over the map's.
+    assert.deepEqual([tok.bosId, tok.eosId, tok.unkId, tok.addBos], [1, 2, 0, true]);
+    assert.deepEqual((tokenizerFromJSON(tok.toJSON()) as HfTokenizer).bosId, 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('bad tokenizer files: one ConfigError naming the problem', () => {
