@@ -34,7 +34,8 @@
 // Tokenizer: the byte tokenizer becomes llama.cpp's "gpt2" (byte-level BPE) model with the
 // 256 byte tokens in GPT-2's bytes_to_unicode spelling and no merges (see byte_vocab.ts), so
 // llama.cpp turns text into exactly our ids; the specials are control tokens, bos/eos set,
-// add_bos false (our prompts carry <|bos|> themselves), with our chat template.
+// add_bos false (our prompts carry <|bos|> themselves), with our chat template. A Hugging Face
+// tokenizer brings its own keys (tokenizer.ggufMetadata, src/lm/gguf_vocab.ts).
 import { statSync } from 'node:fs';
 import * as torch from '../torch/index.js';
 import { writeFileAtomic } from '../io/index.js';
@@ -164,7 +165,7 @@ interface TensorEntry {
 function tokenizerMetadata(tok: Tokenizer, vocabSize: number): [string, Value][] {
   if (tok.ggufMetadata) return tok.ggufMetadata(vocabSize);
   if (!(tok instanceof ByteTokenizer))
-    throw new torch.ConfigError(`GGUF export: tokenizer '${tok.kind}' is not supported; only the byte tokenizer has an exact llama.cpp equivalent (a Hugging Face tokenizer.json would need its pre-tokenizer mapped to one of llama.cpp's)`);
+    throw new torch.ConfigError(`GGUF export: tokenizer '${tok.kind}' is not supported; it has no llama.cpp form (the byte tokenizer and Hugging Face tokenizers have)`);
   const tokens = byteVocabTokens();
   if (tokens.length !== vocabSize)
     throw new torch.ConfigError(`GGUF export: the model's vocabulary (${vocabSize}) does not match the byte tokenizer's (${tokens.length})`);
