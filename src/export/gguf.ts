@@ -34,7 +34,8 @@
 // Tokenizer: the byte tokenizer becomes llama.cpp's "gpt2" (byte-level BPE) model with the
 // 256 byte tokens in GPT-2's bytes_to_unicode spelling and no merges (see byte_vocab.ts), so
 // llama.cpp turns text into exactly our ids; the specials are control tokens, bos/eos set,
-// add_bos false (our prompts carry <|bos|> themselves), with our chat template.
+// add_bos false (our prompts carry <|bos|> themselves), with our chat template. A Hugging Face
+// tokenizer brings its own keys (tokenizer.ggufMetadata, src/lm/gguf_vocab.ts).
 import { statSync } from 'node:fs';
 import * as torch from '../torch/index.js';
 import { writeFileAtomic } from '../io/index.js';
@@ -58,7 +59,8 @@ type Value =
   | { t: 'bool'; v: boolean }
   | { t: 'str'; v: string }
   | { t: 'strs'; v: readonly string[] }
-  | { t: 'i32s'; v: readonly number[] };
+  | { t: 'i32s'; v: readonly number[] }
+  | { t: 'f32s'; v: readonly number[] };
 
 export interface ExportGgufOptions {
   /** 'f32' (default) or 'f16' (matrices in half precision, norms in f32). */
@@ -75,7 +77,8 @@ export interface GgufExportInfo {
   architecture: 'llama';
   tensors: number;
   metadataKeys: number;
-  tokenizerModel: 'gpt2';
+  /** tokenizer.ggml.model: 'gpt2' (byte-level BPE) or 'llama' (SentencePiece). */
+  tokenizerModel: string;
   vocabSize: number;
   tiedEmbeddings: boolean;
 }
@@ -127,6 +130,7 @@ function writeValue(s: Sink, v: Value): void {
     case 'str': s.u32(VT.STRING); s.str(v.v); return;
     case 'strs': s.u32(VT.ARRAY); s.u32(VT.STRING); s.u64(v.v.length); for (const x of v.v) s.str(x); return;
     case 'i32s': s.u32(VT.ARRAY); s.u32(VT.INT32); s.u64(v.v.length); for (const x of v.v) s.i32(x); return;
+    case 'f32s': s.u32(VT.ARRAY); s.u32(VT.FLOAT32); s.u64(v.v.length); for (const x of v.v) s.f32(x); return;
   }
 }
 
@@ -157,10 +161,11 @@ interface TensorEntry {
   bytes: Uint8Array;
 }
 
-/** The tokenizer's GGUF metadata; only the byte tokenizer has an exact llama.cpp equivalent so far. */
+/** The tokenizer's GGUF metadata: its own (a Hugging Face tokenizer, src/lm/gguf_vocab.ts), or the byte tokenizer's below. */
 function tokenizerMetadata(tok: Tokenizer, vocabSize: number): [string, Value][] {
+  if (tok.ggufMetadata) return tok.ggufMetadata(vocabSize);
   if (!(tok instanceof ByteTokenizer))
-    throw new torch.ConfigError(`GGUF export: tokenizer '${tok.kind}' is not supported; only the byte tokenizer has an exact llama.cpp equivalent (a Hugging Face tokenizer.json would need its pre-tokenizer mapped to one of llama.cpp's)`);
+    throw new torch.ConfigError(`GGUF export: tokenizer '${tok.kind}' is not supported; it has no llama.cpp form (the byte tokenizer and Hugging Face tokenizers have)`);
   const tokens = byteVocabTokens();
   if (tokens.length !== vocabSize)
     throw new torch.ConfigError(`GGUF export: the model's vocabulary (${vocabSize}) does not match the byte tokenizer's (${tokens.length})`);
@@ -231,8 +236,9 @@ export function buildGguf(model: unknown, tokenizer: Tokenizer, opts: ExportGguf
     ['llama.rope.freq_base', { t: 'f32', v: cfg.ropeTheta }],
     ['llama.rope.dimension_count', { t: 'u32', v: headDim }],
     ['llama.attention.layer_norm_rms_epsilon', { t: 'f32', v: cfg.normEps }],
-    ...tokenizerMetadata(tokenizer, cfg.vocabSize),
   ];
+  const tokMeta = tokenizerMetadata(tokenizer, cfg.vocabSize);
+  meta.push(...tokMeta);
   const tensors = tensorsOf(w, dtype);
 
   const s = new Sink();
@@ -263,7 +269,7 @@ export function buildGguf(model: unknown, tokenizer: Tokenizer, opts: ExportGguf
     chunks: s.parts,
     info: {
       bytes: s.length, version: GGUF_VERSION, dtype, architecture: 'llama', tensors: tensors.length,
-      metadataKeys: meta.length, tokenizerModel: 'gpt2', vocabSize: cfg.vocabSize, tiedEmbeddings: cfg.tieEmbeddings,
+      metadataKeys: meta.length, tokenizerModel: (tokMeta.find(([k]) => k === 'tokenizer.ggml.model')?.[1].v as string) ?? 'gpt2', vocabSize: cfg.vocabSize, tiedEmbeddings: cfg.tieEmbeddings,
     },
   };
 }

@@ -1,9 +1,11 @@
 // Tokenizers for the LM: a byte-level one for the built-in tasks (any text, Chinese
 // included, with no vocabulary to ship and a GGUF/ONNX-friendly 1:1 byte mapping), and
-// Hugging Face `tokenizer.json` files through @huggingface/tokenizers.
-import { readFileSync } from 'node:fs';
-import { Tokenizer as HfTokenizerImpl } from '@huggingface/tokenizers';
+// Hugging Face `tokenizer.json` files through @huggingface/tokenizers (hf_tokenizer.ts).
 import * as torch from '../torch/index.js';
+import { HfTokenizer } from './hf_tokenizer.js';
+import type { GgufKv } from './gguf_vocab.js';
+
+export { HfTokenizer };
 
 export interface ChatTurn {
   role: 'system' | 'user' | 'assistant';
@@ -27,6 +29,11 @@ export interface Tokenizer {
   chatPrompt(turns: readonly ChatTurn[]): number[];
   /** JSON that recreates this tokenizer (stored beside checkpoints). */
   toJSON(): unknown;
+  /**
+   * llama.cpp's tokenizer.* GGUF keys, its token list padded to `vocabSize` rows; absent
+   * where the GGUF writer has its own form (the byte tokenizer).
+   */
+  ggufMetadata?(vocabSize: number): GgufKv[];
 }
 
 /**
@@ -80,83 +87,19 @@ export class ByteTokenizer implements Tokenizer {
 }
 
 /**
- * A Hugging Face tokenizer.json (BPE, WordPiece, Unigram …) through @huggingface/tokenizers.
- * The chat template is a plain one (`User: …\nAssistant: …`), since Jinja templates
- * belong to the serving side; models trained here use this one consistently.
+ * A tokenizer with more ids than the embedding has rows cannot drive the model (an id past
+ * the last row has no embedding). The reverse is legal: Qwen pads its embedding to 151,936
+ * rows for a 151,669-id tokenizer, and the extra rows are never produced by encode.
  */
-export class HfTokenizer implements Tokenizer {
-  readonly kind: string;
-  readonly vocabSize: number;
-  readonly eosId: number;
-  readonly #tok: HfTokenizerImpl;
-  readonly #json: Record<string, unknown>;
-  readonly #config: Record<string, unknown>;
-  readonly #idToToken: Map<number, string>;
-
-  constructor(json: Record<string, unknown>, config: Record<string, unknown> = {}, name = 'custom') {
-    this.#json = json;
-    this.#config = config;
-    try {
-      this.#tok = new HfTokenizerImpl(json as never, config as never);
-    } catch (e) {
-      throw new torch.ConfigError(`tokenizer.json (${name}) could not be loaded: ${(e as Error).message}`);
-    }
-    const model = json.model as { vocab?: Record<string, number> | [string, number][] } | undefined;
-    this.#idToToken = new Map();
-    const vocab = model?.vocab;
-    if (Array.isArray(vocab)) vocab.forEach(([tok], i) => this.#idToToken.set(i, tok));
-    else if (vocab) for (const [tok, id] of Object.entries(vocab)) this.#idToToken.set(id, tok);
-    for (const t of (json.added_tokens as { id: number; content: string }[] | undefined) ?? []) this.#idToToken.set(t.id, t.content);
-    if (this.#idToToken.size === 0) throw new torch.ConfigError(`tokenizer.json (${name}) has an empty vocabulary`);
-    this.vocabSize = Math.max(...this.#idToToken.keys()) + 1;
-    const eosText = typeof config.eos_token === 'string' ? config.eos_token : (config.eos_token as { content?: string } | undefined)?.content;
-    const eos = [...this.#idToToken].find(([, t]) => t === eosText || t === '</s>' || t === '<|endoftext|>' || t === '<eos>');
-    if (!eos) throw new torch.ConfigError(`tokenizer.json (${name}) has no end-of-sequence token (set eos_token in tokenizer_config.json)`);
-    this.eosId = eos[0];
-    this.kind = `hf:${name}:${this.vocabSize}`;
-  }
-
-  static fromFiles(tokenizerJson: string, configJson?: string): HfTokenizer {
-    const read = (p: string) => {
-      try {
-        return JSON.parse(readFileSync(p, 'utf8')) as Record<string, unknown>;
-      } catch (e) {
-        throw new torch.ConfigError(`cannot read ${p}: ${(e as Error).message}`);
-      }
-    };
-    return new HfTokenizer(read(tokenizerJson), configJson ? read(configJson) : {}, tokenizerJson);
-  }
-
-  encode(text: string): number[] {
-    return this.#tok.encode(text, { add_special_tokens: false }).ids;
-  }
-  decode(ids: readonly number[]): string {
-    return this.#tok.decode([...ids], { skip_special_tokens: true });
-  }
-  tokenBytes(id: number): number[] | null {
-    const text = this.decode([id]);
-    return text ? Array.from(Buffer.from(text, 'utf8')) : null;
-  }
-  tokenText(id: number): string {
-    return this.#idToToken.get(id) ?? `<|${id}|>`;
-  }
-  tokenId(text: string): number | null {
-    for (const [id, t] of this.#idToToken) if (t === text) return id;
-    return null;
-  }
-  chatPrompt(turns: readonly ChatTurn[]): number[] {
-    const text = turns.map((t) => `${t.role === 'assistant' ? 'Assistant' : 'User'}: ${t.content}\n`).join('') + 'Assistant:';
-    return this.encode(text);
-  }
-  toJSON(): unknown {
-    return { kind: 'hf', json: this.#json, config: this.#config };
-  }
+export function assertFitsEmbedding(tok: Pick<Tokenizer, 'kind' | 'vocabSize'>, embeddingRows: number): void {
+  if (tok.vocabSize > embeddingRows)
+    throw new torch.ConfigError(`tokenizer '${tok.kind}' has ${tok.vocabSize} ids but the embedding has only ${embeddingRows} rows; ids ≥ ${embeddingRows} would have no embedding`);
 }
 
 /** Recreates a tokenizer from its `toJSON()`. */
 export function tokenizerFromJSON(v: unknown): Tokenizer {
-  const o = v as { kind?: string; json?: Record<string, unknown>; config?: Record<string, unknown> };
+  const o = v as { kind?: string; name?: string; json?: Record<string, unknown>; config?: Record<string, unknown> };
   if (o?.kind === 'byte') return new ByteTokenizer();
-  if (o?.kind === 'hf' && o.json) return new HfTokenizer(o.json, o.config ?? {});
+  if (o?.kind === 'hf' && o.json) return new HfTokenizer(o.json, o.config ?? {}, o.name);
   throw new torch.ConfigError(`unknown tokenizer description: ${JSON.stringify(v)?.slice(0, 80)}`);
 }

@@ -222,7 +222,7 @@ test('permuteRope: llama.cpp\'s adjacent-pair RoPE on permuted rows = our rotate
     }
 });
 
-test('unsupported: a non-LM model, a substituted or biased layer, another tokenizer, a vocabulary mismatch; no file', () => {
+test('unsupported: a non-LM model, a substituted or biased layer, a tokenizer llama.cpp cannot split as we do, a vocabulary mismatch; no file', () => {
   const path = join(work, 'bad.gguf');
   const expectErr = (f: () => unknown, re: RegExp) =>
     assert.throws(f, (e: Error & { code?: string }) => {
@@ -238,7 +238,8 @@ test('unsupported: a non-LM model, a substituted or biased layer, another tokeni
   swapped.layers.at(0).registerModule('mlp', new nn.Sequential(new nn.Linear(64, 64, { bias: false }), new nn.GELU()));
   expectErr(() => exportGguf(swapped, tok, path), /layer 'layers\.0\.mlp' \(Sequential\) is not supported.*expected SwiGLU/);
   const hf = new HfTokenizer(byteTokenizerJson(), { eos_token: '<|eos|>' }, 'bytes');
-  expectErr(() => exportGguf(randomLm(SMALL, 4), hf, path), /tokenizer 'hf:bytes:260' is not supported/);
+  // A tokenizer.json without a llama.cpp pre-tokenizer (the byte tokenizer's: no split regex, no merges) is refused.
+  expectErr(() => exportGguf(randomLm(SMALL, 4), hf, path), /llama\.cpp has no pre-tokenizer for this tokenizer/);
   expectErr(() => exportGguf(randomLm({ ...SMALL, vocabSize: 300 }, 4), tok, path), /vocabulary \(300\) does not match the byte tokenizer's \(260\)/);
   expectErr(() => exportGguf(randomLm(SMALL, 4), tok, path, { dtype: 'q8' as never }), /dtype 'q8' is not supported/);
   assert.throws(() => statSync(path), /ENOENT/);
