@@ -7,11 +7,12 @@
 #   dataset-fashion-mnist the demo's dataset (/usr/share/datasets/fashion-mnist)
 #   chromium              the browser the report and dashboard tests drive (playwright-core)
 #   python3-onnx          the official ONNX checker, run by the export tests
+#   python3-jinja2        a second Jinja engine: the oracle of the chat-template tests
 #   libgloo-dev           Gloo's headers: libtorch's c10d ProcessGroupGloo header includes them (data-parallel training)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(libopenblas0-pthread python3-torch python3-numpy python3-onnx dataset-fashion-mnist chromium g++ make python3)
+pkgs=(libopenblas0-pthread python3-torch python3-numpy python3-onnx python3-jinja2 dataset-fashion-mnist chromium g++ make python3)
 # node-gyp needs Node's headers; Debian's own nodejs keeps them in libnode-dev.
 [ -f "$(dirname "$(dirname "$(command -v node)")")/include/node/node_api.h" ] || pkgs+=(libnode-dev)
 [ -n "${LIBTORCH:-}" ] || pkgs+=(libtorch-dev libgloo-dev)   # a LIBTORCH build needs gloo/ headers in its own include/
