@@ -1,6 +1,6 @@
 // The proof table's measurements: teacher, plain student and distilled student run
 // through the same measurements in one process, so every figure is comparable with its
-// neighbours (DESIGN.md, "Proof" and "Performance method").
+// neighbours (docs/architecture.md, "Proof and performance method").
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { countParameters, modelFileBytes } from './size.js';

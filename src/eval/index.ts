@@ -1,5 +1,5 @@
-// The public surface of the eval layer: measuring models for the proof table (DESIGN.md,
-// "Proof"): size, accuracy and agreement, latency, throughput and memory, side by side.
+// The public surface of the eval layer: measuring models for the proof table (docs/architecture.md,
+// "Proof and performance method"): size, accuracy and agreement, latency, throughput and memory, side by side.
 export { type EvalModel, type InputOptions, inEvalMode, withSeed } from './model.js';
 export { countParameters, weightsBytes, modelFileBytes, type ParameterCount } from './size.js';
 export { predict, predictLabels, accuracy, type PredictOptions } from './predict.js';

@@ -3,8 +3,8 @@
 //
 // Every number is wall-clock time of real forwards on this machine (process.hrtime.bigint,
 // nanoseconds, monotonic). The engine runs on the CPU and each libtorch call returns only
-// when its result is computed, so the clock brackets the whole computation. Per DESIGN.md
-// ("Performance method"), a speed figure means something only as a ratio against another
+// when its result is computed, so the clock brackets the whole computation. Per docs/architecture.md
+// ("Proof and performance method"), a speed figure means something only as a ratio against another
 // model measured in the same run, which is what compareModels produces.
 import * as torch from '../torch/index.js';
 import { inEvalMode, makeBatch, checkCount, type EvalModel, type InputOptions } from './model.js';

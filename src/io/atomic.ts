@@ -1,5 +1,5 @@
 // Atomic file replacement, the rule every output file of the project follows
-// (DESIGN.md, "Reliability rules": write to a temp file, fsync, rename).
+// (docs/architecture.md, "Reliability rules": write to a temp file, fsync, rename).
 //
 // Why each step:
 //  1. The temp file lives in the target's own directory: rename(2) is only atomic within

@@ -1,4 +1,4 @@
-// Training checkpoints: everything a killed run needs to resume exactly (DESIGN.md,
+// Training checkpoints: everything a killed run needs to resume exactly (docs/architecture.md,
 // "Reliability rules"), in ONE safetensors file so it is atomic as a unit and readable by
 // any safetensors tool:
 //

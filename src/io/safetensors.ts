@@ -1,4 +1,4 @@
-// safetensors: the project's only weight format (DESIGN.md: "never pickle"), readable by
+// safetensors: the project's only weight format (docs/architecture.md: "never pickle"), readable by
 // PyTorch and Hugging Face.
 //
 // Layout (spec: https://github.com/huggingface/safetensors, README "Format"):

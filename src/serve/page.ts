@@ -1,5 +1,5 @@
 // The dashboard page: one self-contained HTML document. uPlot's script and stylesheet are
-// inlined from node_modules (no CDN: DESIGN.md allows nothing to download at run time), and
+// inlined from node_modules (no CDN: docs/architecture.md allows nothing to download at run time), and
 // the Content-Security-Policy allows exactly those inline scripts, by hash, and requests
 // back to this server only.
 import { readFileSync } from 'node:fs';
