@@ -297,3 +297,34 @@ export function loadSafetensors(path: string): SafetensorsContent {
     return materialize(header, (e) => readExactly(fd, e.dataOffsets[1] - e.dataOffsets[0], base + e.dataOffsets[0], path), path);
   });
 }
+
+/**
+ * Streams a file's tensors: `fn(entry, tensor)` for each entry that `want` accepts, in file
+ * order, each read into one reused buffer and freed as soon as `fn` returns (peak memory:
+ * the largest tensor, twice). For loaders that copy each tensor into a model's parameter.
+ */
+export function forEachSafetensor(path: string, want: (e: SafetensorsEntry) => boolean, fn: (e: SafetensorsEntry, t: Tensor) => void): SafetensorsHeader {
+  checkHost();
+  return withFile(path, (fd, size) => {
+    const header = headerOf(fd, size, path);
+    const base = 8 + header.headerLength;
+    const picked = header.entries.filter(want);
+    const scratch = Buffer.allocUnsafe(Math.max(0, ...picked.map((e) => e.dataOffsets[1] - e.dataOffsets[0])));
+    for (const e of picked) {
+      const n = e.dataOffsets[1] - e.dataOffsets[0];
+      let got = 0;
+      while (got < n) {
+        const r = fs.readSync(fd, scratch, got, n - got, base + e.dataOffsets[0] + got);
+        if (r === 0) fail(path, `truncated: the file ended while reading tensor ${JSON.stringify(e.name)}`);
+        got += r;
+      }
+      const t = torch.fromBytes(scratch.subarray(0, n), e.shape, e.dtype);
+      try {
+        fn(e, t);
+      } finally {
+        t.dispose();
+      }
+    }
+    return header;
+  });
+}
