@@ -299,30 +299,41 @@ export function loadSafetensors(path: string): SafetensorsContent {
 }
 
 /**
- * Streams a file's tensors: `fn(entry, tensor)` for each entry that `want` accepts, in file
- * order, each read into one reused buffer and freed as soon as `fn` returns (peak memory:
- * the largest tensor, twice). For loaders that copy each tensor into a model's parameter.
+ * Streams a file's tensors in pieces: for each entry that `want` accepts, in file order,
+ * `fn(entry, piece, start)` with `piece` a 1-D tensor of the entry's elements from flat
+ * index `start` on, at most `chunkBytes` long, freed when `fn` returns. The pieces go
+ * through one small reused buffer, so a loader that copies each piece into its parameter
+ * keeps the staging bytes in cache and never allocates a tensor-sized temporary.
  */
-export function forEachSafetensor(path: string, want: (e: SafetensorsEntry) => boolean, fn: (e: SafetensorsEntry, t: Tensor) => void): SafetensorsHeader {
+export function forEachSafetensorChunk(
+  path: string,
+  want: (e: SafetensorsEntry) => boolean,
+  fn: (e: SafetensorsEntry, piece: Tensor, start: number) => void,
+  chunkBytes = 1 << 20,
+): SafetensorsHeader {
   checkHost();
   return withFile(path, (fd, size) => {
     const header = headerOf(fd, size, path);
     const base = 8 + header.headerLength;
-    const picked = header.entries.filter(want);
-    const scratch = Buffer.allocUnsafe(Math.max(0, ...picked.map((e) => e.dataOffsets[1] - e.dataOffsets[0])));
-    for (const e of picked) {
-      const n = e.dataOffsets[1] - e.dataOffsets[0];
-      let got = 0;
-      while (got < n) {
-        const r = fs.readSync(fd, scratch, got, n - got, base + e.dataOffsets[0] + got);
-        if (r === 0) fail(path, `truncated: the file ended while reading tensor ${JSON.stringify(e.name)}`);
-        got += r;
-      }
-      const t = torch.fromBytes(scratch.subarray(0, n), e.shape, e.dtype);
-      try {
-        fn(e, t);
-      } finally {
-        t.dispose();
+    const scratch = Buffer.allocUnsafe(chunkBytes);
+    for (const e of header.entries.filter(want)) {
+      const item = torch.ITEM_SIZE[e.dtype];
+      const step = Math.max(item, chunkBytes - (chunkBytes % item));
+      const [begin, end] = e.dataOffsets;
+      const buf = step > scratch.byteLength ? Buffer.allocUnsafe(step) : scratch;
+      for (let at = begin; at < end; at += step) {
+        const n = Math.min(step, end - at);
+        for (let got = 0; got < n; ) {
+          const r = fs.readSync(fd, buf, got, n - got, base + at + got);
+          if (r === 0) fail(path, `truncated: the file ended while reading tensor ${JSON.stringify(e.name)}`);
+          got += r;
+        }
+        const piece = torch.fromBytes(buf.subarray(0, n), [n / item], e.dtype);
+        try {
+          fn(e, piece, (at - begin) / item);
+        } finally {
+          piece.dispose();
+        }
       }
     }
     return header;

@@ -16,7 +16,7 @@ import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import * as torch from '../torch/index.js';
 import { init } from '../nn/index.js';
-import { encodeSafetensorsChunks, forEachSafetensor, readSafetensorsHeader } from '../io/safetensors.js';
+import { encodeSafetensorsChunks, forEachSafetensorChunk, readSafetensorsHeader } from '../io/safetensors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { CausalLM, type ResolvedLmConfig } from './model.js';
 import { hfConfigFromLm, lmConfigFromHf, type HfDtype } from './hf_config.js';
@@ -136,11 +136,22 @@ export function loadHfFolder(dir: string): HfFolder {
       byFile.get(src.file)!.set(src.entry.name, params.get(ours)!);
     }
     const counts = new Map<string, number>();
+    const flat = new Map<torch.Tensor, torch.Tensor>(); // parameter → its flat view
     for (const [file, wanted] of byFile)
-      forEachSafetensor(file, (e) => wanted.has(e.name), (e, t) => {
-        counts.set(e.dtype, (counts.get(e.dtype) ?? 0) + t.numel);
-        torch.noGrad(() => wanted.get(e.name)!.copy_(t)); // dtype conversion inside libtorch
+      forEachSafetensorChunk(file, (e) => wanted.has(e.name), (e, piece, start) => {
+        const p = wanted.get(e.name)!;
+        if (start === 0) {
+          counts.set(e.dtype, (counts.get(e.dtype) ?? 0) + p.numel);
+          flat.set(p, torch.noGrad(() => p.view([-1])));
+        }
+        // Piece by piece into the float32 parameter; libtorch widens bf16/f16 exactly.
+        torch.noGrad(() => {
+          const dst = flat.get(p)!.narrow(0, start, piece.numel);
+          dst.copy_(piece);
+          dst.dispose();
+        });
       });
+    for (const v of flat.values()) v.dispose();
     const dtype = ([...counts].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'float32') as HfDtype;
     return { dir, model: model.eval(), config, dtype, generation, weightFiles: files };
   } catch (e) {
