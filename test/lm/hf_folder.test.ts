@@ -28,7 +28,7 @@ test.after(() => rmSync(work, { recursive: true, force: true }));
  * PyTorch writes a folder for `config` (a config.json dict) with random weights in `dtype`,
  * split over `shards` files with an index when more than one, and a generation_config.
  */
-function pythonFolder(dir: string, config: Record<string, unknown>, dtype: 'float32' | 'bfloat16', shards: number, generation: Record<string, unknown>): void {
+function pythonFolder(dir: string, config: Record<string, unknown>, dtype: 'float32' | 'bfloat16' | 'float16', shards: number, generation: Record<string, unknown>): void {
   const code = `
 import sys, json, os, torch
 sys.path.insert(0, ${JSON.stringify(HELPERS)})
@@ -134,14 +134,14 @@ test('bfloat16, 3 shards with an index (PyTorch-written) → ours → bfloat16 a
   for (const [n, p] of f.model.namedParameters()) assert.ok(Buffer.from(p.bytes()).equals(Buffer.from(again.get(n)!.bytes())), n);
 });
 
-test('float32 llama3-scaled Llama and bfloat16 Qwen3 (one file each) → ours → same dtype: byte-identical, config.json keys kept', () => {
-  for (const [name, config, dtype] of [['llama31-f32', LLAMA31, 'float32'], ['qwen3-bf16', QWEN3, 'bfloat16']] as const) {
+test('float32 llama3-scaled Llama, bfloat16 Qwen3, float16 Qwen2 (one file each) → ours → same dtype: byte-identical, config.json keys kept', () => {
+  for (const [name, config, dtype] of [['llama31-f32', LLAMA31, 'float32'], ['qwen3-bf16', QWEN3, 'bfloat16'], ['qwen2-f16', { ...QWEN2, torch_dtype: 'float16' }, 'float16']] as const) {
     const dir = join(work, name);
     pythonFolder(dir, config, dtype, 1, { eos_token_id: 3 });
     const f = loadHfFolder(dir);
     assert.equal(f.dtype, dtype);
     if (name === 'llama31-f32') assert.deepEqual(f.model.cfg.ropeScaling, { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 32 });
-    else assert.deepEqual([f.model.cfg.qkNorm, f.model.cfg.headDim, f.model.cfg.nHeads * f.model.cfg.headDim === f.model.cfg.dim], [true, 16, false]);
+    if (name === 'qwen3-bf16') assert.deepEqual([f.model.cfg.qkNorm, f.model.cfg.headDim, f.model.cfg.nHeads * f.model.cfg.headDim === f.model.cfg.dim], [true, 16, false]);
     const out = join(work, `${name}-out`);
     saveHfFolder(out, f.model, { dtype: f.dtype, baseConfig: f.config, generationConfig: generationConfigOf(f) });
     const src = tensorBytes(dir), back = tensorBytes(out);
