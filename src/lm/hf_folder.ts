@@ -1,0 +1,267 @@
+// A Hugging Face model folder in and out: the layout `from_pretrained` reads and
+// `save_pretrained` writes.
+//   config.json                       model_type llama | qwen2 | qwen3 (hf_config.ts)
+//   model.safetensors                 one file, or shards model-0000i-of-0000n.safetensors
+//   model.safetensors.index.json      with {"metadata": {"total_size"}, "weight_map": {name: file}}
+//   generation_config.json            bos/eos ids (eos may be a list), sampling defaults
+//   tokenizer.json, tokenizer_config.json, …   carried along untouched here
+// Weights may be float32, bfloat16 or float16; each converts exactly to the model's float32
+// (libtorch's copy_; bfloat16 is the top half of a float32). Loading validates every
+// header against config.json before reading data, builds the model without drawing random
+// weights, then streams each tensor through one buffer into its parameter.
+// Writing goes to a temporary sibling folder that is renamed into place, so a reader sees
+// the old folder or the new one, never half of one.
+import fs from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import * as torch from '../torch/index.js';
+import { init } from '../nn/index.js';
+import { encodeSafetensorsChunks, forEachSafetensorChunk, readSafetensorsHeader } from '../io/safetensors.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { CausalLM, type ResolvedLmConfig } from './model.js';
+import { hfConfigFromLm, lmConfigFromHf, type HfDtype } from './hf_config.js';
+import { hfName, planWeights, type WeightSource } from './hf_weights.js';
+
+export const HF_WEIGHTS = 'model.safetensors';
+export const HF_INDEX = 'model.safetensors.index.json';
+
+/** generation_config.json, with eos_token_id normalised to a list. */
+export interface GenerationConfig {
+  bosTokenId: number | null;
+  /** Every id that ends generation (Llama 3 and Qwen list several). */
+  eosTokenIds: number[];
+  padTokenId: number | null;
+  /** The file as it was, for writing back. */
+  raw: Record<string, unknown>;
+}
+
+export interface HfFolder {
+  dir: string;
+  model: CausalLM;
+  /** config.json as read (its other keys are written back). */
+  config: Record<string, unknown>;
+  /** The weights' dtype on disk (the most common one across tensors). */
+  dtype: HfDtype;
+  generation: GenerationConfig | null;
+  /** Weight files, relative to dir. */
+  weightFiles: string[];
+}
+
+function readJson(path: string): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = JSON.parse(fs.readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new torch.ConfigError(`${path} is not valid JSON: ${(e as Error).message}`);
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new torch.ConfigError(`${path}: expected a JSON object`);
+  return v as Record<string, unknown>;
+}
+
+/** True when `dir` looks like a Hugging Face model folder (has config.json). */
+export function isHfFolder(dir: string): boolean {
+  return fs.existsSync(join(dir, 'config.json')) && fs.statSync(dir).isDirectory();
+}
+
+/** generation_config.json of `dir`, or null when there is none. */
+export function readGenerationConfig(dir: string): GenerationConfig | null {
+  const path = join(dir, 'generation_config.json');
+  if (!fs.existsSync(path)) return null;
+  const raw = readJson(path);
+  const id = (k: string): number | null => {
+    const v = raw[k];
+    if (v === undefined || v === null) return null;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new torch.ConfigError(`${path}: ${k} must be a token id, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const eos = raw.eos_token_id;
+  const list = eos === undefined || eos === null ? [] : Array.isArray(eos) ? eos : [eos];
+  if (!list.every((v) => typeof v === 'number' && Number.isInteger(v) && v >= 0))
+    throw new torch.ConfigError(`${path}: eos_token_id must be a token id or a list of them, got ${JSON.stringify(eos)}`);
+  return { bosTokenId: id('bos_token_id'), eosTokenIds: list as number[], padTokenId: id('pad_token_id'), raw };
+}
+
+/** The weight files of `dir` and, for shards, which tensor the index puts in which file. */
+function weightFilesOf(dir: string): { files: string[]; index: Map<string, string> | null } {
+  const indexPath = join(dir, HF_INDEX);
+  if (fs.existsSync(indexPath)) {
+    const map = readJson(indexPath).weight_map;
+    if (map === null || typeof map !== 'object' || Array.isArray(map)) throw new torch.ConfigError(`${indexPath}: no "weight_map" object`);
+    const index = new Map<string, string>();
+    for (const [name, file] of Object.entries(map)) {
+      if (typeof file !== 'string' || file.includes('/') || file.includes('\\'))
+        throw new torch.ConfigError(`${indexPath}: weight_map['${name}'] must be a file name in the folder, got ${JSON.stringify(file)}`);
+      index.set(name, file);
+    }
+    const files = [...new Set(index.values())].sort();
+    for (const f of files)
+      if (!fs.existsSync(join(dir, f))) throw new torch.ConfigError(`${indexPath} names shard '${f}', which is missing from ${dir}`);
+    return { files, index };
+  }
+  if (fs.existsSync(join(dir, HF_WEIGHTS))) return { files: [HF_WEIGHTS], index: null };
+  const shards = fs.readdirSync(dir).filter((f) => f.endsWith('.safetensors'));
+  throw new torch.ConfigError(`${dir}: no ${HF_WEIGHTS} and no ${HF_INDEX}` + (shards.length ? ` (found ${shards.join(', ')} without the index that lists them)` : ''));
+}
+
+/** Loads a Hugging Face folder of a supported family into a float32 CausalLM (in eval mode). */
+export function loadHfFolder(dir: string): HfFolder {
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new torch.ConfigError(`${dir} is not a folder`);
+  const configPath = join(dir, 'config.json');
+  if (!fs.existsSync(configPath)) throw new torch.ConfigError(`${dir} is not a Hugging Face model folder (no config.json)`);
+  const config = readJson(configPath);
+  const { cfg } = lmConfigFromHf(config, configPath);
+  const generation = readGenerationConfig(dir);
+  const { files, index } = weightFilesOf(dir);
+
+  // Every header first: names, shapes and dtypes are checked before a byte of data is read.
+  const found = new Map<string, WeightSource>();
+  for (const f of files) {
+    const path = join(dir, f);
+    for (const entry of readSafetensorsHeader(path).entries) {
+      if (index && index.get(entry.name) !== f) continue; // the index decides where a tensor lives
+      found.set(entry.name, { file: path, entry });
+    }
+  }
+  if (index)
+    for (const [name, f] of index)
+      if (!found.has(name)) throw new torch.ConfigError(`${join(dir, HF_INDEX)} puts '${name}' in '${f}', which has no such tensor`);
+
+  const model = init.skipInit(() => new CausalLM(cfg));
+  try {
+    const plan = planWeights(model, found, dir);
+    const params = new Map(model.namedParameters());
+    const byFile = new Map<string, Map<string, torch.Tensor>>(); // file → HF name → parameter
+    for (const [ours, src] of plan) {
+      if (!byFile.has(src.file)) byFile.set(src.file, new Map());
+      byFile.get(src.file)!.set(src.entry.name, params.get(ours)!);
+    }
+    const counts = new Map<string, number>();
+    const flat = new Map<torch.Tensor, torch.Tensor>(); // parameter → its flat view
+    for (const [file, wanted] of byFile)
+      forEachSafetensorChunk(file, (e) => wanted.has(e.name), (e, piece, start) => {
+        const p = wanted.get(e.name)!;
+        if (start === 0) {
+          counts.set(e.dtype, (counts.get(e.dtype) ?? 0) + p.numel);
+          flat.set(p, torch.noGrad(() => p.view([-1])));
+        }
+        // Piece by piece into the float32 parameter; libtorch widens bf16/f16 exactly.
+        torch.noGrad(() => {
+          const dst = flat.get(p)!.narrow(0, start, piece.numel);
+          dst.copy_(piece);
+          dst.dispose();
+        });
+      });
+    for (const v of flat.values()) v.dispose();
+    const dtype = ([...counts].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'float32') as HfDtype;
+    return { dir, model: model.eval(), config, dtype, generation, weightFiles: files };
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+}
+
+/**
+ * A tokenizer of `tokenizerSize` ids needs an embedding at least that large; a larger
+ * embedding (padded vocabulary: Qwen's 151,936 rows for 151,665 tokens) is legal.
+ */
+export function checkTokenizerFits(cfg: Pick<ResolvedLmConfig, 'vocabSize'>, tokenizerSize: number, source = 'tokenizer'): void {
+  if (tokenizerSize > cfg.vocabSize)
+    throw new torch.ConfigError(`${source} has ${tokenizerSize} tokens but the model's embedding has only ${cfg.vocabSize} rows (config.json vocab_size): ids ≥ ${cfg.vocabSize} would have no embedding`);
+}
+
+/** Token count of a tokenizer.json: one past the largest id in model.vocab and added_tokens. */
+export function tokenizerJsonSize(json: unknown, source = 'tokenizer.json'): number {
+  const j = json as { model?: { vocab?: unknown }; added_tokens?: { id?: unknown }[] };
+  const vocab = j?.model?.vocab;
+  let max = -1;
+  if (Array.isArray(vocab)) max = vocab.length - 1; // Unigram: [[piece, score], …]
+  else if (vocab && typeof vocab === 'object') {
+    for (const id of Object.values(vocab)) if (typeof id === 'number' && id > max) max = id;
+  } else throw new torch.ConfigError(`${source}: no model.vocab`);
+  for (const t of j.added_tokens ?? []) if (typeof t?.id === 'number' && t.id > max) max = t.id;
+  return max + 1;
+}
+
+export interface SaveHfOptions {
+  /** Weight dtype (default float32). bfloat16 and float16 round to nearest even. */
+  dtype?: HfDtype;
+  /** A config.json whose other keys (token ids …) are kept. */
+  baseConfig?: Record<string, unknown>;
+  /** generation_config.json contents (written when given). */
+  generationConfig?: Record<string, unknown>;
+  /** Other files: name → contents (tokenizer.json …). */
+  files?: Record<string, string | Uint8Array>;
+  /** Split the weights into shards of at most this many bytes, with an index (default: one file). */
+  maxShardBytes?: number;
+  /** safetensors __metadata__ (default {format: 'pt'}, as save_pretrained writes). */
+  metadata?: Record<string, string>;
+}
+
+/** Weights as HF-named tensors in `dtype`, grouped into files (inside the caller's tidy). */
+function shardWeights(model: CausalLM, dtype: HfDtype, maxShardBytes: number): { name: string; tensors: Record<string, torch.Tensor> }[] {
+  const groups: { tensors: Record<string, torch.Tensor>; bytes: number }[] = [];
+  let cur: { tensors: Record<string, torch.Tensor>; bytes: number } | null = null;
+  for (const [ours, p] of Object.entries(model.stateDict())) {
+    const t = p.dtype === dtype ? p : p.toDtype(dtype);
+    const bytes = t.numel * torch.ITEM_SIZE[dtype];
+    if (!cur || (cur.bytes > 0 && cur.bytes + bytes > maxShardBytes)) groups.push((cur = { tensors: {}, bytes: 0 }));
+    cur.tensors[hfName(ours)] = t;
+    cur.bytes += bytes;
+  }
+  const n = groups.length;
+  const pad = (i: number) => String(i).padStart(5, '0');
+  return groups.map((g, i) => ({ name: n === 1 ? HF_WEIGHTS : `model-${pad(i + 1)}-of-${pad(n)}.safetensors`, tensors: g.tensors }));
+}
+
+/** Writes `model` as a Hugging Face folder at `dir`, replacing it as a whole. Returns the file names. */
+export function saveHfFolder(dir: string, model: CausalLM, opts: SaveHfOptions = {}): string[] {
+  const dtype = opts.dtype ?? 'float32';
+  if (!['float32', 'bfloat16', 'float16'].includes(dtype)) throw new torch.ConfigError(`Hugging Face folder: dtype '${String(dtype)}' is not supported; use float32, bfloat16 or float16`);
+  const config = hfConfigFromLm(model.cfg, dtype, opts.baseConfig);
+  const parent = dirname(dir);
+  fs.mkdirSync(parent, { recursive: true });
+  const tmp = join(parent, `.${basename(dir)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  fs.mkdirSync(tmp);
+  const written: string[] = [];
+  const put = (name: string, data: string | Uint8Array | Uint8Array[]) => {
+    writeFileAtomic(join(tmp, name), data);
+    written.push(name);
+  };
+  try {
+    torch.tidy(() => {
+      const shards = shardWeights(model, dtype, opts.maxShardBytes ?? Infinity);
+      const weightMap: Record<string, string> = {};
+      let total = 0;
+      for (const s of shards) {
+        put(s.name, encodeSafetensorsChunks(s.tensors, opts.metadata ?? { format: 'pt' }));
+        for (const [n, t] of Object.entries(s.tensors)) {
+          weightMap[n] = s.name;
+          total += t.numel * torch.ITEM_SIZE[dtype];
+        }
+      }
+      if (shards.length > 1) put(HF_INDEX, JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2) + '\n');
+    });
+    put('config.json', JSON.stringify(config, null, 2) + '\n');
+    if (opts.generationConfig) put('generation_config.json', JSON.stringify(opts.generationConfig, null, 2) + '\n');
+    for (const [name, data] of Object.entries(opts.files ?? {})) {
+      if (written.includes(name) || name.includes('/') || name.includes('\\')) throw new torch.ConfigError(`Hugging Face folder: cannot write extra file '${name}'`);
+      put(name, data);
+    }
+    // Swap: the old folder (if any) moves aside, the new one takes its name, the old one goes.
+    const old = fs.existsSync(dir) ? `${tmp}.old` : null;
+    if (old) fs.renameSync(dir, old);
+    fs.renameSync(tmp, dir);
+    if (old) fs.rmSync(old, { recursive: true, force: true });
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  return written;
+}
+
+/** The generation_config.json to write back for a loaded folder (its own, else the ids of config.json). */
+export function generationConfigOf(folder: Pick<HfFolder, 'generation' | 'config'>): Record<string, unknown> | undefined {
+  if (folder.generation) return folder.generation.raw;
+  const { bos_token_id, eos_token_id } = folder.config;
+  return bos_token_id === undefined && eos_token_id === undefined ? undefined : { bos_token_id, eos_token_id };
+}
