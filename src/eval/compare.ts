@@ -5,7 +5,7 @@ import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { countParameters, modelFileBytes } from './size.js';
 import { predictLabels } from './predict.js';
-import { accuracyOf, agreement, labelsOf } from './labels.js';
+import { accuracyOf, agreement, classesOf } from './labels.js';
 import { latency, throughput, type LatencyOptions, type ThroughputOptions } from './timing.js';
 import { peakMemory, type PeakMemoryOptions } from './memory.js';
 import type { EvalModel, InputOptions } from './model.js';
@@ -71,7 +71,7 @@ export function compareModels(entries: readonly CompareEntry[], data: { x: Tenso
   const inputShape = opts.inputShape ?? x.shape.slice(1);
   const input: InputOptions = { seed: opts.seed, makeInput: opts.makeInput };
   const progress = opts.onProgress ?? (() => {});
-  const labels = labelsOf(y, 'compareModels: data.y'); // one copy, shared by every model's accuracy
+  const labels = classesOf(y, 'compareModels: data.y'); // one copy, shared by every model's accuracy
 
   const measured = entries.map((e, i) => {
     const step = (what: string) => progress(`[${i + 1}/${entries.length}] ${e.name}: ${what}`);

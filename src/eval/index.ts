@@ -3,7 +3,7 @@
 export { type EvalModel, type InputOptions, inEvalMode, withSeed } from './model.js';
 export { countParameters, weightsBytes, modelFileBytes, type ParameterCount } from './size.js';
 export { predict, predictLabels, accuracy, type PredictOptions } from './predict.js';
-export { agreement, accuracyOf, confusionMatrix, perClassAccuracy, labelsOf, type Predictions } from './labels.js';
+export { agreement, accuracyOf, confusionMatrix, perClassAccuracy, classesOf, type Predictions } from './labels.js';
 export {
   latency, throughput, quantile, type LatencyOptions, type LatencyResult, type ThroughputOptions,
 } from './timing.js';

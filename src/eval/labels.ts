@@ -12,13 +12,13 @@ import type { Tensor } from '../torch/index.js';
 export type Predictions = Tensor | ArrayLike<number>;
 
 /** Class indices from predictions or labels, as an Int32Array (one copy). */
-export function labelsOf(p: Predictions, what = 'predictions'): Int32Array {
+export function classesOf(p: Predictions, what = 'predictions'): Int32Array {
   if (p instanceof torch.Tensor) {
     if (p.ndim >= 2) {
       // argmax picks the first maximum on ties, as PyTorch's does.
       const idx = torch.argmax(p, -1);
       try {
-        return labelsOf(idx, what);
+        return classesOf(idx, what);
       } finally {
         idx.dispose();
       }
@@ -42,8 +42,8 @@ function checkIntegers(a: ArrayLike<number>, what: string): Int32Array {
 
 /** Both sides as labels, checked to be equally long and non-empty; `op` names the caller in errors. */
 function pair(a: Predictions, b: Predictions, op: string, nameA: string, nameB: string): [Int32Array, Int32Array] {
-  const la = labelsOf(a, `${op}: ${nameA}`);
-  const lb = labelsOf(b, `${op}: ${nameB}`);
+  const la = classesOf(a, `${op}: ${nameA}`);
+  const lb = classesOf(b, `${op}: ${nameB}`);
   if (la.length !== lb.length) throw new torch.ShapeError('ERR_SHAPE', op, `${nameA} has ${la.length} entries but ${nameB} has ${lb.length}`, '');
   if (la.length === 0) throw new torch.ConfigError(`${op}: no samples to measure`);
   return [la, lb];

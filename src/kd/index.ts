@@ -29,11 +29,11 @@ export {
 export { makeSchedule, makeKDSchedule, type Schedule, type ScheduleSpec, type KDScheduleSpec } from './schedule.js';
 
 // where soft targets come from, and the training loop
-export { LiveTeacher, CachedTeacher, computeLogits, teacherCacheKey, type Teacher, type TeacherBatch, type SparseLogits, type CacheOptions } from './teacher.js';
+export { LiveTeacher, CachedTeacher, computeLogits, teacherCacheKey, type Teacher, type TeacherBatch, type CacheOptions } from './teacher.js';
 export { ViewLogitsStore } from './view_store.js';
 export {
   train, saveWeights, NonFiniteLossError, DEFAULT_TRAIN,
-  type TrainConfig, type TrainRequest, type TrainResult, type TrainEvent, type EpochRecord, type KDSetup, type BatchSource, type Batch, type EvalSet,
+  type TrainConfig, type TrainRequest, type TrainResult, type TrainEvent, type EpochRecord, type KDSetup, type BatchSource, type EvalSet,
 } from './trainer.js';
 
 // data parallelism over a torch ProcessGroup (the trainer's `dist` option uses these)

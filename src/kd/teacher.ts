@@ -20,13 +20,7 @@ import type { Tensor } from '../torch/index.js';
 import type { Module } from '../nn/index.js';
 import { encodeSafetensors, loadSafetensors, saveSafetensors } from '../io/index.js';
 import { agree, shardRange } from '../train/index.js';
-
-/** Top-k teacher logits: p_i = exp(logits_i − logZ) exactly at T = 1; the rest is the tail. */
-export interface SparseLogits {
-  indices: Tensor; // (B, k) int64
-  logits: Tensor; // (B, k) float32
-  logZ: Tensor; // (B,) float32, logsumexp of all C teacher logits
-}
+import type { SparseTeacher } from './sparse.js';
 
 export interface TeacherBatch {
   x: Tensor;
@@ -37,7 +31,7 @@ export interface Teacher {
   readonly kind: 'live' | 'cached';
   readonly numClasses: number;
   /** Teacher outputs for a batch, without grad: (B, C) logits or sparse top-k. */
-  logits(batch: TeacherBatch): Tensor | SparseLogits;
+  logits(batch: TeacherBatch): Tensor | SparseTeacher;
   dispose(): void;
 }
 
@@ -88,7 +82,7 @@ export class CachedTeacher implements Teacher {
     readonly numClasses: number,
     readonly path: string,
     private readonly full: Tensor | null, // (N, C)
-    private readonly sparse: SparseLogits | null, // (N, k) each
+    private readonly sparse: SparseTeacher | null, // (N, k) each
     /** True when this call computed the cache, false when it was read from disk. */
     readonly computed: boolean,
   ) {}
@@ -151,7 +145,7 @@ export class CachedTeacher implements Teacher {
     return new CachedTeacher(numClasses, path, sparse ? null : t.logits, sparse, computed);
   }
 
-  logits(batch: TeacherBatch): Tensor | SparseLogits {
+  logits(batch: TeacherBatch): Tensor | SparseTeacher {
     if (this.full) return this.full.indexSelect(0, batch.index);
     const s = this.sparse!;
     return { indices: s.indices.indexSelect(0, batch.index), logits: s.logits.indexSelect(0, batch.index), logZ: s.logZ.indexSelect(0, batch.index) };

@@ -24,21 +24,17 @@ import type { Tensor } from '../torch/index.js';
 import type { Module } from '../nn/index.js';
 import { Adam, AdamW, SGD, CosineAnnealingLR, warmupCosine, type Optimizer, type LRScheduler } from '../optim/index.js';
 import { saveSafetensors } from '../io/index.js';
-import { mixup, hashSeed } from '../data/index.js';
+import { mixup, hashSeed, type Batch } from '../data/index.js';
 import { Trainer, MetricsFile, EarlyStopping, NonFiniteLossError, type TrainerCallback, type EpochData } from '../train/index.js';
 import { hardCE } from './hinton.js';
-import { computeLogits, type Teacher, type SparseLogits } from './teacher.js';
+import { computeLogits, type Teacher } from './teacher.js';
+import type { SparseTeacher } from './sparse.js';
 import type { ViewLogitsStore } from './view_store.js';
 import { captureFeatures, type FeatureCapture } from './capture.js';
 import type { KDLoss, LossInputs, LossContext, LossResult } from './registry.js';
 
 export { NonFiniteLossError };
 
-export interface Batch {
-  x: Tensor;
-  y: Tensor;
-  index: Tensor;
-}
 /** What the trainer needs of a data loader (src/data's DataLoader). */
 export interface BatchSource {
   setEpoch(epoch: number): void;
@@ -206,10 +202,10 @@ export function train(req: TrainRequest): TrainResult {
     : null;
   features?.teacher.clear();
   // (view epoch, batch) → the teacher's logits on that view; only a live teacher is worth memoising.
-  const memo = c.viewEpochs > 0 && kd?.teacher.kind === 'live' ? new Map<string, Tensor | SparseLogits>() : null;
+  const memo = c.viewEpochs > 0 && kd?.teacher.kind === 'live' ? new Map<string, Tensor | SparseTeacher>() : null;
   const store = memo ? req.viewStore : undefined;
   const stored = new Set<number>(); // view epochs that are on disk already
-  const teacherLogits = (viewEpoch: number, batchInEpoch: number, x: Tensor, index: Tensor): Tensor | SparseLogits => {
+  const teacherLogits = (viewEpoch: number, batchInEpoch: number, x: Tensor, index: Tensor): Tensor | SparseTeacher => {
     if (!memo) return kd!.teacher.logits({ x, index });
     const key = `${viewEpoch}/${batchInEpoch}`;
     if (store && batchInEpoch === 0 && !memo.has(key)) {

@@ -81,7 +81,7 @@ export function makeBatch(examples: readonly LmExample[], maxLen: number, padId:
   };
 }
 
-export function disposeBatch(b: LmBatch): void {
+export function disposeLmBatch(b: LmBatch): void {
   b.input.dispose();
   b.target.dispose();
   b.teacher?.rows.dispose();

@@ -4,7 +4,7 @@
 // order is a pure function of (seed, step).
 import * as torch from '../torch/index.js';
 import { AdamW, warmupCosine } from '../optim/index.js';
-import { disposeBatch, makeBatch, type CausalLM, type LmBatch, type LmExample } from '../lm/index.js';
+import { disposeLmBatch, makeBatch, type CausalLM, type LmBatch, type LmExample } from '../lm/index.js';
 import { Trainer, checkpointHasRecipe } from '../train/index.js';
 import { tokenKdLoss } from '../kd/index.js';
 import { permutation } from '../data/index.js';
@@ -116,7 +116,7 @@ export function trainLm(o: LmTrainOptions): { step: number; last: LmStepInfo | n
             yield makeBatch(ids.map((i) => examples[i]), maxLen, o.padId);
           }
         },
-        release: disposeBatch,
+        release: disposeLmBatch,
       },
       computeLoss: (batch) => {
         const logits = model.call(batch.input); // (B, T, V)

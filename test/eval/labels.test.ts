@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../../src/torch/index.js';
-import { agreement, accuracyOf, confusionMatrix, perClassAccuracy, labelsOf } from '../../src/eval/index.js';
+import { agreement, accuracyOf, confusionMatrix, perClassAccuracy, classesOf } from '../../src/eval/index.js';
 import { live } from './fixtures.js';
 
 // Logits whose argmax per row is 2, 0, 1, 1 (written so a wrong reduction dim would differ).
@@ -14,14 +14,14 @@ const LOGITS = [
   [-1.0, 3.0, 2.9],
 ];
 
-test('labelsOf takes the argmax of logits and passes labels through', () => {
+test('classesOf takes the argmax of logits and passes labels through', () => {
   const base = live();
   const logits = torch.tensor(LOGITS);
   const idx = torch.tensor([2, 0, 1, 1], { dtype: 'int64' });
-  assert.deepEqual([...labelsOf(logits)], [2, 0, 1, 1]);
-  assert.deepEqual([...labelsOf(idx)], [2, 0, 1, 1]);
-  assert.deepEqual([...labelsOf([2, 0, 1, 1])], [2, 0, 1, 1]);
-  assert.throws(() => labelsOf([0.5]), /not a class index/);
+  assert.deepEqual([...classesOf(logits)], [2, 0, 1, 1]);
+  assert.deepEqual([...classesOf(idx)], [2, 0, 1, 1]);
+  assert.deepEqual([...classesOf([2, 0, 1, 1])], [2, 0, 1, 1]);
+  assert.throws(() => classesOf([0.5]), /not a class index/);
   logits.dispose();
   idx.dispose();
   assert.equal(live(), base, 'no tensor leaks');

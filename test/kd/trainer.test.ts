@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import * as torch from '../../src/torch/index.js';
 import * as nn from '../../src/nn/index.js';
 import * as kd from '../../src/kd/index.js';
+import type { Batch } from '../../src/data/index.js';
 
 /** A minimal in-memory batch source: order is a pure function of (seed, epoch). */
 class Source implements kd.BatchSource {
@@ -19,7 +20,7 @@ class Source implements kd.BatchSource {
   setEpoch(e: number) {
     this.epoch = e;
   }
-  *[Symbol.iterator](): Iterator<kd.Batch> {
+  *[Symbol.iterator](): Iterator<Batch> {
     const n = this.x.shape[0];
     const order = Array.from({ length: n }, (_, i) => i);
     if (this.shuffle) {
