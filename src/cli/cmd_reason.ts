@@ -78,7 +78,8 @@ export async function runProblems(o: Opts): Promise<number> {
 
 interface OpenTeacher {
   teacher: ReasoningTeacher;
-  close(): Promise<void> | void;
+  /** The teacher's [Symbol.asyncDispose]: frees its sockets, model or llama.cpp context. */
+  close(): Promise<void>;
   retries?: () => number;
   cost?: () => number;
   /** More for the progress line (a pool: endpoints up, failovers). */
@@ -111,7 +112,7 @@ async function openTeacher(o: Opts, concurrency: number): Promise<OpenTeacher> {
     if (urls.length === 1 && o.weights === undefined) {
       const t = new HttpTeacher({ ...common, baseURL: urls[0], model: models[0], maxRetries: intFlag(o, 'maxRetries', '--max-retries', 5) });
       if (models.length > 1) throw new ConfigError('--model lists several names but --base-url has one URL');
-      return { teacher: t, close: () => t.close(), retries: () => t.stats().retries, cost: () => t.stats().costUsd };
+      return { teacher: t, close: () => t[Symbol.asyncDispose](), retries: () => t.stats().retries, cost: () => t.stats().costUsd };
     }
     return openPool(o, urls, models, common);
   }
@@ -119,11 +120,11 @@ async function openTeacher(o: Opts, concurrency: number): Promise<OpenTeacher> {
   if (o.lm !== undefined) {
     const { LocalTeacher } = await import('../reason/teachers/local.js');
     const t = LocalTeacher.load(String(o.lm));
-    return { teacher: t, close: () => t.model.dispose() };
+    return { teacher: t, close: () => t[Symbol.asyncDispose]() };
   }
   const { GgufTeacher } = await import('../reason/teachers/gguf.js');
   const t = await GgufTeacher.load(String(o.gguf), { threads: intFlag(o, 'threads', '--threads', undefined, 1) });
-  return { teacher: t, close: () => t.close() };
+  return { teacher: t, close: () => t[Symbol.asyncDispose]() };
 }
 
 /** Several endpoints (--base-url A,B,C [--weights 2,1,1]) as one TeacherPool; --rpm/--tpm/--concurrency apply per endpoint. */
@@ -142,7 +143,7 @@ async function openPool(o: Opts, urls: string[], models: string[], common: Omit<
   const teachers = pool.teachers as HttpTeacher[];
   const sum = (f: (t: HttpTeacher) => number) => () => teachers.reduce((n, t) => n + f(t), 0);
   return {
-    teacher: pool, close: () => pool.close(), retries: sum((t) => t.stats().retries), cost: sum((t) => t.stats().costUsd),
+    teacher: pool, close: () => pool[Symbol.asyncDispose](), retries: sum((t) => t.stats().retries), cost: sum((t) => t.stats().costUsd),
     extra: () => {
       const s = pool.stats();
       return ` · endpoints up ${s.endpoints.filter((e) => e.state === 'up').length}/${s.endpoints.length}${s.failovers ? ` · failovers ${s.failovers}` : ''}`;

@@ -10,6 +10,8 @@ export { hintonLoss, hardCE, softKL, standardizeLogits, type HintonOptions, type
 export { forwardKL, reverseKL, jsd, totalVariation, mseLogits } from './divergences.js';
 export { sparseKL, sparseTeacherFromLogits, isSparseTeacher, type SparseTeacher } from './sparse.js';
 export { multiTeacherKL, multiTeacherTargets, normaliseWeights } from './multi_teacher.js';
+// token-level KD for LMs over the teacher's top-k log-probabilities (reason/sft.ts)
+export { tokenKdLoss, type TokenKdParts } from './token_kd.js';
 
 // feature losses
 export { HintRegressor, hintLoss, type HintRegressorOptions } from './hint.js';

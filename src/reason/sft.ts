@@ -7,7 +7,7 @@ import { AdamW, clipGradNorm, warmupCosine } from '../optim/index.js';
 import { loadCheckpoint, readCheckpointInfo, saveCheckpoint } from '../io/index.js';
 import type { CausalLM } from '../lm/model.js';
 import { disposeBatch, makeBatch, type LmExample } from '../lm/batch.js';
-import { tokenKdLoss } from '../kd/token_kd.js';
+import { tokenKdLoss } from '../kd/index.js';
 import { permutation } from '../data/rng.js';
 
 export interface LmTrainOptions {
