@@ -39,11 +39,13 @@ export function parseOverrides(o: RunOptions): Record<string, unknown> {
   }
   if (o.out !== undefined && o.name !== undefined) throw new ConfigError('give the run folder once: --out DIR (--name is its deprecated spelling)');
   if (o.out !== undefined) {
-    // --out is the run folder itself: its parent is the runs folder, its last part the run's name.
-    const name = basename(resolve(o.out));
+    // --out is the run folder itself: its parent is the runs folder, its last part the run's name
+    // (resolved first, so that '.', '..' and a trailing '/' name the folder they mean).
+    const abs = resolve(o.out);
+    const name = basename(abs);
     const ok = experimentSchema.shape.name.safeParse(name);
     if (!ok.success) throw new ConfigError(`--out ${o.out}: the folder's name '${name}' must be ${ok.error.issues[0].message}`);
-    out.runsDir = dirname(o.out);
+    out.runsDir = dirname(abs);
     out.name = name;
   } else if (o.name !== undefined) out.name = o.name;
   return out;
