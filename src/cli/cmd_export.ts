@@ -122,8 +122,9 @@ export async function runExport(dir: string | undefined, o: ExportOptions = {}):
   if (!['onnx', 'safetensors', 'all'].includes(format)) throw new torch.ConfigError(`--format must be onnx, safetensors or all, got '${format}'`);
   if (!['student', 'baseline', 'teacher', 'all'].includes(which)) throw new torch.ConfigError(`--which must be student, baseline, teacher or all, got '${which}'`);
   // A bad --out fails before the data and models load.
-  const outDir = resolve(o.out ?? join(dir ?? join('runs', 'demo'), 'export'));
-  const target = { target: outDir, flag: '--out', isDefault: o.out === undefined };
+  const defaultOut = resolve(dir ?? join('runs', 'demo'), 'export');
+  const outDir = resolve(o.out ?? defaultOut);
+  const target = { target: outDir, flag: '--out', isDefault: outDir === defaultOut };
   checkOutputDir(target);
   const folder = openRunFolder(dir, o);
   const { run, rep } = folder;

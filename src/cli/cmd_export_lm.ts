@@ -90,7 +90,7 @@ export async function runExportLm(dir: string, o: ExportLmOptions = {}): Promise
   if (dtype !== 'f32' && dtype !== 'f16') throw new torch.ConfigError(`--gguf-dtype must be f32 or f16, got '${String(o.ggufDtype)}'`);
   const root = resolve(dir);
   const outDir = resolve(o.out ?? join(root, 'export'));
-  const target = { target: outDir, flag: '--out', isDefault: o.out === undefined };
+  const target = { target: outDir, flag: '--out', isDefault: outDir === join(root, 'export') };
   checkOutputDir(target); // a bad --out fails before the model loads
   const { model, tokenizer } = loadLm(root);
   try {
