@@ -1,23 +1,32 @@
 // `distill evaluate` (one weights file) and `distill compare` (the models of a run folder).
-import { existsSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as torch from '../torch/index.js';
 import * as nn from '../nn/index.js';
 import * as evaluate from '../eval/index.js';
-import { loadExperiment } from './experiment.js';
+import { readSafetensorsHeader } from '../io/index.js';
+import { checkArch, loadExperiment } from './experiment.js';
 import { makeReporter } from './progress.js';
 import { applyThreads, prepareData, compareStage, loadWeights } from './pipeline.js';
 import { parseOverrides, type RunOptions } from './cmd_run.js';
 import { openRunFolder } from './run_folder.js';
 
-export async function runEvaluate(weights: string, o: RunOptions & { arch?: string; dropout?: string }): Promise<number> {
-  if (!existsSync(weights)) throw new torch.ConfigError(`${weights}: no such weights file`);
+/** The weights file, checked before any data loads: present, a file, and a valid safetensors header. */
+function checkWeightsFile(weights: string): void {
+  const st = statSync(weights, { throwIfNoEntry: false });
+  if (!st) throw new torch.ConfigError(`${weights}: no such weights file`);
+  if (!st.isFile()) throw new torch.ConfigError(`${weights}: not a file (give the model.safetensors inside it)`);
+  readSafetensorsHeader(weights); // a truncated or foreign file fails here with a FormatError naming it
+}
+
+export async function runEvaluate(weights: string, o: RunOptions & { arch?: string; dropout?: number }): Promise<number> {
+  checkWeightsFile(weights);
   const exp = loadExperiment(o.config, parseOverrides(o));
+  const arch = o.arch === undefined ? exp.student.arch : checkArch(o.arch, '--arch');
   const rep = makeReporter({ json: o.json });
   applyThreads(exp);
   const d = prepareData(exp, rep);
-  const arch = o.arch ?? exp.student.arch;
-  const model = nn.buildArch(arch, { inputShape: d.inputShape, numClasses: d.numClasses, dropout: o.dropout ? Number(o.dropout) : 0 });
+  const model = nn.buildArch(arch, { inputShape: d.inputShape, numClasses: d.numClasses, dropout: o.dropout ?? 0 });
   loadWeights(model, weights);
   const rows = compareStage([{ name: `${arch} (${weights})`, role: 'model', model }], d, resolve(weights, '..'), rep);
   rep.stop();

@@ -10,7 +10,9 @@
 //   index.html + ort.*   the browser demo (teacher and students on onnxruntime-web)
 // An LM folder (one holding lm.json) goes to cmd_export_lm.ts instead: ONNX, GGUF and a
 // Hugging Face LlamaForCausalLM folder.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+// Both write into a staging folder beside the output folder and rename it into place at the
+// end (staged_dir.ts): a failure midway leaves no partial folder and keeps an earlier export.
+import { existsSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { basename, join, relative, resolve } from 'node:path';
 import * as torch from '../torch/index.js';
@@ -18,7 +20,8 @@ import * as nn from '../nn/index.js';
 import * as data from '../data/index.js';
 import * as ex from '../export/index.js';
 import { loadWeights } from './pipeline.js';
-import { openRunFolder } from './run_folder.js';
+import { openRunFolder, type RunFolder } from './run_folder.js';
+import { checkOutputDir, stageDir, type StagedDir } from './staged_dir.js';
 
 export interface ExportOptions {
   /** 'gguf' only for an LM folder. */
@@ -75,9 +78,9 @@ interface ModelReport {
   safetensors?: HfReport;
 }
 
-function batchesOf(x: Float32Array, n: number, inputShape: number[], size: number): ex.Batch[] {
+function batchesOf(x: Float32Array, n: number, inputShape: number[], size: number): ex.InputBatch[] {
   const per = inputShape.reduce((a, b) => a * b, 1);
-  const out: ex.Batch[] = [];
+  const out: ex.InputBatch[] = [];
   for (let i = 0; i < n; i += size) {
     const b = Math.min(size, n - i);
     out.push({ x: x.subarray(i * per, (i + b) * per), shape: [b, ...inputShape] });
@@ -85,7 +88,7 @@ function batchesOf(x: Float32Array, n: number, inputShape: number[], size: numbe
   return out;
 }
 
-async function timeTestPass(s: Awaited<ReturnType<typeof ex.ortSession>>, batches: ex.Batch[]): Promise<number> {
+async function timeTestPass(s: Awaited<ReturnType<typeof ex.ortSession>>, batches: ex.InputBatch[]): Promise<number> {
   await ex.ortLogits(s, batches[0].x, batches[0].shape); // warm
   const times: number[] = [];
   for (let rep = 0; rep < 5; rep++) {
@@ -118,16 +121,46 @@ export async function runExport(dir: string | undefined, o: ExportOptions = {}):
   const which = o.which ?? 'all';
   if (!['onnx', 'safetensors', 'all'].includes(format)) throw new torch.ConfigError(`--format must be onnx, safetensors or all, got '${format}'`);
   if (!['student', 'baseline', 'teacher', 'all'].includes(which)) throw new torch.ConfigError(`--which must be student, baseline, teacher or all, got '${which}'`);
-  const { run, rep, d, models: loaded } = openRunFolder(dir, o);
-  const models = { teacher: loaded.teacher?.model, baseline: loaded.baseline?.model, student: loaded.student?.model };
-  const archOf = (r: Role) => loaded[r]!.arch;
-  const dropoutOf = (r: Role) => loaded[r]!.dropout;
-  const roles = ROLES.filter((r) => (which === 'all' || which === r) && models[r]);
+  // A bad --out fails before the data and models load.
+  const defaultOut = resolve(dir ?? join('runs', 'demo'), 'export');
+  const outDir = resolve(o.out ?? defaultOut);
+  const target = { target: outDir, flag: '--out', isDefault: outDir === defaultOut };
+  checkOutputDir(target);
+  const folder = openRunFolder(dir, o);
+  const { run, rep } = folder;
+  const roles = ROLES.filter((r) => (which === 'all' || which === r) && folder.models[r]);
   if (!roles.length)
     throw new torch.ConfigError(`${run}: no ${which === 'all' ? '' : which + ' '}model to export (looked for teacher.json, baseline/ and student/ model.safetensors)`);
-  const outDir = resolve(o.out ?? join(run, 'export'));
-  mkdirSync(outDir, { recursive: true });
+  const stage = stageDir(target);
+  let written: Written;
+  try {
+    written = await writeModels(stage, folder, roles, format, !!o.quantize);
+    stage.commit();
+  } catch (e) {
+    stage.abort();
+    throw e;
+  }
+  const { reports, failed, page } = written;
+  rep.stop();
 
+  const result = { runDir: run, outDir, tolerance: ONNX_TOLERANCE, ok: !failed, models: reports, page: page?.page, runtime: page?.runtime };
+  if (o.json) console.log(JSON.stringify(result));
+  else printReport(reports, page, outDir, failed);
+  return failed ? 1 : 0;
+}
+
+interface Written {
+  reports: ModelReport[];
+  failed: boolean;
+  page?: { page: string; runtime: { file: string; bytes: number }[] };
+}
+
+/** Every file of the export into `stage.dir`, each checked; the reports name the files' final paths. */
+async function writeModels(stage: StagedDir, folder: RunFolder, roles: Role[], format: string, quantize: boolean): Promise<Written> {
+  const { run, rep, d } = folder;
+  const outDir = stage.dir;
+  const archOf = (r: Role) => folder.models[r]!.arch;
+  const dropoutOf = (r: Role) => folder.models[r]!.dropout;
   const inputShape = d.inputShape;
   const C = d.numClasses;
   const classNames = d.classNames ?? Array.from({ length: C }, (_, i) => String(i));
@@ -142,7 +175,7 @@ export async function runExport(dir: string | undefined, o: ExportOptions = {}):
   const reports: ModelReport[] = [];
   let failed = false;
   for (const role of roles) {
-    const model = models[role]!;
+    const model = folder.models[role]!.model;
     const arch = archOf(role);
     const r: ModelReport = { role, arch, params: model.parameters().reduce((a, p) => a + p.numel, 0) };
     const meta = { role, arch, dataset: d.name, class_names: JSON.stringify(classNames), run: run };
@@ -157,8 +190,8 @@ export async function runExport(dir: string | undefined, o: ExportOptions = {}):
       failed ||= !ok;
       const acc = await ex.ortAccuracy(s, testBatches, testY, C);
       const latency = await ex.latencyBatch1(model, s, testX.subarray(0, per), inputShape);
-      r.onnx = { path, bytes: info.bytes, opset: info.opset, ops: info.ops, random, test, ok, accuracy: acc.accuracy, latencyBatch1: latency, testPassMs: await timeTestPass(s, testBatches) };
-      if (o.quantize) {
+      r.onnx = { path: stage.final(path), bytes: info.bytes, opset: info.opset, ops: info.ops, random, test, ok, accuracy: acc.accuracy, latencyBatch1: latency, testPassMs: await timeTestPass(s, testBatches) };
+      if (quantize) {
         const qpath = join(outDir, `${role}.int8.onnx`);
         const qinfo = ex.exportOnnx(model, qpath, { inputShape, modelName: `${role}-${arch}-int8`, metadata: meta, quantize: 'int8' });
         const qs = await ex.ortSession(qpath);
@@ -167,7 +200,7 @@ export async function runExport(dir: string | undefined, o: ExportOptions = {}):
         for (let i = 0; i < testY.length; i++) if (qacc.predictions[i] === acc.predictions[i]) agree++;
         const qdiff = await ex.compareWithOrt(model, qs, testBatches, C);
         r.int8 = {
-          path: qpath, bytes: qinfo.bytes, accuracy: qacc.accuracy, agreementWithFloat: agree / testY.length,
+          path: stage.final(qpath), bytes: qinfo.bytes, accuracy: qacc.accuracy, agreementWithFloat: agree / testY.length,
           maxAbsDiffVsFloat: qdiff.maxAbsDiff, latencyBatch1Ms: (await ex.latencyBatch1(model, qs, testX.subarray(0, per), inputShape)).ortMs,
           testPassMs: await timeTestPass(qs, testBatches),
         };
@@ -185,7 +218,7 @@ export async function runExport(dir: string | undefined, o: ExportOptions = {}):
       const b0 = testBatches[0];
       const diff = ex.maxAbsDiff(ex.ourLogits(model, b0.x, b0.shape), ex.ourLogits(again, b0.x, b0.shape));
       again.dispose();
-      r.safetensors = { dir: hf.dir, files: hf.files, reloadMaxAbsDiff: diff, ok: diff === 0 };
+      r.safetensors = { dir: stage.final(hf.dir), files: hf.files.map((f) => ({ ...f, path: stage.final(f.path) })), reloadMaxAbsDiff: diff, ok: diff === 0 };
       failed ||= diff !== 0;
     }
     reports.push(r);
@@ -205,40 +238,38 @@ export async function runExport(dir: string | undefined, o: ExportOptions = {}):
       inputShape, classNames,
       samples: { x, labels: idx.map((i) => testY[i]), index: idx },
     });
+    page = { page: stage.final(page.page), runtime: page.runtime };
   }
-  rep.stop();
+  return { reports, failed, page };
+}
 
-  const result = { runDir: run, outDir, tolerance: ONNX_TOLERANCE, ok: !failed, models: reports, page: page?.page, runtime: page?.runtime };
-  if (o.json) console.log(JSON.stringify(result));
-  else {
-    const lines: string[] = [];
-    const rel = (p: string) => relative(process.cwd(), p) || p;
-    for (const r of reports) {
-      lines.push(`${r.role} (${r.arch}, ${r.params.toLocaleString('en-US')} parameters)`);
-      if (r.onnx) {
-        const x = r.onnx;
-        lines.push(`  ${rel(x.path)}  ${kb(x.bytes)}  opset ${x.opset}`);
-        lines.push(`    onnxruntime-node check: max |ours − ort| ${x.random.maxAbsDiff.toExponential(2)} on ${x.random.samples} random inputs, ` +
-          `${x.test.maxAbsDiff.toExponential(2)} on ${x.test.samples} test images (≤ ${ONNX_TOLERANCE}): ${x.ok ? 'OK' : 'FAILED'}`);
-        lines.push(`    accuracy ${(100 * x.accuracy).toFixed(2)}%; batch-1 latency ours ${x.latencyBatch1.oursMs.toFixed(3)} ms, onnxruntime ${x.latencyBatch1.ortMs.toFixed(3)} ms`);
-      }
-      if (r.int8) {
-        const q = r.int8;
-        lines.push(`  ${rel(q.path)}  ${kb(q.bytes)} (${(q.bytes / r.onnx!.bytes * 100).toFixed(0)}% of float)`);
-        lines.push(`    accuracy ${(100 * q.accuracy).toFixed(2)}% (float ${(100 * r.onnx!.accuracy).toFixed(2)}%), agrees with float on ${(100 * q.agreementWithFloat).toFixed(2)}%; ` +
-          `batch-1 ${q.latencyBatch1Ms.toFixed(3)} ms vs ${r.onnx!.latencyBatch1.ortMs.toFixed(3)} ms; test pass ${q.testPassMs.toFixed(0)} ms vs ${r.onnx!.testPassMs.toFixed(0)} ms`);
-      }
-      if (r.safetensors) {
-        const h = r.safetensors;
-        lines.push(`  ${rel(h.dir)}/  ${h.files.map((f) => `${f.path.split('/').pop()} ${kb(f.bytes)}`).join(', ')}; reloaded: ${h.ok ? 'identical logits' : `max diff ${h.reloadMaxAbsDiff}`}`);
-      }
+function printReport(reports: ModelReport[], page: Written['page'], outDir: string, failed: boolean): void {
+  const lines: string[] = [];
+  const rel = (p: string) => relative(process.cwd(), p) || p;
+  for (const r of reports) {
+    lines.push(`${r.role} (${r.arch}, ${r.params.toLocaleString('en-US')} parameters)`);
+    if (r.onnx) {
+      const x = r.onnx;
+      lines.push(`  ${rel(x.path)}  ${kb(x.bytes)}  opset ${x.opset}`);
+      lines.push(`    onnxruntime-node check: max |ours − ort| ${x.random.maxAbsDiff.toExponential(2)} on ${x.random.samples} random inputs, ` +
+        `${x.test.maxAbsDiff.toExponential(2)} on ${x.test.samples} test images (≤ ${ONNX_TOLERANCE}): ${x.ok ? 'OK' : 'FAILED'}`);
+      lines.push(`    accuracy ${(100 * x.accuracy).toFixed(2)}%; batch-1 latency ours ${x.latencyBatch1.oursMs.toFixed(3)} ms, onnxruntime ${x.latencyBatch1.ortMs.toFixed(3)} ms`);
     }
-    if (page) {
-      lines.push(`browser demo: ${rel(page.page)} (+ ${page.runtime.map((f) => f.file).join(', ')}: ${kb(page.runtime.reduce((a, f) => a + f.bytes, 0))})`);
-      lines.push(`  wasm needs http: serve the folder, e.g. \`python3 -m http.server -b 127.0.0.1 -d ${rel(outDir)}\`, then open http://127.0.0.1:8000/`);
+    if (r.int8) {
+      const q = r.int8;
+      lines.push(`  ${rel(q.path)}  ${kb(q.bytes)} (${(q.bytes / r.onnx!.bytes * 100).toFixed(0)}% of float)`);
+      lines.push(`    accuracy ${(100 * q.accuracy).toFixed(2)}% (float ${(100 * r.onnx!.accuracy).toFixed(2)}%), agrees with float on ${(100 * q.agreementWithFloat).toFixed(2)}%; ` +
+        `batch-1 ${q.latencyBatch1Ms.toFixed(3)} ms vs ${r.onnx!.latencyBatch1.ortMs.toFixed(3)} ms; test pass ${q.testPassMs.toFixed(0)} ms vs ${r.onnx!.testPassMs.toFixed(0)} ms`);
     }
-    console.log(lines.join('\n'));
-    if (failed) console.error('distill export: a check FAILED (see above); the files were written but do not match the model');
+    if (r.safetensors) {
+      const h = r.safetensors;
+      lines.push(`  ${rel(h.dir)}/  ${h.files.map((f) => `${f.path.split('/').pop()} ${kb(f.bytes)}`).join(', ')}; reloaded: ${h.ok ? 'identical logits' : `max diff ${h.reloadMaxAbsDiff}`}`);
+    }
   }
-  return failed ? 1 : 0;
+  if (page) {
+    lines.push(`browser demo: ${rel(page.page)} (+ ${page.runtime.map((f) => f.file).join(', ')}: ${kb(page.runtime.reduce((a, f) => a + f.bytes, 0))})`);
+    lines.push(`  wasm needs http: serve the folder, e.g. \`python3 -m http.server -b 127.0.0.1 -d ${rel(outDir)}\`, then open http://127.0.0.1:8000/`);
+  }
+  console.log(lines.join('\n'));
+  if (failed) console.error('distill: export: a check FAILED (see above); the files were written but do not match the model');
 }

@@ -13,7 +13,7 @@
 //                       tokenizer files): read back here, same logits and same token ids
 // The model is checked against the architecture first, so an unsupported layer is an
 // error naming it before any file is written.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
 import * as torch from '../torch/index.js';
 import { loadSafetensors } from '../io/index.js';
@@ -25,6 +25,7 @@ import {
   compareLmWithOrt, randomIdBatches, ourLmLogits, ortLatencyMs, LlamaCppRunner, compareGreedyWithLlamaCpp,
   type GgufDtype, type LmCompareResult, type GreedyAgreement,
 } from '../export/index.js';
+import { checkOutputDir, stageDir, type StagedDir } from './staged_dir.js';
 
 export interface ExportLmOptions {
   format?: string;
@@ -88,15 +89,36 @@ export async function runExportLm(dir: string, o: ExportLmOptions = {}): Promise
   const dtype = (o.ggufDtype ?? 'f32') as GgufDtype;
   if (dtype !== 'f32' && dtype !== 'f16') throw new torch.ConfigError(`--gguf-dtype must be f32 or f16, got '${String(o.ggufDtype)}'`);
   const root = resolve(dir);
-  const { model, tokenizer } = loadLm(root);
-  checkLm(model, 'export'); // an unsupported layer fails here, before any file is written
   const outDir = resolve(o.out ?? join(root, 'export'));
-  mkdirSync(outDir, { recursive: true });
-  const name = basename(root);
+  const target = { target: outDir, flag: '--out', isDefault: outDir === join(root, 'export') };
+  checkOutputDir(target); // a bad --out fails before the model loads
+  const { model, tokenizer } = loadLm(root);
+  try {
+    checkLm(model, 'export'); // an unsupported layer fails here, before any file is written
+    const r: LmReport = {
+      dir: root, outDir, params: model.parameters().reduce((a, p) => a + p.numel, 0), config: model.cfg, tokenizer: tokenizer.kind, ok: true,
+    };
+    const stage = stageDir(target);
+    try {
+      await writeLm(stage, model, tokenizer, r, format, dtype, o);
+      stage.commit();
+    } catch (e) {
+      stage.abort();
+      throw e;
+    }
+    if (o.json) console.log(JSON.stringify(r));
+    else printLmReport(r, model.cfg, tokenizer.kind);
+    return r.ok ? 0 : 1;
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Every format into `stage.dir`, each checked by its runtime; `r` gets the files' final paths. */
+async function writeLm(stage: StagedDir, model: CausalLM, tokenizer: Tokenizer, r: LmReport, format: string, dtype: GgufDtype, o: ExportLmOptions): Promise<void> {
+  const outDir = stage.dir;
+  const name = basename(r.dir);
   const say = (s: string) => o.json || console.error(s);
-  const r: LmReport = {
-    dir: root, outDir, params: model.parameters().reduce((a, p) => a + p.numel, 0), config: model.cfg, tokenizer: tokenizer.kind, ok: true,
-  };
 
   if (format === 'onnx' || format === 'all') {
     say('export: LM → ONNX');
@@ -106,7 +128,7 @@ export async function runExportLm(dir: string, o: ExportLmOptions = {}): Promise
     const batches = randomIdBatches(model.cfg.vocabSize, Math.min(model.cfg.maxSeqLen, 64), 100, 1234);
     const check = await compareLmWithOrt(model, s, batches);
     const ok = check.maxAbsDiff <= LM_ONNX_TOLERANCE;
-    r.onnx = { path, bytes: info.bytes, opset: info.opset, check, ok };
+    r.onnx = { path: stage.final(path), bytes: info.bytes, opset: info.opset, check, ok };
     r.ok &&= ok;
     if (o.quantize) {
       say('export: LM → ONNX, int8');
@@ -116,7 +138,7 @@ export async function runExportLm(dir: string, o: ExportLmOptions = {}): Promise
       const qcheck = await compareLmWithOrt(model, qs, batches);
       const T = Math.min(model.cfg.maxSeqLen, LATENCY_CONTEXT);
       r.onnx.latencyMs = await ortLatencyMs(s, model.cfg.vocabSize, T);
-      r.int8 = { path: qpath, bytes: qinfo.bytes, check: qcheck, argmaxAgreement: 1 - qcheck.argmaxMismatches / qcheck.tokens, latencyMs: await ortLatencyMs(qs, model.cfg.vocabSize, T) };
+      r.int8 = { path: stage.final(qpath), bytes: qinfo.bytes, check: qcheck, argmaxAgreement: 1 - qcheck.argmaxMismatches / qcheck.tokens, latencyMs: await ortLatencyMs(qs, model.cfg.vocabSize, T) };
       await qs.release();
     }
     await s.release();
@@ -132,7 +154,7 @@ export async function runExportLm(dir: string, o: ExportLmOptions = {}): Promise
       try {
         const greedy = await compareGreedyWithLlamaCpp(model, runner, checkPrompts(tokenizer, model.cfg.maxSeqLen), CHECK_TOKENS);
         const ok = greedy.worstGap <= GGUF_TIE_TOLERANCE[dtype];
-        r.gguf = { path, bytes: info.bytes, dtype, greedy, tieTolerance: GGUF_TIE_TOLERANCE[dtype], ok };
+        r.gguf = { path: stage.final(path), bytes: info.bytes, dtype, greedy, tieTolerance: GGUF_TIE_TOLERANCE[dtype], ok };
         r.ok &&= ok;
       } finally {
         await runner.dispose();
@@ -145,42 +167,38 @@ export async function runExportLm(dir: string, o: ExportLmOptions = {}): Promise
     const info = exportHfLm(model, tokenizer, hfDir);
     const back = rereadHf(model, tokenizer, hfDir);
     const ok = back.diff === 0 && back.tokenizerRoundTrip;
-    r.safetensors = { dir: hfDir, files: info.files, reloadMaxAbsDiff: back.diff, tokenizerRoundTrip: back.tokenizerRoundTrip, ok };
+    r.safetensors = { dir: stage.final(hfDir), files: info.files.map((f) => ({ ...f, path: stage.final(f.path) })), reloadMaxAbsDiff: back.diff, tokenizerRoundTrip: back.tokenizerRoundTrip, ok };
     r.ok &&= ok;
   }
+}
 
-  if (o.json) console.log(JSON.stringify(r));
-  else {
-    const rel = (p: string) => relative(process.cwd(), p) || p;
-    const c = model.cfg;
-    const lines = [`LM ${rel(root)} (${r.params.toLocaleString('en-US')} parameters: ${c.nLayers} layers, d=${c.dim}, ${c.nHeads}/${c.nKvHeads} heads, vocab ${c.vocabSize}; tokenizer ${tokenizer.kind})`];
-    if (r.onnx) {
-      const x = r.onnx;
-      lines.push(`  ${rel(x.path)}  ${kb(x.bytes)}  opset ${x.opset}, input_ids (batch, sequence) → logits`);
-      lines.push(`    onnxruntime-node check: max |ours − ort| ${x.check.maxAbsDiff.toExponential(2)} on ${x.check.samples} random sequences ` +
-        `(${x.check.tokens} positions; ≤ ${LM_ONNX_TOLERANCE}): ${x.ok ? 'OK' : 'FAILED'}`);
-    }
-    if (r.int8 && r.onnx) {
-      const q = r.int8;
-      lines.push(`  ${rel(q.path)}  ${kb(q.bytes)} (${(r.onnx.bytes / q.bytes).toFixed(1)}× smaller)  Linear layers dynamic int8`);
-      lines.push(`    against our float model: max |Δ logit| ${q.check.maxAbsDiff.toExponential(2)}, next token agrees at ${(q.argmaxAgreement * 100).toFixed(2)}% of ${q.check.tokens} positions; ` +
-        `onnxruntime batch 1, ${Math.min(c.maxSeqLen, LATENCY_CONTEXT)} tokens: ${q.latencyMs.toFixed(2)} ms int8, ${r.onnx.latencyMs!.toFixed(2)} ms float`);
-    }
-    if (r.gguf && 'skipped' in r.gguf) lines.push(`  GGUF skipped: ${r.gguf.skipped}`);
-    else if (r.gguf) {
-      const x = r.gguf, g = x.greedy;
-      lines.push(`  ${rel(x.path)}  ${kb(x.bytes)}  GGUF v3, llama, ${x.dtype}`);
-      lines.push(`    llama.cpp greedy check: ${g.identicalPrompts}/${g.prompts} prompts identical for ${g.tokensPerPrompt} tokens (${g.matchedTokens}/${g.totalTokens} tokens)` +
-        (g.divergences.length ? `; divergences at our logit gaps ≤ ${g.worstGap.toExponential(2)} (near-ties allowed up to ${x.tieTolerance})` : '') + `: ${x.ok ? 'OK' : 'FAILED'}`);
-    }
-    if (r.safetensors) {
-      const h = r.safetensors;
-      lines.push(`  ${rel(h.dir)}/  ${h.files.map((f) => `${basename(f.path)} ${kb(f.bytes)}`).join(', ')}`);
-      lines.push(`    read back: ${h.reloadMaxAbsDiff === 0 ? 'identical logits' : `max diff ${h.reloadMaxAbsDiff}`}, tokenizer.json ${h.tokenizerRoundTrip ? 'gives our ids' : 'DIFFERS'}: ${h.ok ? 'OK' : 'FAILED'}`);
-    }
-    console.log(lines.join('\n'));
-    if (!r.ok) console.error('distill export: a check FAILED (see above); the files were written but do not match the model');
+function printLmReport(r: LmReport, c: LmConfig, tokenizer: string): void {
+  const rel = (p: string) => relative(process.cwd(), p) || p;
+  const lines = [`LM ${rel(r.dir)} (${r.params.toLocaleString('en-US')} parameters: ${c.nLayers} layers, d=${c.dim}, ${c.nHeads}/${c.nKvHeads} heads, vocab ${c.vocabSize}; tokenizer ${tokenizer})`];
+  if (r.onnx) {
+    const x = r.onnx;
+    lines.push(`  ${rel(x.path)}  ${kb(x.bytes)}  opset ${x.opset}, input_ids (batch, sequence) → logits`);
+    lines.push(`    onnxruntime-node check: max |ours − ort| ${x.check.maxAbsDiff.toExponential(2)} on ${x.check.samples} random sequences ` +
+      `(${x.check.tokens} positions; ≤ ${LM_ONNX_TOLERANCE}): ${x.ok ? 'OK' : 'FAILED'}`);
   }
-  model.dispose();
-  return r.ok ? 0 : 1;
+  if (r.int8 && r.onnx) {
+    const q = r.int8;
+    lines.push(`  ${rel(q.path)}  ${kb(q.bytes)} (${(r.onnx.bytes / q.bytes).toFixed(1)}× smaller)  Linear layers dynamic int8`);
+    lines.push(`    against our float model: max |Δ logit| ${q.check.maxAbsDiff.toExponential(2)}, next token agrees at ${(q.argmaxAgreement * 100).toFixed(2)}% of ${q.check.tokens} positions; ` +
+      `onnxruntime batch 1, ${Math.min(c.maxSeqLen, LATENCY_CONTEXT)} tokens: ${q.latencyMs.toFixed(2)} ms int8, ${r.onnx.latencyMs!.toFixed(2)} ms float`);
+  }
+  if (r.gguf && 'skipped' in r.gguf) lines.push(`  GGUF skipped: ${r.gguf.skipped}`);
+  else if (r.gguf) {
+    const x = r.gguf, g = x.greedy;
+    lines.push(`  ${rel(x.path)}  ${kb(x.bytes)}  GGUF v3, llama, ${x.dtype}`);
+    lines.push(`    llama.cpp greedy check: ${g.identicalPrompts}/${g.prompts} prompts identical for ${g.tokensPerPrompt} tokens (${g.matchedTokens}/${g.totalTokens} tokens)` +
+      (g.divergences.length ? `; divergences at our logit gaps ≤ ${g.worstGap.toExponential(2)} (near-ties allowed up to ${x.tieTolerance})` : '') + `: ${x.ok ? 'OK' : 'FAILED'}`);
+  }
+  if (r.safetensors) {
+    const h = r.safetensors;
+    lines.push(`  ${rel(h.dir)}/  ${h.files.map((f) => `${basename(f.path)} ${kb(f.bytes)}`).join(', ')}`);
+    lines.push(`    read back: ${h.reloadMaxAbsDiff === 0 ? 'identical logits' : `max diff ${h.reloadMaxAbsDiff}`}, tokenizer.json ${h.tokenizerRoundTrip ? 'gives our ids' : 'DIFFERS'}: ${h.ok ? 'OK' : 'FAILED'}`);
+  }
+  console.log(lines.join('\n'));
+  if (!r.ok) console.error('distill: export: a check FAILED (see above); the files were written but do not match the model');
 }

@@ -8,6 +8,7 @@ import { statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
 import { ConfigError } from '../torch/errors.js';
+import { int } from './flags.js';
 import type { Problem, ReasoningTeacher } from '../reason/types.js';
 import { generateProblems } from '../reason/problems/generate.js';
 import { importProblems, type ImportFormat } from '../reason/problems/importers.js';
@@ -21,13 +22,18 @@ import { checkWorkerName, mergeTraces } from '../reason/traces/trace_dir.js';
 type Opts = Record<string, unknown>;
 const say = (s: string) => process.stderr.write(s + '\n');
 
-/** A whole number ≥ min from a flag, or `fallback` when the flag is absent. */
+/**
+ * A whole number ≥ min from a flag, or `fallback` when the flag is absent. The flags defined in
+ * main.ts arrive parsed by flags.int already; this checks the same way for callers that pass text.
+ */
 export function intFlag(o: Opts, key: string, flag: string, fallback: number | undefined, min = 0): number | undefined {
   const v = o[key];
   if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new ConfigError(`${flag} must be a whole number ≥ ${min}, got '${String(v)}'`);
-  return n;
+  try {
+    return int(min)(String(v));
+  } catch (e) {
+    throw new ConfigError(`${flag} must be ${(e as Error).message.replace(/^Expected /, '').replace(/\.$/, '')}, got '${String(v)}'`);
+  }
 }
 
 function oneOf<T extends string>(o: Opts, key: string, flag: string, allowed: readonly T[], fallback: T): T {
@@ -78,7 +84,8 @@ export async function runProblems(o: Opts): Promise<number> {
 
 interface OpenTeacher {
   teacher: ReasoningTeacher;
-  close(): Promise<void> | void;
+  /** The teacher's [Symbol.asyncDispose]: frees its sockets, model or llama.cpp context. */
+  close(): Promise<void>;
   retries?: () => number;
   cost?: () => number;
   /** More for the progress line (a pool: endpoints up, failovers). */
@@ -87,10 +94,10 @@ interface OpenTeacher {
   summary?: () => string[];
 }
 
+/** --price 'IN' or 'IN,OUT' (parsed by main.ts's list parser): USD per million prompt and completion tokens. */
 function parsePrice(v: unknown): { inputPerMTok: number; outputPerMTok: number } | undefined {
   if (v === undefined) return undefined;
-  const parts = String(v).split(',').map(Number);
-  if (parts.length > 2 || !parts.every((x) => Number.isFinite(x) && x >= 0)) throw new ConfigError(`--price must be USD per million tokens, 'IN' or 'IN,OUT'; got '${String(v)}'`);
+  const parts = v as number[];
   return { inputPerMTok: parts[0], outputPerMTok: parts[1] ?? parts[0] };
 }
 
@@ -106,12 +113,12 @@ async function openTeacher(o: Opts, concurrency: number): Promise<OpenTeacher> {
     const common = {
       apiKeyEnv: (o.apiKeyEnv as string | undefined) ?? 'OPENAI_API_KEY', concurrency,
       requestsPerMinute: intFlag(o, 'rpm', '--rpm', undefined, 1), tokensPerMinute: intFlag(o, 'tpm', '--tpm', undefined, 1),
-      timeoutMs: intFlag(o, 'timeout', '--timeout', 600, 1)! * 1000, prices: parsePrice(o.price), log: say,
+      timeoutMs: ((o.timeout as number | undefined) ?? 600) * 1000, prices: parsePrice(o.price), log: say,
     };
     if (urls.length === 1 && o.weights === undefined) {
       const t = new HttpTeacher({ ...common, baseURL: urls[0], model: models[0], maxRetries: intFlag(o, 'maxRetries', '--max-retries', 5) });
       if (models.length > 1) throw new ConfigError('--model lists several names but --base-url has one URL');
-      return { teacher: t, close: () => t.close(), retries: () => t.stats().retries, cost: () => t.stats().costUsd };
+      return { teacher: t, close: () => t[Symbol.asyncDispose](), retries: () => t.stats().retries, cost: () => t.stats().costUsd };
     }
     return openPool(o, urls, models, common);
   }
@@ -119,11 +126,11 @@ async function openTeacher(o: Opts, concurrency: number): Promise<OpenTeacher> {
   if (o.lm !== undefined) {
     const { LocalTeacher } = await import('../reason/teachers/local.js');
     const t = LocalTeacher.load(String(o.lm));
-    return { teacher: t, close: () => t.model.dispose() };
+    return { teacher: t, close: () => t[Symbol.asyncDispose]() };
   }
   const { GgufTeacher } = await import('../reason/teachers/gguf.js');
   const t = await GgufTeacher.load(String(o.gguf), { threads: intFlag(o, 'threads', '--threads', undefined, 1) });
-  return { teacher: t, close: () => t.close() };
+  return { teacher: t, close: () => t[Symbol.asyncDispose]() };
 }
 
 /** Several endpoints (--base-url A,B,C [--weights 2,1,1]) as one TeacherPool; --rpm/--tpm/--concurrency apply per endpoint. */
@@ -131,9 +138,9 @@ async function openPool(o: Opts, urls: string[], models: string[], common: Omit<
   const { TeacherPool } = await import('../reason/teachers/pool.js');
   type HttpTeacher = import('../reason/teachers/http.js').HttpTeacher;
   if (models.length !== 1 && models.length !== urls.length) throw new ConfigError(`--model: give one name, or one per --base-url URL (${urls.length}); got ${models.length}`);
-  const weights = o.weights === undefined ? urls.map(() => 1) : String(o.weights).split(',').map(Number);
-  if (weights.length !== urls.length || !weights.every((w) => Number.isFinite(w) && w > 0))
-    throw new ConfigError(`--weights must be ${urls.length} positive numbers, one per --base-url URL; got '${String(o.weights)}'`);
+  // Each weight is a positive number already (main.ts's list parser); one per URL is checked here.
+  const weights = (o.weights as number[] | undefined) ?? urls.map(() => 1);
+  if (weights.length !== urls.length) throw new ConfigError(`--weights must be ${urls.length} positive numbers, one per --base-url URL; got '${weights.join(',')}'`);
   // A failing endpoint should hand its request to another quickly: one retry of its own, not five.
   const maxRetries = intFlag(o, 'maxRetries', '--max-retries', 1);
   // The pool's name is in every trace id: the first model's name, so a list of aliases of one model resumes as one.
@@ -142,7 +149,7 @@ async function openPool(o: Opts, urls: string[], models: string[], common: Omit<
   const teachers = pool.teachers as HttpTeacher[];
   const sum = (f: (t: HttpTeacher) => number) => () => teachers.reduce((n, t) => n + f(t), 0);
   return {
-    teacher: pool, close: () => pool.close(), retries: sum((t) => t.stats().retries), cost: sum((t) => t.stats().costUsd),
+    teacher: pool, close: () => pool[Symbol.asyncDispose](), retries: sum((t) => t.stats().retries), cost: sum((t) => t.stats().costUsd),
     extra: () => {
       const s = pool.stats();
       return ` · endpoints up ${s.endpoints.filter((e) => e.state === 'up').length}/${s.endpoints.length}${s.failovers ? ` · failovers ${s.failovers}` : ''}`;

@@ -1,19 +1,8 @@
-// The CLI face of `distill demo reasoning`: options, progress on stderr, the table on
-// stdout (or one JSON line with --json).
+// The CLI face of `distill demo reasoning`: options (numbers and choices already checked by
+// their commander parsers, src/cli/flags.ts), progress on stderr, the table on stdout (or one
+// JSON line with --json).
 import { runReasoningDemo, reasoningTable } from './reason_demo.js';
 import { makeReporter } from './progress.js';
-
-const num = (v: unknown, name: string): number | undefined => {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new Error(`--${name} expects a number, got '${String(v)}'`);
-  return n;
-};
-
-function initOption(v: unknown): 'pruned' | 'scratch' | undefined {
-  if (v === undefined || v === 'pruned' || v === 'scratch') return v;
-  throw new Error(`--student-init expects 'pruned' or 'scratch', got '${String(v)}'`);
-}
 
 export async function runReasonDemo(opts: Record<string, unknown>): Promise<number> {
   const rep = makeReporter({ json: !!opts.json });
@@ -22,17 +11,17 @@ export async function runReasonDemo(opts: Record<string, unknown>): Promise<numb
   const { rows, dir } = await runReasoningDemo({
     teacher: opts.teacher as string | undefined,
     out: (opts.out as string | undefined) ?? (opts.name ? `runs/${String(opts.name)}` : undefined),
-    problems: num(opts.problems, 'problems'),
-    samples: num(opts.samples, 'samples'),
-    evalProblems: num(opts.evalProblems, 'eval-problems'),
-    steps: num(opts.steps, 'steps'),
-    batchSize: num(opts.batchSize, 'batch-size'),
-    lr: num(opts.lr, 'lr'),
-    alpha: num(opts.alpha, 'alpha'),
-    T: num(opts.temperature, 'temperature'),
-    seed: num(opts.seed, 'seed'),
-    threads: num(opts.threads, 'threads'),
-    init: initOption(opts.studentInit),
+    problems: opts.problems as number | undefined,
+    samples: opts.samples as number | undefined,
+    evalProblems: opts.evalProblems as number | undefined,
+    steps: opts.steps as number | undefined,
+    batchSize: opts.batchSize as number | undefined,
+    lr: opts.lr as number | undefined,
+    alpha: opts.alpha as number | undefined,
+    T: opts.temperature as number | undefined,
+    seed: opts.seed as number | undefined,
+    threads: opts.threads as number | undefined,
+    init: opts.studentInit as 'pruned' | 'scratch' | undefined,
     onNote: (m) => rep.note(m),
     onProgress: (label, done, total) => {
       const key = label.replace(/ \(.*\)$/, '');

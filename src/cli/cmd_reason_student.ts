@@ -16,47 +16,35 @@ import { readProblemsFile } from '../reason/files.js';
 import { evaluateLm } from '../reason/evaluate.js';
 import { REASONING_DEFAULTS } from './reason_demo.js';
 import { loadTraces, trainedWith, trainStudent, type StudentJob } from './reason_student.js';
-import { intFlag } from './cmd_reason.js';
 import { makeReporter } from './progress.js';
 
 type Opts = Record<string, unknown>;
 
-function numFlag(o: Opts, key: string, flag: string, fallback: number, ok: (n: number) => boolean, what: string): number {
-  const v = o[key];
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isFinite(n) || !ok(n)) throw new torch.ConfigError(`${flag} must be ${what}, got '${String(v)}'`);
-  return n;
-}
-
-function required(o: Opts, key: string, flag: string): string {
-  const v = o[key];
-  if (typeof v !== 'string' || v === '') throw new torch.ConfigError(`${flag} is required`);
-  return v;
-}
+/** Flags that commander already checked (src/cli/flags.ts): a number, or the default. */
+const num = (o: Opts, key: string, fallback: number): number => (o[key] as number | undefined) ?? fallback;
 
 /** The student sizes from flags, each defaulting to the demo student's (548,832 parameters with a byte vocabulary). */
 function sizeFlags(o: Opts, vocabSize: number): LmConfig {
   const d = REASONING_DEFAULTS.student;
-  const heads = intFlag(o, 'heads', '--heads', d.nHeads, 1)!;
+  const heads = num(o, 'heads', d.nHeads!);
   return lmConfig({
-    dim: intFlag(o, 'dim', '--dim', d.dim, 2)!,
-    nLayers: intFlag(o, 'layers', '--layers', d.nLayers, 1)!,
+    dim: num(o, 'dim', d.dim!),
+    nLayers: num(o, 'layers', d.nLayers!),
     nHeads: heads,
-    nKvHeads: intFlag(o, 'kvHeads', '--kv-heads', heads, 1)!,
-    hiddenDim: intFlag(o, 'hidden', '--hidden', d.hiddenDim, 1)!,
+    nKvHeads: num(o, 'kvHeads', heads),
+    hiddenDim: num(o, 'hidden', d.hiddenDim!),
     maxSeqLen: d.maxSeqLen,
     vocabSize,
   });
 }
 
 export async function runPrune(o: Opts): Promise<number> {
-  const teacherDir = required(o, 'teacher', '--teacher');
-  const out = required(o, 'out', '--out');
-  const tracesPath = required(o, 'traces', '--traces');
-  const residual = (o.residual as string | undefined) ?? 'channels';
-  if (residual !== 'channels' && residual !== 'pca') throw new torch.ConfigError(`--residual must be channels or pca, got '${residual}'`);
-  const calibration = intFlag(o, 'calibration', '--calibration', 64, 1)!;
+  // Required options and choices are enforced by commander (main.ts).
+  const teacherDir = o.teacher as string;
+  const out = o.out as string;
+  const tracesPath = o.traces as string;
+  const residual = (o.residual as 'channels' | 'pca' | undefined) ?? 'channels';
+  const calibration = num(o, 'calibration', 64);
   const traces = loadTraces(tracesPath);
   if (!traces.some((t) => t.verdict.ok)) throw new torch.ConfigError(`${tracesPath}: no verified traces to calibrate on`);
   const { model: teacher, tokenizer: tok } = loadLm(teacherDir);
@@ -73,10 +61,9 @@ export async function runPrune(o: Opts): Promise<number> {
 
 export async function runTrainStudent(o: Opts): Promise<number> {
   const rep = makeReporter({ json: !!o.json });
-  const tracesPath = required(o, 'traces', '--traces');
-  const out = required(o, 'out', '--out');
+  const tracesPath = o.traces as string;
+  const out = o.out as string;
   const kind = ((o.kind as string | undefined) ?? 'sft') as StudentKind;
-  if (!['sft', 'sft+kd', 'answer-only'].includes(kind)) throw new torch.ConfigError(`--kind must be sft, sft+kd or answer-only, got '${kind}'`);
   const init = o.init as string | undefined;
   // The student's size and tokenizer: the --init folder's, or the size flags with a byte tokenizer.
   let config: LmConfig;
@@ -92,14 +79,14 @@ export async function runTrainStudent(o: Opts): Promise<number> {
   }
   const job: StudentJob = {
     kind, traces: tracesPath, out, config, init, tokenizer,
-    steps: intFlag(o, 'steps', '--steps', REASONING_DEFAULTS.steps, 1)!,
-    batchSize: intFlag(o, 'batchSize', '--batch-size', REASONING_DEFAULTS.batchSize, 1)!,
+    steps: num(o, 'steps', REASONING_DEFAULTS.steps),
+    batchSize: num(o, 'batchSize', REASONING_DEFAULTS.batchSize),
     groupByLength: o.groupByLength !== false,
-    lr: numFlag(o, 'lr', '--lr', REASONING_DEFAULTS.lr, (n) => n > 0, 'a positive number'),
-    alpha: numFlag(o, 'alpha', '--alpha', REASONING_DEFAULTS.alpha, (n) => n >= 0 && n <= 1, 'in [0, 1]'),
-    T: numFlag(o, 'temperature', '--temperature', REASONING_DEFAULTS.T, (n) => n > 0, 'positive'),
-    seed: intFlag(o, 'seed', '--seed', 0)!,
-    threads: intFlag(o, 'threads', '--threads', 1, 1)!,
+    lr: num(o, 'lr', REASONING_DEFAULTS.lr),
+    alpha: num(o, 'alpha', REASONING_DEFAULTS.alpha),
+    T: num(o, 'temperature', REASONING_DEFAULTS.T),
+    seed: num(o, 'seed', 0),
+    threads: num(o, 'threads', 1),
   };
   // Refuse bad data before any training: no kept trace, or KD traces without log-probabilities.
   const traces = loadTraces(tracesPath);

@@ -25,11 +25,11 @@ export const TEACHER_RECIPE = {
 
 export async function runTrainReasoningTeacher(opts: Record<string, unknown>): Promise<number> {
   const rep = makeReporter({ json: !!opts.json });
+  // Numbers arrive checked by their commander parsers (src/cli/flags.ts).
   const out = String(opts.out ?? 'runs/reasoning-teacher');
-  const steps = Number(opts.steps ?? TEACHER_RECIPE.steps);
-  const batchSize = Number(opts.batchSize ?? TEACHER_RECIPE.batchSize);
-  if (!Number.isInteger(steps) || steps < 1) throw new Error(`--steps expects a positive integer, got '${String(opts.steps)}'`);
-  if (opts.threads !== undefined) torch.setNumThreads(Number(opts.threads));
+  const steps = (opts.steps as number | undefined) ?? TEACHER_RECIPE.steps;
+  const batchSize = (opts.batchSize as number | undefined) ?? TEACHER_RECIPE.batchSize;
+  if (opts.threads !== undefined) torch.setNumThreads(opts.threads as number);
   mkdirSync(out, { recursive: true });
   const tok = new ByteTokenizer();
   const train = generateProblems({ families: Object.keys(FAMILIES), n: 1e6, seed: 1, split: 'train', lang: 'both' });

@@ -1,21 +1,19 @@
 // `distill report [run]`: rebuilds a run folder's models (teacher.json, config.json,
 // baseline/ and student/ weights) and writes its report.html and charts/*.svg.
 import { join } from 'node:path';
-import * as torch from '../torch/index.js';
 import { writeRunReport } from '../report/index.js';
 import { openRunFolder } from './run_folder.js';
 import type { RunOptions } from './cmd_run.js';
 
 export interface ReportOptions extends RunOptions {
   /** A test-set row for the temperature chart instead of the most ambiguous one. */
-  example?: string;
+  example?: number;
 }
 
 export async function runReport(dir: string | undefined, o: ReportOptions = {}): Promise<number> {
-  if (o.example !== undefined && !/^\d+$/.test(o.example)) throw new torch.ConfigError(`--example expects a test-set row index (0, 1, …), got '${o.example}'`);
   const { run, rep, d, models: m } = openRunFolder(dir, o);
   const models = { teacher: m.teacher?.model, baseline: m.baseline?.model, student: m.student?.model };
-  const exampleIndex = o.example === undefined ? undefined : Number(o.example);
+  const exampleIndex = o.example;
   rep.note(`report: ${Object.keys(m).join(', ') || 'no models'} on ${d.test.y.shape[0]} test samples`);
   const written = writeRunReport(run, { ...models, test: d.test, val: d.val, exampleIndex });
   rep.stop();

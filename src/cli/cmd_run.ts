@@ -1,7 +1,9 @@
 // `distill demo`, `train-teacher`, `train-student`, `distill`: the training commands.
-import { join } from 'node:path';
-import { loadExperiment, setPath, type Experiment } from './experiment.js';
+import { basename, dirname, join, resolve } from 'node:path';
+import { ConfigError } from '../torch/errors.js';
+import { experimentSchema, loadExperiment, setPath, type Experiment } from './experiment.js';
 import { makeReporter, type Reporter } from './progress.js';
+import { keyFromEnv } from './cmd_dashboard.js';
 import { applyThreads, prepareData, teacherStage, studentStage, compareStage, runDir, writeResolvedConfig, type PreparedData } from './pipeline.js';
 import * as torch from '../torch/index.js';
 import * as evaluate from '../eval/index.js';
@@ -14,8 +16,11 @@ export interface RunOptions {
   resume?: boolean;
   fresh?: boolean;
   ui?: boolean;
+  /** The run folder (runsDir/name); `name` is its deprecated spelling, a folder under runs/. */
+  out?: string;
   name?: string;
-  epochs?: string;
+  /** With --ui: the environment variable holding the dashboard's key (default DISTILL_API_KEY). */
+  apiKeyEnv?: string;
 }
 
 /** `--set kd.T=8` style overrides; values parse as JSON when they can (numbers, arrays, booleans). */
@@ -33,7 +38,17 @@ export function parseOverrides(o: RunOptions): Record<string, unknown> {
     }
     setPath(out, kv.slice(0, eq), value);
   }
-  if (o.name) out.name = o.name;
+  if (o.out !== undefined && o.name !== undefined) throw new ConfigError('give the run folder once: --out DIR (--name is its deprecated spelling)');
+  if (o.out !== undefined) {
+    // --out is the run folder itself: its parent is the runs folder, its last part the run's name
+    // (resolved first, so that '.', '..' and a trailing '/' name the folder they mean).
+    const abs = resolve(o.out);
+    const name = basename(abs);
+    const ok = experimentSchema.shape.name.safeParse(name);
+    if (!ok.success) throw new ConfigError(`--out ${o.out}: the folder's name '${name}' must be ${ok.error.issues[0].message}`);
+    out.runsDir = dirname(abs);
+    out.name = name;
+  } else if (o.name !== undefined) out.name = o.name;
   return out;
 }
 
@@ -57,11 +72,12 @@ function setup(o: RunOptions, defaults: Record<string, unknown> = {}): Setup {
   // Ranks on one machine share its cores (torchrun sets one thread per process; we split them).
   const threads = applyThreads(exp, Number(process.env.LOCAL_WORLD_SIZE) || 1);
   // Join first: a rank that cannot reach its peers fails before loading any data.
+  if (o.ui && lead && o.apiKeyEnv !== undefined) keyFromEnv(o.apiKeyEnv); // a missing key variable fails before anything runs
   const dist = env && env.worldSize > 1 ? torch.ProcessGroup.create(env) : undefined;
+  const dir = runDir(exp);
   try {
-    rep.note(`distill: run '${exp.name}' with ${threads} thread(s)${dist ? ` per rank, ${dist.worldSize} ranks (data parallel; batchSize is per rank)` : ''}`);
+    rep.note(`run: ${dir} with ${threads} thread(s)${dist ? ` per rank, ${dist.worldSize} ranks (data parallel; batchSize is per rank)` : ''}`);
     const d = prepareData(exp, rep);
-    const dir = runDir(exp);
     if (lead) writeResolvedConfig(dir, exp);
     return { exp, rep, d, dir, dist, lead };
   } catch (e) {
@@ -72,7 +88,8 @@ function setup(o: RunOptions, defaults: Record<string, unknown> = {}): Setup {
 
 /** With --ui, the live dashboard serves the runs folder (from a worker thread) while the command trains. */
 export async function openUi(o: RunOptions, exp: Experiment): Promise<{ close(): Promise<void> | void } | null> {
-  return o.ui ? (await import('./cmd_dashboard.js')).attachDashboard(exp.runsDir) : null;
+  if (!o.ui) return null;
+  return (await import('./cmd_dashboard.js')).attachDashboard(exp.runsDir, { apiKeyEnv: o.apiKeyEnv });
 }
 
 function printRows(rows: evaluate.ComparisonRow[], dir: string, json: boolean | undefined, extra: Record<string, unknown> = {}): void {

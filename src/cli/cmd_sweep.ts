@@ -3,7 +3,6 @@
 // initial weights (baseline on hard labels, distilled from the teacher), then measured.
 // Writes sweep.md / sweep.json and an accuracy-against-size chart (sweep.svg).
 import { join } from 'node:path';
-import * as torch from '../torch/index.js';
 import * as evaluate from '../eval/index.js';
 import { writeFileAtomic } from '../io/index.js';
 import { lineChartSvg } from '../report/index.js';
@@ -22,11 +21,10 @@ export interface SweepRow {
   gain: number;
 }
 
-export async function runSweep(o: RunOptions & { sizes?: string; layers?: string }): Promise<number> {
-  const sizes = (o.sizes ?? '16,32,64,128,256').split(',').map((s) => Number(s.trim()));
-  if (sizes.some((s) => !Number.isInteger(s) || s < 1)) throw new torch.ConfigError(`--sizes must be positive integers separated by commas, got '${o.sizes}'`);
-  const layers = Number(o.layers ?? 2);
-  if (!Number.isInteger(layers) || layers < 1 || layers > 8) throw new torch.ConfigError(`--layers must be an integer from 1 to 8, got '${o.layers}'`);
+/** --sizes and --layers arrive checked by their commander parsers (src/cli/flags.ts). */
+export async function runSweep(o: RunOptions & { sizes?: number[]; layers?: number }): Promise<number> {
+  const sizes = o.sizes ?? [16, 32, 64, 128, 256];
+  const layers = o.layers ?? 2;
   const exp = loadExperiment(o.config, { name: 'sweep', ...parseOverrides(o) });
   const ui = await openUi(o, exp);
   try {

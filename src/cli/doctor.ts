@@ -2,6 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { cacheUsage } from './cache.js';
 
 /** Debian's libtorch calls the generic libblas.so.3; the alternatives system picks the implementation. */
@@ -29,13 +30,24 @@ function dpkgInstalled(pkg: string): boolean {
   }
 }
 
-function npmPackageVersion(name: string): string | null {
-  try {
-    const require = createRequire(import.meta.url);
-    return (JSON.parse(readFileSync(require.resolve(`${name}/package.json`), 'utf8')) as { version: string }).version;
-  } catch {
-    return null;
+/**
+ * The installed version of an npm package, or null. Its package.json is looked up the way Node
+ * finds the package folder (node_modules/<name> in each directory up from here), not through
+ * `require.resolve('<name>/package.json')`: a package whose `exports` map does not list
+ * ./package.json (node-llama-cpp) refuses that subpath although it is installed.
+ */
+export function npmPackageVersion(name: string, from = import.meta.url): string | null {
+  for (const dir of createRequire(from).resolve.paths(name) ?? []) {
+    const file = join(dir, name, 'package.json');
+    if (!existsSync(file)) continue;
+    try {
+      const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === name && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      /* an unreadable package.json: not this one; look further up */
+    }
   }
+  return null;
 }
 
 function pythonTorch(): string | null {

@@ -34,6 +34,24 @@ const scheduleSchema = z.union([
 
 const lossSpec = z.looseObject({ name: z.string(), weight: z.number().optional() });
 
+/**
+ * The classifier architectures nn.buildArch builds (src/nn/zoo.ts): 'cnn', or 'mlp:' and the
+ * hidden widths. Checked in the schema, so a typo is one error naming its key before the run
+ * folder is made or any data is loaded.
+ */
+export const ARCH_HINT = "expected 'cnn' or 'mlp:<hidden sizes>' such as 'mlp:128,128'";
+const ARCH_SPEC = /^(cnn|mlp:[1-9]\d*(,[1-9]\d*)*)$/;
+export const archSchema = z.string().superRefine((spec, ctx) => {
+  if (!ARCH_SPEC.test(spec.replace(/\s+/g, ''))) ctx.addIssue({ code: 'custom', message: `unknown architecture '${spec}': ${ARCH_HINT}` });
+});
+
+/** An architecture given on the command line (`evaluate --arch`), checked like the config's. */
+export function checkArch(spec: string, flag: string): string {
+  const r = archSchema.safeParse(spec);
+  if (!r.success) throw new ConfigError(`${flag}: ${r.error.issues[0].message}`);
+  return spec;
+}
+
 export const experimentSchema = z.strictObject({
   // A folder name under runsDir: no path separators, no "." or "..", not starting with "-" (the dashboard's rule too).
   name: z.string().regex(/^[A-Za-z0-9_][\w.-]{0,127}$/, 'letters, digits, ".", "_" or "-" (not first), at most 128 characters').default('demo'),
@@ -50,14 +68,14 @@ export const experimentSchema = z.strictObject({
     }).prefault({}),
   }).prefault({}),
   teacher: z.strictObject({
-    arch: z.string().default('cnn'),
+    arch: archSchema.default('cnn'),
     dropout: z.number().min(0).max(0.9).default(0.3),
     augment: z.strictObject({ shift: z.number().int().min(0).default(0), flip: z.boolean().default(false) }).prefault({}),
     train: trainSchema.prefault({ epochs: 10 }),
     weights: z.string().optional(),
   }).prefault({}),
   student: z.strictObject({
-    arch: z.string().default('mlp:128,128'),
+    arch: archSchema.default('mlp:128,128'),
     dropout: z.number().min(0).max(0.9).default(0),
     train: trainSchema.prefault({ epochs: 20 }),
   }).prefault({}),

@@ -1,15 +1,20 @@
 #!/usr/bin/env node
 // The `distill` command. Subcommands load lazily so `--help` answers instantly
 // without loading libtorch.
-import { Command, Option } from 'commander';
+import { Argument, Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
+import { choice, commanderError, float, int, list, positive, probability } from './flags.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 const program = new Command('distill')
   .description('Knowledge distillation on libtorch, from TypeScript: a big teacher teaches a small, fast student.')
   .version(pkg.version)
-  .showHelpAfterError('(run with --help for usage)');
+  // Errors, commander's own included, are one line that starts with `distill:`; nothing else printed does.
+  .configureOutput({ outputError: (text, write) => write(commanderError(text).replace(/\n$/, ' (see --help)\n')) });
+
+/** The trace presets of src/reason/traces/generate.ts (PRESETS), named here so `--help` loads nothing. */
+const PRESET_NAMES = ['deepseek-r1', 'greedy', 'bare'];
 
 type Action = (opts: Record<string, unknown>) => Promise<number>;
 const run = (load: () => Promise<Action>) => async (opts: Record<string, unknown>) => {
@@ -28,12 +33,12 @@ const runTraining = (load: () => Promise<Action>) => async (opts: Record<string,
 };
 function distributed(cmd: Command) {
   return cmd
-    .option('--nproc <n>', 'data parallel: train with n processes on this machine (one Gloo group; batchSize is per process)')
-    .option('--rank <r>', 'data parallel across machines: this process is rank r (with --world-size; with --nproc, the first of n ranks)')
-    .option('--world-size <n>', 'data parallel across machines: ranks in all')
-    .option('--master-addr <host>', "rank 0's address, where the rendezvous store listens (default 127.0.0.1)")
-    .option('--master-port <port>', 'rendezvous port (default: a free one with --nproc alone, else 29500)')
-    .option('--dist-timeout <s>', 'seconds a rank waits for its peers before failing (default 300)');
+    .option('--nproc <n>', 'data parallel: train with n processes on this machine (one Gloo group; batchSize is per process)', int(1))
+    .option('--rank <r>', 'data parallel across machines: this process is rank r (with --world-size; with --nproc, the first of n ranks)', int(0))
+    .option('--world-size <n>', 'data parallel across machines: ranks in all', int(1))
+    .option('--master-addr <host>', "rank 0's address, where the rendezvous store listens (default: 127.0.0.1)")
+    .option('--master-port <port>', 'rendezvous port (default: a free one with --nproc alone, else 29500)', int(1, 65535))
+    .option('--dist-timeout <s>', 'seconds a rank waits for its peers before failing (default: 300)', positive);
 }
 
 /** The options every training command shares. */
@@ -43,39 +48,39 @@ function trainingCommand(name: string, description: string, example: string) {
     .description(description)
     .option('-c, --config <file>', 'experiment YAML (every key has a default; see docs/experiments.md)')
     .option('--set <key=value...>', 'override a config key, e.g. --set kd.T=8 student.train.epochs=5')
-    .option('--name <name>', 'run name: the folder under runs/')
+    .option('--out <dir>', "the run folder (default: <runsDir>/<name> from the config, e.g. runs/demo)")
+    .addOption(new Option('--name <name>', 'deprecated: the run folder runs/<name>; use --out').hideHelp())
     .option('--resume', 'continue an interrupted run from its last checkpoint')
     .option('--json', 'print only one JSON object on stdout (progress goes nowhere)')
-    .option('--ui', 'serve the live dashboard while training (prints its URL; 127.0.0.1; DISTILL_API_KEY honoured)')
+    .option('--ui', 'serve the live dashboard while training (prints its URL; 127.0.0.1)')
+    .option('--api-key-env <var>', 'with --ui: the environment variable holding the key the dashboard requires (default: DISTILL_API_KEY; unset = no key)')
     .addHelpText('after', `\nExample:\n  ${example}`);
 }
 
 distributed(trainingCommand('demo', 'train (or reuse) a CNN teacher, a baseline MLP student and a distilled one; print the comparison table.\n`demo reasoning`: distill the shipped reasoning LM into three small students (see below)', 'npx distill demo\n  npx distill demo reasoning --json'))
-  .argument('[which]', "'vision' (default: Fashion-MNIST classifiers) or 'reasoning' (chickens-and-rabbits LMs)")
+  .addArgument(new Argument('[which]', "'vision' (Fashion-MNIST classifiers) or 'reasoning' (chickens-and-rabbits LMs)").choices(['vision', 'reasoning']).default('vision', 'vision'))
   .addOption(new Option('--fresh', 'retrain the teacher even if a cached one exists'))
   .option('--teacher <dir>', 'reasoning: the teacher LM folder (default: assets/reasoning-teacher)')
-  .option('--out <dir>', 'reasoning: the run folder (default runs/reasoning-demo)')
-  .option('--problems <n>', 'reasoning: training problems to sample traces for')
-  .option('--samples <n>', 'reasoning: traces per problem')
-  .option('--eval-problems <n>', 'reasoning: held-out problems evaluated')
-  .option('--steps <n>', 'reasoning: training steps per student (default 2400)')
-  .option('--batch-size <n>', 'reasoning: traces per step (default 8)')
-  .option('--lr <x>', 'reasoning: student learning rate (default 2e-3)')
-  .option('--alpha <x>', 'reasoning: weight of the SFT term for student (c); 1 − alpha goes to token-level KD')
-  .option('--temperature <T>', 'reasoning: KD temperature for student (c)')
-  .option('--seed <n>', 'reasoning: seed of problems, sampling and student initialisation')
-  .option('--threads <n>', 'reasoning: libtorch threads')
-  .option('--student-init <how>', "reasoning: 'pruned' (default: the students start as the teacher pruned to their size) or 'scratch'")
-  .addHelpText('after', '\nReasoning distillation (`demo reasoning`): the shipped teacher LM is served on 127.0.0.1, traces are\nsampled over HTTP and verified, the teacher is pruned to the student size (549k parameters, 5× fewer),\nand three equal students start from it: (a) answers only, (b) SFT on the traces, (c) SFT + token-level KD;\npass@1 on held-out problems. Reruns reuse finished stages.')
-  .action(async (which: string | undefined, opts: Record<string, unknown>) => {
+  .option('--problems <n>', 'reasoning: training problems to sample traces for (default: 1238)', int(1))
+  .option('--samples <n>', 'reasoning: traces per problem (default: 1)', int(1))
+  .option('--eval-problems <n>', 'reasoning: held-out problems evaluated (default: 322)', int(1))
+  .option('--steps <n>', 'reasoning: training steps per student (default: 2400)', int(1))
+  .option('--batch-size <n>', 'reasoning: traces per step (default: 8)', int(1))
+  .option('--lr <x>', 'reasoning: student learning rate (default: 2e-3)', positive)
+  .option('--alpha <x>', 'reasoning: weight of the SFT term for student (c); 1 − alpha goes to token-level KD (default: 0.5)', probability)
+  .option('--temperature <T>', 'reasoning: KD temperature for student (c) (default: 1)', positive)
+  .option('--seed <n>', 'reasoning: seed of problems, sampling and student initialisation (default: 0)', int(0))
+  .option('--threads <n>', 'reasoning: libtorch threads (default: 1)', int(1))
+  .addOption(choice('--student-init <how>', "reasoning: start the students as the teacher pruned to their size, or from scratch (default: pruned)", ['pruned', 'scratch']))
+  .addHelpText('after', '\nReasoning distillation (`demo reasoning`): the shipped teacher LM is served on 127.0.0.1, traces are\nsampled over HTTP and verified, the teacher is pruned to the student size (549k parameters, 5× fewer),\nand three equal students start from it: (a) answers only, (b) SFT on the traces, (c) SFT + token-level KD;\npass@1 on held-out problems; the run folder defaults to runs/reasoning-demo. Reruns reuse finished stages.')
+  .action(async (which: 'vision' | 'reasoning', opts: Record<string, unknown>) => {
     if (which === 'reasoning') {
       process.exitCode = await (await import('./cmd_reason_demo.js')).runReasonDemo(opts);
       return;
     }
-    if (which !== undefined && which !== 'vision') throw new Error(`unknown demo '${which}': choose 'vision' or 'reasoning'`);
     await runTraining(async () => (await import('./cmd_run.js')).runDemo as Action)(opts);
   });
-distributed(trainingCommand('train-teacher', 'train a teacher on the experiment data', 'npx distill train-teacher --set teacher.train.epochs=2 --name quick'))
+distributed(trainingCommand('train-teacher', 'train a teacher on the experiment data', 'npx distill train-teacher --set teacher.train.epochs=2 --out runs/quick'))
   .addOption(new Option('--fresh', 'start over instead of resuming'))
   .action(runTraining(async () => (await import('./cmd_run.js')).runTrainTeacher as Action));
 distributed(trainingCommand('train-student', 'train a baseline student on hard labels only', 'npx distill train-student --set student.arch=mlp:64\n  npx distill train-student --nproc 2          # data parallel, 2 processes'))
@@ -83,9 +88,9 @@ distributed(trainingCommand('train-student', 'train a baseline student on hard l
 distributed(trainingCommand('distill', 'distill the teacher into the student (teacher trained or reused first)', 'npx distill distill --set kd.T=8 kd.alpha=0.3'))
   .action(runTraining(async () => (await import('./cmd_run.js')).runDistill as Action));
 
-trainingCommand('sweep', 'distill one teacher into MLP students of several sizes; table and accuracy-against-size chart', 'npx distill sweep --sizes 32,64,128 --set student.train.epochs=5')
-  .option('--sizes <list>', 'hidden widths of the student family', '16,32,64,128,256')
-  .option('--layers <n>', 'hidden layers per student', '2')
+trainingCommand('sweep', 'distill one teacher into MLP students of several sizes; table and accuracy-against-size chart (run folder default: runs/sweep)', 'npx distill sweep --sizes 32,64,128 --set student.train.epochs=5')
+  .addOption(new Option('--sizes <list>', 'hidden widths of the student family').argParser(list(int(1))).default([16, 32, 64, 128, 256], '16,32,64,128,256'))
+  .option('--layers <n>', 'hidden layers per student', int(1, 8), 2)
   .action(run(async () => (await import('./cmd_sweep.js')).runSweep as Action));
 
 program
@@ -94,7 +99,7 @@ program
   .option('-c, --config <file>', 'experiment YAML (for the data)')
   .option('--set <key=value...>', 'override a config key')
   .option('--arch <spec>', "architecture of the weights, e.g. 'cnn' or 'mlp:128,128' (default: student.arch)")
-  .option('--dropout <p>', 'the dropout the model was built with (it shifts layer indices)', '0')
+  .option('--dropout <p>', 'the dropout the model was built with (it shifts layer indices)', float({ min: 0, max: 0.9 }), 0)
   .option('--json', 'print one JSON object')
   .addHelpText('after', '\nExample:\n  npx distill evaluate runs/demo/student/model.safetensors --arch mlp:128,128')
   .action(async (weights: string, opts: Record<string, unknown>) => {
@@ -103,7 +108,7 @@ program
 
 program
   .command('compare [run]')
-  .description('re-measure the teacher, baseline and distilled student of a run folder (default runs/demo); prints the table, writes comparison.md and .json')
+  .description('re-measure the teacher, baseline and distilled student of a run folder (default: runs/demo); prints the table, writes comparison.md and .json')
   .option('--json', 'print one JSON object')
   .addHelpText('after', '\nExample:\n  npx distill compare runs/demo')
   .action(async (dir: string | undefined, opts: Record<string, unknown>) => {
@@ -124,7 +129,7 @@ program
 program
   .command('report [run]')
   .description("write a run folder's report.html (comparison table, the teacher's soft targets at T = 1…20, loss and accuracy curves, confusion matrix; one file that opens offline) and charts/*.svg")
-  .option('--example <index>', "test-set row for the temperature chart (default: the teacher's most ambiguous correctly classified example)")
+  .option('--example <index>', "test-set row for the temperature chart (default: the teacher's most ambiguous correctly classified example)", int(0))
   .option('--json', 'print one JSON object: { runDir, report, charts }')
   .addHelpText('after', '\nExample:\n  npx distill report runs/demo')
   .action(async (dir: string | undefined, opts: Record<string, unknown>) => {
@@ -135,10 +140,10 @@ program
   .command('export [run]')
   .description("write a run folder's models for deployment under <run>/export/: ONNX (opset 17, dynamic batch) checked against onnxruntime-node, a Hugging Face style folder (model.safetensors + config.json) for PyTorch, and a browser demo page (onnxruntime-web); " +
     'for an LM folder (one holding lm.json): ONNX (dynamic batch and sequence), GGUF (llama architecture, checked in llama.cpp through node-llama-cpp) and a Hugging Face LlamaForCausalLM folder')
-  .option('--format <f>', 'onnx, safetensors or all; gguf too for an LM folder', 'all')
-  .option('--gguf-dtype <t>', 'LM folders: GGUF weights f32 or f16 (norms stay f32)', 'f32')
-  .option('--which <m>', 'student, baseline, teacher or all (those the run has)', 'all')
-  .option('--out <dir>', 'output folder (default <run>/export)')
+  .addOption(choice('--format <f>', 'the formats to write (gguf: LM folders only)', ['onnx', 'gguf', 'safetensors', 'all'], 'all'))
+  .addOption(choice('--gguf-dtype <t>', 'LM folders: GGUF weight type (norms stay f32)', ['f32', 'f16'], 'f32'))
+  .addOption(choice('--which <m>', 'the models to export (those the run has)', ['student', 'baseline', 'teacher', 'all'], 'all'))
+  .option('--out <dir>', 'output folder, replaced as a whole (default: <run>/export)')
   .option('--quantize', 'also write <role>.int8.onnx (model.int8.onnx for an LM folder: dynamic int8 Linear layers) and measure size, speed and agreement with float')
   .option('--json', 'print one JSON object: { runDir, outDir, ok, models: [...], page, runtime }')
   .addHelpText('after', '\nExample:\n  npx distill export runs/demo --quantize\n  python3 -m http.server -b 127.0.0.1 -d runs/demo/export   # then open http://127.0.0.1:8000/\n  npx distill export runs/lm/student --gguf-dtype f16          # an LM folder: model.onnx, model.f16.gguf, hf/')
@@ -155,11 +160,11 @@ reason
   .command('problems')
   .description('write seeded built-in word problems (exact answers; train and test splits never share one), or import GSM8K / MATH / {question, answer} JSONL, as problems.jsonl')
   .option('--families <list>', 'comma-separated: chickens-rabbits, ages, sum-difference, work-rates, meeting (default: all)')
-  .option('--split <s>', 'train or test', 'train')
-  .option('--n <n>', 'how many problems (default 100; with --import: all)')
-  .option('--seed <s>', 'seed of the draw', '1')
-  .option('--lang <l>', 'en, zh or both', 'both')
-  .option('--import <format>', 'read an outside file instead: gsm8k (#### answer), math (\\boxed{} in solution) or jsonl ({question, answer})')
+  .addOption(choice('--split <s>', 'which split of the built-in problems', ['train', 'test'], 'train'))
+  .option('--n <n>', 'how many problems (default: 100; with --import: all)', int(1))
+  .option('--seed <s>', 'seed of the draw', int(0), 1)
+  .addOption(choice('--lang <l>', 'language of the questions', ['en', 'zh', 'both'], 'both'))
+  .addOption(choice('--import <format>', 'read an outside file instead: gsm8k (#### answer), math (\\boxed{} in solution) or jsonl ({question, answer})', ['gsm8k', 'math', 'jsonl']))
   .option('--in <file>', 'the file to --import')
   .requiredOption('--out <file>', 'problems JSONL to write (atomically)')
   .option('--json', 'print one JSON object with the counts')
@@ -174,26 +179,26 @@ reason
   .option('--base-url <url>', 'teacher: an OpenAI-compatible API root (DeepSeek, vLLM, Ollama, llama.cpp, `distill serve`); several, comma-separated, make a pool: ' +
     'requests balanced by --weights, a failing endpoint out of rotation and retried later')
   .option('--model <name>', 'with --base-url: the model name (or one per URL, comma-separated; the first names the traces)')
-  .option('--weights <w,…>', 'with several --base-url URLs: their shares of the requests (default all 1)')
-  .option('--api-key-env <var>', 'with --base-url: the environment variable holding the API key (default OPENAI_API_KEY; unset = no key)')
+  .option('--weights <w,…>', 'with several --base-url URLs: their shares of the requests (default: all 1)', list(positive))
+  .option('--api-key-env <var>', 'with --base-url: the environment variable holding the API key (default: OPENAI_API_KEY; unset = no key)')
   .option('--lm <dir>', 'teacher: an LM folder (lm.json) run in this process')
   .option('--gguf <file>', 'teacher: a GGUF model run in this process through llama.cpp (CPU)')
-  .option('--threads <n>', 'with --gguf: llama.cpp threads (default 1)')
-  .option('--samples <n>', 'answers per problem', '1')
-  .option('--preset <p>', 'deepseek-r1 (temperature 0.6, top-p 0.95, "reason step by step … \\boxed{}"), greedy (the same at temperature 0) or bare (deepseek-r1 without the instruction: for a teacher trained on bare questions, like the shipped one)', 'deepseek-r1')
-  .option('--seed <s>', 'sample i is sent with seed s + i (reproducible where the teacher honours seeds)')
-  .option('--top-logprobs <k>', 'also record the top-k token log-probabilities (for token-level KD) where the teacher gives them')
-  .option('--max-tokens <n>', 'completion budget per answer; a longer answer is kept as rejected, "truncated" (default 32768)')
-  .option('--concurrency <n>', 'requests in flight', '4')
-  .option('--rpm <n>', 'HTTP: at most n requests per minute')
-  .option('--tpm <n>', 'HTTP: at most n tokens per minute')
-  .option('--max-retries <n>', 'HTTP: retries of a failed request (429, 5xx, connection), with backoff (default 5; 1 per endpoint of a pool, which fails over instead)')
-  .option('--timeout <s>', 'HTTP: seconds one attempt may take (reasoning models think long)', '600')
-  .option('--price <usd>', "USD per million tokens for the card's cost: 'IN' or 'IN,OUT'")
-  .option('--on-error <mode>', 'when a request fails for good: stop (exit non-zero; rerun resumes) or skip (go on; exit 2)', 'stop')
+  .option('--threads <n>', 'with --gguf: llama.cpp threads', int(1), 1)
+  .option('--samples <n>', 'answers per problem', int(1), 1)
+  .addOption(choice('--preset <p>', 'deepseek-r1 (temperature 0.6, top-p 0.95, "reason step by step … \\boxed{}"), greedy (the same at temperature 0) or bare (deepseek-r1 without the instruction: for a teacher trained on bare questions, like the shipped one)', PRESET_NAMES, 'deepseek-r1'))
+  .option('--seed <s>', 'sample i is sent with seed s + i (reproducible where the teacher honours seeds)', int(0))
+  .option('--top-logprobs <k>', 'also record the top-k token log-probabilities (for token-level KD) where the teacher gives them', int(1))
+  .option('--max-tokens <n>', 'completion budget per answer; a longer answer is kept as rejected, "truncated" (default: 32768)', int(1))
+  .option('--concurrency <n>', 'requests in flight', int(1), 4)
+  .option('--rpm <n>', 'HTTP: at most n requests per minute', int(1))
+  .option('--tpm <n>', 'HTTP: at most n tokens per minute', int(1))
+  .option('--max-retries <n>', 'HTTP: retries of a failed request (429, 5xx, connection), with backoff (default: 5; 1 per endpoint of a pool, which fails over instead)', int(0))
+  .option('--timeout <s>', 'HTTP: seconds one attempt may take (reasoning models think long)', positive, 600)
+  .option('--price <usd>', "USD per million tokens for the card's cost: 'IN' or 'IN,OUT'", list(float({ min: 0 }), { max: 2 }))
+  .addOption(choice('--on-error <mode>', 'when a request fails for good: stop (exit non-zero; rerun resumes) or skip (go on; exit 2)', ['stop', 'skip'], 'stop'))
   .option('--worker <name>', 'one of several processes sharing --out (same flags; any machines on a shared filesystem): appends to traces.<name>.jsonl, takes chunks of the problems by lease; a killed worker\'s chunks are taken over when its lease lapses')
-  .option('--chunk-size <n>', 'with --worker: requests per leased chunk (default 32; the same for every worker)')
-  .option('--lease-ttl <s>', 'with --worker: seconds before a silent worker\'s lease lapses (default 60)')
+  .option('--chunk-size <n>', 'with --worker: requests per leased chunk, the same for every worker (default: 32)', int(1))
+  .option('--lease-ttl <s>', 'with --worker: seconds before a silent worker\'s lease lapses (default: 60)', int(1))
   .option('--json', 'print one JSON object: the result and the card')
   .addHelpText('after', '\nExample:\n  npx distill reason traces --problems problems.jsonl --base-url http://127.0.0.1:8000/v1 --model teacher --samples 4 --top-logprobs 5 --out runs/traces\n  npx distill reason traces --problems problems.jsonl --lm runs/lm/teacher --preset greedy --out runs/traces\n' +
     '  npx distill reason traces --problems problems.jsonl --base-url http://a:8000/v1,http://b:8000/v1,http://c:8000/v1 --weights 2,1,1 --model teacher --worker $(hostname) --out /shared/traces')
@@ -201,50 +206,49 @@ reason
 reason
   .command('train-teacher')
   .description('train a reasoning teacher LM with our engine on the built-in families\' reference solutions; resumable; measures pass@1 on held-out chickens-and-rabbits problems')
-  .option('--out <dir>', 'LM folder to write', 'runs/reasoning-teacher')
-  .option('--steps <n>', 'training steps (the shipped teacher\'s recipe: 4000 of 64)')
-  .option('--batch-size <n>', 'sequences per step')
-  .option('--threads <n>', 'libtorch threads')
+  .option('--out <dir>', 'LM folder to write (default: runs/reasoning-teacher)')
+  .option('--steps <n>', 'training steps (default: 4000, the shipped teacher\'s recipe)', int(1))
+  .option('--batch-size <n>', 'sequences per step (default: 64)', int(1))
+  .option('--threads <n>', 'libtorch threads (default: libtorch\'s)', int(1))
   .option('--json', 'print one JSON object')
   .addHelpText('after', '\nExample:\n  npx distill reason train-teacher --out runs/my-teacher     # hours on 2 CPU cores; rerun to resume\n  npx distill demo reasoning --teacher runs/my-teacher')
   .action(run(async () => (await import('./cmd_reason_teacher.js')).runTrainReasoningTeacher as Action));
-reason
+/** The student size flags of `reason prune` and `reason train-student` (the demo student's by default). */
+function sizeOptions(cmd: Command, when: string) {
+  return cmd
+    .option('--dim <n>', `${when}residual width (default: 96)`, int(2))
+    .option('--layers <n>', `${when}layers (default: 6)`, int(1))
+    .option('--heads <n>', `${when}query heads (default: 3)`, int(1))
+    .option('--kv-heads <n>', `${when}key/value heads (default: --heads)`, int(1))
+    .option('--hidden <n>', `${when}MLP neurons per layer (default: 160)`, int(1));
+}
+sizeOptions(reason
   .command('prune')
-  .description("prune a trained LM folder to a smaller one of the same family (Minitron: whole layers, heads, MLP neurons and residual channels ranked by their activations on verified traces); the start of a student")
+  .description("prune a trained LM folder to a smaller one of the same family (Minitron: whole layers, heads, MLP neurons and residual channels ranked by their activations on verified traces; the least important layers dropped, the head size kept); the start of a student")
   .requiredOption('--teacher <dir>', 'the LM folder to prune (lm.json)')
   .requiredOption('--traces <file>', 'traces.jsonl (or its folder) whose first verified traces calibrate the importance')
-  .requiredOption('--out <dir>', 'LM folder to write')
-  .option('--dim <n>', 'residual width (default 96)')
-  .option('--layers <n>', 'layers kept, the least important dropped (default 6)')
-  .option('--heads <n>', 'query heads; the head size stays the teacher\'s (default 3)')
-  .option('--kv-heads <n>', 'key/value heads (default: --heads)')
-  .option('--hidden <n>', 'MLP neurons per layer (default 160)')
-  .option('--residual <how>', "channels (keep the most active) or pca (rotate onto the principal directions, SliceGPT)", 'channels')
-  .option('--calibration <n>', 'verified traces run through the teacher', '64')
+  .requiredOption('--out <dir>', 'LM folder to write'), '')
+  .addOption(choice('--residual <how>', 'channels (keep the most active) or pca (rotate onto the principal directions, SliceGPT)', ['channels', 'pca'], 'channels'))
+  .option('--calibration <n>', 'verified traces run through the teacher', int(1), 64)
   .option('--json', 'print one JSON object')
   .addHelpText('after', '\nExample:\n  npx distill reason prune --teacher assets/reasoning-teacher --traces runs/traces/traces.jsonl --out runs/student-init\n  npx distill reason train-student --traces runs/traces/traces.jsonl --init runs/student-init --kind sft+kd --out runs/student')
   .action(run(async () => (await import('./cmd_reason_student.js')).runPrune as Action));
-reason
+sizeOptions(reason
   .command('train-student')
   .description('fine-tune a student LM on verified traces: answers only, SFT on the replies (the loss on the completion only), or SFT + token-level KD from the traces\' top-k log-probabilities; ' +
     'resumable from <out>.ckpt; pass@1 on a problems file with --eval')
   .requiredOption('--traces <file>', 'traces.jsonl from `distill reason traces` (or its folder)')
   .requiredOption('--out <dir>', 'LM folder to write (its checkpoint: <out>.ckpt)')
-  .option('--kind <k>', 'sft, sft+kd or answer-only', 'sft')
-  .option('--init <dir>', 'start from this LM folder (e.g. from `distill reason prune`); else a random student of the size flags below')
-  .option('--dim <n>', 'without --init: residual width (default 96)')
-  .option('--layers <n>', 'without --init: layers (default 6)')
-  .option('--heads <n>', 'without --init: query heads (default 3)')
-  .option('--kv-heads <n>', 'without --init: key/value heads (default: --heads)')
-  .option('--hidden <n>', 'without --init: MLP neurons per layer (default 160)')
-  .option('--steps <n>', 'training steps (default 2400)')
-  .option('--batch-size <n>', 'sequences per step (default 8)')
-  .option('--lr <x>', 'peak learning rate: warm-up, then cosine to zero (default 2e-3)')
-  .option('--alpha <x>', 'sft+kd: weight of the SFT term; 1 − alpha goes to KD (default 0.5)')
-  .option('--temperature <T>', 'sft+kd: KD temperature (default 1)')
+  .addOption(choice('--kind <k>', 'answers only, SFT on the traces, or SFT + token-level KD', ['sft', 'sft+kd', 'answer-only'], 'sft'))
+  .option('--init <dir>', 'start from this LM folder (e.g. from `distill reason prune`); else a random student of the size flags below'), 'without --init: ')
+  .option('--steps <n>', 'training steps (default: 2400)', int(1))
+  .option('--batch-size <n>', 'sequences per step (default: 8)', int(1))
+  .option('--lr <x>', 'peak learning rate: warm-up, then cosine to zero (default: 2e-3)', positive)
+  .option('--alpha <x>', 'sft+kd: weight of the SFT term; 1 − alpha goes to KD (default: 0.5)', probability)
+  .option('--temperature <T>', 'sft+kd: KD temperature (default: 1)', positive)
   .option('--no-group-by-length', 'random batches instead of batches of similar length')
-  .option('--seed <n>', 'seed of the batch order and a random init', '0')
-  .option('--threads <n>', 'libtorch threads', '1')
+  .option('--seed <n>', 'seed of the batch order and a random init', int(0), 0)
+  .option('--threads <n>', 'libtorch threads', int(1), 1)
   .option('--eval <problems>', 'problems JSONL (from `distill reason problems`) to measure pass@1 on after training')
   .option('--json', 'print one JSON object')
   .addHelpText('after', '\nExample:\n  npx distill reason problems --families chickens-rabbits --split test --n 200 --out test.jsonl\n  npx distill reason train-student --traces runs/traces/traces.jsonl --init runs/student-init --kind sft+kd --eval test.jsonl --out runs/student')
@@ -254,8 +258,8 @@ reason
   .description('write the kept traces as a fine-tuning dataset: messages (TRL), sharegpt (LLaMA-Factory) or alpaca JSONL; with --eval, refuse when a question overlaps the evaluation set')
   .requiredOption('--traces <file>', 'traces.jsonl from `distill reason traces`, or its folder (every traces*.jsonl of a shared run, each trace once)')
   .requiredOption('--out <file>', 'dataset JSONL to write (atomically)')
-  .option('--format <f>', 'messages, sharegpt or alpaca', 'messages')
-  .option('--reasoning <r>', 'inline (<think>…</think> before the answer) or field (reasoning_content / reasoning)', 'inline')
+  .addOption(choice('--format <f>', 'messages (TRL), sharegpt (LLaMA-Factory) or alpaca', ['messages', 'sharegpt', 'alpaca'], 'messages'))
+  .addOption(choice('--reasoning <r>', 'inline (<think>…</think> before the answer) or field (reasoning_content / reasoning)', ['inline', 'field'], 'inline'))
   .option('--eval <file>', 'problems JSONL of the evaluation set: any shared problem id or long n-gram is refused, naming the pairs')
   .option('--system <text>', 'a system prompt for every record')
   .option('--include-rejected', 'also export rejected traces (to study failures, not to train on)')

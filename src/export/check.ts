@@ -38,7 +38,8 @@ export function seededUniform(n: number, seed: number): Float32Array {
   return out;
 }
 
-export interface Batch {
+/** Float input samples for onnxruntime and our engine alike. */
+export interface InputBatch {
   x: Float32Array;
   /** (batch, ...inputShape) */
   shape: number[];
@@ -72,7 +73,7 @@ export function argmaxRows(z: Float32Array, classes: number): Int32Array {
 }
 
 /** Runs every batch through both and compares the logits. */
-export async function compareWithOrt(model: nn.AnyModule, s: ort.InferenceSession, batches: readonly Batch[], classes: number): Promise<CompareResult> {
+export async function compareWithOrt(model: nn.AnyModule, s: ort.InferenceSession, batches: readonly InputBatch[], classes: number): Promise<CompareResult> {
   let samples = 0, worst = 0, mismatches = 0;
   for (const b of batches) {
     const ours = ourLogits(model, b.x, b.shape);
@@ -109,7 +110,7 @@ export async function latencyBatch1(model: nn.AnyModule, s: ort.InferenceSession
 }
 
 /** Accuracy of the ONNX model on labelled batches (labels in row order). */
-export async function ortAccuracy(s: ort.InferenceSession, batches: readonly Batch[], labels: Int32Array, classes: number): Promise<{ accuracy: number; predictions: Int32Array }> {
+export async function ortAccuracy(s: ort.InferenceSession, batches: readonly InputBatch[], labels: Int32Array, classes: number): Promise<{ accuracy: number; predictions: Int32Array }> {
   const preds = new Int32Array(labels.length);
   let off = 0;
   for (const b of batches) {

@@ -51,7 +51,7 @@ import { writeFileAtomic } from '../io/index.js';
 import { ByteTokenizer, type Tokenizer } from '../lm/tokenizer.js';
 import { lmWeights, weight, type LmWeights } from './lm_weights.js';
 import { ropeInvFreq, type LmArch, type Llama3RopeScaling } from '../lm/model.js';
-import { BYTE_CHAT_TEMPLATE, byteVocabTokens } from './byte_vocab.js';
+import { BYTE_CHAT_TEMPLATE, byteVocabTokens } from '../lm/byte_vocab.js';
 
 export const GGUF_VERSION = 3;
 export const GGUF_ALIGNMENT = 32;

@@ -18,7 +18,7 @@ export {
 export { sequentialLayers, LAYER_KINDS, type LayerKind, type LayerRef } from './layers.js';
 export {
   ortSession, ortLogits, ourLogits, compareWithOrt, latencyBatch1, ortAccuracy, seededUniform, maxAbsDiff, argmaxRows,
-  type Batch, type CompareResult,
+  type InputBatch, type CompareResult,
 } from './check.js';
 export { writeWebPage, ORT_WEB_FILES, ortWebDist, type WebModel, type WebPageOptions } from './web_page.js';
 export { serveStatic, type StaticServer } from './serve_static.js';
@@ -29,7 +29,7 @@ export {
   type ExportHfLmOptions, type HfLmExportInfo, type LlamaHfConfig,
 } from './safetensors_hf_lm.js';
 export { checkLm, lmWeights, type LmWeights, type LmTensor } from './lm_weights.js';
-export { bytesToUnicode, byteVocabTokens, byteTokenizerJson, BYTE_CHAT_TEMPLATE } from './byte_vocab.js';
+export { bytesToUnicode, byteVocabTokens, byteTokenizerJson, BYTE_CHAT_TEMPLATE } from '../lm/index.js';
 export {
   randomIdBatches, ortLmLogits, ourLmLogits, compareLmWithOrt, lmLatencyBatch1, ortLatencyMs,
   loadLlamaCpp, LlamaCppRunner, compareGreedyWithLlamaCpp, tokensPerSecond,

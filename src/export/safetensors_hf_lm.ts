@@ -21,7 +21,7 @@ import type { CausalLM, LmConfig } from '../lm/model.js';
 import { hfConfigFromLm, type HfDtype } from '../lm/hf_config.js';
 import { saveHfFolder } from '../lm/hf_folder.js';
 import { checkLm } from './lm_weights.js';
-import { BYTE_CHAT_TEMPLATE, byteTokenizerJson } from './byte_vocab.js';
+import { BYTE_CHAT_TEMPLATE, byteTokenizerJson } from '../lm/byte_vocab.js';
 
 export const HF_LM_FORMAT_VERSION = 1;
 

@@ -17,6 +17,7 @@ import * as torch from '../torch/index.js';
 import type { ChatTurn, Tokenizer } from './tokenizer.js';
 import { ChatTemplate, readChatTemplateSource, selectTemplate, type ChatMessage, type ChatTemplateSource, type RenderOptions } from './chat_template.js';
 import { ggufTokenizerMetadata, type GgufKv } from './gguf_vocab.js';
+import { bytesToUnicode } from './byte_vocab.js';
 
 export interface AddedToken {
   id: number;
@@ -47,13 +48,7 @@ function templateEnds(json: Json): { first: string | null; last: string | null }
 
 /** GPT-2's bytes_to_unicode inverted: the byte each character of a byte-level BPE token stands for. */
 function unicodeToBytes(): Map<string, number> {
-  const m = new Map<string, number>();
-  let n = 0;
-  for (let b = 0; b < 256; b++) {
-    const printable = (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
-    m.set(String.fromCodePoint(printable ? b : 256 + n++), b);
-  }
-  return m;
+  return new Map(bytesToUnicode().map((ch, b) => [ch, b]));
 }
 
 export class HfTokenizer implements Tokenizer {

@@ -16,3 +16,4 @@ export {
   loadHfFolder, saveHfFolder, isHfFolder, readGenerationConfig, generationConfigOf, checkTokenizerFits, tokenizerJsonSize,
   HF_WEIGHTS, HF_INDEX, type HfFolder, type GenerationConfig, type SaveHfOptions,
 } from './hf_folder.js';
+export { bytesToUnicode, byteVocabTokens, byteTokenizerJson, BYTE_CHAT_TEMPLATE } from './byte_vocab.js';

@@ -54,6 +54,6 @@ test('demo reasoning: teacher, three students of equal size ≥ 5× smaller, pas
 test('demo reasoning: an unknown --student-init is refused before any work', () => {
   const r = spawnSync(process.execPath, [CLI, 'demo', 'reasoning', '--student-init', 'distilled', '--out', join(out, 'never')], { encoding: 'utf8' });
   assert.notEqual(r.status, 0);
-  assert.match(r.stderr, /--student-init expects 'pruned' or 'scratch', got 'distilled'/);
+  assert.match(r.stderr, /^distill: --student-init must be pruned or scratch, got 'distilled'/);
   assert.equal(existsSync(join(out, 'never')), false);
 });

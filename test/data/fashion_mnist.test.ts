@@ -14,9 +14,10 @@ import {
 } from '../../src/data/index.js';
 import { PYTHON } from '../helpers/oracle.js';
 import { floats, ints, tempDir, throwsClean } from './helpers.js';
+import { prerequisite } from '../helpers/prerequisite.js';
 
-const have = fs.existsSync(join(FASHION_MNIST_DIR, 'train-images-idx3-ubyte.gz'));
-const skip = have ? false : `Fashion-MNIST not installed (sudo apt-get install dataset-fashion-mnist)`;
+const fashion = prerequisite(`Fashion-MNIST (${FASHION_MNIST_DIR})`, fs.existsSync(join(FASHION_MNIST_DIR, 'train-images-idx3-ubyte.gz')), 'npm run setup (installs the Debian package dataset-fashion-mnist)');
+const skip = fashion.skip;
 
 /** PyTorch's reading of samples `idx` of a split: pixels /255 as float32, and labels. */
 function oracle(prefix: string, idx: number[]): { x: number[][]; y: number[]; n: number } {
@@ -45,6 +46,7 @@ function checkAgainstOracle(ds: Dataset, prefix: string, idx: number[]): void {
 }
 
 test('Fashion-MNIST train: 60000 samples, 6000 per class, pixels equal PyTorch', { skip }, () => {
+  fashion.check();
   const ds = loadFashionMnist({ split: 'train' });
   assert.equal(ds.name, 'fashion-mnist-train');
   assert.deepEqual([...ds.x.shape], [60000, 1, 28, 28]);
@@ -61,6 +63,7 @@ test('Fashion-MNIST train: 60000 samples, 6000 per class, pixels equal PyTorch',
 });
 
 test('Fashion-MNIST test: 10000 samples, 1000 per class, pixels equal PyTorch', { skip }, () => {
+  fashion.check();
   const ds = loadFashionMnist({ split: 'test' });
   assert.deepEqual([...ds.x.shape], [10000, 1, 28, 28]);
   assert.deepEqual(classCounts(ds), new Array(10).fill(1000));

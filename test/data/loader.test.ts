@@ -9,6 +9,7 @@ import {
   DataLoader, datasetFromArrays, disposeDataset, loadFashionMnist, randomShift, FASHION_MNIST_DIR, type Batch, type Dataset,
 } from '../../src/data/index.js';
 import { floats, ints, noLeak, throwsClean } from './helpers.js';
+import { prerequisite } from '../helpers/prerequisite.js';
 
 /** N images (1×4×4) whose every pixel is the sample id / 1000, labels id % 10. */
 function synthetic(n: number): Dataset {
@@ -148,8 +149,9 @@ test('bad options are refused', () => {
   throwsClean(() => dl.batch(99), ConfigError, /batch 99 is out of range/);
 });
 
-const haveFashion = fs.existsSync(`${FASHION_MNIST_DIR}/train-images-idx3-ubyte.gz`);
-test('a Fashion-MNIST train epoch (60k, batch 128) with randomShift(2) covers every sample and leaks nothing (time as a diagnostic)', { skip: !haveFashion && 'Fashion-MNIST not installed' }, (t) => {
+const fashion = prerequisite(`Fashion-MNIST (${FASHION_MNIST_DIR})`, fs.existsSync(`${FASHION_MNIST_DIR}/train-images-idx3-ubyte.gz`), 'npm run setup (installs the Debian package dataset-fashion-mnist)');
+test('a Fashion-MNIST train epoch (60k, batch 128) with randomShift(2) covers every sample and leaks nothing (time as a diagnostic)', { skip: fashion.skip }, (t) => {
+  fashion.check();
   const fm = loadFashionMnist({ split: 'train' });
   const dl = new DataLoader(fm, { batchSize: 128, augment: randomShift(2), seed: 0 });
   const times: number[] = [];

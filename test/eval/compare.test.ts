@@ -1,6 +1,6 @@
 // compareModels end to end on three small models, and the table it feeds: terminal text,
 // Markdown, and the comparison.md / comparison.json files.
-import { test } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -12,6 +12,7 @@ import {
 } from '../../src/eval/index.js';
 import { mlp, copyOf, live } from './fixtures.js';
 
+const tensorsBefore = live();
 torch.manualSeed(3);
 const teacher = mlp([784, 64, 10]);
 const copy = copyOf(teacher, () => mlp([784, 64, 10]));
@@ -133,7 +134,10 @@ test('writeComparison writes comparison.json equal to the rows and comparison.md
   }
 });
 
-test('teardown frees every model and tensor', () => {
+// Teardown, a hook rather than a test: it runs after every test (even when one fails), checks
+// that everything the file made is freed, and a failure here is reported as the hook's.
+after(() => {
   for (const t of [x, y]) t.dispose();
   for (const e of entries) e.model.dispose();
+  assert.equal(live(), tensorsBefore, 'every tensor this file made is freed');
 });

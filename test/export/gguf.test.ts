@@ -23,9 +23,10 @@ import { ByteTokenizer, HfTokenizer } from '../../src/lm/tokenizer.js';
 import { loadLm } from '../../src/lm/checkpoint.js';
 import { generate, type CausalLM } from '../../src/lm/model.js';
 import { exportGguf, buildGguf, permuteRope } from '../../src/export/gguf.js';
-import { byteTokenizerJson } from '../../src/export/byte_vocab.js';
+import { byteTokenizerJson } from '../../src/lm/byte_vocab.js';
 import { LlamaCppRunner, compareGreedyWithLlamaCpp } from '../../src/export/lm_check.js';
 import { SMALL, prompts, randomLm, tok, trainedLm, trainedLmFolder } from './lm_fixtures.js';
+import { prerequisite } from '../helpers/prerequisite.js';
 
 const work = mkdtempSync(join(tmpdir(), 'distill-gguf-'));
 test.after(() => rmSync(work, { recursive: true, force: true }));
@@ -109,7 +110,10 @@ test('random models (GQA; MHA with tied embeddings, other rope theta): llama.cpp
   }
 });
 
-test('a trained LM (the shipped reasoning teacher, or $DISTILL_LM_DIR): f32 greedy agrees with llama.cpp, divergences only at near-ties', { skip: !trainedLmFolder() && 'no trained LM folder (assets/reasoning-teacher missing; set DISTILL_LM_DIR)' }, async (t) => {
+const trainedLmPrereq = prerequisite('a trained LM folder (assets/reasoning-teacher, or $DISTILL_LM_DIR)', trainedLmFolder() !== undefined,
+  'git checkout assets/reasoning-teacher (it ships with the repository), or point DISTILL_LM_DIR at an LM folder');
+test('a trained LM (the shipped reasoning teacher, or $DISTILL_LM_DIR): f32 greedy agrees with llama.cpp, divergences only at near-ties', { skip: trainedLmPrereq.skip }, async (t) => {
+  trainedLmPrereq.check();
   const dir = trainedLmFolder()!;
   const { model, tokenizer } = loadLm(dir);
   if (!(tokenizer instanceof ByteTokenizer)) return t.skip(`${dir}: tokenizer ${tokenizer.kind} has no GGUF form yet`);

@@ -14,7 +14,7 @@ import * as torch from '../../src/torch/index.js';
 import { HfTokenizer, ByteTokenizer } from '../../src/lm/tokenizer.js';
 import { exportHfLm, type LlamaHfConfig } from '../../src/export/safetensors_hf_lm.js';
 import { ourLmLogits, type IdBatch } from '../../src/export/lm_check.js';
-import { byteTokenizerJson } from '../../src/export/byte_vocab.js';
+import { byteTokenizerJson } from '../../src/lm/byte_vocab.js';
 import { maxAbsDiff } from '../../src/export/check.js';
 import { PYTHON } from '../helpers/oracle.js';
 import { SMALL, randomLm, tok } from './lm_fixtures.js';

@@ -15,7 +15,7 @@ const work = mkdtempSync(join(tmpdir(), 'distill-onnx-'));
 test.after(() => rmSync(work, { recursive: true, force: true }));
 
 /** 100 random inputs as batches 1, 7×14, 1. */
-function batches(inputShape: number[], seed: number): ex.Batch[] {
+function batches(inputShape: number[], seed: number): ex.InputBatch[] {
   const per = inputShape.reduce((a, b) => a * b, 1);
   const x = ex.seededUniform(100 * per, seed);
   const sizes = [1, ...new Array<number>(14).fill(7), 1];

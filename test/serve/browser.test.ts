@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startDashboard, type DashboardHandle } from '../../src/serve/index.js';
 import { until } from './fixtures.js';
+import { prerequisite } from '../helpers/prerequisite.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -51,7 +52,9 @@ const points = (p: Page, attr = 'points') => p.$eval('#loss-chart', (e, a) => Nu
 const cardStatus = (p: Page) => p.$eval('.card[data-slot="a"]', (e) => (e as unknown as El).dataset.status).catch(() => '');
 const stepLines = (run: string) => readFileSync(join(runsDir, run, 'baseline', 'metrics.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"type":"step"')).length;
 
-test('two tabs follow a real training run live, survive a reload, overlay a second run, and see it finish', { timeout: 180_000, skip: !existsSync(CHROMIUM) && 'no /usr/bin/chromium' }, async () => {
+const browserPrereq = prerequisite(`chromium (${CHROMIUM})`, existsSync(CHROMIUM), 'npm run setup (installs the Debian package chromium)');
+test('two tabs follow a real training run live, survive a reload, overlay a second run, and see it finish', { timeout: 180_000, skip: browserPrereq.skip }, async () => {
+  browserPrereq.check();
   mkdirSync(ARTIFACTS, { recursive: true });
   dash = await startDashboard({ runsDir, pollMs: 250 });
   // The reference run is a short distillation (its loss has parts: hard and soft); the live

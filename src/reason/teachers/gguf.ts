@@ -17,8 +17,8 @@
 import { basename } from 'node:path';
 import type { ChatRequest, Completion, ReasoningTeacher, TokenLogprob } from '../types.js';
 import { ConfigError } from '../../torch/errors.js';
-import { LlamaCppRunner, loadLlamaCpp, type LlamaCppOptions } from '../../export/llama_cpp.js';
-import { bytesToUnicode } from '../../export/byte_vocab.js';
+import { LlamaCppRunner, loadLlamaCpp, type LlamaCppOptions } from '../../lm/llama_cpp.js';
+import { bytesToUnicode } from '../../lm/index.js';
 import { mulberry32 } from '../problems/generate.js';
 import { splitReasoning } from './local.js';
 import { Semaphore } from './rate_limit.js';
@@ -174,6 +174,7 @@ export class GgufTeacher implements ReasoningTeacher {
   async complete(req: ChatRequest, signal?: AbortSignal): Promise<Completion> {
     const release = await this.#one.acquire(signal);
     try {
+      if (this.#closing) throw new ConfigError(`GGUF teacher ${this.name} is closed`);
       return await this.#complete(req, signal);
     } finally {
       release();
@@ -235,8 +236,30 @@ export class GgufTeacher implements ReasoningTeacher {
     };
   }
 
-  /** Frees the model and its context; the teacher cannot be used afterwards. */
-  async close(): Promise<void> {
-    await this.#runner.dispose();
+  /** True once llama.cpp has freed the model. */
+  get disposed(): boolean {
+    return this.#runner.disposed;
+  }
+
+  /**
+   * Frees the model and its context once the request in progress (if any) has finished; the
+   * teacher refuses requests afterwards. Calling it again returns the same promise.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      const release = await this.#one.acquire();
+      try {
+        await this.#runner.dispose();
+      } finally {
+        release();
+      }
+    })();
+    return this.#closing;
+  }
+  #closing?: Promise<void>;
+
+  /** `await using teacher = await GgufTeacher.load(path)`: the same as close(). */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 }

@@ -129,6 +129,11 @@ export class HttpTeacher implements ReasoningTeacher {
     this.#agent.destroy();
   }
 
+  /** The teachers' common lifecycle (`await using`, TeacherPool): the same as close(). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+  }
+
   async complete(req: ChatRequest, signal?: AbortSignal): Promise<Completion> {
     const body = JSON.stringify(requestBody(this.model, req));
     const estimate = this.#estimate(req);

@@ -63,7 +63,7 @@ export class LocalTeacher implements ReasoningTeacher {
   /** The LM saved in `dir` (saveLm); its name defaults to the folder's last part. */
   static load(dir: string, name?: string): LocalTeacher {
     const { model, tokenizer } = loadLm(dir);
-    return new LocalTeacher(model, tokenizer, name ?? dir.replace(/\/+$/, '').split('/').pop()!);
+    return new LocalTeacher(model, tokenizer, name ?? dir.replace(/\/+$/, '').split('/').pop()!).#own();
   }
 
   /** A randomly initialised byte-level model: a real LM, for tests and wiring checks. */
@@ -71,7 +71,32 @@ export class LocalTeacher implements ReasoningTeacher {
     torch.manualSeed(o.seed ?? 0);
     const tok = new ByteTokenizer();
     const model = new CausalLM({ vocabSize: tok.vocabSize, dim: 32, nLayers: 2, nHeads: 2, nKvHeads: 2, hiddenDim: 64, maxSeqLen: 512, ...o.config });
-    return new LocalTeacher(model, tok, o.name ?? 'local-random');
+    return new LocalTeacher(model, tok, o.name ?? 'local-random').#own();
+  }
+
+  /** A model the teacher loaded itself is its to free; one handed to the constructor stays the caller's. */
+  #ownsModel = false;
+  #own(): this {
+    this.#ownsModel = true;
+    return this;
+  }
+  #closing?: Promise<void>;
+
+  /**
+   * Refuses new requests, lets the queued and running ones finish, then frees the model if the
+   * teacher loaded it (load, random). Calling it again returns the same promise.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      while (this.#busy) await this.#idle;
+      if (this.#ownsModel) this.model.dispose();
+    })();
+    return this.#closing;
+  }
+
+  /** The teachers' common lifecycle (`await using`, TeacherPool): the same as close(). */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /** This teacher as the OpenAI-compatible server's backend (streaming deltas). */
@@ -85,14 +110,17 @@ export class LocalTeacher implements ReasoningTeacher {
    * event loop between tokens so a server can stream. Deltas split at `<think>…</think>`.
    */
   complete(req: ChatRequest, signal?: AbortSignal, onDelta?: (d: LocalDelta) => void): Promise<Completion> {
+    if (this.#closing) return Promise.reject(new torch.ConfigError(`teacher ${this.name} is closed`));
     return new Promise<Completion>((resolve, reject) => {
       this.#pending.push({ req, signal, onDelta, resolve, reject });
-      if (!this.#busy) void this.#drain();
+      if (!this.#busy) this.#idle = this.#drain();
     });
   }
 
   readonly #pending: Job[] = [];
   #busy = false;
+  /** Settles when the running drain loop has answered every queued request. */
+  #idle: Promise<void> = Promise.resolve();
 
   async #drain(): Promise<void> {
     this.#busy = true;

@@ -154,9 +154,26 @@ export class TeacherPool implements ReasoningTeacher {
     return this.describe();
   }
 
-  /** Closes every endpoint's client that can be closed. */
-  close(): void {
-    for (const e of this.#eps) (e.teacher as { close?: () => void }).close?.();
+  /**
+   * Disposes every endpoint's teacher (the pool owns them) and resolves once all of them are
+   * done: a GGUF teacher's model is freed by then. Every member is disposed even when one fails;
+   * the failures are rethrown afterwards (one as itself, several as an AggregateError), so no
+   * disposal is left running or its error unobserved. Calling it again returns the same promise.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      const results = await Promise.allSettled(this.#eps.map((e) => disposeTeacher(e.teacher)));
+      const errors = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+      if (errors.length === 1) throw errors[0];
+      if (errors.length > 1) throw new AggregateError(errors, `teacher pool ${this.name}: ${errors.length} endpoints failed to close`);
+    })();
+    return this.#closing;
+  }
+  #closing?: Promise<void>;
+
+  /** `await using pool = …`: the same as close(). */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   async complete(req: ChatRequest, signal?: AbortSignal): Promise<Completion> {
@@ -268,6 +285,18 @@ export class TeacherPool implements ReasoningTeacher {
     return new PoolExhaustedError(
       `no endpoint of teacher pool ${this.name} answered within ${(this.#o.deadlineMs / 1000).toFixed(1)} s; last error per endpoint:\n${lines.join('\n')}`, eps);
   }
+}
+
+/**
+ * Ends a teacher by the common lifecycle: `[Symbol.asyncDispose]` (HTTP, GGUF, local, a pool),
+ * else `[Symbol.dispose]`, else a `close()` (awaited whether or not it returns a promise).
+ * A teacher with none of them holds nothing to free.
+ */
+export async function disposeTeacher(t: ReasoningTeacher): Promise<void> {
+  const d = t as Partial<AsyncDisposable & Disposable> & { close?: () => unknown };
+  if (typeof d[Symbol.asyncDispose] === 'function') await d[Symbol.asyncDispose]!();
+  else if (typeof d[Symbol.dispose] === 'function') d[Symbol.dispose]!();
+  else if (typeof d.close === 'function') await d.close();
 }
 
 function publicStats(e: Endpoint): EndpointStats {

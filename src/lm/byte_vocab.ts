@@ -9,7 +9,7 @@
 // splits any text into its bytes and gives each byte its own value as the id: our ids.
 // The four specials follow as control tokens, which neither runtime produces from plain
 // text (as our encode never does).
-import { ByteTokenizer } from '../lm/tokenizer.js';
+import { ByteTokenizer } from './tokenizer.js';
 
 /** GPT-2's bytes_to_unicode: byte → the one-character token that spells it. */
 export function bytesToUnicode(): string[] {
