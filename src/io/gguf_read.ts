@@ -114,10 +114,16 @@ class Cursor {
     return at;
   }
 
-  u32(what: string): number { return this.buf.readUInt32LE(this.need(4, what)); }
+  /** Reads n bytes with `read` (the window may move first: `this.buf` is taken after `need`). */
+  private rd<T>(n: number, what: string, read: (b: Buffer, at: number) => T): T {
+    const at = this.need(n, what);
+    return read(this.buf, at);
+  }
+
+  u32(what: string): number { return this.rd(4, what, (b, o) => b.readUInt32LE(o)); }
   /** A u64 that must be a safe integer (a count, a length, a dimension, an offset). */
   size64(what: string): number {
-    const v = this.buf.readBigUInt64LE(this.need(8, what));
+    const v = this.rd(8, what, (b, o) => b.readBigUInt64LE(o));
     if (v > BigInt(Number.MAX_SAFE_INTEGER)) this.fail(`${what} is ${v}, beyond what a file can hold`);
     return Number(v);
   }
@@ -131,22 +137,22 @@ class Cursor {
   /** One value of type `t` (not an array). */
   scalar(t: number, what: string): GgufValue {
     switch (t) {
-      case 0: return this.buf.readUInt8(this.need(1, what));
-      case 1: return this.buf.readInt8(this.need(1, what));
-      case 2: return this.buf.readUInt16LE(this.need(2, what));
-      case 3: return this.buf.readInt16LE(this.need(2, what));
-      case 4: return this.buf.readUInt32LE(this.need(4, what));
-      case 5: return this.buf.readInt32LE(this.need(4, what));
-      case 6: return this.buf.readFloatLE(this.need(4, what));
+      case 0: return this.rd(1, what, (b, o) => b.readUInt8(o));
+      case 1: return this.rd(1, what, (b, o) => b.readInt8(o));
+      case 2: return this.rd(2, what, (b, o) => b.readUInt16LE(o));
+      case 3: return this.rd(2, what, (b, o) => b.readInt16LE(o));
+      case 4: return this.rd(4, what, (b, o) => b.readUInt32LE(o));
+      case 5: return this.rd(4, what, (b, o) => b.readInt32LE(o));
+      case 6: return this.rd(4, what, (b, o) => b.readFloatLE(o));
       case 7: {
-        const b = this.buf.readUInt8(this.need(1, what));
+        const b = this.rd(1, what, (b, o) => b.readUInt8(o));
         if (b > 1) this.fail(`${what}: a bool must be 0 or 1, got ${b}`);
         return b === 1;
       }
       case 8: return this.str(what);
-      case 10: return safeBig(this.buf.readBigUInt64LE(this.need(8, what)));
-      case 11: return safeBig(this.buf.readBigInt64LE(this.need(8, what)));
-      case 12: return this.buf.readDoubleLE(this.need(8, what));
+      case 10: return safeBig(this.rd(8, what, (b, o) => b.readBigUInt64LE(o)));
+      case 11: return safeBig(this.rd(8, what, (b, o) => b.readBigInt64LE(o)));
+      case 12: return this.rd(8, what, (b, o) => b.readDoubleLE(o));
       default: return this.fail(`${what} has unknown value type ${t}`);
     }
   }
