@@ -1,7 +1,7 @@
 // Runs llama.cpp's ggml (the libraries node-llama-cpp 3.21.1 ships) as the oracle for the
 // GGUF tests, through test/helpers/ggml_ref.py (/usr/bin/python3 + ctypes). Arrays travel
 // as raw files in a scratch folder, so nothing is rounded on the way.
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,8 +14,10 @@ export type GgmlResult = any;
 
 /** Runs the operations in one Python process; an operation that failed throws with its message. */
 export function runGgml(ops: object[]): GgmlResult[] {
-  const out = execFileSync(PYTHON, [SCRIPT], { input: JSON.stringify(ops), maxBuffer: 1 << 30, encoding: 'utf8' });
-  const results = JSON.parse(out) as GgmlResult[];
+  // stderr (llama.cpp's logging) is kept out of the test output unless the process fails.
+  const p = spawnSync(PYTHON, [SCRIPT], { input: JSON.stringify(ops), maxBuffer: 1 << 30, encoding: 'utf8' });
+  if (p.status !== 0) throw new Error(`ggml_ref.py exited with ${p.status ?? p.signal}: ${p.stderr.slice(-4000)}`);
+  const results = JSON.parse(p.stdout) as GgmlResult[];
   results.forEach((r, i) => {
     if (r && !Array.isArray(r) && typeof r.error === 'string') throw new Error(`ggml_ref.py op ${i} (${JSON.stringify(ops[i]).slice(0, 200)}): ${r.error}`);
   });
