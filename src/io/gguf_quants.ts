@@ -24,66 +24,8 @@
 // In Q4_0/Q4_1/Q5_0/Q5_1 byte j of qs holds element j (low nibble) and j + 16 (high).
 import { FormatError } from '../torch/errors.js';
 import { GGML_TYPE, GGML_TYPES, describeGgmlType, ggmlBytes, ggmlTypeId, type GgmlTypeName } from './gguf_types.js';
-
-const f = Math.fround;
-
-// ---- half and bfloat16 ---------------------------------------------------------------
-
-/** binary16 bits → float32 bits, exact (subnormals, ±inf and NaN payloads kept). */
-function halfToFloatBits(h: number): number {
-  const sign = (h & 0x8000) << 16;
-  const e = (h >> 10) & 0x1f;
-  let m = h & 0x3ff;
-  if (e === 0) {
-    if (m === 0) return sign >>> 0;
-    // Subnormal m·2^-24: shift m up until its leading 1 reaches bit 10.
-    let exp = 113;
-    while (!(m & 0x400)) { m <<= 1; exp--; }
-    return (sign | (exp << 23) | ((m & 0x3ff) << 13)) >>> 0;
-  }
-  if (e === 31) return (sign | 0x7f800000 | (m << 13)) >>> 0;
-  return (sign | ((e + 112) << 23) | (m << 13)) >>> 0;
-}
-
-let halfTable: { bits: Uint32Array; values: Float32Array } | undefined;
-/** All 65,536 halves as float32 (bits and values views of one buffer), built on first use. */
-function halves(): { bits: Uint32Array; values: Float32Array } {
-  if (!halfTable) {
-    const bits = new Uint32Array(65536);
-    for (let h = 0; h < 65536; h++) bits[h] = halfToFloatBits(h);
-    halfTable = { bits, values: new Float32Array(bits.buffer) };
-  }
-  return halfTable;
-}
-
-const scratchF = new Float32Array(1);
-const scratchU = new Uint32Array(scratchF.buffer);
-
-/**
- * float32 bits → binary16 bits, round to nearest even, NaN → quiet NaN 0x7E00 with the
- * sign: ggml_compute_fp32_to_fp16 (ggml-impl.h), which rounds by adding a power of two
- * whose exponent places the half's last mantissa bit at the float's last bit.
- */
-export function floatBitsToHalf(w: number): number {
-  scratchU[0] = w;
-  let base = f(f(Math.abs(scratchF[0]) * 2 ** 112) * 2 ** -110);
-  const shl1 = (w * 2) >>> 0;
-  const sign = (w & 0x80000000) >>> 0;
-  let bias = (shl1 & 0xff000000) >>> 0;
-  if (bias < 0x71000000) bias = 0x71000000;
-  scratchU[0] = (bias >>> 1) + 0x07800000;
-  base = f(scratchF[0] + base);
-  scratchF[0] = base;
-  const bits = scratchU[0];
-  const nonsign = ((bits >>> 13) & 0x7c00) + (bits & 0xfff);
-  return (sign >>> 16) | (shl1 > 0xff000000 ? 0x7e00 : nonsign);
-}
-
-/** float32 bits → bfloat16 bits: round to nearest even; NaN keeps its top bits, made quiet (ggml_compute_fp32_to_bf16). */
-export function floatBitsToBf16(u: number): number {
-  if ((u & 0x7fffffff) > 0x7f800000) return ((u >>> 16) | 64) & 0xffff;
-  return ((u + (0x7fff + ((u >>> 16) & 1))) >>> 16) & 0xffff;
-}
+import { f, floatBitsToBf16, floatBitsToHalf, floatBits, halves } from './gguf_half.js';
+import { quantizeQ4_K } from './gguf_quants_k.js';
 
 // ---- dequantization ------------------------------------------------------------------
 
@@ -280,18 +222,19 @@ function q6_K(x: Uint8Array, y: Float32Array, yo: number, nb: number): void {
 // ---- quantization (what the GGUF writer needs) -----------------------------------------
 
 /** The types `quantizeTensor` writes, by name. */
-export const QUANTIZABLE: readonly GgmlTypeName[] = ['F32', 'F16', 'BF16', 'Q8_0'];
+export const QUANTIZABLE: readonly GgmlTypeName[] = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_K'];
 
 /** roundf: nearest integer, halves away from zero. */
 const roundf = (v: number) => (v < 0 ? -Math.floor(-v + 0.5) : Math.floor(v + 0.5));
 
 /**
  * Encodes float32 values as ggml type `type` (a name or an id): F32 (the bytes as they
- * are), F16 (ggml_fp32_to_fp16_row), BF16 (ggml_fp32_to_bf16_row_ref) or Q8_0
- * (quantize_row_q8_0_ref, what ggml_quantize_chunk and llama-quantize use without an
- * importance matrix). The data is a whole tensor in row-major order; its row length
- * (ne[0]) must be a multiple of the block size (32 for Q8_0), which the caller checks
- * against the shape: here only the total is checked. Byte-identical to ggml's output.
+ * are), F16 (ggml_fp32_to_fp16_row), BF16 (ggml_fp32_to_bf16_row_ref), Q8_0
+ * (quantize_row_q8_0_ref) or Q4_K (quantize_row_q4_K_ref, gguf_quants_k.ts): what
+ * ggml_quantize_chunk and llama-quantize write without an importance matrix. The data is a
+ * whole tensor in row-major order; its row length (ne[0]) must be a multiple of the block
+ * size (32 for Q8_0, 256 for Q4_K), which the caller checks against the shape: here only
+ * the total is checked. Byte-identical to ggml's output.
  */
 export function quantizeTensor(data: Float32Array, type: GgmlTypeName | number): Uint8Array {
   const id = ggmlTypeId(type);
@@ -313,6 +256,7 @@ export function quantizeTensor(data: Float32Array, type: GgmlTypeName | number):
       break;
     }
     case GGML_TYPE.Q8_0: quantizeQ8_0(data, out); break;
+    case GGML_TYPE.Q4_K: quantizeQ4_K(data, out); break;
   }
   return out;
 }
@@ -327,8 +271,7 @@ function quantizeQ8_0(x: Float32Array, y: Uint8Array): void {
     }
     const d = f(amax / 127);
     const id = d ? f(1 / d) : 0;
-    scratchF[0] = d;
-    const h = floatBitsToHalf(scratchU[0]);
+    const h = floatBitsToHalf(floatBits(d));
     const o = i * 34;
     y[o] = h & 0xff;
     y[o + 1] = h >> 8;

@@ -16,9 +16,8 @@ export {
   GGML_TYPE, GGML_TYPES, describeGgmlType, ggmlTypeId, ggmlBytes,
   type GgmlTypeInfo, type GgmlTypeName,
 } from './gguf_types.js';
-export {
-  dequantize, canDequantize, quantizeTensor, floatBitsToHalf, floatBitsToBf16, DEQUANTIZABLE, QUANTIZABLE,
-} from './gguf_quants.js';
+export { dequantize, canDequantize, quantizeTensor, DEQUANTIZABLE, QUANTIZABLE } from './gguf_quants.js';
+export { floatBitsToHalf, floatBitsToBf16 } from './gguf_half.js';
 export {
   GgufFile, readGgufHeader, GGUF_VALUE_TYPE,
   type GgufHeader, type GgufTensorInfo, type GgufValue,

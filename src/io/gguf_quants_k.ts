@@ -1,0 +1,138 @@
+// The Q4_K reference quantizer, ported line by line from ggml-quants.c
+// (quantize_row_q4_K_ref and make_qkx2_quants, the llama.cpp bundled with node-llama-cpp
+// 3.21.1): what ggml_quantize_chunk and llama-quantize write for Q4_K without an importance
+// matrix. Every float32 operation is Math.fround of the double result in C's order (see
+// gguf_quants.ts on why that is exact), so the bytes are ggml's; test/io/gguf_quants.test.ts
+// compares them.
+//
+// Per 256-element super-block: each of the 8 sub-blocks of 32 gets a scale and a min from a
+// weighted least-squares search (make_qkx2_quants: x ≈ scale·q − min, q ∈ 0..15, weights
+// w = rms(x) + |x|, 21 candidate grids), then the 8 scales and mins are themselves quantized
+// to 6 bits against super-block factors d = max scale / 63 and dmin = max min / 63 (stored
+// as halves), and the 4-bit quants are recomputed with the rounded scales.
+import { f, floatBits, floatBitsToHalf, halves } from './gguf_half.js';
+
+const scratchF = new Float32Array(1);
+const scratchI = new Int32Array(scratchF.buffer);
+
+/** nearest_int: round half to even through the float32 bits of fval + 1.5·2^23 (|fval| < 2^22). */
+function nearestInt(fval: number): number {
+  scratchF[0] = f(fval + 12582912);
+  return (scratchI[0] & 0x007fffff) - 0x00400000;
+}
+
+const clamp = (l: number, hi: number) => (l < 0 ? 0 : l > hi ? hi : l); // MAX(0, MIN(hi, l))
+
+/**
+ * make_qkx2_quants(n = 32, nmax = 15, x, weights, L, &the_min, Laux, rmin = −1, rdelta =
+ * 0.1, nstep = 20, use_mad = false) on x[xo, xo + 32): fills L[lo, lo + 32), returns
+ * [scale, the_min].
+ */
+function makeQkx2(x: Float32Array, xo: number, w: Float32Array, L: Uint8Array, lo: number, Laux: Uint8Array): [number, number] {
+  const n = 32, nmax = 15, rmin = -1, rdelta = f(0.1), nstep = 20;
+  let min = x[xo], max = x[xo];
+  let sumW = w[0];
+  let sumX = f(sumW * x[xo]);
+  for (let i = 1; i < n; i++) {
+    const xi = x[xo + i];
+    if (xi < min) min = xi;
+    if (xi > max) max = xi;
+    sumW = f(sumW + w[i]);
+    sumX = f(sumX + f(w[i] * xi));
+  }
+  if (min > 0) min = 0;
+  if (max === min) {
+    L.fill(0, lo, lo + n);
+    return [0, -min];
+  }
+  let iscale = f(nmax / f(max - min));
+  let scale = f(1 / iscale);
+  let bestError = 0;
+  for (let i = 0; i < n; i++) {
+    const l = clamp(nearestInt(f(iscale * f(x[xo + i] - min))), nmax);
+    L[lo + i] = l;
+    const diff = f(f(f(scale * l) + min) - x[xo + i]);
+    bestError = f(bestError + f(w[i] * f(diff * diff)));
+  }
+  for (let is = 0; is <= nstep; is++) {
+    iscale = f(f(f(rmin + f(rdelta * is)) + nmax) / f(max - min));
+    let sumL = 0, sumL2 = 0, sumXL = 0;
+    for (let i = 0; i < n; i++) {
+      const l = clamp(nearestInt(f(iscale * f(x[xo + i] - min))), nmax);
+      Laux[i] = l;
+      const wl = f(w[i] * l);
+      sumL = f(sumL + wl);
+      sumL2 = f(sumL2 + f(wl * l));
+      sumXL = f(sumXL + f(wl * x[xo + i]));
+    }
+    const D = f(f(sumW * sumL2) - f(sumL * sumL));
+    if (D > 0) {
+      let thisScale = f(f(f(sumW * sumXL) - f(sumX * sumL)) / D);
+      let thisMin = f(f(f(sumL2 * sumX) - f(sumL * sumXL)) / D);
+      if (thisMin > 0) {
+        thisMin = 0;
+        thisScale = f(sumXL / sumL2);
+      }
+      let curError = 0;
+      for (let i = 0; i < n; i++) {
+        const diff = f(f(f(thisScale * Laux[i]) + thisMin) - x[xo + i]);
+        curError = f(curError + f(w[i] * f(diff * diff)));
+      }
+      if (curError < bestError) {
+        L.set(Laux.subarray(0, n), lo);
+        bestError = curError;
+        scale = thisScale;
+        min = thisMin;
+      }
+    }
+  }
+  return [scale, -min];
+}
+
+/** quantize_row_q4_K_ref of x (a multiple of 256 values) into y (144 bytes per 256). */
+export function quantizeQ4_K(x: Float32Array, y: Uint8Array): void {
+  const H = halves().values;
+  const L = new Uint8Array(256), Laux = new Uint8Array(32), weights = new Float32Array(32);
+  const mins = new Float32Array(8), scales = new Float32Array(8);
+  for (let i = 0; i < x.length / 256; i++) {
+    const xo = i * 256, o = i * 144;
+    let maxScale = 0, maxMin = 0;
+    for (let j = 0; j < 8; j++) {
+      let sumX2 = 0;
+      for (let l = 0; l < 32; l++) sumX2 = f(sumX2 + f(x[xo + 32 * j + l] * x[xo + 32 * j + l]));
+      const avX = f(Math.sqrt(f(sumX2 / 32)));
+      for (let l = 0; l < 32; l++) weights[l] = f(avX + Math.abs(x[xo + 32 * j + l]));
+      [scales[j], mins[j]] = makeQkx2(x, xo + 32 * j, weights, L, 32 * j, Laux);
+      if (scales[j] > maxScale) maxScale = scales[j];
+      if (mins[j] > maxMin) maxMin = mins[j];
+    }
+    const invScale = maxScale > 0 ? f(63 / maxScale) : 0;
+    const invMin = maxMin > 0 ? f(63 / maxMin) : 0;
+    const sc = y.subarray(o + 4, o + 16);
+    for (let j = 0; j < 8; j++) {
+      const ls = Math.min(63, nearestInt(f(invScale * scales[j])) & 0xff);
+      const lm = Math.min(63, nearestInt(f(invMin * mins[j])) & 0xff);
+      if (j < 4) {
+        sc[j] = ls;
+        sc[j + 4] = lm;
+      } else {
+        sc[j + 4] = (ls & 0xf) | ((lm & 0xf) << 4);
+        sc[j - 4] |= (ls >> 4) << 6;
+        sc[j] |= (lm >> 4) << 6;
+      }
+    }
+    const dh = floatBitsToHalf(floatBits(f(maxScale / 63))), mh = floatBitsToHalf(floatBits(f(maxMin / 63)));
+    y[o] = dh & 0xff; y[o + 1] = dh >> 8; y[o + 2] = mh & 0xff; y[o + 3] = mh >> 8;
+    for (let j = 0; j < 8; j++) {
+      // get_scale_min_k4
+      const s = j < 4 ? sc[j] & 63 : (sc[j + 4] & 0xf) | ((sc[j - 4] >> 6) << 4);
+      const m = j < 4 ? sc[j + 4] & 63 : (sc[j + 4] >> 4) | ((sc[j] >> 6) << 4);
+      const d = f(H[dh] * s);
+      if (!d) continue;
+      const dm = f(H[mh] * m);
+      for (let ii = 0; ii < 32; ii++) L[32 * j + ii] = clamp(nearestInt(f(f(x[xo + 32 * j + ii] + dm) / d)), 15);
+    }
+    for (let j = 0, q = o + 16; j < 256; j += 64, q += 32)
+      for (let l = 0; l < 32; l++) y[q + l] = L[j + l] | (L[j + l + 32] << 4);
+  }
+}
