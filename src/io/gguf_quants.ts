@@ -200,16 +200,16 @@ function q6_K(x: Uint8Array, y: Float32Array, yo: number, nb: number): void {
     let ql = o, qh = o + 128, sc = o + 192, out = yo + i * 256;
     for (let n = 0; n < 256; n += 128) {
       for (let l = 0; l < 32; l++) {
-        const is = l >> 4, h = x[qh + l];
+        const is = sc + (l >> 4), h = x[qh + l];
         const q1 = ((x[ql + l] & 0xf) | (((h >> 0) & 3) << 4)) - 32;
         const q2 = ((x[ql + l + 32] & 0xf) | (((h >> 2) & 3) << 4)) - 32;
         const q3 = ((x[ql + l] >> 4) | (((h >> 4) & 3) << 4)) - 32;
         const q4 = ((x[ql + l + 32] >> 4) | (((h >> 6) & 3) << 4)) - 32;
-        const s = (k: number) => (x[sc + is + k] << 24) >> 24;
-        y[out + l] = f(f(d * s(0)) * q1);
-        y[out + l + 32] = f(f(d * s(2)) * q2);
-        y[out + l + 64] = f(f(d * s(4)) * q3);
-        y[out + l + 96] = f(f(d * s(6)) * q4);
+        // d · sc[is + k] with the int8 scale sign-extended.
+        y[out + l] = f(f(d * ((x[is] << 24) >> 24)) * q1);
+        y[out + l + 32] = f(f(d * ((x[is + 2] << 24) >> 24)) * q2);
+        y[out + l + 64] = f(f(d * ((x[is + 4] << 24) >> 24)) * q3);
+        y[out + l + 96] = f(f(d * ((x[is + 6] << 24) >> 24)) * q4);
       }
       out += 128;
       ql += 64;

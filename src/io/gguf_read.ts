@@ -94,17 +94,22 @@ class Cursor {
     throw new FormatError(`${this.path}: not a valid GGUF file: ${problem}`);
   }
 
-  /** Makes bytes [pos, pos + n) available; `what` names them in the truncation error. */
-  private need(n: number, what: string): number {
+  /**
+   * Makes bytes [pos, pos + n) available and returns their index in `buf` (read `buf` only
+   * after calling: the window may move). `what` (after `prefix`) names them in the
+   * truncation error; the two parts are joined only on failure, keeping the hot path free
+   * of string building.
+   */
+  private need(n: number, what: string, prefix = ''): number {
     if (this.pos + n > this.size)
-      throw new FormatError(`${this.path}: truncated GGUF file: ${what} needs bytes [${this.pos}, ${this.pos + n}) but the file has ${this.size} bytes`);
+      throw new FormatError(`${this.path}: truncated GGUF file: ${prefix}${what} needs bytes [${this.pos}, ${this.pos + n}) but the file has ${this.size} bytes`);
     if (this.pos < this.bufStart || this.pos + n > this.bufStart + this.buf.length) {
       const len = Math.min(Math.max(n, WINDOW), this.size - this.pos);
       this.buf = Buffer.allocUnsafe(len);
       let got = 0;
       while (got < len) {
         const r = fs.readSync(this.fd, this.buf, got, len - got, this.pos + got);
-        if (r === 0) throw new FormatError(`${this.path}: truncated GGUF file: the file ended at byte ${this.pos + got} while reading ${what}`);
+        if (r === 0) throw new FormatError(`${this.path}: truncated GGUF file: the file ended at byte ${this.pos + got} while reading ${prefix}${what}`);
         got += r;
       }
       this.bufStart = this.pos;
@@ -114,46 +119,45 @@ class Cursor {
     return at;
   }
 
-  /** Reads n bytes with `read` (the window may move first: `this.buf` is taken after `need`). */
-  private rd<T>(n: number, what: string, read: (b: Buffer, at: number) => T): T {
-    const at = this.need(n, what);
-    return read(this.buf, at);
+  u32(what: string, prefix = ''): number {
+    const at = this.need(4, what, prefix);
+    return this.buf.readUInt32LE(at);
   }
-
-  u32(what: string): number { return this.rd(4, what, (b, o) => b.readUInt32LE(o)); }
   /** A u64 that must be a safe integer (a count, a length, a dimension, an offset). */
-  size64(what: string): number {
-    const v = this.rd(8, what, (b, o) => b.readBigUInt64LE(o));
-    if (v > BigInt(Number.MAX_SAFE_INTEGER)) this.fail(`${what} is ${v}, beyond what a file can hold`);
-    return Number(v);
+  size64(what: string, prefix = ''): number {
+    const at = this.need(8, what, prefix);
+    const lo = this.buf.readUInt32LE(at), hi = this.buf.readUInt32LE(at + 4);
+    if (hi > 0x1fffff) this.fail(`${prefix}${what} is ${this.buf.readBigUInt64LE(at)}, beyond what a file can hold`);
+    return hi * 4294967296 + lo;
   }
   str(what: string): string {
-    const n = this.size64(`the length of ${what}`);
-    if (n > this.size - this.pos) this.need(n, what); // throws the truncation error before allocating
-    const at = this.need(n, what);
+    const n = this.size64(what, 'the length of ');
+    const at = this.need(n, what); // throws the truncation error before allocating when n is too large
     return this.buf.toString('utf8', at, at + n);
   }
 
   /** One value of type `t` (not an array). */
   scalar(t: number, what: string): GgufValue {
+    if (t === 8) return this.str(what);
+    const size = VT_SIZE[t];
+    if (size === undefined) return this.fail(`${what} has unknown value type ${t}`);
+    const at = this.need(size, what), b = this.buf;
     switch (t) {
-      case 0: return this.rd(1, what, (b, o) => b.readUInt8(o));
-      case 1: return this.rd(1, what, (b, o) => b.readInt8(o));
-      case 2: return this.rd(2, what, (b, o) => b.readUInt16LE(o));
-      case 3: return this.rd(2, what, (b, o) => b.readInt16LE(o));
-      case 4: return this.rd(4, what, (b, o) => b.readUInt32LE(o));
-      case 5: return this.rd(4, what, (b, o) => b.readInt32LE(o));
-      case 6: return this.rd(4, what, (b, o) => b.readFloatLE(o));
+      case 0: return b.readUInt8(at);
+      case 1: return b.readInt8(at);
+      case 2: return b.readUInt16LE(at);
+      case 3: return b.readInt16LE(at);
+      case 4: return b.readUInt32LE(at);
+      case 5: return b.readInt32LE(at);
+      case 6: return b.readFloatLE(at);
       case 7: {
-        const b = this.rd(1, what, (b, o) => b.readUInt8(o));
-        if (b > 1) this.fail(`${what}: a bool must be 0 or 1, got ${b}`);
-        return b === 1;
+        const v = b.readUInt8(at);
+        if (v > 1) this.fail(`${what}: a bool must be 0 or 1, got ${v}`);
+        return v === 1;
       }
-      case 8: return this.str(what);
-      case 10: return safeBig(this.rd(8, what, (b, o) => b.readBigUInt64LE(o)));
-      case 11: return safeBig(this.rd(8, what, (b, o) => b.readBigInt64LE(o)));
-      case 12: return this.rd(8, what, (b, o) => b.readDoubleLE(o));
-      default: return this.fail(`${what} has unknown value type ${t}`);
+      case 10: return safeBig(b.readBigUInt64LE(at));
+      case 11: return safeBig(b.readBigInt64LE(at));
+      default: return b.readDoubleLE(at); // 12
     }
   }
 
@@ -164,14 +168,19 @@ class Cursor {
       return [this.scalar(t, what), VT_NAME[t]];
     }
     if (depth >= MAX_ARRAY_DEPTH) this.fail(`${what}: arrays nested deeper than ${MAX_ARRAY_DEPTH}`);
-    const et = this.u32(`the element type of ${what}`);
-    const n = this.size64(`the length of ${what}`);
+    const et = this.u32(what, 'the element type of ');
+    const n = this.size64(what, 'the length of ');
     // Each element takes at least 1 byte (8 for a string, 12 for an array): a count the
     // rest of the file cannot hold is a truncation, found before allocating anything.
     const least = et === GGUF_VALUE_TYPE.STRING ? 8 : et === GGUF_VALUE_TYPE.ARRAY ? 12 : (VT_SIZE[et] ?? 1);
     if (n * least > this.size - this.pos) this.need(n * least, `${n} elements of ${what}`);
+    if (et !== GGUF_VALUE_TYPE.ARRAY && !(et in VT_NAME)) this.fail(`${what} has unknown value type ${et}`);
     const out: GgufValue[] = new Array(n);
-    let type = `array<${VT_NAME[et] ?? et}>`;
+    if (et !== GGUF_VALUE_TYPE.ARRAY) {
+      for (let i = 0; i < n; i++) out[i] = this.scalar(et, what);
+      return [out, `array<${VT_NAME[et]}>`];
+    }
+    let type = 'array<array>';
     for (let i = 0; i < n; i++) {
       const [v, vt] = this.value(et, what, depth + 1);
       out[i] = v;
