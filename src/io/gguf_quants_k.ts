@@ -1,7 +1,7 @@
-// The Q4_K reference quantizer, ported line by line from ggml-quants.c
-// (quantize_row_q4_K_ref and make_qkx2_quants, the llama.cpp bundled with node-llama-cpp
-// 3.21.1): what ggml_quantize_chunk and llama-quantize write for Q4_K without an importance
-// matrix. Every float32 operation is Math.fround of the double result in C's order (see
+// The Q4_K and Q6_K reference quantizers, ported line by line from ggml-quants.c
+// (quantize_row_q4_K_ref with make_qkx2_quants, quantize_row_q6_K_ref with make_qx_quants;
+// the llama.cpp bundled with node-llama-cpp 3.21.1): what ggml_quantize_chunk and
+// llama-quantize write for these types without an importance matrix. Every float32 operation is Math.fround of the double result in C's order (see
 // gguf_quants.ts on why that is exact), so the bytes are ggml's; test/io/gguf_quants.test.ts
 // compares them.
 //
@@ -10,16 +10,17 @@
 // w = rms(x) + |x|, 21 candidate grids), then the 8 scales and mins are themselves quantized
 // to 6 bits against super-block factors d = max scale / 63 and dmin = max min / 63 (stored
 // as halves), and the 4-bit quants are recomputed with the rounded scales.
+// Q6_K, per 256: 16 sub-blocks of 16, each with a symmetric scale from a search over 19
+// grids (make_qx_quants, weights x², q ∈ −32..31), the scales quantized to int8 against
+// d = max |scale| / 128 (a half), the quants recomputed with them.
 import { f, floatBits, floatBitsToHalf, halves } from './gguf_half.js';
 
-const scratchF = new Float32Array(1);
-const scratchI = new Int32Array(scratchF.buffer);
-
-/** nearest_int: round half to even through the float32 bits of fval + 1.5·2^23 (|fval| < 2^22). */
-function nearestInt(fval: number): number {
-  scratchF[0] = f(fval + 12582912);
-  return (scratchI[0] & 0x007fffff) - 0x00400000;
-}
+/**
+ * nearest_int: ggml adds 1.5·2^23 in float32 and reads the integer from the mantissa bits;
+ * for |fval| < 2^22 the float32 sum lies in [2^23, 2^24), where the spacing is 1, so it is
+ * fval rounded half to even, and subtracting 1.5·2^23 again gives that integer exactly.
+ */
+const nearestInt = (fval: number) => f(fval + 12582912) - 12582912;
 
 const clamp = (l: number, hi: number) => (l < 0 ? 0 : l > hi ? hi : l); // MAX(0, MIN(hi, l))
 
@@ -79,7 +80,7 @@ function makeQkx2(x: Float32Array, xo: number, w: Float32Array, L: Uint8Array, l
         curError = f(curError + f(w[i] * f(diff * diff)));
       }
       if (curError < bestError) {
-        L.set(Laux.subarray(0, n), lo);
+        for (let i = 0; i < n; i++) L[lo + i] = Laux[i];
         bestError = curError;
         scale = thisScale;
         min = thisMin;
@@ -134,5 +135,88 @@ export function quantizeQ4_K(x: Float32Array, y: Uint8Array): void {
     }
     for (let j = 0, q = o + 16; j < 256; j += 64, q += 32)
       for (let l = 0; l < 32; l++) y[q + l] = L[j + l] | (L[j + l + 32] << 4);
+  }
+}
+
+const GROUP_MAX_EPS = f(1e-15);
+
+/**
+ * make_qx_quants(n = 16, nmax = 32, x, L, rmse_type = 1, qw = NULL) on x[xo, xo + 16):
+ * fills L[lo, lo + 16) with q + 32, returns the scale.
+ */
+function makeQx(x: Float32Array, xo: number, L: Uint8Array, lo: number): number {
+  const n = 16, nmax = 32;
+  let max = 0, amax = 0;
+  for (let i = 0; i < n; i++) {
+    const ax = Math.abs(x[xo + i]);
+    if (ax > amax) { amax = ax; max = x[xo + i]; }
+  }
+  if (amax < GROUP_MAX_EPS) {
+    L.fill(0, lo, lo + n);
+    return 0;
+  }
+  const clampQ = (l: number) => (l < -nmax ? -nmax : l > nmax - 1 ? nmax - 1 : l); // MAX(-nmax, MIN(nmax-1, l))
+  // Σ w·x·l and Σ w·l² for one grid, w = x² (rmse_type 1).
+  const sums = (iscale: number): [number, number] => {
+    let sumlx = 0, suml2 = 0;
+    for (let i = 0; i < n; i++) {
+      const xi = x[xo + i];
+      const l = clampQ(nearestInt(f(iscale * xi)));
+      const w = f(xi * xi);
+      sumlx = f(sumlx + f(f(w * xi) * l));
+      suml2 = f(suml2 + f(f(w * l) * l));
+    }
+    return [sumlx, suml2];
+  };
+  let iscale = f(-nmax / max);
+  for (let i = 0; i < n; i++) L[lo + i] = clampQ(nearestInt(f(iscale * x[xo + i]))) + nmax;
+  let [sumlx, suml2] = sums(iscale);
+  let scale = suml2 ? f(sumlx / suml2) : 0;
+  let best = f(scale * sumlx);
+  for (let is = -9; is <= 9; is++) {
+    if (is === 0) continue;
+    iscale = f(-f(nmax + f(f(0.1) * is)) / max);
+    [sumlx, suml2] = sums(iscale);
+    if (suml2 > 0 && f(sumlx * sumlx) > f(best * suml2)) {
+      for (let i = 0; i < n; i++) L[lo + i] = clampQ(nearestInt(f(iscale * x[xo + i]))) + nmax;
+      scale = f(sumlx / suml2);
+      best = f(scale * sumlx);
+    }
+  }
+  return scale;
+}
+
+/** quantize_row_q6_K_ref of x (a multiple of 256 values) into y (210 bytes per 256: ql[128] qh[64] scales[16] d). */
+export function quantizeQ6_K(x: Float32Array, y: Uint8Array): void {
+  const H = halves().values;
+  const L = new Uint8Array(256), scales = new Float32Array(16);
+  for (let i = 0; i < x.length / 256; i++) {
+    const xo = i * 256, o = i * 210;
+    let maxScale = 0, maxAbsScale = 0;
+    for (let ib = 0; ib < 16; ib++) {
+      const scale = makeQx(x, xo + 16 * ib, L, 16 * ib);
+      scales[ib] = scale;
+      if (Math.abs(scale) > maxAbsScale) { maxAbsScale = Math.abs(scale); maxScale = scale; }
+    }
+    if (maxAbsScale < GROUP_MAX_EPS) continue; // the block stays all zero bytes, d = +0
+    const iscale = f(-128 / maxScale);
+    const dh = floatBitsToHalf(floatBits(f(1 / iscale)));
+    y[o + 208] = dh & 0xff;
+    y[o + 209] = dh >> 8;
+    for (let ib = 0; ib < 16; ib++) y[o + 192 + ib] = Math.min(127, nearestInt(f(iscale * scales[ib]))) & 0xff;
+    for (let j = 0; j < 16; j++) {
+      const d = f(H[dh] * ((y[o + 192 + j] << 24) >> 24));
+      if (!d) continue;
+      for (let ii = 0; ii < 16; ii++) {
+        const l = nearestInt(f(x[xo + 16 * j + ii] / d));
+        L[16 * j + ii] = (l < -32 ? -32 : l > 31 ? 31 : l) + 32;
+      }
+    }
+    for (let j = 0, ql = o, qh = o + 128; j < 256; j += 128, ql += 64, qh += 32)
+      for (let l = 0; l < 32; l++) {
+        y[ql + l] = (L[j + l] & 0xf) | ((L[j + l + 64] & 0xf) << 4);
+        y[ql + l + 32] = (L[j + l + 32] & 0xf) | ((L[j + l + 96] & 0xf) << 4);
+        y[qh + l] = (L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) | ((L[j + l + 64] >> 4) << 4) | ((L[j + l + 96] >> 4) << 6);
+      }
   }
 }

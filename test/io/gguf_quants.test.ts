@@ -5,10 +5,10 @@
 //     type we read, equals ggml's dequantize_row_* bit for bit (max |Δ| = 0);
 //   - so does our dequantization of random bytes (every bit pattern of scales and quants,
 //     NaN and inf scales included; NaNs compare equal whatever their payload);
-//   - our F16, BF16, Q8_0 and Q4_K encoders write the very bytes of ggml's reference
+//   - our F16, BF16, Q8_0, Q4_K and Q6_K encoders write the very bytes of ggml's reference
 //     quantizers (ggml_fp32_to_fp16_row, ggml_fp32_to_bf16_row_ref, quantize_row_q8_0_ref,
-//     quantize_row_q4_K_ref, and ggml_quantize_chunk), on random values and on the edge
-//     cases of rounding;
+//     quantize_row_q4_K_ref, quantize_row_q6_K_ref, and ggml_quantize_chunk), on random
+//     values and on the edge cases of rounding;
 //   - a type without a dequantizer or quantizer is one FormatError naming it.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -142,7 +142,7 @@ test('Q8_0 encoding writes the bytes of quantize_row_q8_0_ref and of ggml_quanti
   assert.deepEqual(ours, scratch.bytes('q8.chunk'));
 });
 
-test('Q4_K encoding writes the bytes of quantize_row_q4_K_ref and of ggml_quantize_chunk', () => {
+test('Q4_K and Q6_K encoding write the bytes of quantize_row_q4_K_ref / quantize_row_q6_K_ref and of ggml_quantize_chunk', (t) => {
   const x = testRows(13, 800); // 6,400 super-blocks: rounding subtleties show up only now and then
   // Sub-blocks that are constant (max = min), all positive (min clamped to 0), one huge outlier, tiny values.
   x.fill(0.25, 512 * 5, 512 * 5 + 64);
@@ -150,17 +150,23 @@ test('Q4_K encoding writes the bytes of quantize_row_q4_K_ref and of ggml_quanti
   for (let j = 0; j < 256; j++) x[512 * 6 + j] = 1 + j / 256;
   x[512 * 7 + 3] = 1e4;
   for (let j = 0; j < 512; j++) x[512 * 8 + j] = (j % 7 - 3) * 1e-7;
-  const src = scratch.write('q4k.f32', x);
-  runGgml([
-    { op: 'ref', fn: 'quantize_row_q4_K_ref', src, dst: scratch.path('q4k.ref'), n: x.length },
-    { op: 'quantize', type: GGML_TYPE.Q4_K, src, dst: scratch.path('q4k.chunk'), n_per_row: 512 },
-  ]);
-  const ours = quantizeTensor(x, 'Q4_K');
-  const ref = scratch.bytes('q4k.ref');
-  let differ = 0;
-  for (let i = 0; i < ref.length; i++) if (ours[i] !== ref[i]) differ++;
-  assert.equal(differ, 0, `${differ} of ${ref.length} bytes differ`);
-  assert.deepEqual(ours, scratch.bytes('q4k.chunk'));
+  const src = scratch.write('kq.f32', x);
+  const types = [['Q4_K', 'quantize_row_q4_K_ref'], ['Q6_K', 'quantize_row_q6_K_ref']] as const;
+  runGgml(types.flatMap(([name, fn]) => [
+    { op: 'ref', fn, src, dst: scratch.path(`${name}.ref`), n: x.length },
+    { op: 'quantize', type: GGML_TYPE[name], src, dst: scratch.path(`${name}.chunk`), n_per_row: 512 },
+  ]));
+  for (const [name] of types) {
+    const t0 = performance.now();
+    const ours = quantizeTensor(x, name);
+    const ms = performance.now() - t0;
+    const ref = scratch.bytes(`${name}.ref`);
+    let differ = 0;
+    for (let i = 0; i < ref.length; i++) if (ours[i] !== ref[i]) differ++;
+    t.diagnostic(`${name}: ${x.length} values, ${differ} of ${ref.length} bytes differ (${(x.length / ms / 1e3).toFixed(1)} M values/s)`);
+    assert.equal(differ, 0, `${name}: ${differ} of ${ref.length} bytes differ`);
+    assert.deepEqual(ours, scratch.bytes(`${name}.chunk`));
+  }
 });
 
 test('a type without a dequantizer or quantizer is one FormatError naming it', () => {
@@ -169,7 +175,7 @@ test('a type without a dequantizer or quantizer is one FormatError naming it', (
   assert.throws(() => dequantize(bytes, 99, 256), (e: unknown) => e instanceof FormatError && /unknown type 99/.test(e.message));
   assert.throws(() => dequantize(bytes, GGML_TYPE.Q8_0, 33), (e: unknown) => e instanceof FormatError && /whole number of Q8_0 blocks/.test(e.message));
   assert.throws(() => dequantize(bytes, GGML_TYPE.Q8_0, 96), (e: unknown) => e instanceof FormatError && /need 102 bytes, got 84/.test(e.message));
-  assert.throws(() => quantizeTensor(new Float32Array(256), 'Q6_K'), (e: unknown) => e instanceof FormatError && /Q6_K \(14\)/.test(e.message));
+  assert.throws(() => quantizeTensor(new Float32Array(256), 'Q5_K'), (e: unknown) => e instanceof FormatError && /Q5_K \(13\)/.test(e.message));
   assert.throws(() => quantizeTensor(new Float32Array(256), 'Q9_9' as GgmlTypeName), (e: unknown) => e instanceof FormatError && /Q9_9/.test(e.message));
   assert.throws(() => quantizeTensor(new Float32Array(40), 'Q8_0'), (e: unknown) => e instanceof FormatError && /40 elements/.test(e.message));
 });
