@@ -5,8 +5,8 @@
 //     ggml's dequantization of the same bytes, bit for bit (Q4_K_M mixes Q4_K, Q6_K and F32);
 //   - the metadata round-trips: the quantized file holds the f32 file's keys and values
 //     (general.file_type aside), and the f32 file's metadata equals @huggingface/gguf's parse;
-//   - our Q8_0 and Q4_K quantizers write the very bytes llama-quantize wrote for every
-//     Q8_0 and Q4_K tensor;
+//   - our Q8_0, Q4_K and Q6_K quantizers write the very bytes llama-quantize wrote for
+//     every tensor of those types (so a writer can make llama.cpp's Q8_0 and Q4_K_M files);
 //   - readGgufModel of the f32 file gives back the model's parameters exactly, under
 //     Hugging Face names with Q/K rows unpermuted; of the quantized files, the same
 //     parameters within the quantization error, which the test states and bounds.
@@ -117,11 +117,11 @@ test('metadata round-trips through llama-quantize; the f32 file\'s metadata equa
   }
 });
 
-test('our Q8_0 and Q4_K quantizers write the bytes llama-quantize wrote, tensor for tensor', () => {
+test('our Q8_0, Q4_K and Q6_K quantizers write the bytes llama-quantize wrote, tensor for tensor', () => {
   const { f32, q8, q4, weights } = files();
   using a = GgufFile.open(f32);
-  const count = { Q8_0: 0, Q4_K: 0 };
-  for (const [path, type] of [[q8, 'Q8_0'], [q4, 'Q4_K']] as const) {
+  const count = { Q8_0: 0, Q4_K: 0, Q6_K: 0 };
+  for (const [path, type] of [[q8, 'Q8_0'], [q4, 'Q4_K'], [q4, 'Q6_K']] as const) {
     using b = GgufFile.open(path);
     for (const t of b.tensors) {
       if (t.type !== GGML_TYPE[type]) continue;
@@ -130,7 +130,7 @@ test('our Q8_0 and Q4_K quantizers write the bytes llama-quantize wrote, tensor 
     }
   }
   assert.equal(count.Q8_0, 1 + CFG.nLayers * 7 + (weights.cfg.tieEmbeddings ? 0 : 1)); // token_embd, 7 matrices a layer, output
-  assert.equal(count.Q4_K, 13);
+  assert.deepEqual([count.Q4_K, count.Q6_K], [13, 3]);
 });
 
 /** Relative quantization error of a file's matrices against the model: RMS over all and the worst tensor's max |Δ| / max |w|. */
