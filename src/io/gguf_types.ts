@@ -40,6 +40,15 @@ export const GGML_TYPE = {
 } as const;
 export type GgmlTypeName = keyof typeof GGML_TYPE;
 
+/**
+ * llama.h `enum llama_ftype`: a file's general.file_type, the type most of its matrices
+ * have (norms stay F32; "_M"/"_S" mixes give some tensors a larger type).
+ */
+export const LLAMA_FTYPE = {
+  ALL_F32: 0, MOSTLY_F16: 1, MOSTLY_Q4_0: 2, MOSTLY_Q4_1: 3, MOSTLY_Q8_0: 7, MOSTLY_Q5_0: 8, MOSTLY_Q5_1: 9,
+  MOSTLY_Q4_K_S: 14, MOSTLY_Q4_K_M: 15, MOSTLY_Q5_K_S: 16, MOSTLY_Q5_K_M: 17, MOSTLY_Q6_K: 18, MOSTLY_BF16: 32,
+} as const;
+
 /** "Q4_K (12)", or "unknown type 99" for an id ggml does not define. */
 export function describeGgmlType(id: number): string {
   const t = GGML_TYPES.get(id);

@@ -13,7 +13,7 @@ export {
   type SaveCheckpointOptions, type LoadCheckpointOptions, type CheckpointInfo,
 } from './checkpoint.js';
 export {
-  GGML_TYPE, GGML_TYPES, describeGgmlType, ggmlTypeId, ggmlBytes,
+  GGML_TYPE, GGML_TYPES, LLAMA_FTYPE, describeGgmlType, ggmlTypeId, ggmlBytes,
   type GgmlTypeInfo, type GgmlTypeName,
 } from './gguf_types.js';
 export { dequantize, canDequantize, quantizeTensor, DEQUANTIZABLE, QUANTIZABLE } from './gguf_quants.js';

@@ -20,15 +20,14 @@ import { CausalLM } from '../../src/lm/model.js';
 import { ByteTokenizer } from '../../src/lm/tokenizer.js';
 import { exportGguf } from '../../src/export/gguf.js';
 import { lmWeights } from '../../src/export/lm_weights.js';
-import { GgufFile, GGML_TYPE, readGgufModel, quantizeTensor, type GgufModel } from '../../src/io/index.js';
+import { GgufFile, GGML_TYPE, LLAMA_FTYPE, readGgufModel, quantizeTensor, type GgufModel } from '../../src/io/index.js';
 import { Scratch, bitDiff, runGgml } from '../helpers/ggml_ref.js';
 
 const scratch = new Scratch();
 after(() => scratch.dispose());
 
 const CFG = { vocabSize: 260, dim: 256, nLayers: 2, nHeads: 4, nKvHeads: 2, hiddenDim: 512, maxSeqLen: 64 };
-// llama.h llama_ftype
-const FTYPE = { Q4_0: 2, Q8_0: 7, Q4_K_M: 15, Q5_K_M: 17 } as const;
+const FTYPE = { Q4_0: LLAMA_FTYPE.MOSTLY_Q4_0, Q8_0: LLAMA_FTYPE.MOSTLY_Q8_0, Q4_K_M: LLAMA_FTYPE.MOSTLY_Q4_K_M, Q5_K_M: LLAMA_FTYPE.MOSTLY_Q5_K_M };
 // Rows of 96 and 160 are not whole 256-blocks: Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0
 // (llama-quant.cpp tensor_type_fallback), as it does for Qwen2.5-0.5B's 896.
 const ODD = { vocabSize: 260, dim: 96, nLayers: 2, nHeads: 4, nKvHeads: 2, hiddenDim: 160, maxSeqLen: 64 };
