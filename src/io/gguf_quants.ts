@@ -222,17 +222,18 @@ function q6_K(x: Uint8Array, y: Float32Array, yo: number, nb: number): void {
 // ---- quantization (what the GGUF writer needs) -----------------------------------------
 
 /** The types `quantizeTensor` writes, by name. */
-export const QUANTIZABLE: readonly GgmlTypeName[] = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_K', 'Q6_K'];
+export const QUANTIZABLE: readonly GgmlTypeName[] = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q4_K', 'Q6_K'];
 
 /** roundf: nearest integer, halves away from zero. */
 const roundf = (v: number) => (v < 0 ? -Math.floor(-v + 0.5) : Math.floor(v + 0.5));
 
 /**
  * Encodes float32 values as ggml type `type` (a name or an id): F32 (the bytes as they
- * are), F16 (ggml_fp32_to_fp16_row), BF16 (ggml_fp32_to_bf16_row_ref), Q8_0
- * (quantize_row_q8_0_ref), Q4_K or Q6_K (quantize_row_q4_K_ref, quantize_row_q6_K_ref,
- * gguf_quants_k.ts): what ggml_quantize_chunk and llama-quantize write without an
- * importance matrix. The data is a whole tensor in row-major order; its row length (ne[0])
+ * are), F16 (ggml_fp32_to_fp16_row), BF16 (ggml_fp32_to_bf16_row_ref), Q8_0, Q4_0, Q4_1,
+ * Q5_0, Q5_1 (quantize_row_*_ref), Q4_K or Q6_K (quantize_row_q4_K_ref,
+ * quantize_row_q6_K_ref, gguf_quants_k.ts): what ggml_quantize_chunk and llama-quantize
+ * write without an importance matrix. (Q5_0, Q5_1 and Q8_0 are what llama-quantize puts
+ * where a row is not a whole number of 256-blocks: Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0.) The data is a whole tensor in row-major order; its row length (ne[0])
  * must be a multiple of the block size (32 for Q8_0, 256 for the k-quants), which the
  * caller checks against the shape: here only the total is checked. Byte-identical to
  * ggml's output.
@@ -257,6 +258,7 @@ export function quantizeTensor(data: Float32Array, type: GgmlTypeName | number):
       break;
     }
     case GGML_TYPE.Q8_0: quantizeQ8_0(data, out); break;
+    case GGML_TYPE.Q4_0: case GGML_TYPE.Q5_0: case GGML_TYPE.Q4_1: case GGML_TYPE.Q5_1: quantizeLegacy(data, out, id); break;
     case GGML_TYPE.Q4_K: quantizeQ4_K(data, out); break;
     case GGML_TYPE.Q6_K: quantizeQ6_K(data, out); break;
   }
@@ -278,5 +280,66 @@ function quantizeQ8_0(x: Float32Array, y: Uint8Array): void {
     y[o] = h & 0xff;
     y[o + 1] = h >> 8;
     for (let j = 0; j < 32; j++) y[o + 2 + j] = roundf(f(x[i * 32 + j] * id)) & 0xff;
+  }
+}
+
+/**
+ * quantize_row_q4_0_ref / q5_0_ref (symmetric: d = max / −8 or −16, max the value of
+ * largest magnitude, q = (int8)(x/d + 8.5 or 16.5) capped at 15 or 31) and q4_1_ref /
+ * q5_1_ref (d = (max − min) / 15 or 31, m = min, q = (int8)((x − min)/d + 0.5)). 5-bit
+ * types put bit 4 of element j's q in bit j of qh.
+ */
+function quantizeLegacy(x: Float32Array, y: Uint8Array, type: number): void {
+  const bits = type === GGML_TYPE.Q5_0 || type === GGML_TYPE.Q5_1 ? 5 : 4;
+  const sym = type === GGML_TYPE.Q4_0 || type === GGML_TYPE.Q5_0;
+  const size = GGML_TYPES.get(type)!.typeSize, nmax = (1 << bits) - 1;
+  for (let i = 0; i < x.length / 32; i++) {
+    const xo = i * 32, o = i * size;
+    let d: number, min = 0;
+    if (sym) {
+      let amax = 0, max = 0;
+      for (let j = 0; j < 32; j++) {
+        const v = x[xo + j];
+        if (amax < Math.abs(v)) { amax = Math.abs(v); max = v; }
+      }
+      d = f(max / -(1 << (bits - 1)));
+    } else {
+      let max = -3.4028234663852886e38;
+      min = 3.4028234663852886e38; // ±FLT_MAX
+      for (let j = 0; j < 32; j++) {
+        const v = x[xo + j];
+        if (v < min) min = v;
+        if (v > max) max = v;
+      }
+      d = f(f(max - min) / nmax);
+    }
+    const id = d ? f(1 / d) : 0;
+    const dh = floatBitsToHalf(floatBits(d));
+    y[o] = dh & 0xff;
+    y[o + 1] = dh >> 8;
+    let q = o + 2;
+    if (!sym) {
+      const mh = floatBitsToHalf(floatBits(min));
+      y[o + 2] = mh & 0xff;
+      y[o + 3] = mh >> 8;
+      q += 2;
+    }
+    const qhAt = q;
+    if (bits === 5) q += 4;
+    const offset = sym ? (nmax + 1) / 2 + 0.5 : 0.5; // 8.5, 16.5 or 0.5
+    let qh = 0;
+    for (let j = 0; j < 16; j++) {
+      const x0 = sym ? f(x[xo + j] * id) : f(f(x[xo + j] - min) * id);
+      const x1 = sym ? f(x[xo + 16 + j] * id) : f(f(x[xo + 16 + j] - min) * id);
+      // (int8_t) / (uint8_t) of the float: truncation toward zero; q5_1 has no cap.
+      let xi0 = Math.trunc(f(x0 + offset)), xi1 = Math.trunc(f(x1 + offset));
+      if (type !== GGML_TYPE.Q5_1) { xi0 = Math.min(nmax, xi0); xi1 = Math.min(nmax, xi1); }
+      y[q + j] = (xi0 & 0x0f) | ((xi1 & 0x0f) << 4);
+      qh |= ((xi0 & 0x10) >> 4) << j;
+      qh |= ((xi1 & 0x10) >> 4) << (j + 16);
+    }
+    if (bits === 5) {
+      y[qhAt] = qh & 0xff; y[qhAt + 1] = (qh >>> 8) & 0xff; y[qhAt + 2] = (qh >>> 16) & 0xff; y[qhAt + 3] = qh >>> 24;
+    }
   }
 }

@@ -8,8 +8,8 @@ the operation), so nothing is rounded on the way.
 Operations ("op"):
   types                                   ggml_type_name / ggml_blck_size / ggml_type_size of every id
   quantize   type src dst n_per_row       ggml_quantize_chunk (no importance matrix) of float32 rows
-  ref        fn src dst n                 one of quantize_row_q8_0_ref, quantize_row_q{4,6}_K_ref, ggml_fp32_to_fp16_row,
-                                          ggml_fp32_to_bf16_row_ref on n float32 values
+  ref        fn type src dst n            a reference quantizer (quantize_row_<type>_ref, ggml_fp32_to_fp16_row,
+                                          ggml_fp32_to_bf16_row_ref) on n float32 values, to ggml type `type`
   dequantize type src dst n               dequantize_row_<type> (ggml_fp16_to_fp32_row, ggml_bf16_to_fp32_row
                                           for F16, BF16; F32 copied) to n float32 values
   model_quantize src dst ftype            llama_model_quantize with llama_model_quantize_default_params()
@@ -121,8 +121,7 @@ def ref(op):
     fn = getattr(base, op["fn"])
     fn.argtypes = [C.c_void_p, C.c_void_p, C.c_int64]
     fn.restype = None
-    size = {"quantize_row_q8_0_ref": n // 32 * 34, "quantize_row_q4_K_ref": n // 256 * 144,
-            "quantize_row_q6_K_ref": n // 256 * 210}.get(op["fn"], 2 * n)
+    size = base.ggml_row_size(op["type"], n)  # the output type's bytes for n values
     out = np.zeros(size, dtype=np.uint8)
     fn(x.ctypes.data, out.ctypes.data, n)
     out.tofile(op["dst"])

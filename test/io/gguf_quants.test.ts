@@ -5,10 +5,10 @@
 //     type we read, equals ggml's dequantize_row_* bit for bit (max |Δ| = 0);
 //   - so does our dequantization of random bytes (every bit pattern of scales and quants,
 //     NaN and inf scales included; NaNs compare equal whatever their payload);
-//   - our F16, BF16, Q8_0, Q4_K and Q6_K encoders write the very bytes of ggml's reference
-//     quantizers (ggml_fp32_to_fp16_row, ggml_fp32_to_bf16_row_ref, quantize_row_q8_0_ref,
-//     quantize_row_q4_K_ref, quantize_row_q6_K_ref, and ggml_quantize_chunk), on random
-//     values and on the edge cases of rounding;
+//   - our encoders (F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q6_K) write the very
+//     bytes of ggml's reference quantizers (ggml_fp32_to_fp16_row, ggml_fp32_to_bf16_row_ref,
+//     quantize_row_*_ref, and ggml_quantize_chunk), on random values and on the edge cases
+//     of rounding;
 //   - a type without a dequantizer or quantizer is one FormatError naming it.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -120,8 +120,8 @@ test('F16 and BF16 encoding writes the bytes of ggml_fp32_to_fp16_row and ggml_f
   const x = edgeValues();
   const src = scratch.write('edge.f32', x);
   runGgml([
-    { op: 'ref', fn: 'ggml_fp32_to_fp16_row', src, dst: scratch.path('edge.f16'), n: x.length },
-    { op: 'ref', fn: 'ggml_fp32_to_bf16_row_ref', src, dst: scratch.path('edge.bf16'), n: x.length },
+    { op: 'ref', fn: 'ggml_fp32_to_fp16_row', type: GGML_TYPE.F16, src, dst: scratch.path('edge.f16'), n: x.length },
+    { op: 'ref', fn: 'ggml_fp32_to_bf16_row_ref', type: GGML_TYPE.BF16, src, dst: scratch.path('edge.bf16'), n: x.length },
   ]);
   assert.deepEqual(quantizeTensor(x, 'F16'), scratch.bytes('edge.f16'));
   assert.deepEqual(quantizeTensor(x, 'BF16'), scratch.bytes('edge.bf16'));
@@ -134,12 +134,28 @@ test('Q8_0 encoding writes the bytes of quantize_row_q8_0_ref and of ggml_quanti
   x.set(Float32Array.from({ length: 32 }, (_, j) => (j === 0 ? 127 : (j % 2 ? 1 : -1) * (j + 0.5))), 0);
   const src = scratch.write('q8.f32', x);
   runGgml([
-    { op: 'ref', fn: 'quantize_row_q8_0_ref', src, dst: scratch.path('q8.ref'), n: x.length },
+    { op: 'ref', fn: 'quantize_row_q8_0_ref', type: GGML_TYPE.Q8_0, src, dst: scratch.path('q8.ref'), n: x.length },
     { op: 'quantize', type: GGML_TYPE.Q8_0, src, dst: scratch.path('q8.chunk'), n_per_row: 512 },
   ]);
   const ours = quantizeTensor(x, 'Q8_0');
   assert.deepEqual(ours, scratch.bytes('q8.ref'));
   assert.deepEqual(ours, scratch.bytes('q8.chunk'));
+});
+
+test('Q4_0, Q4_1, Q5_0 and Q5_1 encoding write the bytes of quantize_row_*_ref and of ggml_quantize_chunk', () => {
+  const x = testRows(19, 40);
+  x.fill(0.5, 512 * 5, 512 * 5 + 64); // constant blocks: d = 0 for the asymmetric types
+  const src = scratch.write('legacy.f32', x);
+  const types = ['Q4_0', 'Q4_1', 'Q5_0', 'Q5_1'] as const;
+  runGgml(types.flatMap((name) => [
+    { op: 'ref', fn: `quantize_row_${name.toLowerCase()}_ref`, type: GGML_TYPE[name], src, dst: scratch.path(`${name}.ref`), n: x.length },
+    { op: 'quantize', type: GGML_TYPE[name], src, dst: scratch.path(`${name}.chunk`), n_per_row: 512 },
+  ]));
+  for (const name of types) {
+    const ours = quantizeTensor(x, name);
+    assert.deepEqual(ours, scratch.bytes(`${name}.ref`), name);
+    assert.deepEqual(ours, scratch.bytes(`${name}.chunk`), name);
+  }
 });
 
 test('Q4_K and Q6_K encoding write the bytes of quantize_row_q4_K_ref / quantize_row_q6_K_ref and of ggml_quantize_chunk', (t) => {
@@ -153,7 +169,7 @@ test('Q4_K and Q6_K encoding write the bytes of quantize_row_q4_K_ref / quantize
   const src = scratch.write('kq.f32', x);
   const types = [['Q4_K', 'quantize_row_q4_K_ref'], ['Q6_K', 'quantize_row_q6_K_ref']] as const;
   runGgml(types.flatMap(([name, fn]) => [
-    { op: 'ref', fn, src, dst: scratch.path(`${name}.ref`), n: x.length },
+    { op: 'ref', fn, type: GGML_TYPE[name], src, dst: scratch.path(`${name}.ref`), n: x.length },
     { op: 'quantize', type: GGML_TYPE[name], src, dst: scratch.path(`${name}.chunk`), n_per_row: 512 },
   ]));
   for (const [name] of types) {
