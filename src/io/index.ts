@@ -26,3 +26,4 @@ export {
   readGgufModel, GgufModelReader, unpermuteRope, hfTensorName, ggufTensorName,
   type GgufModel, type GgufModelTensor,
 } from './gguf_model.js';
+export { llamaQuantType, type QuantMixModel } from './gguf_quant_mix.js';

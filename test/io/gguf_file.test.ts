@@ -21,7 +21,9 @@ import { CausalLM } from '../../src/lm/model.js';
 import { ByteTokenizer } from '../../src/lm/tokenizer.js';
 import { exportGguf } from '../../src/export/gguf.js';
 import { lmWeights } from '../../src/export/lm_weights.js';
-import { GgufFile, LLAMA_FTYPE, QUANTIZABLE, readGgufModel, quantizeTensor, type GgmlTypeName, type GgufModel } from '../../src/io/index.js';
+import {
+  GgufFile, LLAMA_FTYPE, QUANTIZABLE, readGgufModel, quantizeTensor, llamaQuantType, type GgmlTypeName, type GgufModel,
+} from '../../src/io/index.js';
 import { Scratch, bitDiff, runGgml } from '../helpers/ggml_ref.js';
 
 const scratch = new Scratch();
@@ -132,6 +134,43 @@ test('our quantizers write the bytes llama-quantize wrote, for every tensor of e
   }
   t.diagnostic(`tensors compared byte for byte: ${JSON.stringify(count)}`);
   assert.deepEqual(Object.keys(count).sort(), ['F32', 'Q4_0', 'Q4_K', 'Q5_0', 'Q5_1', 'Q6_K', 'Q8_0']);
+});
+
+// 12 tied layers, so that use_more_bits picks some layers and not others, and the tied
+// token_embd.weight is treated as the output.
+const DEEP = { vocabSize: 260, dim: 256, nLayers: 12, nHeads: 4, nKvHeads: 2, hiddenDim: 256, maxSeqLen: 64, tieEmbeddings: true };
+
+test('llamaQuantType chooses llama-quantize\'s type for every tensor, in 8 file types, tied or not, fallbacks included', (t) => {
+  const { f32, odd, q8, q4, others } = files();
+  const deep = scratch.path('deep.f32.gguf');
+  torch.manualSeed(5);
+  exportGguf(new CausalLM(DEEP).eval(), new ByteTokenizer(), deep);
+  const ftypes = ['MOSTLY_F16', 'MOSTLY_BF16', 'MOSTLY_Q8_0', 'MOSTLY_Q4_0', 'MOSTLY_Q4_K_S', 'MOSTLY_Q4_K_M', 'MOSTLY_Q5_K_M', 'MOSTLY_Q6_K'] as const;
+  const deepFiles = ftypes.map((k) => [scratch.path(`deep.${k}.gguf`), LLAMA_FTYPE[k]] as const);
+  assert.deepEqual(runGgml(deepFiles.map(([dst, ftype]) => ({ op: 'model_quantize', src: deep, dst, ftype }))), Array(ftypes.length).fill({ rc: 0 }));
+  const cases: [string, string, number, number, boolean][] = [
+    ...deepFiles.map(([path, ftype]) => [deep, path, ftype, 12, true] as [string, string, number, number, boolean]),
+    [f32, q8, FTYPE.Q8_0, 2, false], [f32, q4, FTYPE.Q4_K_M, 2, false], [f32, others[0], FTYPE.Q4_0, 2, false],
+    [f32, others[1], FTYPE.Q5_K_M, 2, false], [odd, others[2], FTYPE.Q4_K_M, 2, false], [odd, others[3], FTYPE.Q5_K_M, 2, false],
+  ];
+  let bytesChecked = 0;
+  for (const [srcPath, path, ftype, nLayers, tied] of cases) {
+    using src = GgufFile.open(srcPath);
+    using q = GgufFile.open(path);
+    const types: Record<string, number> = {};
+    for (const ti of q.tensors) {
+      const s = src.tensor(ti.name);
+      assert.equal(llamaQuantType(ti.name, s.ne, s.type, ftype, { nLayers, tiedEmbeddings: tied }), ti.type, `${path}: ${ti.name} is ${ti.typeName}`);
+      types[ti.typeName] = (types[ti.typeName] ?? 0) + 1;
+      if (srcPath === deep && (QUANTIZABLE as readonly string[]).includes(ti.typeName)) {
+        assert.deepEqual(quantizeTensor(src.read(s), ti.typeName as GgmlTypeName), q.readBytes(ti), `${path}: ${ti.name}`);
+        bytesChecked++;
+      }
+    }
+    if (srcPath === deep) t.diagnostic(`12 tied layers, file type ${ftype}: ${JSON.stringify(types)}`);
+  }
+  t.diagnostic(`12-layer files: ${bytesChecked} tensors of types we encode byte-identical to llama-quantize's`);
+  assert.throws(() => llamaQuantType('output.weight', [256, 10], 0, LLAMA_FTYPE.MOSTLY_Q4_1 + 100, { nLayers: 1, tiedEmbeddings: false }), /file type 103 is not covered/);
 });
 
 /** Relative quantization error of a file's matrices against the model: RMS over all and the worst tensor's max |Δ| / max |w|. */
