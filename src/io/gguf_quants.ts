@@ -25,7 +25,7 @@
 import { FormatError } from '../torch/errors.js';
 import { GGML_TYPE, GGML_TYPES, describeGgmlType, ggmlBytes, ggmlTypeId, type GgmlTypeName } from './gguf_types.js';
 import { f, floatBitsToBf16, floatBitsToHalf, floatBits, halves } from './gguf_half.js';
-import { quantizeQ4_K, quantizeQ6_K } from './gguf_quants_k.js';
+import { quantizeQ45_K, quantizeQ6_K } from './gguf_quants_k.js';
 
 // ---- dequantization ------------------------------------------------------------------
 
@@ -222,7 +222,7 @@ function q6_K(x: Uint8Array, y: Float32Array, yo: number, nb: number): void {
 // ---- quantization (what the GGUF writer needs) -----------------------------------------
 
 /** The types `quantizeTensor` writes, by name. */
-export const QUANTIZABLE: readonly GgmlTypeName[] = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q4_K', 'Q6_K'];
+export const QUANTIZABLE: readonly GgmlTypeName[] = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q4_K', 'Q5_K', 'Q6_K'];
 
 /** roundf: nearest integer, halves away from zero. */
 const roundf = (v: number) => (v < 0 ? -Math.floor(-v + 0.5) : Math.floor(v + 0.5));
@@ -230,8 +230,8 @@ const roundf = (v: number) => (v < 0 ? -Math.floor(-v + 0.5) : Math.floor(v + 0.
 /**
  * Encodes float32 values as ggml type `type` (a name or an id): F32 (the bytes as they
  * are), F16 (ggml_fp32_to_fp16_row), BF16 (ggml_fp32_to_bf16_row_ref), Q8_0, Q4_0, Q4_1,
- * Q5_0, Q5_1 (quantize_row_*_ref), Q4_K or Q6_K (quantize_row_q4_K_ref,
- * quantize_row_q6_K_ref, gguf_quants_k.ts): what ggml_quantize_chunk and llama-quantize
+ * Q5_0, Q5_1 (quantize_row_*_ref), Q4_K, Q5_K or Q6_K (quantize_row_q{4,5,6}_K_ref,
+ * gguf_quants_k.ts): what ggml_quantize_chunk and llama-quantize
  * write without an importance matrix. (Q5_0, Q5_1 and Q8_0 are what llama-quantize puts
  * where a row is not a whole number of 256-blocks: Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0.) The data is a whole tensor in row-major order; its row length (ne[0])
  * must be a multiple of the block size (32 for Q8_0, 256 for the k-quants), which the
@@ -259,7 +259,8 @@ export function quantizeTensor(data: Float32Array, type: GgmlTypeName | number):
     }
     case GGML_TYPE.Q8_0: quantizeQ8_0(data, out); break;
     case GGML_TYPE.Q4_0: case GGML_TYPE.Q5_0: case GGML_TYPE.Q4_1: case GGML_TYPE.Q5_1: quantizeLegacy(data, out, id); break;
-    case GGML_TYPE.Q4_K: quantizeQ4_K(data, out); break;
+    case GGML_TYPE.Q4_K: quantizeQ45_K(data, out, false); break;
+    case GGML_TYPE.Q5_K: quantizeQ45_K(data, out, true); break;
     case GGML_TYPE.Q6_K: quantizeQ6_K(data, out); break;
   }
   return out;

@@ -1,12 +1,12 @@
-// The Q4_K and Q6_K reference quantizers, ported line by line from ggml-quants.c
-// (quantize_row_q4_K_ref with make_qkx2_quants, quantize_row_q6_K_ref with make_qx_quants;
+// The Q4_K, Q5_K and Q6_K reference quantizers, ported line by line from ggml-quants.c
+// (quantize_row_q{4,5}_K_ref with make_qkx2_quants, quantize_row_q6_K_ref with make_qx_quants;
 // the llama.cpp bundled with node-llama-cpp 3.21.1): what ggml_quantize_chunk and
 // llama-quantize write for these types without an importance matrix. Every float32 operation is Math.fround of the double result in C's order (see
 // gguf_quants.ts on why that is exact), so the bytes are ggml's; test/io/gguf_quants.test.ts
 // compares them.
 //
-// Per 256-element super-block: each of the 8 sub-blocks of 32 gets a scale and a min from a
-// weighted least-squares search (make_qkx2_quants: x ≈ scale·q − min, q ∈ 0..15, weights
+// Q4_K (Q5_K), per 256: each of the 8 sub-blocks of 32 gets a scale and a min from a
+// weighted least-squares search (make_qkx2_quants: x ≈ scale·q − min, q ∈ 0..15 (0..31), weights
 // w = rms(x) + |x|, 21 candidate grids), then the 8 scales and mins are themselves quantized
 // to 6 bits against super-block factors d = max scale / 63 and dmin = max min / 63 (stored
 // as halves), and the 4-bit quants are recomputed with the rounded scales.
@@ -25,12 +25,12 @@ const nearestInt = (fval: number) => f(fval + 12582912) - 12582912;
 const clamp = (l: number, hi: number) => (l < 0 ? 0 : l > hi ? hi : l); // MAX(0, MIN(hi, l))
 
 /**
- * make_qkx2_quants(n = 32, nmax = 15, x, weights, L, &the_min, Laux, rmin = −1, rdelta =
- * 0.1, nstep = 20, use_mad = false) on x[xo, xo + 32): fills L[lo, lo + 32), returns
- * [scale, the_min].
+ * make_qkx2_quants(n = 32, nmax, x, weights, L, &the_min, Laux, rmin, rdelta = 0.1, nstep,
+ * use_mad = false) on x[xo, xo + 32): fills L[lo, lo + 32), returns [scale, the_min].
+ * Q4_K calls it with nmax 15, rmin −1, nstep 20; Q5_K with nmax 31, rmin −0.5, nstep 15.
  */
-function makeQkx2(x: Float32Array, xo: number, w: Float32Array, L: Uint8Array, lo: number, Laux: Uint8Array): [number, number] {
-  const n = 32, nmax = 15, rmin = -1, rdelta = f(0.1), nstep = 20;
+function makeQkx2(x: Float32Array, xo: number, w: Float32Array, L: Uint8Array, lo: number, Laux: Uint8Array, nmax: number, rmin: number, nstep: number): [number, number] {
+  const n = 32, rdelta = f(0.1);
   let min = x[xo], max = x[xo];
   let sumW = w[0];
   let sumX = f(sumW * x[xo]);
@@ -90,20 +90,26 @@ function makeQkx2(x: Float32Array, xo: number, w: Float32Array, L: Uint8Array, l
   return [scale, -min];
 }
 
-/** quantize_row_q4_K_ref of x (a multiple of 256 values) into y (144 bytes per 256). */
-export function quantizeQ4_K(x: Float32Array, y: Uint8Array): void {
+/**
+ * quantize_row_q4_K_ref (five = false: 144 bytes per 256 values) or quantize_row_q5_K_ref
+ * (five = true: 176 bytes, the 5th bit of each quant in qh) of x, a multiple of 256 values.
+ */
+export function quantizeQ45_K(x: Float32Array, y: Uint8Array, five: boolean): void {
   const H = halves().values;
+  const nmax = five ? 31 : 15, size = five ? 176 : 144;
   const L = new Uint8Array(256), Laux = new Uint8Array(32), weights = new Float32Array(32);
   const mins = new Float32Array(8), scales = new Float32Array(8);
   for (let i = 0; i < x.length / 256; i++) {
-    const xo = i * 256, o = i * 144;
+    const xo = i * 256, o = i * size;
     let maxScale = 0, maxMin = 0;
     for (let j = 0; j < 8; j++) {
       let sumX2 = 0;
       for (let l = 0; l < 32; l++) sumX2 = f(sumX2 + f(x[xo + 32 * j + l] * x[xo + 32 * j + l]));
       const avX = f(Math.sqrt(f(sumX2 / 32)));
       for (let l = 0; l < 32; l++) weights[l] = f(avX + Math.abs(x[xo + 32 * j + l]));
-      [scales[j], mins[j]] = makeQkx2(x, xo + 32 * j, weights, L, 32 * j, Laux);
+      [scales[j], mins[j]] = five
+        ? makeQkx2(x, xo + 32 * j, weights, L, 32 * j, Laux, 31, -0.5, 15)
+        : makeQkx2(x, xo + 32 * j, weights, L, 32 * j, Laux, 15, -1, 20);
       if (scales[j] > maxScale) maxScale = scales[j];
       if (mins[j] > maxMin) maxMin = mins[j];
     }
@@ -131,10 +137,23 @@ export function quantizeQ4_K(x: Float32Array, y: Uint8Array): void {
       const d = f(H[dh] * s);
       if (!d) continue;
       const dm = f(H[mh] * m);
-      for (let ii = 0; ii < 32; ii++) L[32 * j + ii] = clamp(nearestInt(f(f(x[xo + 32 * j + ii] + dm) / d)), 15);
+      for (let ii = 0; ii < 32; ii++) L[32 * j + ii] = clamp(nearestInt(f(f(x[xo + 32 * j + ii] + dm) / d)), nmax);
     }
-    for (let j = 0, q = o + 16; j < 256; j += 64, q += 32)
-      for (let l = 0; l < 32; l++) y[q + l] = L[j + l] | (L[j + l + 32] << 4);
+    if (!five) {
+      for (let j = 0, q = o + 16; j < 256; j += 64, q += 32)
+        for (let l = 0; l < 32; l++) y[q + l] = L[j + l] | (L[j + l + 32] << 4);
+      continue;
+    }
+    // Q5_K: qh[32] at o + 16, the low 4 bits in qs[128] at o + 48; per 64 values, bit k of
+    // qh[l] (k = 0, 2, 4, 6) holds the 5th bit of value l of the first 32, bit k + 1 of the second.
+    let m1 = 1, m2 = 2;
+    for (let n = 0, ql = o + 48; n < 256; n += 64, ql += 32, m1 <<= 2, m2 <<= 2)
+      for (let j = 0; j < 32; j++) {
+        let l1 = L[n + j], l2 = L[n + j + 32];
+        if (l1 > 15) { l1 -= 16; y[o + 16 + j] |= m1; }
+        if (l2 > 15) { l2 -= 16; y[o + 16 + j] |= m2; }
+        y[ql + j] = l1 | (l2 << 4);
+      }
   }
 }
 

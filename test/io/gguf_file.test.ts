@@ -5,9 +5,9 @@
 //     ggml's dequantization of the same bytes, bit for bit (Q4_K_M mixes Q4_K, Q6_K and F32);
 //   - the metadata round-trips: the quantized file holds the f32 file's keys and values
 //     (general.file_type aside), and the f32 file's metadata equals @huggingface/gguf's parse;
-//   - our quantizers write the very bytes llama-quantize wrote for every tensor of a type we
-//     encode (F32, Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q6_K: all but Q5_K), so a writer can make
-//     llama.cpp's Q8_0 and Q4_K_M files, fallbacks included;
+//   - our quantizers write the very bytes llama-quantize wrote for every tensor (F32, F16,
+//     BF16, Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K), and llamaQuantType picks its type for
+//     each, so a writer can make llama.cpp's Q8_0, Q4_K_M, ... files, fallbacks included;
 //   - readGgufModel of the f32 file gives back the model's parameters exactly, under
 //     Hugging Face names with Q/K rows unpermuted; of the quantized files, the same
 //     parameters within the quantization error, which the test states and bounds.
@@ -133,7 +133,7 @@ test('our quantizers write the bytes llama-quantize wrote, for every tensor of e
     }
   }
   t.diagnostic(`tensors compared byte for byte: ${JSON.stringify(count)}`);
-  assert.deepEqual(Object.keys(count).sort(), ['F32', 'Q4_0', 'Q4_K', 'Q5_0', 'Q5_1', 'Q6_K', 'Q8_0']);
+  assert.deepEqual(Object.keys(count).sort(), ['F32', 'Q4_0', 'Q4_K', 'Q5_0', 'Q5_1', 'Q5_K', 'Q6_K', 'Q8_0']);
 });
 
 // 12 tied layers, so that use_more_bits picks some layers and not others, and the tied

@@ -5,7 +5,7 @@
 //     type we read, equals ggml's dequantize_row_* bit for bit (max |Δ| = 0);
 //   - so does our dequantization of random bytes (every bit pattern of scales and quants,
 //     NaN and inf scales included; NaNs compare equal whatever their payload);
-//   - our encoders (F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q6_K) write the very
+//   - our encoders (F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K) write the very
 //     bytes of ggml's reference quantizers (ggml_fp32_to_fp16_row, ggml_fp32_to_bf16_row_ref,
 //     quantize_row_*_ref, and ggml_quantize_chunk), on random values and on the edge cases
 //     of rounding;
@@ -158,7 +158,7 @@ test('Q4_0, Q4_1, Q5_0 and Q5_1 encoding write the bytes of quantize_row_*_ref a
   }
 });
 
-test('Q4_K and Q6_K encoding write the bytes of quantize_row_q4_K_ref / quantize_row_q6_K_ref and of ggml_quantize_chunk', (t) => {
+test('Q4_K, Q5_K and Q6_K encoding write the bytes of quantize_row_q{4,5,6}_K_ref and of ggml_quantize_chunk', (t) => {
   const x = testRows(13, 800); // 6,400 super-blocks: rounding subtleties show up only now and then
   // Sub-blocks that are constant (max = min), all positive (min clamped to 0), one huge outlier, tiny values.
   x.fill(0.25, 512 * 5, 512 * 5 + 64);
@@ -167,7 +167,7 @@ test('Q4_K and Q6_K encoding write the bytes of quantize_row_q4_K_ref / quantize
   x[512 * 7 + 3] = 1e4;
   for (let j = 0; j < 512; j++) x[512 * 8 + j] = (j % 7 - 3) * 1e-7;
   const src = scratch.write('kq.f32', x);
-  const types = [['Q4_K', 'quantize_row_q4_K_ref'], ['Q6_K', 'quantize_row_q6_K_ref']] as const;
+  const types = [['Q4_K', 'quantize_row_q4_K_ref'], ['Q5_K', 'quantize_row_q5_K_ref'], ['Q6_K', 'quantize_row_q6_K_ref']] as const;
   runGgml(types.flatMap(([name, fn]) => [
     { op: 'ref', fn, type: GGML_TYPE[name], src, dst: scratch.path(`${name}.ref`), n: x.length },
     { op: 'quantize', type: GGML_TYPE[name], src, dst: scratch.path(`${name}.chunk`), n_per_row: 512 },
@@ -191,7 +191,7 @@ test('a type without a dequantizer or quantizer is one FormatError naming it', (
   assert.throws(() => dequantize(bytes, 99, 256), (e: unknown) => e instanceof FormatError && /unknown type 99/.test(e.message));
   assert.throws(() => dequantize(bytes, GGML_TYPE.Q8_0, 33), (e: unknown) => e instanceof FormatError && /whole number of Q8_0 blocks/.test(e.message));
   assert.throws(() => dequantize(bytes, GGML_TYPE.Q8_0, 96), (e: unknown) => e instanceof FormatError && /need 102 bytes, got 84/.test(e.message));
-  assert.throws(() => quantizeTensor(new Float32Array(256), 'Q5_K'), (e: unknown) => e instanceof FormatError && /Q5_K \(13\)/.test(e.message));
+  assert.throws(() => quantizeTensor(new Float32Array(256), 2 + 8), (e: unknown) => e instanceof FormatError && /cannot quantize to Q2_K \(10\)/.test(e.message));
   assert.throws(() => quantizeTensor(new Float32Array(256), 'Q9_9' as GgmlTypeName), (e: unknown) => e instanceof FormatError && /Q9_9/.test(e.message));
   assert.throws(() => quantizeTensor(new Float32Array(40), 'Q8_0'), (e: unknown) => e instanceof FormatError && /40 elements/.test(e.message));
 });
