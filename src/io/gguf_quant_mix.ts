@@ -76,3 +76,14 @@ export function llamaQuantType(name: string, ne: number[], storedType: number, f
   }
   return t;
 }
+
+/**
+ * The order llama-quantize writes tensors in (llama-model-loader.h weight_name_comparer):
+ * by layer, tensors outside blk.N first, then by name in byte order.
+ */
+export function compareLlamaTensorNames(a: string, b: string): number {
+  const layer = (n: string) => Number(/^blk\.(\d+)\./.exec(n)?.[1] ?? -1);
+  const la = layer(a), lb = layer(b);
+  if (la !== lb) return la - lb;
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}

@@ -26,4 +26,5 @@ export {
   readGgufModel, GgufModelReader, unpermuteRope, hfTensorName, ggufTensorName,
   type GgufModel, type GgufModelTensor,
 } from './gguf_model.js';
-export { llamaQuantType, type QuantMixModel } from './gguf_quant_mix.js';
+export { llamaQuantType, compareLlamaTensorNames, type QuantMixModel } from './gguf_quant_mix.js';
+export { writeGguf, encodeGguf, type GgufWriteInput, type GgufWriteTensor } from './gguf_write.js';
