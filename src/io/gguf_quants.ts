@@ -228,15 +228,15 @@ export const QUANTIZABLE: readonly GgmlTypeName[] = ['F32', 'F16', 'BF16', 'Q8_0
 const roundf = (v: number) => (v < 0 ? -Math.floor(-v + 0.5) : Math.floor(v + 0.5));
 
 /**
- * Encodes float32 values as ggml type `type` (a name or an id): F32 (the bytes as they
- * are), F16 (ggml_fp32_to_fp16_row), BF16 (ggml_fp32_to_bf16_row_ref), Q8_0, Q4_0, Q4_1,
- * Q5_0, Q5_1 (quantize_row_*_ref), Q4_K, Q5_K or Q6_K (quantize_row_q{4,5,6}_K_ref,
- * gguf_quants_k.ts): what ggml_quantize_chunk and llama-quantize
- * write without an importance matrix. (Q5_0, Q5_1 and Q8_0 are what llama-quantize puts
- * where a row is not a whole number of 256-blocks: Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0.) The data is a whole tensor in row-major order; its row length (ne[0])
- * must be a multiple of the block size (32 for Q8_0, 256 for the k-quants), which the
- * caller checks against the shape: here only the total is checked. Byte-identical to
- * ggml's output.
+ * Encodes float32 values as ggml type `type` (a name or an id), byte-identical to what
+ * ggml_quantize_chunk and llama-quantize write without an importance matrix: F32 (the
+ * bytes as they are), F16 (ggml_fp32_to_fp16_row), BF16 (ggml_fp32_to_bf16_row_ref),
+ * Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 (quantize_row_*_ref), Q4_K, Q5_K, Q6_K
+ * (quantize_row_q{4,5,6}_K_ref, gguf_quants_k.ts). Q5_0, Q5_1 and Q8_0 are also what
+ * llama-quantize puts where a row is not a whole number of 256-blocks (gguf_quant_mix.ts).
+ * The data is a whole tensor in row-major order; its row length (ne[0]) must be a multiple
+ * of the block size (32, or 256 for the k-quants), which the caller checks against the
+ * shape: here only the total is checked.
  */
 export function quantizeTensor(data: Float32Array, type: GgmlTypeName | number): Uint8Array {
   const id = ggmlTypeId(type);

@@ -1,15 +1,17 @@
 // The Q4_K, Q5_K and Q6_K reference quantizers, ported line by line from ggml-quants.c
-// (quantize_row_q{4,5}_K_ref with make_qkx2_quants, quantize_row_q6_K_ref with make_qx_quants;
-// the llama.cpp bundled with node-llama-cpp 3.21.1): what ggml_quantize_chunk and
-// llama-quantize write for these types without an importance matrix. Every float32 operation is Math.fround of the double result in C's order (see
-// gguf_quants.ts on why that is exact), so the bytes are ggml's; test/io/gguf_quants.test.ts
-// compares them.
+// (quantize_row_q{4,5}_K_ref with make_qkx2_quants, quantize_row_q6_K_ref with
+// make_qx_quants; the llama.cpp bundled with node-llama-cpp 3.21.1): what
+// ggml_quantize_chunk and llama-quantize write for these types without an importance
+// matrix. Every float32 operation is Math.fround of the double result, in C's order (see
+// gguf_quants.ts on why that is exact), so the bytes are ggml's;
+// test/io/gguf_quants.test.ts compares them. About 5× slower than ggml's C (2-5 M values/s).
 //
 // Q4_K (Q5_K), per 256: each of the 8 sub-blocks of 32 gets a scale and a min from a
-// weighted least-squares search (make_qkx2_quants: x ≈ scale·q − min, q ∈ 0..15 (0..31), weights
-// w = rms(x) + |x|, 21 candidate grids), then the 8 scales and mins are themselves quantized
-// to 6 bits against super-block factors d = max scale / 63 and dmin = max min / 63 (stored
-// as halves), and the 4-bit quants are recomputed with the rounded scales.
+// weighted least-squares search (make_qkx2_quants: x ≈ scale·q − min, q ∈ 0..15 (0..31),
+// weights w = rms(x) + |x|, 21 (16) candidate grids), then the 8 scales and mins are
+// themselves quantized to 6 bits against super-block factors d = max scale / 63 and
+// dmin = max min / 63 (stored as halves), and the quants are recomputed with the rounded
+// scales.
 // Q6_K, per 256: 16 sub-blocks of 16, each with a symmetric scale from a search over 19
 // grids (make_qx_quants, weights x², q ∈ −32..31), the scales quantized to int8 against
 // d = max |scale| / 128 (a half), the quants recomputed with them.
