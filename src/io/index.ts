@@ -1,5 +1,6 @@
-// The public surface of the io layer: safetensors files, training checkpoints, and the
-// atomic write every output file of the project goes through.
+// The public surface of the io layer: safetensors files, training checkpoints, GGUF reading
+// (and the block formats a GGUF writer needs), and the atomic write every output file of
+// the project goes through.
 export { writeFileAtomic, removeStaleTempFiles, type AtomicData } from './atomic.js';
 export {
   saveSafetensors, loadSafetensors, encodeSafetensors, encodeSafetensorsChunks, decodeSafetensors,
@@ -11,3 +12,19 @@ export {
   type StatefulModel, type StatefulOptimizer, type StatefulScheduler, type OptimizerState,
   type SaveCheckpointOptions, type LoadCheckpointOptions, type CheckpointInfo,
 } from './checkpoint.js';
+export {
+  GGML_TYPE, GGML_TYPES, LLAMA_FTYPE, describeGgmlType, ggmlTypeId, ggmlBytes,
+  type GgmlTypeInfo, type GgmlTypeName,
+} from './gguf_types.js';
+export { dequantize, canDequantize, quantizeTensor, DEQUANTIZABLE, QUANTIZABLE } from './gguf_quants.js';
+export { floatBitsToHalf, floatBitsToBf16 } from './gguf_half.js';
+export {
+  GgufFile, readGgufHeader, GGUF_VALUE_TYPE,
+  type GgufHeader, type GgufTensorInfo, type GgufValue,
+} from './gguf_read.js';
+export {
+  readGgufModel, GgufModelReader, unpermuteRope, hfTensorName, ggufTensorName,
+  type GgufModel, type GgufModelTensor,
+} from './gguf_model.js';
+export { llamaQuantType, compareLlamaTensorNames, type QuantMixModel } from './gguf_quant_mix.js';
+export { writeGguf, encodeGguf, type GgufWriteInput, type GgufWriteTensor } from './gguf_write.js';
