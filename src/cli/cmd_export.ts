@@ -20,6 +20,7 @@ import * as nn from '../nn/index.js';
 import * as data from '../data/index.js';
 import * as ex from '../export/index.js';
 import { loadWeights } from './pipeline.js';
+import { isHfFolder } from '../lm/hf_folder.js';
 import { openRunFolder, type RunFolder } from './run_folder.js';
 import { checkOutputDir, stageDir, type StagedDir } from './staged_dir.js';
 
@@ -115,9 +116,10 @@ function pickSamples(labels: Int32Array, classes: number, max = 20): number[] {
 const kb = (b: number) => (b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(2)} MB` : `${(b / 1024).toFixed(1)} kB`);
 
 export async function runExport(dir: string | undefined, o: ExportOptions = {}): Promise<number> {
-  if (dir && existsSync(join(dir, 'lm.json'))) return (await import('./cmd_export_lm.js')).runExportLm(dir, o);
+  // An LM folder (lm.json) or a Hugging Face LM folder (config.json + safetensors) exports as an LM.
+  if (dir && (existsSync(join(dir, 'lm.json')) || isHfFolder(dir))) return (await import('./cmd_export_lm.js')).runExportLm(dir, o);
   const format = o.format ?? 'all';
-  if (format === 'gguf') throw new torch.ConfigError(`--format gguf is for LM folders (one holding lm.json); ${resolve(dir ?? join('runs', 'demo'))} has no lm.json`);
+  if (format === 'gguf') throw new torch.ConfigError(`--format gguf is for LM folders (lm.json or a Hugging Face config.json); ${resolve(dir ?? join('runs', 'demo'))} has neither`);
   const which = o.which ?? 'all';
   if (!['onnx', 'safetensors', 'all'].includes(format)) throw new torch.ConfigError(`--format must be onnx, safetensors or all, got '${format}'`);
   if (!['student', 'baseline', 'teacher', 'all'].includes(which)) throw new torch.ConfigError(`--which must be student, baseline, teacher or all, got '${which}'`);

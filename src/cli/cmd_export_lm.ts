@@ -1,15 +1,17 @@
-// `distill export <lm folder>`: an LM folder (one holding lm.json, written by saveLm) in the
-// three deployment formats, under <folder>/export/, each checked by its own runtime:
+// `distill export <lm folder>`: an LM folder (one holding lm.json, written by saveLm) or a
+// Hugging Face folder in the three deployment formats, under <folder>/export/, each checked by
+// its own runtime (ONNX covers the Llama layout; a Qwen or Llama 3 model skips it):
 //   model.onnx          ONNX (opset 17, dynamic batch and sequence, no KV cache): max
 //                       |ours − onnxruntime-node| over 100 random token sequences ≤ 1e-4
 //   model.int8.onnx     with --quantize: the same with every Linear dynamic int8; measured, not
 //                       gated: size, max |ours − ort|, next-token (argmax) agreement with our
 //                       float model on the same sequences, onnxruntime batch-1 latency against float
-//   model.<dtype>.gguf  GGUF v3, llama architecture, f32 or f16 (--gguf-dtype): llama.cpp
+//   model.<dtype>.gguf  GGUF v3 in the model's architecture (llama, qwen2, qwen3), f32, f16, bf16, q8_0 or q4_k_m (--gguf-dtype): llama.cpp
 //                       (node-llama-cpp) generates greedily from a few chat prompts and must
 //                       agree with our generate(), any divergence being a near-tie in our own
-//                       logits (gap ≤ 1e-3 for f32, ≤ 0.05 for f16)
-//   hf/                 Hugging Face LlamaForCausalLM folder (config.json, model.safetensors,
+//                       logits (GGUF_TIE_TOLERANCE); a quantized file is compared with our
+//                       forward on the weights dequantized from it (lm/gguf_lm.ts)
+//   hf/                 Hugging Face folder of the model's architecture (config.json, model.safetensors,
 //                       tokenizer files): read back here, same logits and same token ids
 // The model is checked against the architecture first, so an unsupported layer is an
 // error naming it before any file is written.
@@ -17,13 +19,14 @@ import { readFileSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
 import * as torch from '../torch/index.js';
 import { loadSafetensors } from '../io/index.js';
-import { loadLm } from '../lm/checkpoint.js';
+import { loadAnyLm } from '../lm/load.js';
+import { loadGgufLm } from '../lm/gguf_lm.js';
 import { CausalLM, type LmConfig } from '../lm/model.js';
 import { ByteTokenizer, HfTokenizer, type Tokenizer } from '../lm/tokenizer.js';
 import {
   checkLm, exportOnnxLm, exportGguf, exportHfLm, ortSession, maxAbsDiff,
   compareLmWithOrt, randomIdBatches, ourLmLogits, ortLatencyMs, LlamaCppRunner, compareGreedyWithLlamaCpp,
-  type GgufDtype, type LmCompareResult, type GreedyAgreement,
+  GGUF_DTYPES, type GgufDtype, type LmCompareResult, type GreedyAgreement,
 } from '../export/index.js';
 import { checkOutputDir, stageDir, type StagedDir } from './staged_dir.js';
 
@@ -39,8 +42,14 @@ export interface ExportLmOptions {
 const LATENCY_CONTEXT = 64;
 
 export const LM_ONNX_TOLERANCE = 1e-4;
-/** The largest gap in our own logits at which llama.cpp may pick the other token. */
-export const GGUF_TIE_TOLERANCE: Record<GgufDtype, number> = { f32: 1e-3, f16: 0.05 };
+/**
+ * The largest gap in our own logits at which llama.cpp may pick the other token. A quantized
+ * file is compared with our forward on the weights dequantized from that same file, so what is
+ * left is llama.cpp rounding its activations (bf16 → bf16, Q8_0/Q4_K → 8-bit blocks): on random
+ * models (test/export/gguf_quant_export.test.ts) max |Δ log p| was 0.07 (bf16), 0.22 (Q8_0) and
+ * 0.28 (Q4_K_M), mean KL 7e-5, 8e-4 and 1.6e-3.
+ */
+export const GGUF_TIE_TOLERANCE: Record<GgufDtype, number> = { f32: 1e-3, f16: 0.05, bf16: 0.1, q8_0: 0.25, q4_k_m: 0.3 };
 
 const CHECK_QUESTIONS = ['What is 12 + 7?', 'Name a colour.', 'Write one sentence about the sea.', '用中文说你好。', 'Count to five.'];
 const CHECK_TOKENS = 32;
@@ -53,6 +62,8 @@ interface LmReport {
   tokenizer: string;
   ok: boolean;
   onnx?: { path: string; bytes: number; opset: number; check: LmCompareResult; ok: boolean; latencyMs?: number };
+  /** Why the ONNX writer was skipped (a model using switches it does not support). */
+  onnxSkipped?: string;
   int8?: { path: string; bytes: number; check: LmCompareResult; argmaxAgreement: number; latencyMs: number };
   gguf?: { path: string; bytes: number; dtype: GgufDtype; greedy: GreedyAgreement; tieTolerance: number; ok: boolean } | { skipped: string };
   safetensors?: { dir: string; files: { path: string; bytes: number }[]; reloadMaxAbsDiff: number; tokenizerRoundTrip: boolean; ok: boolean };
@@ -87,14 +98,16 @@ export async function runExportLm(dir: string, o: ExportLmOptions = {}): Promise
   const format = o.format ?? 'all';
   if (!['onnx', 'gguf', 'safetensors', 'all'].includes(format)) throw new torch.ConfigError(`--format must be onnx, gguf, safetensors or all, got '${format}'`);
   const dtype = (o.ggufDtype ?? 'f32') as GgufDtype;
-  if (dtype !== 'f32' && dtype !== 'f16') throw new torch.ConfigError(`--gguf-dtype must be f32 or f16, got '${String(o.ggufDtype)}'`);
+  if (!GGUF_DTYPES.includes(dtype)) throw new torch.ConfigError(`--gguf-dtype must be one of ${GGUF_DTYPES.join(', ')}, got '${String(o.ggufDtype)}'`);
   const root = resolve(dir);
   const outDir = resolve(o.out ?? join(root, 'export'));
   const target = { target: outDir, flag: '--out', isDefault: outDir === join(root, 'export') };
   checkOutputDir(target); // a bad --out fails before the model loads
-  const { model, tokenizer } = loadLm(root);
+  const { model, tokenizer } = loadAnyLm(root);
   try {
-    checkLm(model, 'export'); // an unsupported layer fails here, before any file is written
+    // An unsupported layer fails here, before any file is written. ONNX covers the Llama layout
+    // only; with --format all a model using Qwen's or Llama 3's switches skips it (below).
+    checkLm(model, 'export', format === 'onnx' ? [] : ['qkvBias', 'oBias', 'qkNorm', 'headDim', 'ropeScaling']);
     const r: LmReport = {
       dir: root, outDir, params: model.parameters().reduce((a, p) => a + p.numel, 0), config: model.cfg, tokenizer: tokenizer.kind, ok: true,
     };
@@ -120,7 +133,14 @@ async function writeLm(stage: StagedDir, model: CausalLM, tokenizer: Tokenizer, 
   const name = basename(r.dir);
   const say = (s: string) => o.json || console.error(s);
 
-  if (format === 'onnx' || format === 'all') {
+  let onnxUnsupported: string | null = null;
+  try {
+    checkLm(model, 'ONNX export');
+  } catch (e) {
+    onnxUnsupported = (e as Error).message;
+  }
+  if (format === 'all' && onnxUnsupported) r.onnxSkipped = onnxUnsupported;
+  if (format === 'onnx' || (format === 'all' && !onnxUnsupported)) {
     say('export: LM → ONNX');
     const path = join(outDir, 'model.onnx');
     const info = exportOnnxLm(model, path, { modelName: name, metadata: { tokenizer: tokenizer.kind } });
@@ -144,20 +164,23 @@ async function writeLm(stage: StagedDir, model: CausalLM, tokenizer: Tokenizer, 
     await s.release();
   }
   if (format === 'gguf' || format === 'all') {
-    if (!(tokenizer instanceof ByteTokenizer) && format === 'all') {
-      r.gguf = { skipped: `tokenizer '${tokenizer.kind}' has no exact llama.cpp equivalent yet (only the byte tokenizer)` };
+    if (!(tokenizer instanceof ByteTokenizer) && !tokenizer.ggufMetadata && format === 'all') {
+      r.gguf = { skipped: `tokenizer '${tokenizer.kind}' has no llama.cpp vocabulary` };
     } else {
       say(`export: LM → GGUF (${dtype})`);
       const path = join(outDir, `model.${dtype}.gguf`);
       const info = exportGguf(model, tokenizer, path, { dtype, name });
       const runner = await LlamaCppRunner.open(path);
+      // A quantized file is checked against our forward on its own dequantized weights.
+      const ref = dtype === 'f32' || dtype === 'f16' ? model : loadGgufLm(path);
       try {
-        const greedy = await compareGreedyWithLlamaCpp(model, runner, checkPrompts(tokenizer, model.cfg.maxSeqLen), CHECK_TOKENS);
+        const greedy = await compareGreedyWithLlamaCpp(ref, runner, checkPrompts(tokenizer, model.cfg.maxSeqLen), CHECK_TOKENS);
         const ok = greedy.worstGap <= GGUF_TIE_TOLERANCE[dtype];
         r.gguf = { path: stage.final(path), bytes: info.bytes, dtype, greedy, tieTolerance: GGUF_TIE_TOLERANCE[dtype], ok };
         r.ok &&= ok;
       } finally {
         await runner.dispose();
+        if (ref !== model) ref.dispose();
       }
     }
   }
@@ -187,10 +210,11 @@ function printLmReport(r: LmReport, c: LmConfig, tokenizer: string): void {
     lines.push(`    against our float model: max |Δ logit| ${q.check.maxAbsDiff.toExponential(2)}, next token agrees at ${(q.argmaxAgreement * 100).toFixed(2)}% of ${q.check.tokens} positions; ` +
       `onnxruntime batch 1, ${Math.min(c.maxSeqLen, LATENCY_CONTEXT)} tokens: ${q.latencyMs.toFixed(2)} ms int8, ${r.onnx.latencyMs!.toFixed(2)} ms float`);
   }
+  if (r.onnxSkipped) lines.push(`  ONNX skipped: ${r.onnxSkipped}`);
   if (r.gguf && 'skipped' in r.gguf) lines.push(`  GGUF skipped: ${r.gguf.skipped}`);
   else if (r.gguf) {
     const x = r.gguf, g = x.greedy;
-    lines.push(`  ${rel(x.path)}  ${kb(x.bytes)}  GGUF v3, llama, ${x.dtype}`);
+    lines.push(`  ${rel(x.path)}  ${kb(x.bytes)}  GGUF v3, ${c.arch}, ${x.dtype}`);
     lines.push(`    llama.cpp greedy check: ${g.identicalPrompts}/${g.prompts} prompts identical for ${g.tokensPerPrompt} tokens (${g.matchedTokens}/${g.totalTokens} tokens)` +
       (g.divergences.length ? `; divergences at our logit gaps ≤ ${g.worstGap.toExponential(2)} (near-ties allowed up to ${x.tieTolerance})` : '') + `: ${x.ok ? 'OK' : 'FAILED'}`);
   }

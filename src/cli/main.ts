@@ -141,7 +141,7 @@ program
   .description("write a run folder's models for deployment under <run>/export/: ONNX (opset 17, dynamic batch) checked against onnxruntime-node, a Hugging Face style folder (model.safetensors + config.json) for PyTorch, and a browser demo page (onnxruntime-web); " +
     'for an LM folder (one holding lm.json): ONNX (dynamic batch and sequence), GGUF (llama architecture, checked in llama.cpp through node-llama-cpp) and a Hugging Face LlamaForCausalLM folder')
   .addOption(choice('--format <f>', 'the formats to write (gguf: LM folders only)', ['onnx', 'gguf', 'safetensors', 'all'], 'all'))
-  .addOption(choice('--gguf-dtype <t>', 'LM folders: GGUF weight type (norms stay f32)', ['f32', 'f16'], 'f32'))
+  .addOption(choice('--gguf-dtype <t>', 'LM folders: GGUF weight type (norms stay f32; bf16, q8_0 and q4_k_m as llama-quantize mixes them)', ['f32', 'f16', 'bf16', 'q8_0', 'q4_k_m'], 'f32'))
   .addOption(choice('--which <m>', 'the models to export (those the run has)', ['student', 'baseline', 'teacher', 'all'], 'all'))
   .option('--out <dir>', 'output folder, replaced as a whole (default: <run>/export)')
   .option('--quantize', 'also write <role>.int8.onnx (model.int8.onnx for an LM folder: dynamic int8 Linear layers) and measure size, speed and agreement with float')

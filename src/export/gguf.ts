@@ -39,6 +39,11 @@
 // head is old row j·h/2 + i (j ∈ {0, 1}); K uses its own (KV) head count.
 // f16: every matrix in IEEE half (round to nearest even, as numpy's astype); the 1-D norm
 // weights stay f32, as the converter keeps them.
+// bf16, q8_0, q4_k_m: each tensor gets the type llama-quantize would give it in a file of that
+// type (io/gguf_quant_mix.ts: norms stay F32; Q4_K_M gives some matrices Q6_K, and a row length
+// that is not a multiple of 256 falls back to Q5_0/Q8_0), quantized exactly as ggml's reference
+// quantizers do (io/gguf_quants.ts). Error against the f32 weights on a random model: relative
+// RMS 5.4e-3 for Q8_0, 6.5e-2 for Q4_K_M.
 //
 // Tokenizer: the byte tokenizer becomes llama.cpp's "gpt2" (byte-level BPE) model with the
 // 256 byte tokens in GPT-2's bytes_to_unicode spelling and no merges (see byte_vocab.ts), so
@@ -47,7 +52,7 @@
 // tokenizer brings its own keys (tokenizer.ggufMetadata, src/lm/gguf_vocab.ts).
 import { statSync } from 'node:fs';
 import * as torch from '../torch/index.js';
-import { writeFileAtomic } from '../io/index.js';
+import { writeFileAtomic, quantizeTensor, llamaQuantType, GGML_TYPE as GGML, LLAMA_FTYPE } from '../io/index.js';
 import { ByteTokenizer, type Tokenizer } from '../lm/tokenizer.js';
 import { lmWeights, weight, type LmWeights } from './lm_weights.js';
 import { ropeInvFreq, type LmArch, type Llama3RopeScaling } from '../lm/model.js';
@@ -55,12 +60,15 @@ import { BYTE_CHAT_TEMPLATE, byteVocabTokens } from '../lm/byte_vocab.js';
 
 export const GGUF_VERSION = 3;
 export const GGUF_ALIGNMENT = 32;
-export type GgufDtype = 'f32' | 'f16';
+export type GgufDtype = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_k_m';
+export const GGUF_DTYPES: readonly GgufDtype[] = ['f32', 'f16', 'bf16', 'q8_0', 'q4_k_m'];
 
 // gguf.md value types, ggml.h ggml_type, llama.h llama_ftype, llama.h llama_token_type.
 const VT = { UINT32: 4, INT32: 5, FLOAT32: 6, BOOL: 7, STRING: 8, ARRAY: 9 } as const;
 const GGML_TYPE = { f32: 0, f16: 1 } as const;
-const FILE_TYPE = { f32: 0, f16: 1 } as const; // LLAMA_FTYPE_ALL_F32, LLAMA_FTYPE_MOSTLY_F16
+const FILE_TYPE: Record<GgufDtype, number> = {
+  f32: LLAMA_FTYPE.ALL_F32, f16: LLAMA_FTYPE.MOSTLY_F16, bf16: LLAMA_FTYPE.MOSTLY_BF16, q8_0: LLAMA_FTYPE.MOSTLY_Q8_0, q4_k_m: LLAMA_FTYPE.MOSTLY_Q4_K_M,
+};
 const TOKEN_TYPE = { NORMAL: 1, CONTROL: 3 } as const;
 
 type Value =
@@ -73,7 +81,7 @@ type Value =
   | { t: 'f32s'; v: readonly number[] };
 
 export interface ExportGgufOptions {
-  /** 'f32' (default) or 'f16' (matrices in half precision, norms in f32). */
+  /** 'f32' (default), 'f16' (matrices in half precision, norms in f32), or llama-quantize's 'bf16', 'q8_0', 'q4_k_m' mixes. */
   dtype?: GgufDtype;
   /** general.name (default 'distill-student'). */
   name?: string;
@@ -213,9 +221,15 @@ function tensorsOf(w: LmWeights, dtype: GgufDtype): TensorEntry[] {
   const { cfg, headDim } = w;
   const out: TensorEntry[] = [];
   const push = (name: string, shape: number[], data: Float32Array) => {
-    const type = shape.length >= 2 && dtype === 'f16' ? GGML_TYPE.f16 : GGML_TYPE.f32;
-    const bytes = type === GGML_TYPE.f16 ? toHalfBytes(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    out.push({ name, ne: [...shape].reverse(), type, bytes });
+    const ne = [...shape].reverse();
+    if (dtype === 'f32' || dtype === 'f16') {
+      const type = shape.length >= 2 && dtype === 'f16' ? GGML_TYPE.f16 : GGML_TYPE.f32;
+      const bytes = type === GGML_TYPE.f16 ? toHalfBytes(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      out.push({ name, ne, type, bytes });
+      return;
+    }
+    const type = llamaQuantType(name, ne, GGML.F32, FILE_TYPE[dtype], { nLayers: cfg.nLayers, tiedEmbeddings: cfg.tieEmbeddings });
+    out.push({ name, ne, type, bytes: quantizeTensor(data, type) });
   };
   const add = (name: string, from: string, transform?: (d: Float32Array, shape: number[]) => Float32Array) => {
     const t = weight(w, from);
@@ -255,7 +269,7 @@ function tensorsOf(w: LmWeights, dtype: GgufDtype): TensorEntry[] {
 /** The GGUF file as byte chunks (nothing written). */
 export function buildGguf(model: unknown, tokenizer: Tokenizer, opts: ExportGgufOptions = {}): { chunks: Uint8Array[]; info: GgufExportInfo } {
   const dtype = opts.dtype ?? 'f32';
-  if (dtype !== 'f32' && dtype !== 'f16') throw new torch.ConfigError(`GGUF export: dtype '${String(dtype)}' is not supported; use f32 or f16`);
+  if (!GGUF_DTYPES.includes(dtype)) throw new torch.ConfigError(`GGUF export: dtype '${String(dtype)}' is not supported; use one of ${GGUF_DTYPES.join(', ')}`);
   const w = lmWeights(model, 'GGUF export', ['qkvBias', 'oBias', 'qkNorm', 'headDim', 'ropeScaling']);
   const { cfg, headDim } = w;
   const arch = cfg.arch;
@@ -266,6 +280,7 @@ export function buildGguf(model: unknown, tokenizer: Tokenizer, opts: ExportGguf
     ['general.name', { t: 'str', v: opts.name ?? 'distill-student' }],
     ['general.file_type', { t: 'u32', v: FILE_TYPE[dtype] }],
     ['general.alignment', { t: 'u32', v: GGUF_ALIGNMENT }],
+    ...(dtype === 'f32' || dtype === 'f16' ? [] : ([['general.quantization_version', { t: 'u32', v: 2 }]] as [string, Value][])),
     [`${arch}.vocab_size`, { t: 'u32', v: cfg.vocabSize }],
     [`${arch}.context_length`, { t: 'u32', v: cfg.maxSeqLen }],
     [`${arch}.embedding_length`, { t: 'u32', v: cfg.dim }],

@@ -23,7 +23,7 @@ export {
 export { writeWebPage, ORT_WEB_FILES, ortWebDist, type WebModel, type WebPageOptions } from './web_page.js';
 export { serveStatic, type StaticServer } from './serve_static.js';
 export { exportOnnxLm, buildOnnxLm, type ExportOnnxLmOptions, type OnnxLmExportInfo } from './onnx_lm.js';
-export { exportGguf, buildGguf, permuteRope, GGUF_VERSION, GGUF_ALIGNMENT, type GgufDtype, type ExportGgufOptions, type GgufExportInfo } from './gguf.js';
+export { exportGguf, buildGguf, permuteRope, GGUF_VERSION, GGUF_ALIGNMENT, GGUF_DTYPES, type GgufDtype, type ExportGgufOptions, type GgufExportInfo } from './gguf.js';
 export {
   exportHfLm, hfLmConfig, hfTokenizerFiles, HF_LM_FORMAT_VERSION,
   type ExportHfLmOptions, type HfLmExportInfo, type LlamaHfConfig,

@@ -133,8 +133,9 @@ export function exportHfLm(model: unknown, tokenizer: Tokenizer, dir: string, op
   const m = checkLm(model, 'safetensors export', ['qkvBias', 'oBias', 'qkNorm', 'headDim', 'ropeScaling']);
   const dtype = opts.dtype ?? 'float32';
   if (!['float32', 'bfloat16', 'float16'].includes(dtype)) throw new torch.ConfigError(`safetensors export: dtype '${String(dtype)}' is not supported; use float32, bfloat16 or float16`);
-  if (m.cfg.vocabSize !== tokenizer.vocabSize)
-    throw new torch.ConfigError(`safetensors export: the model's vocabulary (${m.cfg.vocabSize}) does not match its tokenizer's (${tokenizer.vocabSize})`);
+  // A padded embedding is legal (Qwen pads 151,665 tokens to 151,936 rows); a tokenizer larger than it is not.
+  if (m.cfg.vocabSize < tokenizer.vocabSize)
+    throw new torch.ConfigError(`safetensors export: the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocabulary only ${m.cfg.vocabSize}`);
   const config = hfLmConfig(m, tokenizer, dtype);
   const tk = hfTokenizerFiles(tokenizer, m.cfg.maxSeqLen);
   const json = (v: unknown) => JSON.stringify(v, null, 2) + '\n';

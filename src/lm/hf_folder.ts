@@ -58,9 +58,19 @@ function readJson(path: string): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
-/** True when `dir` looks like a Hugging Face model folder (has config.json). */
+/**
+ * True when `dir` looks like a Hugging Face model folder: a config.json with a model_type, and
+ * weights (a run folder's config.json, the resolved experiment, has neither).
+ */
 export function isHfFolder(dir: string): boolean {
-  return fs.existsSync(join(dir, 'config.json')) && fs.statSync(dir).isDirectory();
+  const cfg = join(dir, 'config.json');
+  if (!fs.existsSync(cfg) || !fs.statSync(dir).isDirectory()) return false;
+  if (!fs.existsSync(join(dir, HF_WEIGHTS)) && !fs.existsSync(join(dir, HF_INDEX))) return false;
+  try {
+    return typeof (JSON.parse(fs.readFileSync(cfg, 'utf8')) as { model_type?: unknown }).model_type === 'string';
+  } catch {
+    return true; // a broken config.json beside the weights: let the loader say what is wrong
+  }
 }
 
 /** generation_config.json of `dir`, or null when there is none. */

@@ -17,3 +17,5 @@ export {
   HF_WEIGHTS, HF_INDEX, type HfFolder, type GenerationConfig, type SaveHfOptions,
 } from './hf_folder.js';
 export { bytesToUnicode, byteVocabTokens, byteTokenizerJson, BYTE_CHAT_TEMPLATE } from './byte_vocab.js';
+export { lmConfigFromGguf, loadGgufLm } from './gguf_lm.js';
+export { loadAnyLm, type LoadedLm } from './load.js';

@@ -392,7 +392,8 @@ export interface GenerateOptions {
   topP?: number;
   /** Seed of the sampler's own generator (results do not depend on torch's RNG). */
   seed?: number;
-  eosId?: number | null;
+  /** Ends generation; a list for models with several (Llama 3 and Qwen's generation_config). */
+  eosId?: number | readonly number[] | null;
   /** Called with all generated ids after each token; true stops (stop strings live here). */
   shouldStop?: (ids: readonly number[]) => boolean;
   /** Record the top-n log-probabilities (of the untempered distribution) at each step. */
@@ -558,7 +559,7 @@ export class BatchDecoder {
       const lp = logSoftmax(z);
       const n = r.o.topLogprobs ?? 0;
       const top = n > 0 ? Array.from(lp.keys()).sort((x, y) => lp[y] - lp[x]).slice(0, n).map((i) => ({ id: i, logprob: lp[i] })) : [];
-      if (r.o.eosId != null && id === r.o.eosId) {
+      if (r.o.eosId != null && (typeof r.o.eosId === 'number' ? id === r.o.eosId : r.o.eosId.includes(id))) {
         r.finishReason = 'stop';
         return;
       }

@@ -12,27 +12,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gguf } from '@huggingface/gguf';
 import * as torch from '../../src/torch/index.js';
-import { CausalLM, generate, ropeInvFreq, type LmConfig } from '../../src/lm/model.js';
+import { generate, ropeInvFreq, type LmConfig } from '../../src/lm/model.js';
 import { exportGguf, llama3RopeFreqs } from '../../src/export/gguf.js';
-import { LlamaCppRunner } from '../../src/export/lm_check.js';
-import { prompts, tok } from './lm_fixtures.js';
+import { prompts, tok, randomWeightsLm as randomModel, logprobDiff } from './lm_fixtures.js';
 
 const work = mkdtempSync(join(tmpdir(), 'distill-gguf-arch-'));
 test.after(() => rmSync(work, { recursive: true, force: true }));
-
-/** Random weights that all matter: matrices N(0, 0.15²), biases N(0, 0.1²), norms 1 + N(0, 0.1²). */
-function randomModel(cfg: Partial<LmConfig> & { vocabSize: number }, seed: number): CausalLM {
-  torch.manualSeed(seed);
-  const m = new CausalLM(cfg).eval();
-  torch.noGrad(() => {
-    for (const [name, p] of m.namedParameters()) {
-      if (p.ndim > 1) p.copy_(torch.randn([...p.shape]).mul(0.15));
-      else if (name.endsWith('.bias')) p.copy_(torch.randn([...p.shape]).mul(0.1));
-      else p.copy_(torch.randn([...p.shape]).mul(0.1).add(1));
-    }
-  });
-  return m;
-}
 
 const BASE = { vocabSize: 260, dim: 64, nLayers: 2, nHeads: 4, nKvHeads: 2, hiddenDim: 128, maxSeqLen: 256 };
 const CASES: { name: string; cfg: Partial<LmConfig> & { vocabSize: number }; tensors: RegExp[] }[] = [
@@ -44,27 +29,6 @@ const CASES: { name: string; cfg: Partial<LmConfig> & { vocabSize: number }; ten
   { name: 'qwen2-bias-tied', cfg: { ...BASE, arch: 'qwen2', qkvBias: true, tieEmbeddings: true, ropeTheta: 1e6, normEps: 1e-6 }, tensors: [/^blk\.1\.attn_q\.bias$/, /^blk\.0\.attn_v\.bias$/] },
   { name: 'qwen3-qk-norm', cfg: { ...BASE, arch: 'qwen3', qkNorm: true, headDim: 32, ropeTheta: 1e6, normEps: 1e-6 }, tensors: [/^blk\.0\.attn_q_norm\.weight$/, /^blk\.1\.attn_k_norm\.weight$/] },
 ];
-
-/** max |log p_llama − log p_ours| (where p_ours > 1e-6) of next-token distributions at every position. */
-async function logprobDiff(m: CausalLM, path: string, seqs: number[][]): Promise<{ logp: number; positions: number }> {
-  const r = await LlamaCppRunner.open(path);
-  const V = m.cfg.vocabSize;
-  const d = { logp: 0, positions: 0 };
-  try {
-    for (const ids of seqs) {
-      const theirs = await r.nextProbabilities(ids, V);
-      const ours = torch.tidy(() => torch.noGrad(() => torch.logSoftmax(m.call(torch.tensor(BigInt64Array.from(ids, BigInt), { shape: [1, ids.length] })), -1).dataSync() as Float32Array));
-      theirs.forEach((row, t) => row.forEach((p, v) => {
-        const lq = ours[t * V + v];
-        if (lq > Math.log(1e-6)) d.logp = Math.max(d.logp, Math.abs(Math.log(p) - lq));
-      }));
-      d.positions += ids.length;
-    }
-  } finally {
-    await r.dispose();
-  }
-  return d;
-}
 
 for (const c of CASES) {
   test(`${c.name}: llama.cpp's next-token log-probabilities equal ours (f32, |Δ log p| ≤ 1e-3)`, async (t) => {

@@ -9,6 +9,7 @@ import * as torch from '../../src/torch/index.js';
 import * as optim from '../../src/optim/index.js';
 import { CausalLM, type LmConfig } from '../../src/lm/model.js';
 import { ByteTokenizer } from '../../src/lm/tokenizer.js';
+import { LlamaCppRunner } from '../../src/export/lm_check.js';
 
 export const tok = new ByteTokenizer();
 
@@ -68,4 +69,45 @@ export function prompts(n = 20): number[][] {
 export function trainedLmFolder(): string | undefined {
   const dir = process.env.DISTILL_LM_DIR ?? fileURLToPath(new URL('../../../assets/reasoning-teacher', import.meta.url));
   return existsSync(join(dir, 'lm.json')) ? dir : undefined;
+}
+
+/** Random weights that all matter: matrices N(0, matrixStd²), by default 0.15, biases N(0, 0.1²), norms 1 + N(0, 0.1²). */
+export function randomWeightsLm(cfg: Partial<LmConfig> & { vocabSize: number }, seed: number, matrixStd = 0.15): CausalLM {
+  torch.manualSeed(seed);
+  const m = new CausalLM(cfg).eval();
+  torch.noGrad(() => {
+    for (const [name, p] of m.namedParameters()) {
+      if (p.ndim > 1) p.copy_(torch.randn([...p.shape]).mul(matrixStd));
+      else if (name.endsWith('.bias')) p.copy_(torch.randn([...p.shape]).mul(0.1));
+      else p.copy_(torch.randn([...p.shape]).mul(0.1).add(1));
+    }
+  });
+  return m;
+}
+
+/**
+ * llama.cpp's next-token distributions on the GGUF at `path` against `m`'s, at every position:
+ * max |log p_llama − log p_ours| (where p_ours > 1e-6) and the mean KL(p_llama ‖ p_ours) in nats.
+ */
+export async function logprobDiff(m: CausalLM, path: string, seqs: number[][]): Promise<{ logp: number; meanKl: number; positions: number }> {
+  const r = await LlamaCppRunner.open(path);
+  const V = m.cfg.vocabSize;
+  const d = { logp: 0, meanKl: 0, positions: 0 };
+  let kl = 0;
+  try {
+    for (const ids of seqs) {
+      const theirs = await r.nextProbabilities(ids, V);
+      const ours = torch.tidy(() => torch.noGrad(() => torch.logSoftmax(m.call(torch.tensor(BigInt64Array.from(ids, BigInt), { shape: [1, ids.length] })), -1).dataSync() as Float32Array));
+      theirs.forEach((row, t) => row.forEach((p, v) => {
+        const lq = ours[t * V + v];
+        if (lq > Math.log(1e-6)) d.logp = Math.max(d.logp, Math.abs(Math.log(p) - lq));
+        if (p > 0) kl += p * (Math.log(p) - lq);
+      }));
+      d.positions += ids.length;
+    }
+  } finally {
+    await r.dispose();
+  }
+  d.meanKl = kl / Math.max(1, d.positions);
+  return d;
 }

@@ -5,7 +5,7 @@ import { setImmediate as tick } from 'node:timers/promises';
 import * as torch from '../../torch/index.js';
 import { BatchDecoder, CausalLM, type LmConfig } from '../../lm/model.js';
 import { ByteTokenizer, type Tokenizer } from '../../lm/tokenizer.js';
-import { loadLm } from '../../lm/checkpoint.js';
+import { loadAnyLm } from '../../lm/load.js';
 import type { ChatRequest, Completion, ReasoningTeacher, TokenLogprob } from '../types.js';
 
 export interface LocalDelta {
@@ -56,14 +56,17 @@ export class LocalTeacher implements ReasoningTeacher {
     /** Requests decoded together at most. */
     readonly maxBatch = 32,
   ) {
-    if (model.cfg.vocabSize !== tokenizer.vocabSize) throw new torch.ConfigError(`LocalTeacher ${name}: model vocabulary ${model.cfg.vocabSize} ≠ tokenizer vocabulary ${tokenizer.vocabSize}`);
+    // A padded embedding is legal (Qwen's has 151,936 rows for 151,665 tokens); a tokenizer larger than it is not.
+    if (model.cfg.vocabSize < tokenizer.vocabSize) throw new torch.ConfigError(`LocalTeacher ${name}: the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocabulary only ${model.cfg.vocabSize}`);
     model.eval();
   }
 
-  /** The LM saved in `dir` (saveLm); its name defaults to the folder's last part. */
+  /** The LM or Hugging Face folder `dir` (loadAnyLm); its name defaults to the folder's last part. */
   static load(dir: string, name?: string): LocalTeacher {
-    const { model, tokenizer } = loadLm(dir);
-    return new LocalTeacher(model, tokenizer, name ?? dir.replace(/\/+$/, '').split('/').pop()!).#own();
+    const { model, tokenizer, eosIds } = loadAnyLm(dir);
+    const t = new LocalTeacher(model, tokenizer, name ?? dir.replace(/\/+$/, '').split('/').pop()!).#own();
+    t.#eosIds = eosIds;
+    return t;
   }
 
   /** A randomly initialised byte-level model: a real LM, for tests and wiring checks. */
@@ -75,6 +78,8 @@ export class LocalTeacher implements ReasoningTeacher {
   }
 
   /** A model the teacher loaded itself is its to free; one handed to the constructor stays the caller's. */
+  /** End-of-sequence ids of a Hugging Face model (generation_config.json), else the tokenizer's. */
+  #eosIds: number[] | null = null;
   #ownsModel = false;
   #own(): this {
     this.#ownsModel = true;
@@ -160,7 +165,7 @@ export class LocalTeacher implements ReasoningTeacher {
           topP: job.req.topP,
           topK: job.req.topK,
           seed: job.req.seed,
-          eosId: tok.eosId,
+          eosId: this.#eosIds ?? tok.eosId,
           topLogprobs: job.req.topLogprobs,
           shouldStop: stops.length ? (ids: readonly number[]) => stops.some((x) => tok.decode(ids.slice(-4 * x.length - 8)).includes(x)) : undefined,
         },
