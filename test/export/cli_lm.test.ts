@@ -56,7 +56,7 @@ test('text output names each file with its size and check; --format gguf alone; 
   assert.ok(!existsSync(join(out, 'model.onnx')));
   const bad = cli('export', dir, '--gguf-dtype', 'q4');
   assert.equal(bad.status, 1);
-  assert.match(bad.stderr, /--gguf-dtype must be f32 or f16, got 'q4'/);
+  assert.match(bad.stderr, /--gguf-dtype must be f32, f16, bf16, q8_0 or q4_k_m, got 'q4'/);
   const fmt = cli('export', dir, '--format', 'tflite');
   assert.match(fmt.stderr, /--format must be onnx, gguf, safetensors or all, got 'tflite'/);
 });
