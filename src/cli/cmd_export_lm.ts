@@ -18,7 +18,7 @@
 import { readFileSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
 import * as torch from '../torch/index.js';
-import { loadSafetensors } from '../io/index.js';
+import { loadSafetensors, writeFileAtomic } from '../io/index.js';
 import { loadAnyLm } from '../lm/load.js';
 import { loadGgufLm } from '../lm/gguf_lm.js';
 import { CausalLM, type LmConfig } from '../lm/model.js';
@@ -170,6 +170,7 @@ async function writeLm(stage: StagedDir, model: CausalLM, tokenizer: Tokenizer, 
       say(`export: LM → GGUF (${dtype})`);
       const path = join(outDir, `model.${dtype}.gguf`);
       const info = exportGguf(model, tokenizer, path, { dtype, name });
+      writeFileAtomic(join(outDir, 'Modelfile'), ollamaModelfile(basename(path), tokenizer));
       const runner = await LlamaCppRunner.open(path);
       // A quantized file is checked against our forward on its own dequantized weights.
       const ref = dtype === 'f32' || dtype === 'f16' ? model : loadGgufLm(path);
@@ -193,6 +194,14 @@ async function writeLm(stage: StagedDir, model: CausalLM, tokenizer: Tokenizer, 
     r.safetensors = { dir: stage.final(hfDir), files: info.files.map((f) => ({ ...f, path: stage.final(f.path) })), reloadMaxAbsDiff: back.diff, tokenizerRoundTrip: back.tokenizerRoundTrip, ok };
     r.ok &&= ok;
   }
+}
+
+/**
+ * An Ollama Modelfile beside the GGUF (`ollama create NAME -f Modelfile`): the file, and the
+ * end-of-sequence token as a stop. Ollama takes the chat template from the GGUF's metadata.
+ */
+function ollamaModelfile(gguf: string, tokenizer: Tokenizer): string {
+  return `# ollama create <name> -f Modelfile\nFROM ./${gguf}\nPARAMETER stop ${JSON.stringify(tokenizer.tokenText(tokenizer.eosId))}\n`;
 }
 
 function printLmReport(r: LmReport, c: LmConfig, tokenizer: string): void {

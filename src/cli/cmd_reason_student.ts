@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import * as torch from '../torch/index.js';
 import { countLmParameters, lmConfig, type LmConfig } from '../lm/model.js';
 import { loadLm, saveLm } from '../lm/checkpoint.js';
+import { loadAnyLm } from '../lm/load.js';
 import { ByteTokenizer, tokenizerFromJSON } from '../lm/tokenizer.js';
 import { prunedStudent, studentExamples, type StudentKind } from '../reason/students.js';
 import { readProblemsFile } from '../reason/files.js';
@@ -69,10 +70,17 @@ export async function runTrainStudent(o: Opts): Promise<number> {
   let config: LmConfig;
   let tokenizer: unknown;
   if (init) {
-    if (!existsSync(join(init, 'lm.json'))) throw new torch.ConfigError(`--init ${init} is not an LM folder (no lm.json); make one with \`distill reason prune\``);
-    const desc = JSON.parse(readFileSync(join(init, 'lm.json'), 'utf8')) as { config: LmConfig; tokenizer: unknown };
-    config = lmConfig(desc.config);
-    tokenizer = desc.tokenizer;
+    if (existsSync(join(init, 'lm.json'))) {
+      const desc = JSON.parse(readFileSync(join(init, 'lm.json'), 'utf8')) as { config: LmConfig; tokenizer: unknown };
+      config = lmConfig(desc.config);
+      tokenizer = desc.tokenizer;
+    } else {
+      // A Hugging Face folder: its architecture, weights and tokenizer (with its chat template).
+      const m = loadAnyLm(init);
+      config = m.model.cfg;
+      tokenizer = m.tokenizer.toJSON();
+      m.model.dispose();
+    }
   } else {
     tokenizer = new ByteTokenizer().toJSON();
     config = sizeFlags(o, tokenizerFromJSON(tokenizer).vocabSize);

@@ -66,7 +66,7 @@ export function serveSettings(o: Opts): ServeSettings {
 
 export async function runServe(paths: string[], o: Opts): Promise<number> {
   const { host, port, apiKey, maxQueue, maxBodyBytes, faults, faultSeed } = serveSettings(o);
-  if (paths.length === 0) throw new ConfigError('give one or more LM folders (holding lm.json) or .gguf files to serve');
+  if (paths.length === 0) throw new ConfigError('give one or more LM folders (holding lm.json), Hugging Face folders or .gguf files to serve');
 
   // Load every model before listening: a bad folder fails here, with nothing bound.
   const backends: ChatBackend[] = [];

@@ -181,7 +181,7 @@ reason
   .option('--model <name>', 'with --base-url: the model name (or one per URL, comma-separated; the first names the traces)')
   .option('--weights <w,…>', 'with several --base-url URLs: their shares of the requests (default: all 1)', list(positive))
   .option('--api-key-env <var>', 'with --base-url: the environment variable holding the API key (default: OPENAI_API_KEY; unset = no key)')
-  .option('--lm <dir>', 'teacher: an LM folder (lm.json) run in this process')
+  .option('--lm <dir>', 'teacher: an LM folder (lm.json) or a Hugging Face folder, run in this process')
   .option('--gguf <file>', 'teacher: a GGUF model run in this process through llama.cpp (CPU)')
   .option('--threads <n>', 'with --gguf: llama.cpp threads', int(1), 1)
   .option('--samples <n>', 'answers per problem', int(1), 1)
@@ -240,7 +240,7 @@ sizeOptions(reason
   .requiredOption('--traces <file>', 'traces.jsonl from `distill reason traces` (or its folder)')
   .requiredOption('--out <dir>', 'LM folder to write (its checkpoint: <out>.ckpt)')
   .addOption(choice('--kind <k>', 'answers only, SFT on the traces, or SFT + token-level KD', ['sft', 'sft+kd', 'answer-only'], 'sft'))
-  .option('--init <dir>', 'start from this LM folder (e.g. from `distill reason prune`); else a random student of the size flags below'), 'without --init: ')
+  .option('--init <dir>', 'start from this LM folder (e.g. from `distill reason prune`) or Hugging Face folder (its architecture, weights, tokenizer and chat template); else a random student of the size flags below'), 'without --init: ')
   .option('--steps <n>', 'training steps (default: 2400)', int(1))
   .option('--batch-size <n>', 'sequences per step (default: 8)', int(1))
   .option('--lr <x>', 'peak learning rate: warm-up, then cosine to zero (default: 2e-3)', positive)
@@ -269,7 +269,7 @@ reason
 
 program
   .command('serve <models...>')
-  .description('serve LM folders (lm.json; model id = folder name) or .gguf files over an OpenAI-compatible API (/v1/chat/completions with streaming, logprobs, reasoning_content; /v1/models) until Ctrl-C; prints the base URL')
+  .description('serve LM folders (lm.json), Hugging Face folders (config.json + safetensors + tokenizer.json; model id = folder name) or .gguf files (llama.cpp) over an OpenAI-compatible API (/v1/chat/completions with streaming, logprobs, reasoning_content; /v1/models) until Ctrl-C; prints the base URL')
   .option('--port <n>', 'port (0 picks a free one)', '0')
   .option('--host <host>', 'interface to bind; anything but 127.0.0.1 exposes the models to the network', '127.0.0.1')
   .option('--api-key-env <var>', 'require the key held in this environment variable on every request')

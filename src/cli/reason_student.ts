@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import * as torch from '../torch/index.js';
 import { CausalLM, type LmConfig } from '../lm/model.js';
 import { loadLm, saveLm } from '../lm/checkpoint.js';
+import { loadAnyLm } from '../lm/load.js';
 import { ByteTokenizer, tokenizerFromJSON } from '../lm/tokenizer.js';
 import { studentExamples, type StudentKind } from '../reason/students.js';
 import { checkpointHasRecipe, trainLm } from '../reason/sft.js';
@@ -80,9 +81,9 @@ export function trainedWith(dir: string, job: StudentJob): boolean {
   }
 }
 
-/** The starting weights in `dir`, which must have the job's config. */
+/** The starting weights in `dir` (an LM or Hugging Face folder), which must have the job's config. */
 function initialModel(dir: string, config: LmConfig): CausalLM {
-  const { model } = loadLm(dir);
+  const { model } = loadAnyLm(dir);
   if (JSON.stringify(model.cfg) !== JSON.stringify(config)) {
     model.dispose();
     throw new torch.ConfigError(`${dir}: the initial weights have config ${JSON.stringify(model.cfg)}, but the student's is ${JSON.stringify(config)}`);

@@ -45,7 +45,8 @@ export function loadLm(dir: string): LmFolder {
   if (desc.version !== LM_VERSION) throw new torch.ConfigError(`${descPath}: version ${desc.version} is not supported (this build reads ${LM_VERSION})`);
   const tokenizer = tokenizerFromJSON(desc.tokenizer);
   const cfg = lmConfig(desc.config as LmConfig);
-  if (cfg.vocabSize !== tokenizer.vocabSize) throw new torch.ConfigError(`${descPath}: the model's vocabulary (${cfg.vocabSize}) does not match its tokenizer's (${tokenizer.vocabSize})`);
+  // A padded embedding is legal (a Hugging Face model's, kept through fine-tuning); a tokenizer larger than it is not.
+  if (cfg.vocabSize < tokenizer.vocabSize) throw new torch.ConfigError(`${descPath}: the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocabulary only ${cfg.vocabSize}`);
   const model = new CausalLM(cfg);
   const { tensors } = loadSafetensors(join(dir, 'model.safetensors'));
   try {

