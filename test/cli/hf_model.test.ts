@@ -72,6 +72,25 @@ test('distill export on the folder: GGUF Q8_0 agrees with llama.cpp, ONNX is ski
   assert.equal(readFileSync(join(out, 'Modelfile'), 'utf8'), '# ollama create <name> -f Modelfile\nFROM ./model.q8_0.gguf\nPARAMETER stop "<|im_end|>"\n');
 });
 
+test('lm compare: the exported HF folder equals the original exactly; the Q8_0 GGUF in llama.cpp stays close; another model does not', () => {
+  const json = (...args: string[]) => {
+    const r = cli('lm', 'compare', ...args, '--new-tokens', '16', '--json');
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout) as { compared: string; maxAbsLogitDiff: number; greedyAgreement: number; tokenizationAgreement: number; prompts: number };
+  };
+  const same = json(hf, join(work, 'export', 'hf'));
+  assert.deepEqual([same.compared, same.maxAbsLogitDiff, same.greedyAgreement, same.tokenizationAgreement], ['logits', 0, 1, 1]);
+  const q8 = json(hf, join(work, 'export', 'model.q8_0.gguf'));
+  assert.equal(q8.compared, 'log-probabilities');
+  assert.equal(q8.tokenizationAgreement, 1, 'llama.cpp tokenizes the built-in prompts (special tokens included) as we do');
+  assert.ok(q8.maxAbsLogitDiff > 0 && q8.maxAbsLogitDiff < 0.2, `Q8_0: max |Δ log p| ${q8.maxAbsLogitDiff}`);
+  assert.ok(q8.greedyAgreement > 0.5, `Q8_0: greedy agreement ${q8.greedyAgreement}`);
+  const other = join(work, 'other');
+  assert.equal(cli('lm', 'init', '--arch', 'qwen3', '--size', 'tiny', '--tokenizer', QWEN3, '--out', other, '--seed', '1').status, 0);
+  const diff = json(hf, other);
+  assert.ok(diff.maxAbsLogitDiff > 0.01 && diff.greedyAgreement < 1, JSON.stringify(diff));
+});
+
 test('reason train-student --init <HF folder>: SFT from its weights with its tokenizer; the student exports to GGUF', () => {
   const problems = join(work, 'problems.jsonl'), traces = join(work, 'traces'), student = join(work, 'student');
   assert.equal(cli('reason', 'problems', '--families', 'chickens-rabbits', '--n', '8', '--out', problems).status, 0);
