@@ -52,33 +52,29 @@
 // tokenizer brings its own keys (tokenizer.ggufMetadata, src/lm/gguf_vocab.ts).
 import { statSync } from 'node:fs';
 import * as torch from '../torch/index.js';
-import { writeFileAtomic, quantizeTensor, llamaQuantType, GGML_TYPE as GGML, LLAMA_FTYPE } from '../io/index.js';
+import { writeFileAtomic, quantizeTensor, llamaQuantType, encodeGguf, GGML_TYPE as GGML, LLAMA_FTYPE, type GgufValue } from '../io/index.js';
 import { ByteTokenizer, type Tokenizer } from '../lm/tokenizer.js';
 import { lmWeights, weight, type LmWeights } from './lm_weights.js';
 import { ropeInvFreq, type LmArch, type Llama3RopeScaling } from '../lm/model.js';
 import { BYTE_CHAT_TEMPLATE, byteVocabTokens } from '../lm/byte_vocab.js';
+import { TOKEN_TYPE, type GgufTypedValue } from '../lm/gguf_vocab.js';
 
 export const GGUF_VERSION = 3;
 export const GGUF_ALIGNMENT = 32;
 export type GgufDtype = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_k_m';
 export const GGUF_DTYPES: readonly GgufDtype[] = ['f32', 'f16', 'bf16', 'q8_0', 'q4_k_m'];
 
-// gguf.md value types, ggml.h ggml_type, llama.h llama_ftype, llama.h llama_token_type.
-const VT = { UINT32: 4, INT32: 5, FLOAT32: 6, BOOL: 7, STRING: 8, ARRAY: 9 } as const;
-const GGML_TYPE = { f32: 0, f16: 1 } as const;
+// ggml.h ggml_type, llama.h llama_ftype.
+const GGML_TYPE = { f32: GGML.F32, f16: GGML.F16 } as const;
 const FILE_TYPE: Record<GgufDtype, number> = {
   f32: LLAMA_FTYPE.ALL_F32, f16: LLAMA_FTYPE.MOSTLY_F16, bf16: LLAMA_FTYPE.MOSTLY_BF16, q8_0: LLAMA_FTYPE.MOSTLY_Q8_0, q4_k_m: LLAMA_FTYPE.MOSTLY_Q4_K_M,
 };
-const TOKEN_TYPE = { NORMAL: 1, CONTROL: 3 } as const;
+type Value = GgufTypedValue;
 
-type Value =
-  | { t: 'u32'; v: number }
-  | { t: 'f32'; v: number }
-  | { t: 'bool'; v: boolean }
-  | { t: 'str'; v: string }
-  | { t: 'strs'; v: readonly string[] }
-  | { t: 'i32s'; v: readonly number[] }
-  | { t: 'f32s'; v: readonly number[] };
+/** The io writer's type name of each typed value. */
+const TYPE_NAME: Record<Value['t'], string> = {
+  u32: 'uint32', f32: 'float32', bool: 'bool', str: 'string', strs: 'array<string>', i32s: 'array<int32>', f32s: 'array<float32>',
+};
 
 export interface ExportGgufOptions {
   /** 'f32' (default), 'f16' (matrices in half precision, norms in f32), or llama-quantize's 'bf16', 'q8_0', 'q4_k_m' mixes. */
@@ -99,57 +95,6 @@ export interface GgufExportInfo {
   tokenizerModel: string;
   vocabSize: number;
   tiedEmbeddings: boolean;
-}
-
-/** Little-endian byte sink. */
-class Sink {
-  readonly parts: Uint8Array[] = [];
-  length = 0;
-  push(b: Uint8Array): void {
-    this.parts.push(b);
-    this.length += b.byteLength;
-  }
-  u32(v: number): void {
-    const b = Buffer.alloc(4);
-    b.writeUInt32LE(v);
-    this.push(b);
-  }
-  i32(v: number): void {
-    const b = Buffer.alloc(4);
-    b.writeInt32LE(v);
-    this.push(b);
-  }
-  u64(v: number): void {
-    const b = Buffer.alloc(8);
-    b.writeBigUInt64LE(BigInt(v));
-    this.push(b);
-  }
-  f32(v: number): void {
-    const b = Buffer.alloc(4);
-    b.writeFloatLE(v);
-    this.push(b);
-  }
-  str(s: string): void {
-    const b = Buffer.from(s, 'utf8');
-    this.u64(b.byteLength);
-    this.push(b);
-  }
-  pad(align: number): void {
-    const n = (align - (this.length % align)) % align;
-    if (n) this.push(new Uint8Array(n));
-  }
-}
-
-function writeValue(s: Sink, v: Value): void {
-  switch (v.t) {
-    case 'u32': s.u32(VT.UINT32); s.u32(v.v); return;
-    case 'f32': s.u32(VT.FLOAT32); s.f32(v.v); return;
-    case 'bool': s.u32(VT.BOOL); s.push(Uint8Array.of(v.v ? 1 : 0)); return;
-    case 'str': s.u32(VT.STRING); s.str(v.v); return;
-    case 'strs': s.u32(VT.ARRAY); s.u32(VT.STRING); s.u64(v.v.length); for (const x of v.v) s.str(x); return;
-    case 'i32s': s.u32(VT.ARRAY); s.u32(VT.INT32); s.u64(v.v.length); for (const x of v.v) s.i32(x); return;
-    case 'f32s': s.u32(VT.ARRAY); s.u32(VT.FLOAT32); s.u64(v.v.length); for (const x of v.v) s.f32(x); return;
-  }
 }
 
 /** The rows of a (nHeads·h, in) projection from rotate-half to interleaved-pair order. */
@@ -299,34 +244,17 @@ export function buildGguf(model: unknown, tokenizer: Tokenizer, opts: ExportGguf
   meta.push(...tokMeta);
   const tensors = tensorsOf(w, dtype);
 
-  const s = new Sink();
-  s.push(Buffer.from('GGUF', 'ascii'));
-  s.u32(GGUF_VERSION);
-  s.u64(tensors.length);
-  s.u64(meta.length);
+  const metadata: Record<string, GgufValue> = {};
+  const metadataTypes: Record<string, string> = {};
   for (const [k, v] of meta) {
-    s.str(k);
-    writeValue(s, v);
+    metadata[k] = v.v as GgufValue;
+    metadataTypes[k] = TYPE_NAME[v.t];
   }
-  let offset = 0;
-  for (const t of tensors) {
-    s.str(t.name);
-    s.u32(t.ne.length);
-    for (const d of t.ne) s.u64(d);
-    s.u32(t.type);
-    s.u64(offset);
-    offset += t.bytes.byteLength;
-    offset += (GGUF_ALIGNMENT - (offset % GGUF_ALIGNMENT)) % GGUF_ALIGNMENT;
-  }
-  s.pad(GGUF_ALIGNMENT);
-  for (const t of tensors) {
-    s.push(t.bytes);
-    s.pad(GGUF_ALIGNMENT);
-  }
+  const chunks = encodeGguf({ metadata, metadataTypes, tensors: tensors.map((t) => ({ name: t.name, ne: t.ne, type: t.type, data: t.bytes })) });
   return {
-    chunks: s.parts,
+    chunks,
     info: {
-      bytes: s.length, version: GGUF_VERSION, dtype, architecture: arch, tensors: tensors.length,
+      bytes: chunks.reduce((n, c) => n + c.byteLength, 0), version: GGUF_VERSION, dtype, architecture: arch, tensors: tensors.length,
       metadataKeys: meta.length, tokenizerModel: (tokMeta.find(([k]) => k === 'tokenizer.ggml.model')?.[1].v as string) ?? 'gpt2', vocabSize: cfg.vocabSize, tiedEmbeddings: cfg.tieEmbeddings,
     },
   };

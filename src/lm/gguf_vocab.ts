@@ -23,7 +23,7 @@ import type { HfTokenizer } from './hf_tokenizer.js';
 import { CHECK_TEXT, PRE_TOKENIZER_HASHES } from './gguf_pre_hashes.js';
 
 /** A GGUF metadata value, in the shapes src/export/gguf.ts writes. */
-export type GgufValue =
+export type GgufTypedValue =
   | { t: 'u32'; v: number }
   | { t: 'f32'; v: number }
   | { t: 'bool'; v: boolean }
@@ -31,7 +31,7 @@ export type GgufValue =
   | { t: 'strs'; v: readonly string[] }
   | { t: 'i32s'; v: readonly number[] }
   | { t: 'f32s'; v: readonly number[] };
-export type GgufKv = [string, GgufValue];
+export type GgufKv = [string, GgufTypedValue];
 
 export const TOKEN_TYPE = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;
 

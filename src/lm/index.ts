@@ -7,7 +7,7 @@ export {
 export { ByteTokenizer, HfTokenizer, tokenizerFromJSON, assertFitsEmbedding, type Tokenizer, type ChatTurn } from './tokenizer.js';
 export { type AddedToken } from './hf_tokenizer.js';
 export { ChatTemplate, readChatTemplateSource, selectTemplate, type ChatMessage, type RenderOptions, type ChatTemplateSource } from './chat_template.js';
-export { ggufTokenizerMetadata, ggufPreTokenizer, TOKEN_TYPE, type GgufKv, type GgufValue } from './gguf_vocab.js';
+export { ggufTokenizerMetadata, ggufPreTokenizer, TOKEN_TYPE, type GgufKv, type GgufTypedValue } from './gguf_vocab.js';
 export { makeBatch, disposeLmBatch, IGNORE, type LmExample, type LmBatch, type TokenDistribution } from './batch.js';
 export { saveLm, loadLm, LM_FORMAT, LM_VERSION, type LmFolder } from './checkpoint.js';
 export { measureImportance, pruneLm, prunedConfig, type PruneTarget, type PruneOptions, type Importance } from './prune.js';
