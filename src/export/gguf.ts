@@ -1,16 +1,11 @@
 // GGUF export of the LM (src/lm/model.ts) in llama.cpp's `llama`, `qwen2` or `qwen3` architecture:
-// GGUF version 3 (ggml/docs/gguf.md), float32 or float16 weights, the tokenizer in the
+// GGUF version 3 (ggml/docs/gguf.md), f32, f16, bf16, q8_0 or q4_k_m weights, the tokenizer in the
 // metadata, written atomically. Loaded and checked with node-llama-cpp 3.21.1 (its bundled
 // llama.cpp) and read back with @huggingface/gguf.
 //
-// File layout (all little-endian; gguf.md "File Structure"):
-//   u32 magic 'GGUF' | u32 version = 3 | u64 tensor_count | u64 metadata_kv_count
-//   metadata_kv × n:  string key | u32 value_type | value
-//   tensor_info × n:  string name | u32 n_dims | u64 ne[n_dims] | u32 ggml_type | u64 offset
-//   padding to general.alignment (32) | tensor data, each tensor starting at a multiple of 32
-// where a string is u64 byte length + UTF-8 bytes (no NUL), an array is u32 element type +
-// u64 count + elements, and ne[] lists dimensions fastest-varying first: a PyTorch (out, in)
-// matrix is ne = [in, out], with the same row-major bytes.
+// The container (header, metadata, tensor infos, aligned data) is written by io/gguf_write.ts;
+// ne[] lists dimensions fastest-varying first: a PyTorch (out, in) matrix is ne = [in, out],
+// with the same row-major bytes.
 //
 // Tensor names and transforms (llama.cpp's convert_hf_to_gguf.py, LlamaModel):
 //   embed_tokens.weight                    → token_embd.weight
