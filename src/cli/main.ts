@@ -181,7 +181,7 @@ reason
   .option('--model <name>', 'with --base-url: the model name (or one per URL, comma-separated; the first names the traces)')
   .option('--weights <w,…>', 'with several --base-url URLs: their shares of the requests (default: all 1)', list(positive))
   .option('--api-key-env <var>', 'with --base-url: the environment variable holding the API key (default: OPENAI_API_KEY; unset = no key)')
-  .option('--lm <dir>', 'teacher: an LM folder (lm.json) or a Hugging Face folder, run in this process')
+  .option('--lm <path>', 'teacher: an LM folder (lm.json), a Hugging Face folder or a .gguf file, run in this engine (--gguf runs a .gguf in llama.cpp)')
   .option('--gguf <file>', 'teacher: a GGUF model run in this process through llama.cpp (CPU)')
   .option('--threads <n>', 'with --gguf: llama.cpp threads', int(1), 1)
   .option('--samples <n>', 'answers per problem', int(1), 1)

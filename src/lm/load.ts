@@ -1,6 +1,6 @@
-// One way to name a model: an LM folder (lm.json, written by saveLm) or a Hugging Face folder
-// (config.json + safetensors + tokenizer.json). A .gguf file is refused here with the way to use
-// it: llama.cpp runs it as a teacher (`--gguf`), and loadGgufLm reads its weights.
+// One way to name a model: an LM folder (lm.json, written by saveLm), a Hugging Face folder
+// (config.json + safetensors + tokenizer.json) or a .gguf file (llama, qwen2, qwen3; weights
+// dequantized to float32 by gguf_lm.ts, the tokenizer rebuilt by gguf_tokenizer.ts).
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as torch from '../torch/index.js';
@@ -9,21 +9,23 @@ import type { Tokenizer } from './tokenizer.js';
 import { HfTokenizer } from './hf_tokenizer.js';
 import { loadLm } from './checkpoint.js';
 import { loadHfFolder, checkTokenizerFits } from './hf_folder.js';
+import { GgufFile } from '../io/index.js';
+import { loadGgufLm } from './gguf_lm.js';
+import { tokenizerFromGguf } from './gguf_tokenizer.js';
 
 export interface LoadedLm {
   model: CausalLM;
   tokenizer: Tokenizer;
-  /** 'lm': our LM folder; 'hf': a Hugging Face folder. */
-  source: 'lm' | 'hf';
+  /** 'lm': our LM folder; 'hf': a Hugging Face folder; 'gguf': a GGUF file. */
+  source: 'lm' | 'hf' | 'gguf';
   /** End-of-sequence ids (generation_config.json's list for an HF folder). */
   eosIds: number[];
 }
 
 /** The model and tokenizer at `path`, whichever of the two folder kinds it is. */
 export function loadAnyLm(path: string): LoadedLm {
-  if (path.endsWith('.gguf'))
-    throw new torch.ConfigError(`${path}: a GGUF file runs in llama.cpp here (serve and reason traces take it as --gguf / a .gguf argument); give an LM or Hugging Face folder to run it in this engine`);
-  if (!existsSync(path) || !statSync(path).isDirectory()) throw new torch.ConfigError(`${path}: no such model folder (an LM folder with lm.json, or a Hugging Face folder with config.json)`);
+  if (path.endsWith('.gguf')) return loadGguf(path);
+  if (!existsSync(path) || !statSync(path).isDirectory()) throw new torch.ConfigError(`${path}: no such model folder (an LM folder with lm.json, or a Hugging Face folder with config.json) or .gguf file`);
   if (existsSync(join(path, 'lm.json'))) {
     const { model, tokenizer } = loadLm(path);
     return { model, tokenizer, source: 'lm', eosIds: [tokenizer.eosId] };
@@ -40,4 +42,20 @@ export function loadAnyLm(path: string): LoadedLm {
   }
   const eosIds = hf.generation?.eosTokenIds?.length ? hf.generation.eosTokenIds : [tokenizer.eosId];
   return { model: hf.model, tokenizer, source: 'hf', eosIds };
+}
+
+function loadGguf(path: string): LoadedLm {
+  if (!existsSync(path)) throw new torch.ConfigError(`${path}: no such file`);
+  const f = GgufFile.open(path);
+  let tokenizer: Tokenizer;
+  let eos: unknown;
+  try {
+    tokenizer = tokenizerFromGguf(f.metadata, path);
+    eos = f.metadata['tokenizer.ggml.eos_token_id'];
+  } finally {
+    f.close();
+  }
+  const model = loadGgufLm(path);
+  checkTokenizerFits(model.cfg, tokenizer.vocabSize, path);
+  return { model, tokenizer, source: 'gguf', eosIds: typeof eos === 'number' ? [eos] : [tokenizer.eosId] };
 }

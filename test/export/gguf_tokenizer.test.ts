@@ -21,6 +21,9 @@ import * as torch from '../../src/torch/index.js';
 import { randomLm } from './lm_fixtures.js';
 import { EDGE_CASES, tokenizerTestStrings } from '../helpers/tokenizer_strings.js';
 import { realTokenizer, type RealTokenizer } from '../helpers/real_tokenizers.js';
+import { GgufFile } from '../../src/io/index.js';
+import { tokenizerFromGguf } from '../../src/lm/gguf_tokenizer.js';
+import { ConfigError } from '../../src/torch/index.js';
 
 const work = mkdtempSync(join(tmpdir(), 'distill-gguf-tok-'));
 test.after(() => rmSync(work, { recursive: true, force: true }));
@@ -238,5 +241,36 @@ test('a full load (not vocabulary-only): llama.cpp runs the chat prompt our Llam
   } finally {
     await r.dispose();
     m.dispose();
+  }
+});
+
+for (const c of CASES.filter((x) => x.model === 'gpt2')) {
+  test(`${c.name}: the tokenizer read back from the GGUF (tokenizerFromGguf) gives the original's ids on ${N} strings, its specials and template`, () => {
+    const tok = realTokenizer(c.name);
+    const f = GgufFile.open(ggufOf(c.name));
+    const back = (() => {
+      try {
+        return tokenizerFromGguf(f.metadata, c.name);
+      } finally {
+        f.close();
+      }
+    })();
+    assert.deepEqual([back.vocabSize, back.eosId, back.bosId, back.addBos], [tok.vocabSize, tok.eosId, tok.bosId, tok.addBos]);
+    const texts = tokenizerTestStrings(N, specialsOf(tok), 1000 + c.name.length);
+    const bad = texts.filter((t) => JSON.stringify(back.encode(t)) !== JSON.stringify(tok.encode(t)));
+    assert.deepEqual(bad.slice(0, 3), [], `${bad.length} of ${N} strings differ`);
+    const chat = [{ role: 'system' as const, content: 'Be brief.' }, { role: 'user' as const, content: '10 heads, 28 legs?' }];
+    assert.deepEqual(back.chatPrompt(chat), tok.chatPrompt(chat), 'the chat template travels in the file');
+  });
+}
+
+test('tokenizerFromGguf refuses a SentencePiece file and an unknown pre-tokenizer, naming what it reads', () => {
+  const f = GgufFile.open(ggufOf('llama2'));
+  try {
+    assert.throws(() => tokenizerFromGguf(f.metadata, 'x.gguf'), (e: unknown) => e instanceof ConfigError && /tokenizer model 'llama' is not read yet/.test(e.message));
+    assert.throws(() => tokenizerFromGguf({ ...f.metadata, 'tokenizer.ggml.model': 'gpt2', 'tokenizer.ggml.pre': 'tekken' }, 'x.gguf'),
+      (e: unknown) => e instanceof ConfigError && /pre-tokenizer 'tekken' is not supported; supported: qwen2, llama-bpe, deepseek-v3/.test(e.message));
+  } finally {
+    f.close();
   }
 });
