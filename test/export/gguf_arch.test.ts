@@ -4,7 +4,8 @@
 // head_dim ≠ d/heads), llama.cpp's next-token log-probabilities equal ours at every position
 // (max |Δ log p| ≤ 1e-3; llama.cpp reports probabilities, not logits, so log p — the logits
 // less each position's log-normaliser — is what is compared). The metadata and tensor names
-// are read back with @huggingface/gguf.
+// are read back with @huggingface/gguf; greedy generation over 20 prompts × 64 tokens is identical,
+// or diverges only where our own top-2 logits tie within 1e-3.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { gguf } from '@huggingface/gguf';
 import * as torch from '../../src/torch/index.js';
 import { generate, ropeInvFreq, type LmConfig } from '../../src/lm/model.js';
 import { exportGguf, llama3RopeFreqs } from '../../src/export/gguf.js';
+import { LlamaCppRunner, compareGreedyWithLlamaCpp } from '../../src/export/lm_check.js';
 import { prompts, tok, randomWeightsLm as randomModel, logprobDiff } from './lm_fixtures.js';
 
 const work = mkdtempSync(join(tmpdir(), 'distill-gguf-arch-'));
@@ -47,6 +49,15 @@ for (const c of CASES) {
     const d = await logprobDiff(m, path, seqs);
     t.diagnostic(`${c.name}: max |Δ log p| = ${d.logp.toExponential(2)} over ${d.positions} positions × ${m.cfg.vocabSize}`);
     assert.ok(d.logp <= 1e-3, JSON.stringify(d));
+    // Greedy generation, 20 prompts × 64 new tokens: identical, or diverging only where our own top-2 logits tie within 1e-3.
+    const runner = await LlamaCppRunner.open(path);
+    try {
+      const g = await compareGreedyWithLlamaCpp(m, runner, prompts(20), 64);
+      t.diagnostic(`${c.name}: greedy ${g.identicalPrompts}/20 prompts identical over 64 tokens (${g.matchedTokens}/${g.totalTokens}); worst divergence at a logit gap of ${g.worstGap.toExponential(2)}`);
+      assert.ok(g.worstGap <= 1e-3, JSON.stringify(g.divergences.slice(0, 3)));
+    } finally {
+      await runner.dispose();
+    }
   });
 }
 
