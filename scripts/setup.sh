@@ -42,4 +42,5 @@ node scripts/gen-ops.mjs
 bash scripts/build-native.sh
 echo "setup: compiling TypeScript"
 npx tsc -b   # src/ → dist/src (the package, with declarations), then test/ and bench/ → dist/test, dist/bench
+node scripts/build-browser.mjs   # src/*/browser/ → dist/browser/*.js (esbuild), inlined by the pages
 echo "setup: done"

@@ -15,20 +15,14 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { ConfigError } from '../torch/index.js';
 import { writeFileAtomic } from '../io/index.js';
-import { WEB_SCRIPT } from './web_script.js';
+import { readBrowserBundle } from '../io/browser_bundle.js';
+import type { DemoData, DemoModel } from './demo_data.js';
 
 /** The runtime files the page needs, from onnxruntime-web's dist/. */
 export const ORT_WEB_FILES = ['ort.wasm.min.js', 'ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm'] as const;
 
-export interface WebModel {
-  /** 'teacher', 'student', … (a CSS/test key). */
-  role: string;
-  /** Heading on the card, e.g. 'teacher (cnn)'. */
-  label: string;
-  arch: string;
-  /** The .onnx file name, relative to the page. */
-  file: string;
-}
+/** One model card of the page. */
+export type WebModel = DemoModel;
 
 export interface WebPageOptions {
   title?: string;
@@ -88,18 +82,18 @@ export function writeWebPage(dir: string, o: WebPageOptions): { page: string; ru
   const per = o.inputShape.reduce((a, b) => a * b, 1);
   if (o.samples.x.length !== per * o.samples.labels.length)
     throw new ConfigError(`web page: ${o.samples.x.length} sample values for ${o.samples.labels.length} samples of shape [${o.inputShape.join(', ')}]`);
+  // The page's script: src/export/browser/export_page.ts, bundled by `npm run build`.
+  const script = readBrowserBundle('export-page');
   mkdirSync(dir, { recursive: true });
   const dist = ortWebDist();
   const runtime = ORT_WEB_FILES.map((f) => {
     copyFileSync(join(dist, f), join(dir, f));
     return { file: f, bytes: statSync(join(dir, f)).size };
   });
-  const data = {
+  const data: DemoData = {
     models: o.models,
     inputShape: [...o.inputShape],
     classNames: [...o.classNames],
-    // float32 little-endian, base64: exact values (so the page and onnxruntime-node see the
-    // same inputs) at a third of the size of JSON numbers.
     samples: { pixels: Buffer.from(o.samples.x.buffer, o.samples.x.byteOffset, o.samples.x.byteLength).toString('base64'), labels: [...o.samples.labels], index: [...o.samples.index] },
   };
   const title = o.title ?? 'Teacher and student in the browser';
@@ -143,7 +137,7 @@ export function writeWebPage(dir: string, o: WebPageOptions): { page: string; ru
 </main>
 <script type="application/json" id="demo-data">${JSON.stringify(data).replace(/</g, '\\u003c')}</script>
 <script src="ort.wasm.min.js"></script>
-<script>${WEB_SCRIPT}</script>
+<script>${script}</script>
 </body>
 </html>
 `;

@@ -1,11 +1,12 @@
 // The dashboard page: one self-contained HTML document. uPlot's script and stylesheet are
 // inlined from node_modules (no CDN: docs/architecture.md allows nothing to download at run time), and
+// the page's own script is the bundle of src/serve/browser/ (dist/browser/dashboard.js), and
 // the Content-Security-Policy allows exactly those inline scripts, by hash, and requests
 // back to this server only.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { CLIENT_SCRIPT } from './page_script.js';
 import { cspHash as sha } from '../io/http.js';
+import { readBrowserBundle } from '../io/browser_bundle.js';
 
 const require = createRequire(import.meta.url);
 
@@ -82,7 +83,8 @@ export interface Page {
 export function renderPage(): Page {
   const uplotJs = inline(asset('uPlot.iife.min.js'), 'script');
   const uplotCss = inline(asset('uPlot.min.css'), 'style');
-  const client = inline(CLIENT_SCRIPT, 'script');
+  // The page's own script: src/serve/browser/dashboard.ts, bundled by `npm run build`.
+  const client = readBrowserBundle('dashboard');
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>distill · dashboard</title><link rel="icon" href="data:,">

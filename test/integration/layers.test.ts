@@ -42,3 +42,27 @@ test('every layer imports only the layers below it (and the allowed peers)', () 
   assert.ok(imports > 100, `the scan found ${imports} cross-layer imports`);
   assert.deepEqual(bad, []);
 });
+
+// Browser code (src/<layer>/browser/, bundled by scripts/build-browser.mjs into a page) runs in
+// the page, not in Node: it may import its own folder, and anything else only as `import type`
+// (erased by the bundler), so neither libtorch, the addon nor a Node built-in can reach a bundle.
+test('browser code imports only its own folder, and types', () => {
+  const bad: string[] = [];
+  let browserFiles = 0, typeImports = 0;
+  for (const file of files(SRC)) {
+    const parts = relative(SRC, file).split(sep);
+    if (parts[1] !== 'browser') continue;
+    browserFiles++;
+    const folder = join(SRC, parts[0], 'browser');
+    const text = readFileSync(file, 'utf8');
+    for (const m of text.matchAll(/^\s*(?:import|export)\s+(type\s+)?(?:[^'";]*?\sfrom\s*)?'([^']+)'/gm)) {
+      const inside = m[2].startsWith('.') && !relative(folder, normalize(join(dirname(file), m[2]))).startsWith('..');
+      if (m[1]) typeImports++;
+      else if (!inside) bad.push(`${relative(SRC, file)} imports ${m[2]} (only \`import type\` may leave ${parts[0]}/browser/)`);
+    }
+    if (/\b(?:require|import)\s*\(/.test(text)) bad.push(`${relative(SRC, file)} has a dynamic import or require`);
+  }
+  assert.ok(browserFiles >= 6, `found ${browserFiles} browser files`);
+  assert.ok(typeImports >= 4, `found ${typeImports} type imports`);
+  assert.deepEqual(bad, []);
+});
