@@ -10,7 +10,7 @@ const all = data.loadMnistDigits({ split: 'train' });
 const train = data.subsetDataset(all, data.permutation(data.datasetSize(all), 0).subarray(0, N)); // the digits come sorted by class
 const test = data.loadMnistDigits({ split: 'test' });
 const shape = { inputShape: [1, 28, 28], numClasses: 10 };
-const config = { ...kd.DEFAULT_TRAIN, epochs: EPOCHS, lr: 1e-3 };
+const config = { epochs: EPOCHS, lr: 1e-3 }; // any keys of kd.TrainConfig; the rest take their defaults
 const loader = () => new data.DataLoader(train, { batchSize: 64, seed: 0 });
 
 const teacher = nn.cnn(shape);

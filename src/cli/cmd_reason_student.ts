@@ -15,7 +15,7 @@ import { ByteTokenizer, tokenizerFromJSON } from '../lm/tokenizer.js';
 import { prunedStudent, studentExamples, type StudentKind } from '../reason/students.js';
 import { readProblemsFile } from '../reason/files.js';
 import { evaluateLm } from '../reason/evaluate.js';
-import { REASONING_DEFAULTS } from './reason_demo.js';
+import { REASONING_DEFAULTS } from './reason_defaults.js';
 import { loadTraces, trainedWith, trainStudent, type StudentJob } from './reason_student.js';
 import { makeReporter } from './progress.js';
 

@@ -14,14 +14,7 @@ import { FAMILIES, generateProblems } from '../reason/problems/index.js';
 import { trainLm } from '../reason/sft.js';
 import { evaluateLm } from '../reason/evaluate.js';
 import { makeReporter } from './progress.js';
-
-export const TEACHER_RECIPE = {
-  config: { dim: 192, nLayers: 6, nHeads: 6, nKvHeads: 6, hiddenDim: 512, maxSeqLen: 384 },
-  steps: 4000,
-  batchSize: 64,
-  lr: 2e-3,
-  seed: 0,
-};
+import { TEACHER_RECIPE } from './reason_defaults.js';
 
 export async function runTrainReasoningTeacher(opts: Record<string, unknown>): Promise<number> {
   const rep = makeReporter({ json: !!opts.json });

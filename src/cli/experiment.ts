@@ -5,32 +5,33 @@ import { readFileSync, existsSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../torch/index.js';
-import { createLoss, makeSchedule, type LossSpec } from '../kd/index.js';
+import * as kd from '../kd/index.js';
 
+// The library's training config (kd/config.ts) is the source of every `train:` key's type,
+// default and bound; the experiment adds the data loader's batch size. mixup and viewEpochs are
+// set in the kd section and the seed at the top level, from the same fields. The keys are listed
+// in this order on purpose: the teacher's cache key hashes the parsed section (cli/pipeline.ts).
+const tc = kd.trainConfigSchema.shape;
 const trainSchema = z.strictObject({
-  epochs: z.number().int().positive().default(10),
-  lr: z.number().positive().default(1e-3),
+  epochs: tc.epochs,
+  lr: tc.lr,
   batchSize: z.number().int().positive().default(128),
-  optimizer: z.enum(['adam', 'adamw', 'sgd']).default('adam'),
-  momentum: z.number().min(0).max(1).default(0.9),
-  weightDecay: z.number().min(0).default(0),
-  schedule: z.enum(['constant', 'cosine', 'warmup-cosine']).default('constant'),
-  warmupSteps: z.number().int().min(0).default(0),
-  gradAccumulation: z.number().int().positive().default(1),
-  clipGradNorm: z.number().min(0).default(0),
-  labelSmoothing: z.number().min(0).max(1).default(0),
-  patience: z.number().int().min(0).default(0),
-  // Decay of an exponential moving average of the weights, validated and kept instead of the last iterate; 0 = off.
-  ema: z.number().min(0).lt(1).default(0),
-  checkpointEvery: z.number().int().positive().default(1),
-  logEvery: z.number().int().positive().default(50),
+  optimizer: tc.optimizer,
+  momentum: tc.momentum,
+  weightDecay: tc.weightDecay,
+  schedule: tc.schedule,
+  warmupSteps: tc.warmupSteps,
+  gradAccumulation: tc.gradAccumulation,
+  clipGradNorm: tc.clipGradNorm,
+  labelSmoothing: tc.labelSmoothing,
+  patience: tc.patience,
+  ema: tc.ema,
+  checkpointEvery: tc.checkpointEvery,
+  logEvery: tc.logEvery,
 });
 
-const scheduleSchema = z.union([
-  z.number(),
-  z.strictObject({ kind: z.literal('constant'), value: z.number() }),
-  z.strictObject({ kind: z.enum(['linear', 'cosine']), from: z.number(), to: z.number() }),
-]);
+// Random shifts (pixels) and horizontal flips, for a teacher's training or KD's views (cli/pipeline.ts).
+const augmentSchema = z.strictObject({ shift: z.number().int().min(0).default(0), flip: z.boolean().default(false) }).prefault({});
 
 const lossSpec = z.looseObject({ name: z.string(), weight: z.number().optional() });
 
@@ -55,7 +56,7 @@ export function checkArch(spec: string, flag: string): string {
 export const experimentSchema = z.strictObject({
   // A folder name under runsDir: no path separators, no "." or "..", not starting with "-" (the dashboard's rule too).
   name: z.string().regex(/^[A-Za-z0-9_][\w.-]{0,127}$/, 'letters, digits, ".", "_" or "-" (not first), at most 128 characters').default('demo'),
-  seed: z.number().int().min(0).default(0),
+  seed: tc.seed,
   threads: z.number().int().positive().optional(),
   runsDir: z.string().default('runs'),
   data: z.strictObject({
@@ -70,7 +71,7 @@ export const experimentSchema = z.strictObject({
   teacher: z.strictObject({
     arch: archSchema.default('cnn'),
     dropout: z.number().min(0).max(0.9).default(0.3),
-    augment: z.strictObject({ shift: z.number().int().min(0).default(0), flip: z.boolean().default(false) }).prefault({}),
+    augment: augmentSchema,
     train: trainSchema.prefault({ epochs: 10 }),
     weights: z.string().optional(),
   }).prefault({}),
@@ -81,15 +82,15 @@ export const experimentSchema = z.strictObject({
   }).prefault({}),
   kd: z.strictObject({
     loss: z.union([z.string(), z.array(lossSpec)]).default('hinton'),
-    T: scheduleSchema.default(4),
-    alpha: scheduleSchema.default(0.1),
+    T: kd.scheduleSpecSchema.default(4),
+    alpha: kd.scheduleSpecSchema.default(0.1),
     teacher: z.enum(['cached', 'live', 'consistent']).default('cached'),
     topK: z.number().int().min(0).default(0),
-    augment: z.strictObject({ shift: z.number().int().min(0).default(0), flip: z.boolean().default(false) }).prefault({}),
-    mixup: z.number().min(0).default(0),
+    augment: augmentSchema,
+    mixup: tc.mixup,
     // Replay the views of this many epochs with the teacher's logits on them kept in memory and in the cache's views/ folder
     // (kd/trainer.ts, kd/view_store.ts); 0 = fresh views.
-    viewEpochs: z.number().int().min(0).default(0),
+    viewEpochs: tc.viewEpochs,
   }).prefault({}).refine((k) => k.teacher === 'consistent' || (!k.mixup && !k.augment.shift && !k.augment.flip && !k.viewEpochs), {
     // Checked before any training starts, so a bad combination costs nothing.
     message: 'kd.mixup, kd.augment and kd.viewEpochs need kd.teacher: consistent (the teacher must see the same view as the student)',
@@ -111,25 +112,17 @@ export function loadExperiment(path?: string, overrides: Record<string, unknown>
     }
     if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`${path}: expected a mapping of keys at the top level`);
   }
-  const merged = deepMerge(raw as Record<string, unknown>, overrides);
-  const r = experimentSchema.safeParse(merged);
-  if (!r.success) {
-    const lines = r.error.issues.map((i) => {
-      const key = i.path.join('.') || '(top level)';
-      return `${where}: ${key}: ${i.message}`;
-    });
-    throw new ConfigError(lines.join('\n'));
-  }
+  const exp = kd.parseConfig(experimentSchema, deepMerge(raw as Record<string, unknown>, overrides), where);
   // The loss specs and schedules are checked by the KD library itself, before any training.
   try {
-    const k = r.data.kd;
-    createLoss((typeof k.loss === 'string' ? { name: k.loss } : k.loss) as LossSpec).dispose();
-    makeSchedule(k.T, 'kd.T');
-    makeSchedule(k.alpha, 'kd.alpha');
+    const k = exp.kd;
+    kd.createLoss((typeof k.loss === 'string' ? { name: k.loss } : k.loss) as kd.LossSpec).dispose();
+    kd.makeSchedule(k.T, 'kd.T');
+    kd.makeSchedule(k.alpha, 'kd.alpha');
   } catch (e) {
     throw new ConfigError(`${where}: kd: ${(e as Error).message}`);
   }
-  return r.data;
+  return exp;
 }
 
 /** Sets a dotted key path (from a CLI flag) into a nested object. */

@@ -4,6 +4,7 @@
 import { Argument, Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { choice, commanderError, float, int, list, positive, probability } from './flags.js';
+import { REASONING_DEFAULTS as RD, TEACHER_RECIPE } from './reason_defaults.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -61,17 +62,17 @@ distributed(trainingCommand('demo', 'train (or reuse) a CNN teacher, a baseline 
   .addArgument(new Argument('[which]', "'vision' (Fashion-MNIST classifiers) or 'reasoning' (chickens-and-rabbits LMs)").choices(['vision', 'reasoning']).default('vision', 'vision'))
   .addOption(new Option('--fresh', 'retrain the teacher even if a cached one exists'))
   .option('--teacher <dir>', 'reasoning: the teacher LM folder (default: assets/reasoning-teacher)')
-  .option('--problems <n>', 'reasoning: training problems to sample traces for (default: 1238)', int(1))
-  .option('--samples <n>', 'reasoning: traces per problem (default: 1)', int(1))
-  .option('--eval-problems <n>', 'reasoning: held-out problems evaluated (default: 322)', int(1))
-  .option('--steps <n>', 'reasoning: training steps per student (default: 2400)', int(1))
-  .option('--batch-size <n>', 'reasoning: traces per step (default: 8)', int(1))
-  .option('--lr <x>', 'reasoning: student learning rate (default: 2e-3)', positive)
-  .option('--alpha <x>', 'reasoning: weight of the SFT term for student (c); 1 − alpha goes to token-level KD (default: 0.5)', probability)
-  .option('--temperature <T>', 'reasoning: KD temperature for student (c) (default: 1)', positive)
-  .option('--seed <n>', 'reasoning: seed of problems, sampling and student initialisation (default: 0)', int(0))
+  .option('--problems <n>', `reasoning: training problems to sample traces for (default: ${RD.problems})`, int(1))
+  .option('--samples <n>', `reasoning: traces per problem (default: ${RD.samples})`, int(1))
+  .option('--eval-problems <n>', `reasoning: held-out problems evaluated (default: ${RD.evalProblems})`, int(1))
+  .option('--steps <n>', `reasoning: training steps per student (default: ${RD.steps})`, int(1))
+  .option('--batch-size <n>', `reasoning: traces per step (default: ${RD.batchSize})`, int(1))
+  .option('--lr <x>', `reasoning: student learning rate (default: ${RD.lr})`, positive)
+  .option('--alpha <x>', `reasoning: weight of the SFT term for student (c); 1 − alpha goes to token-level KD (default: ${RD.alpha})`, probability)
+  .option('--temperature <T>', `reasoning: KD temperature for student (c) (default: ${RD.T})`, positive)
+  .option('--seed <n>', `reasoning: seed of problems, sampling and student initialisation (default: ${RD.seed})`, int(0))
   .option('--threads <n>', 'reasoning: libtorch threads (default: 1)', int(1))
-  .addOption(choice('--student-init <how>', "reasoning: start the students as the teacher pruned to their size, or from scratch (default: pruned)", ['pruned', 'scratch']))
+  .addOption(choice('--student-init <how>', `reasoning: start the students as the teacher pruned to their size, or from scratch (default: ${RD.init})`, ['pruned', 'scratch']))
   .addHelpText('after', '\nReasoning distillation (`demo reasoning`): the shipped teacher LM is served on 127.0.0.1, traces are\nsampled over HTTP and verified, the teacher is pruned to the student size (549k parameters, 5× fewer),\nand three equal students start from it: (a) answers only, (b) SFT on the traces, (c) SFT + token-level KD;\npass@1 on held-out problems; the run folder defaults to runs/reasoning-demo. Reruns reuse finished stages.')
   .action(async (which: 'vision' | 'reasoning', opts: Record<string, unknown>) => {
     if (which === 'reasoning') {
@@ -207,8 +208,8 @@ reason
   .command('train-teacher')
   .description('train a reasoning teacher LM with our engine on the built-in families\' reference solutions; resumable; measures pass@1 on held-out chickens-and-rabbits problems')
   .option('--out <dir>', 'LM folder to write (default: runs/reasoning-teacher)')
-  .option('--steps <n>', 'training steps (default: 4000, the shipped teacher\'s recipe)', int(1))
-  .option('--batch-size <n>', 'sequences per step (default: 64)', int(1))
+  .option('--steps <n>', `training steps (default: ${TEACHER_RECIPE.steps}, the shipped teacher's recipe)`, int(1))
+  .option('--batch-size <n>', `sequences per step (default: ${TEACHER_RECIPE.batchSize})`, int(1))
   .option('--threads <n>', 'libtorch threads (default: libtorch\'s)', int(1))
   .option('--json', 'print one JSON object')
   .addHelpText('after', '\nExample:\n  npx distill reason train-teacher --out runs/my-teacher     # hours on 2 CPU cores; rerun to resume\n  npx distill demo reasoning --teacher runs/my-teacher')
@@ -216,11 +217,11 @@ reason
 /** The student size flags of `reason prune` and `reason train-student` (the demo student's by default). */
 function sizeOptions(cmd: Command, when: string) {
   return cmd
-    .option('--dim <n>', `${when}residual width (default: 96)`, int(2))
-    .option('--layers <n>', `${when}layers (default: 6)`, int(1))
-    .option('--heads <n>', `${when}query heads (default: 3)`, int(1))
+    .option('--dim <n>', `${when}residual width (default: ${RD.student.dim})`, int(2))
+    .option('--layers <n>', `${when}layers (default: ${RD.student.nLayers})`, int(1))
+    .option('--heads <n>', `${when}query heads (default: ${RD.student.nHeads})`, int(1))
     .option('--kv-heads <n>', `${when}key/value heads (default: --heads)`, int(1))
-    .option('--hidden <n>', `${when}MLP neurons per layer (default: 160)`, int(1));
+    .option('--hidden <n>', `${when}MLP neurons per layer (default: ${RD.student.hiddenDim})`, int(1));
 }
 sizeOptions(reason
   .command('prune')
@@ -241,11 +242,11 @@ sizeOptions(reason
   .requiredOption('--out <dir>', 'LM folder to write (its checkpoint: <out>.ckpt)')
   .addOption(choice('--kind <k>', 'answers only, SFT on the traces, or SFT + token-level KD', ['sft', 'sft+kd', 'answer-only'], 'sft'))
   .option('--init <dir>', 'start from this LM folder (e.g. from `distill reason prune`) or Hugging Face folder (its architecture, weights, tokenizer and chat template); else a random student of the size flags below'), 'without --init: ')
-  .option('--steps <n>', 'training steps (default: 2400)', int(1))
-  .option('--batch-size <n>', 'sequences per step (default: 8)', int(1))
-  .option('--lr <x>', 'peak learning rate: warm-up, then cosine to zero (default: 2e-3)', positive)
-  .option('--alpha <x>', 'sft+kd: weight of the SFT term; 1 − alpha goes to KD (default: 0.5)', probability)
-  .option('--temperature <T>', 'sft+kd: KD temperature (default: 1)', positive)
+  .option('--steps <n>', `training steps (default: ${RD.steps})`, int(1))
+  .option('--batch-size <n>', `sequences per step (default: ${RD.batchSize})`, int(1))
+  .option('--lr <x>', `peak learning rate: warm-up, then cosine to zero (default: ${RD.lr})`, positive)
+  .option('--alpha <x>', `sft+kd: weight of the SFT term; 1 − alpha goes to KD (default: ${RD.alpha})`, probability)
+  .option('--temperature <T>', `sft+kd: KD temperature (default: ${RD.T})`, positive)
   .option('--no-group-by-length', 'random batches instead of batches of similar length')
   .option('--seed <n>', 'seed of the batch order and a random init', int(0), 0)
   .option('--threads <n>', 'libtorch threads', int(1), 1)

@@ -90,8 +90,10 @@ function viewStoreFor(exp: Experiment, teacher: nn.Module, d: PreparedData, dist
   return new kd.ViewLogitsStore(join(cacheDir(), 'views'), kd.teacherCacheKey(teacher, d.transfer, views));
 }
 
+/** The library's training config from an experiment's `train:` section (less the loader's batch size) and seed. */
 function trainConfig(c: Experiment['teacher']['train'], seed: number): kd.TrainConfig {
-  return { ...kd.DEFAULT_TRAIN, ...c, seed };
+  const { batchSize: _loader, ...rest } = c;
+  return kd.trainConfig({ ...rest, seed });
 }
 
 /** With a process group, this rank's shard of every epoch (batchSize per rank, as in PyTorch DDP). */

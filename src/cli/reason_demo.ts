@@ -27,6 +27,7 @@ import { evaluateLm, type LmEvaluation } from '../reason/evaluate.js';
 import { startOpenAIServer } from '../serve/openai_server.js';
 import type { Trace } from '../reason/types.js';
 import { formatBytes, formatCount, formatPercent } from '../eval/format.js';
+import { REASONING_DEFAULTS } from './reason_defaults.js';
 
 export const SHIPPED_TEACHER = fileURLToPath(new URL('../../../assets/reasoning-teacher', import.meta.url));
 
@@ -54,28 +55,6 @@ export interface ReasoningDemoOptions {
   onNote?: (msg: string) => void;
   onProgress?: (label: string, done: number, total: number) => void;
 }
-
-export const REASONING_DEFAULTS = {
-  problems: 1238,
-  samples: 1,
-  evalProblems: 322,
-  // Small batches, many steps: on the same compute, 2,400 steps of 8 beat 600 of 32 (pass@1
-  // 91.9% against 83.5% on seed 1's traces, bench/student_probe.ts); the pruned start needs
-  // many small corrections more than precise gradients. lr scaled down with the batch.
-  steps: 2400,
-  batchSize: 8,
-  // Traces of similar length share a batch: less padding, a step 16% faster (measured at batch 32).
-  groupByLength: true,
-  lr: 2e-3,
-  alpha: 0.5,
-  T: 1,
-  topLogprobs: 8,
-  seed: 0,
-  // 548,832 parameters, 5.02× fewer than the shipped teacher (d 192, 6 layers, hidden 512):
-  // the teacher's 6 layers with half its channels and heads and 160 of its 512 MLP neurons.
-  student: { dim: 96, nLayers: 6, nHeads: 3, nKvHeads: 3, hiddenDim: 160, maxSeqLen: 384 } as Partial<LmConfig>,
-  init: 'pruned' as 'pruned' | 'scratch',
-};
 
 /** One model's line of the table: its evaluation (less the answers) and its size. */
 export type ReasoningRow = Omit<LmEvaluation, 'answers'> & { model: string; params: number; sizeBytes: number };

@@ -26,15 +26,20 @@ export {
 } from './registry.js';
 
 // α and T over training progress
-export { makeSchedule, makeKDSchedule, type Schedule, type ScheduleSpec, type KDScheduleSpec } from './schedule.js';
+export { makeSchedule, makeKDSchedule, type Schedule, type KDScheduleSpec } from './schedule.js';
+export type { ScheduleSpec } from './config.js';
 
 // where soft targets come from, and the training loop
 export { LiveTeacher, CachedTeacher, computeLogits, teacherCacheKey, type Teacher, type TeacherBatch, type CacheOptions } from './teacher.js';
 export { ViewLogitsStore } from './view_store.js';
 export {
-  train, saveWeights, NonFiniteLossError, DEFAULT_TRAIN,
-  type TrainConfig, type TrainRequest, type TrainResult, type TrainEvent, type EpochRecord, type KDSetup, type BatchSource, type EvalSet,
+  train, saveWeights, NonFiniteLossError,
+  type TrainRequest, type TrainResult, type TrainEvent, type EpochRecord, type KDSetup, type BatchSource, type EvalSet,
 } from './trainer.js';
+// the configs' zod schemas: their types, defaults and checks (experiment files build on them)
+export {
+  trainConfigSchema, trainConfig, DEFAULT_TRAIN, scheduleSpecSchema, parseConfig, type TrainConfig, type TrainConfigInput,
+} from './config.js';
 
 // data parallelism over a torch ProcessGroup (the trainer's `dist` option uses these)
 export { broadcastState, allreduceGradients, allreduceSums, agree, shardRange } from '../train/index.js';

@@ -2,12 +2,7 @@
 // annealing the temperature or shifting weight from the teacher to the labels as the
 // student matures (cf. "annealing KD", Jafari et al. 2021).
 import * as torch from '../torch/index.js';
-
-export type ScheduleSpec =
-  | number
-  | { kind: 'constant'; value: number }
-  | { kind: 'linear'; from: number; to: number }
-  | { kind: 'cosine'; from: number; to: number };
+import type { ScheduleSpec } from './config.js';
 
 export type Schedule = (progress: number) => number;
 

@@ -32,6 +32,7 @@ import type { SparseTeacher } from './sparse.js';
 import type { ViewLogitsStore } from './view_store.js';
 import { captureFeatures, type FeatureCapture } from './capture.js';
 import type { KDLoss, LossInputs, LossContext, LossResult } from './registry.js';
+import { trainConfig, type TrainConfig, type TrainConfigInput } from './config.js';
 
 export { NonFiniteLossError };
 
@@ -45,36 +46,6 @@ export interface EvalSet {
   x: Tensor;
   y: Tensor;
 }
-
-export interface TrainConfig {
-  epochs: number;
-  lr: number;
-  optimizer: 'adam' | 'adamw' | 'sgd';
-  momentum: number;
-  weightDecay: number;
-  schedule: 'constant' | 'cosine' | 'warmup-cosine';
-  warmupSteps: number;
-  gradAccumulation: number;
-  /** Max global gradient norm; 0 = no clipping. */
-  clipGradNorm: number;
-  labelSmoothing: number;
-  /** Mixup α (Zhang et al. 2018); 0 = off. With a teacher, it sees the same mixed input. */
-  mixup: number;
-  /** Replay the views (order, augmentation, mixup) of this many epochs, with the teacher's logits on them memoised; 0 = fresh views every epoch. */
-  viewEpochs: number;
-  /** Decay d of an exponential moving average of the weights (optim/ema.ts), validated and returned instead of the last iterate; 0 = off. */
-  ema: number;
-  seed: number;
-  checkpointEvery: number;
-  /** Stop after this many epochs without a better validation accuracy; 0 = never. */
-  patience: number;
-  logEvery: number;
-}
-
-export const DEFAULT_TRAIN: TrainConfig = {
-  epochs: 10, lr: 1e-3, optimizer: 'adam', momentum: 0.9, weightDecay: 0, schedule: 'constant', warmupSteps: 0,
-  gradAccumulation: 1, clipGradNorm: 0, labelSmoothing: 0, mixup: 0, viewEpochs: 0, ema: 0, seed: 0, checkpointEvery: 1, patience: 0, logEvery: 50,
-};
 
 export interface KDSetup {
   teacher: Teacher;
@@ -115,7 +86,8 @@ export interface TrainRequest {
   model: Module;
   train: BatchSource;
   val?: EvalSet;
-  config: TrainConfig;
+  /** Any subset of the keys (kd/config.ts); the rest take their defaults. Checked before anything runs. */
+  config?: TrainConfigInput;
   kd?: KDSetup;
   /** Extra trainable tensors (e.g. a FitNets regressor's). */
   extraParams?: Tensor[];
@@ -174,9 +146,9 @@ function epochData(src: BatchSource, viewOf: (epoch: number) => number): EpochDa
 
 /** Trains `model` on hard labels, or distils it from `kd`'s teacher. */
 export function train(req: TrainRequest): TrainResult {
-  const { model, config: c, kd, dist } = req;
+  const { model, kd, dist } = req;
+  const c = trainConfig(req.config);
   const lead = !dist || dist.rank === 0; // the one rank that writes files
-  if (c.viewEpochs < 0 || !Number.isInteger(c.viewEpochs)) throw new torch.ConfigError(`viewEpochs must be a non-negative integer, got ${c.viewEpochs}`);
   const owned = kd && 'parameters' in kd.loss ? (kd.loss as KDLoss) : null;
   // Features a KDLoss declares are captured here unless the caller captures them.
   let features = kd?.features;

@@ -15,7 +15,7 @@ import * as torch from '../../src/torch/index.js';
 import { loadLm } from '../../src/lm/checkpoint.js';
 import { countLmParameters } from '../../src/lm/model.js';
 import { trainStudent, type StudentJob } from '../../src/cli/reason_student.js';
-import { REASONING_DEFAULTS } from '../../src/cli/reason_demo.js';
+import { REASONING_DEFAULTS } from '../../src/cli/reason_defaults.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const TEACHER = fileURLToPath(new URL('../../../assets/reasoning-teacher', import.meta.url));
