@@ -18,6 +18,12 @@ import { CausalLM, countLmParameters, lmConfig, type LmArch, type LmConfig } fro
 import { lmConfigFromHf, SUPPORTED_MODEL_TYPES } from '../lm/hf_config.js';
 import { HF_INDEX, HF_WEIGHTS, readGenerationConfig, saveHfFolder, tokenizerJsonSize } from '../lm/hf_folder.js';
 import { readSafetensorsHeader } from '../io/safetensors.js';
+import { GgufModelReader, LLAMA_FTYPE } from '../io/index.js';
+import { lmConfigFromGguf } from '../lm/gguf_lm.js';
+import { ByteTokenizer, tokenizerFromJSON } from '../lm/tokenizer.js';
+
+/** llama.h's name of a general.file_type ('MOSTLY_Q4_K_M'). */
+const fileTypeName = (t: number) => Object.entries(LLAMA_FTYPE).find(([, v]) => v === t)?.[0] ?? `file type ${t}`;
 
 type Opts = Record<string, unknown>;
 type Size = 'tiny' | '135m' | '0.5b';
@@ -148,13 +154,62 @@ export function inspectHfFolder(dir: string): Record<string, unknown> {
   };
 }
 
+/** What a GGUF file holds, from its header (no tensor data read): the same fields as inspectHfFolder where they apply. */
+export function inspectGguf(path: string): Record<string, unknown> {
+  using reader = GgufModelReader.open(path);
+  const meta = reader.file.metadata;
+  const tensors = new Map(reader.names.map((n) => [n, { shape: reader.info(n).shape }]));
+  const cfg = lmConfigFromGguf({ architecture: reader.architecture, metadata: meta, tensors } as never, path);
+  const dtypes: Record<string, number> = {};
+  for (const t of reader.file.tensors) dtypes[t.typeName] = (dtypes[t.typeName] ?? 0) + t.numel;
+  const tokens = meta['tokenizer.ggml.tokens'];
+  const text = (key: string) => {
+    const id = meta[`tokenizer.ggml.${key}_token_id`];
+    return typeof id === 'number' && Array.isArray(tokens) ? String(tokens[id]) : null;
+  };
+  const fileType = meta['general.file_type'];
+  return {
+    file: path, format: 'gguf', architecture: cfg.arch, architectures: null,
+    params: reader.file.tensors.reduce((n, t) => n + t.numel, 0), fileType: typeof fileType === 'number' ? fileTypeName(fileType) : null,
+    weightDtypes: dtypes, weightFiles: [path], weightBytes: statSync(path).size,
+    context: cfg.maxSeqLen, layers: cfg.nLayers, hiddenSize: cfg.dim, heads: cfg.nHeads, kvHeads: cfg.nKvHeads, headDim: cfg.headDim ?? cfg.dim / cfg.nHeads,
+    intermediateSize: cfg.hiddenDim, vocabSize: cfg.vocabSize, tiedEmbeddings: cfg.tieEmbeddings, ropeTheta: cfg.ropeTheta, ropeScaling: null,
+    qkvBias: cfg.qkvBias ?? false, qkNorm: cfg.qkNorm ?? false,
+    tokenizer: { file: 'GGUF metadata', model: meta['tokenizer.ggml.model'] ?? null, pre: meta['tokenizer.ggml.pre'] ?? null, size: Array.isArray(tokens) ? tokens.length : 0 },
+    chatTemplate: typeof meta['tokenizer.chat_template'] === 'string' ? 'GGUF metadata' : null,
+    specialTokens: Object.fromEntries([['bos_token', text('bos')], ['eos_token', text('eos')], ['pad_token', text('padding')]].filter(([, v]) => v !== null)),
+    generation: null,
+  };
+}
+
+/** What a distill LM folder (lm.json) holds. */
+function inspectLmFolder(dir: string): Record<string, unknown> {
+  const desc = readJson(join(dir, 'lm.json')) as { config: LmConfig; tokenizer: { kind?: string } };
+  const cfg = lmConfig(desc.config);
+  const tokenizer = tokenizerFromJSON(desc.tokenizer);
+  return {
+    dir, format: 'distill', architecture: cfg.arch, architectures: null, params: countLmParameters(cfg), torchDtype: null,
+    weightDtypes: Object.fromEntries(readSafetensorsHeader(join(dir, 'model.safetensors')).entries.reduce((m, e) => m.set(e.dtype, (m.get(e.dtype) ?? 0) + e.shape.reduce((a, b) => a * b, 1)), new Map<string, number>())),
+    weightFiles: ['model.safetensors'], weightBytes: statSync(join(dir, 'model.safetensors')).size,
+    context: cfg.maxSeqLen, layers: cfg.nLayers, hiddenSize: cfg.dim, heads: cfg.nHeads, kvHeads: cfg.nKvHeads, headDim: cfg.headDim,
+    intermediateSize: cfg.hiddenDim, vocabSize: cfg.vocabSize, tiedEmbeddings: cfg.tieEmbeddings, ropeTheta: cfg.ropeTheta, ropeScaling: cfg.ropeScaling,
+    qkvBias: cfg.qkvBias, qkNorm: cfg.qkNorm,
+    tokenizer: { file: 'lm.json', model: tokenizer.kind, size: tokenizer.vocabSize },
+    chatTemplate: tokenizer instanceof ByteTokenizer ? 'built in (byte tokenizer)' : 'lm.json',
+    specialTokens: { eos_token: tokenizer.tokenText(tokenizer.eosId) },
+    generation: null,
+  };
+}
+
 export async function runLmInspect(model: string, o: Opts): Promise<number> {
   const dir = resolve(model);
   if (!existsSync(dir)) throw new ConfigError(`${model}: no such file or folder`);
-  if (!statSync(dir).isDirectory()) throw new ConfigError(`${model}: lm inspect reads Hugging Face folders (config.json + safetensors); .gguf files are not supported here yet`);
-  if (!existsSync(join(dir, 'config.json')) && existsSync(join(dir, 'lm.json')))
-    throw new ConfigError(`${model} is a distill LM folder (lm.json); lm inspect reads Hugging Face folders (config.json + safetensors)`);
-  const r = inspectHfFolder(dir);
+  const r = !statSync(dir).isDirectory() ? inspectGguf(dir)
+    : existsSync(join(dir, 'config.json')) ? inspectHfFolder(dir)
+      : existsSync(join(dir, 'lm.json')) ? inspectLmFolder(dir)
+        : (() => {
+          throw new ConfigError(`${model} is neither a Hugging Face folder (config.json), a distill LM folder (lm.json) nor a .gguf file`);
+        })();
   if (o.json) {
     console.log(JSON.stringify(r));
     return 0;
@@ -162,10 +217,10 @@ export async function runLmInspect(model: string, o: Opts): Promise<number> {
   const tk = r.tokenizer as { model: string | null; size: number } | null;
   const g = r.generation as { eosTokenIds: number[] } | null;
   console.log([
-    `${dir}`,
-    `  architecture   ${String(r.architecture)} (${JSON.stringify(r.architectures)})`,
+    `${dir} (${String(r.format)})`,
+    `  architecture   ${String(r.architecture)}${r.architectures ? ` (${JSON.stringify(r.architectures)})` : ''}`,
     `  parameters     ${(r.params as number).toLocaleString('en-US')}: ${String(r.layers)} layers, d ${String(r.hiddenSize)}, ${String(r.heads)}/${String(r.kvHeads)} heads × ${String(r.headDim)}, MLP ${String(r.intermediateSize)}, vocab ${String(r.vocabSize)}${r.tiedEmbeddings ? ', tied' : ''}`,
-    `  dtype          ${String(r.torchDtype)} (weights: ${Object.entries(r.weightDtypes as Record<string, number>).map(([d, n]) => `${d} ${n.toLocaleString('en-US')}`).join(', ') || 'none'}; ${(r.weightFiles as string[]).length} file(s), ${((r.weightBytes as number) / 1e6).toFixed(1)} MB)`,
+    `  dtype          ${String(r.torchDtype ?? r.fileType ?? 'float32')} (weights: ${Object.entries(r.weightDtypes as Record<string, number>).map(([d, n]) => `${d} ${n.toLocaleString('en-US')}`).join(', ') || 'none'}; ${(r.weightFiles as string[]).length} file(s), ${((r.weightBytes as number) / 1e6).toFixed(1)} MB)`,
     `  context        ${String(r.context)} (rope_theta ${String(r.ropeTheta)}${r.ropeScaling ? ', llama3 scaling' : ''})`,
     `  tokenizer      ${tk ? `${tk.model ?? '?'}, ${tk.size} tokens` : 'none'}`,
     `  chat template  ${String(r.chatTemplate ?? 'none')}`,

@@ -48,7 +48,13 @@ export async function runPrune(o: Opts): Promise<number> {
   const calibration = num(o, 'calibration', 64);
   const traces = loadTraces(tracesPath);
   if (!traces.some((t) => t.verdict.ok)) throw new torch.ConfigError(`${tracesPath}: no verified traces to calibrate on`);
-  const { model: teacher, tokenizer: tok } = loadLm(teacherDir);
+  const { model: teacher, tokenizer: tok } = loadAnyLm(teacherDir);
+  const c = teacher.cfg;
+  // Minitron's importance and slicing (lm/prune.ts) know the Llama layout: no biases, q/k norms, separate head size or RoPE scaling.
+  if (c.qkvBias || c.oBias || c.qkNorm || c.headDim !== c.dim / c.nHeads || c.ropeScaling) {
+    teacher.dispose();
+    throw new torch.ConfigError(`reason prune: ${teacherDir} (${c.arch}) uses q/k/v biases, q/k norms, a separate head size or RoPE scaling, which pruning does not handle yet; prune a Llama-layout model`);
+  }
   const target = sizeFlags(o, tok.vocabSize);
   const { model, importance, sequences } = prunedStudent(teacher, traces, tok, target, { calibration, residual });
   saveLm(out, model, tok, { info: { prunedFrom: teacherDir, residual, calibrationSequences: sequences, layerImportance: Array.from(importance.layers) } });

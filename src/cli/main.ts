@@ -226,7 +226,7 @@ function sizeOptions(cmd: Command, when: string) {
 sizeOptions(reason
   .command('prune')
   .description("prune a trained LM folder to a smaller one of the same family (Minitron: whole layers, heads, MLP neurons and residual channels ranked by their activations on verified traces; the least important layers dropped, the head size kept); the start of a student")
-  .requiredOption('--teacher <dir>', 'the LM folder to prune (lm.json)')
+  .requiredOption('--teacher <path>', 'the model to prune: an LM folder, a Hugging Face folder or a .gguf file (Llama layout)')
   .requiredOption('--traces <file>', 'traces.jsonl (or its folder) whose first verified traces calibrate the importance')
   .requiredOption('--out <dir>', 'LM folder to write'), '')
   .addOption(choice('--residual <how>', 'channels (keep the most active) or pca (rotate onto the principal directions, SliceGPT)', ['channels', 'pca'], 'channels'))
@@ -299,7 +299,7 @@ lm.command('compare <a> <b>').description('does B behave like A? each side in it
   .action(async (a: string, b: string, opts: Record<string, unknown>) => {
     process.exitCode = await (await import('./cmd_lm.js')).runLmCompare(a, b, opts);
   });
-lm.command('inspect <model>').description('architecture, parameters, dtype, context, tokenizer, chat template and special tokens of a Hugging Face folder').option('--json', 'print one JSON object')
+lm.command('inspect <model>').description('architecture, parameters, dtype, context, tokenizer, chat template and special tokens of a Hugging Face folder, a distill LM folder or a .gguf file (header only)').option('--json', 'print one JSON object')
   .action(async (model: string, opts: Record<string, unknown>) => {
     process.exitCode = await (await import('./cmd_lm.js')).runLmInspect(model, opts);
   });

@@ -90,12 +90,15 @@ test('tokenizer files: @huggingface/tokenizers gives our ids on ASCII and Chines
   assert.match(files, /<\|eos\|>/);
 });
 
-test('a Hugging Face tokenizer is written back as it was loaded; a non-LM model is refused', () => {
+test('a Hugging Face tokenizer is written back as it was loaded; a padded embedding is kept; a non-LM model and a too-small embedding are refused', () => {
   const hf = new HfTokenizer(byteTokenizerJson(), { eos_token: '<|eos|>' }, 'bytes');
   const dir = join(work, 'hf-tok');
   exportHfLm(randomLm(SMALL, 1), hf, dir);
   assert.deepEqual(JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')), byteTokenizerJson());
   assert.equal(JSON.parse(readFileSync(join(dir, 'tokenizer_config.json'), 'utf8')).eos_token, '<|eos|>');
   assert.throws(() => exportHfLm({} as never, tok, join(work, 'bad')), /safetensors export: the model \(Object\) is not supported/);
-  assert.throws(() => exportHfLm(randomLm({ ...SMALL, vocabSize: 300 }, 1), tok, join(work, 'bad')), /vocabulary \(300\) does not match/);
+  // A padded embedding (more rows than tokens, as Qwen's) is written; one smaller than the tokenizer is refused.
+  exportHfLm(randomLm({ ...SMALL, vocabSize: 320 }, 1), tok, join(work, 'padded'));
+  assert.equal(JSON.parse(readFileSync(join(work, 'padded', 'config.json'), 'utf8')).vocab_size, 320);
+  assert.throws(() => exportHfLm(randomLm({ ...SMALL, vocabSize: 200 }, 1), tok, join(work, 'bad')), /the tokenizer has 260 tokens but the model's vocabulary only 200/);
 });
