@@ -10,7 +10,7 @@
 //                           tokens generated before the two first differ.
 import * as torch from '../torch/index.js';
 import { GgufFile } from '../io/index.js';
-import { ByteTokenizer, CausalLM, generate, loadAnyLm, type Tokenizer } from '../lm/index.js';
+import { ByteTokenizer, generate, loadAnyLm, type Tokenizer } from '../lm/index.js';
 import { LlamaCppRunner } from '../lm/llama_cpp.js';
 
 /** One model in its runtime. */
@@ -81,7 +81,7 @@ async function ourSide(path: string): Promise<Side & { tokenizer: Tokenizer }> {
         return row.map((v) => v - lse);
       });
     },
-    greedy: async (prompt, n) => generate(model as CausalLM, [...prompt], { maxNewTokens: Math.min(n, model.cfg.maxSeqLen - prompt.length), eosId: null }).ids.slice(0, n),
+    greedy: async (prompt, n) => generate(model, [...prompt], { maxNewTokens: Math.min(n, model.cfg.maxSeqLen - prompt.length), eosId: null }).ids.slice(0, n),
     dispose: async () => model.dispose(),
   };
 }

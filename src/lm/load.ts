@@ -22,7 +22,7 @@ export interface LoadedLm {
   eosIds: number[];
 }
 
-/** The model and tokenizer at `path`, whichever of the two folder kinds it is. */
+/** The model and tokenizer at `path`: an LM folder, a Hugging Face folder or a .gguf file. */
 export function loadAnyLm(path: string): LoadedLm {
   if (path.endsWith('.gguf')) return loadGguf(path);
   if (!existsSync(path) || !statSync(path).isDirectory()) throw new torch.ConfigError(`${path}: no such model folder (an LM folder with lm.json, or a Hugging Face folder with config.json) or .gguf file`);

@@ -61,7 +61,7 @@ export class LocalTeacher implements ReasoningTeacher {
     model.eval();
   }
 
-  /** The LM or Hugging Face folder `dir` (loadAnyLm); its name defaults to the folder's last part. */
+  /** The model at `dir`: an LM folder, a Hugging Face folder or a .gguf file (loadAnyLm); its name defaults to the path's last part. */
   static load(dir: string, name?: string): LocalTeacher {
     const { model, tokenizer, eosIds } = loadAnyLm(dir);
     const t = new LocalTeacher(model, tokenizer, name ?? dir.replace(/\/+$/, '').split('/').pop()!).#own();
