@@ -5,19 +5,10 @@
 // sweep's `h64/student` counts) holding a metrics.jsonl written by the trainer.
 import { closeSync, lstatSync, openSync, readdirSync, readFileSync, readSync, statSync, type Dirent } from 'node:fs';
 import { join } from 'node:path';
+import type { MetricLine as WireMetricLine } from './dashboard_api.js';
 
-/** One line of metrics.jsonl: a `step` or an `epoch` record (see src/kd/trainer.ts). */
-export interface MetricLine {
-  type: string;
-  epoch?: number;
-  step?: number;
-  stepInEpoch?: number;
-  stepsPerEpoch?: number;
-  loss?: number;
-  parts?: Record<string, number>;
-  valAccuracy?: number | null;
-  teacherAgreement?: number | null;
-  samplesPerSec?: number;
+/** One line of metrics.jsonl: a `step` or an `epoch` record (see src/kd/trainer.ts), as the page reads it, plus any other keys. */
+export interface MetricLine extends WireMetricLine {
   [key: string]: unknown;
 }
 
