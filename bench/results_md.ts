@@ -69,6 +69,8 @@ const lines = [
   'node dist/bench/quality.js --seeds S $R --consistent-epochs 120 --consistent-alpha 0.2 --consistent-wd 0.03 (--consistent-mixup M | --consistent-batch 64)   # new views',
   'node dist/bench/quality.js --seeds S --only fmnist --threads 1   # S = 5, 6, together; then their two weight-decay-0.03 rows with $R120',
   'for s in 0 1 2 3 4 5 6; do /usr/bin/python3 bench/kd_torch.py --mode quality --seed $s --threads 1; done >> docs/results_torch.jsonl',
+  'node dist/bench/quality.js --seeds S --only fmnist --threads 1   # S = 7, 8 and 9 (2026-12-05: seeds 0-9 for the vanilla KD headline)',
+  'for s in 7 8 9; do /usr/bin/python3 bench/kd_torch.py --mode quality --seed $s --threads 1; done >> docs/results_torch.jsonl',
   'node dist/bench/results_md.js',
   '```',
   '',
