@@ -8,7 +8,8 @@
 import { performance } from 'node:perf_hooks';
 import * as ort from 'onnxruntime-node';
 import * as torch from '../torch/index.js';
-import { generate, KVCache, type CausalLM } from '../lm/model.js';
+import { KVCache, type CausalLM } from '../lm/model.js';
+import { generate } from '../lm/generate.js';
 import { maxAbsDiff, seededUniform } from './check.js';
 import type { LlamaCppRunner } from './llama_cpp.js';
 

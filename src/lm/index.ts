@@ -1,9 +1,10 @@
-// The public surface of the lm layer: the Llama-style causal LM (one file: config, norm,
-// attention, MLP, block, model, generation), its tokenizers, batching and folders on disk.
+// The public surface of the lm layer: the Llama-family causal LM (one file: config, norm,
+// attention, MLP, block, model), generation from it, its tokenizers, batching and folders on disk.
 export {
-  CausalLM, KVCache, BatchDecoder, generate, generateBatch, lmConfig, countLmParameters, ropeTables, ropeInvFreq, LM_DEFAULTS,
-  type LmConfig, type ResolvedLmConfig, type LmArch, type Llama3RopeScaling, type GenerateOptions, type GeneratedToken, type Generation, type BatchRow, type ForwardOptions,
+  CausalLM, KVCache, lmConfig, countLmParameters, ropeTables, ropeInvFreq, LM_DEFAULTS,
+  type LmConfig, type ResolvedLmConfig, type LmArch, type Llama3RopeScaling, type ForwardOptions,
 } from './model.js';
+export { BatchDecoder, generate, generateBatch, type GenerateOptions, type GeneratedToken, type Generation, type BatchRow } from './generate.js';
 export { ByteTokenizer, HfTokenizer, tokenizerFromJSON, assertFitsEmbedding, type Tokenizer, type ChatTurn } from './tokenizer.js';
 export { type AddedToken } from './hf_tokenizer.js';
 export { ChatTemplate, readChatTemplateSource, selectTemplate, type ChatMessage, type RenderOptions, type ChatTemplateSource } from './chat_template.js';

@@ -1,7 +1,8 @@
 // pass@1 of an LM on held-out problems (greedy, batched), with the seed's table columns
 // measured rather than estimated: parameters, size, decoding speed, peak memory.
 import * as torch from '../torch/index.js';
-import { BatchDecoder, generate, type CausalLM } from '../lm/model.js';
+import { type CausalLM } from '../lm/model.js';
+import { BatchDecoder, generate } from '../lm/generate.js';
 import type { Tokenizer } from '../lm/tokenizer.js';
 import type { Problem } from './types.js';
 import { checkAnswer } from './verify.js';

@@ -3,7 +3,8 @@
 // OpenAI-compatible server serves it; trace generation can also call it directly.
 import { setImmediate as tick } from 'node:timers/promises';
 import * as torch from '../../torch/index.js';
-import { BatchDecoder, CausalLM, type LmConfig } from '../../lm/model.js';
+import { CausalLM, type LmConfig } from '../../lm/model.js';
+import { BatchDecoder } from '../../lm/generate.js';
 import { ByteTokenizer, type Tokenizer } from '../../lm/tokenizer.js';
 import { loadAnyLm } from '../../lm/load.js';
 import type { ChatRequest, Completion, ReasoningTeacher, TokenLogprob } from '../types.js';
