@@ -189,14 +189,20 @@ test('distilling from a cached teacher: the cache is built once, reused, and reb
   }
 });
 
+/** A 6-24-3 teacher, a 6-8-3 student and hinton + a FitNets hint between their hidden layers ('1'), from `seed`. */
+function hintSetup(seed: number) {
+  torch.manualSeed(seed);
+  const teacherNet = new nn.Sequential(new nn.Linear(6, 24), new nn.ReLU(), new nn.Linear(24, 3));
+  const student = new nn.Sequential(new nn.Linear(6, 8), new nn.ReLU(), new nn.Linear(8, 3));
+  const loss = kd.createLoss([{ name: 'hinton' }, { name: 'hint', student: '1', teacher: '1', studentDim: 8, teacherDim: 24 }] as unknown as kd.LossSpec);
+  return { teacherNet, student, loss };
+}
+
 test('a feature (FitNets hint) loss reads both models by module name and trains its regressor', () => {
   const { x, y } = data(96);
   const dir = tmp();
   try {
-    torch.manualSeed(8);
-    const teacherNet = new nn.Sequential(new nn.Linear(6, 24), new nn.ReLU(), new nn.Linear(24, 3));
-    const student = new nn.Sequential(new nn.Linear(6, 8), new nn.ReLU(), new nn.Linear(8, 3));
-    const loss = kd.createLoss([{ name: 'hinton' }, { name: 'hint', weight: 1, student: '1', teacher: '1', studentDim: 8, teacherDim: 24 }] as unknown as kd.LossSpec);
+    const { teacherNet, student, loss } = hintSetup(8);
     const regressor = loss.parameters();
     assert.equal(regressor.length, 2, 'the regressor has a weight and a bias');
     const before = regressor[0].toArray();
@@ -221,10 +227,7 @@ test('a run with a hint regressor resumes exactly: the regressor is in the check
   // Every "process" builds the same teacher, student and regressor from seed 9; only the
   // checkpoint can carry the regressor's trained weights into the resumed run.
   const run = (dir: string, opts: { resume?: boolean; killAtEpoch?: number } = {}) => {
-    torch.manualSeed(9);
-    const teacherNet = new nn.Sequential(new nn.Linear(6, 24), new nn.ReLU(), new nn.Linear(24, 3));
-    const student = new nn.Sequential(new nn.Linear(6, 8), new nn.ReLU(), new nn.Linear(8, 3));
-    const loss = kd.createLoss([{ name: 'hinton' }, { name: 'hint', weight: 1, student: '1', teacher: '1', studentDim: 8, teacherDim: 24 }] as unknown as kd.LossSpec);
+    const { teacherNet, student, loss } = hintSetup(9);
     const features = { student: kd.captureFeatures(student, ['1']), teacher: kd.captureFeatures(teacherNet, ['1']) };
     try {
       kd.train({
@@ -416,10 +419,7 @@ test('a library user\'s hint loss trains its regressor with no extraParams and n
   const { x, y } = data(96);
   const dir = tmp();
   try {
-    torch.manualSeed(8);
-    const teacherNet = new nn.Sequential(new nn.Linear(6, 24), new nn.ReLU(), new nn.Linear(24, 3));
-    const student = new nn.Sequential(new nn.Linear(6, 8), new nn.ReLU(), new nn.Linear(8, 3));
-    const loss = kd.createLoss([{ name: 'hinton' }, { name: 'hint', student: '1', teacher: '1', studentDim: 8, teacherDim: 24 }] as unknown as kd.LossSpec);
+    const { teacherNet, student, loss } = hintSetup(8);
     assert.deepEqual(loss.features, { student: ['1'], teacher: ['1'] });
     const before = loss.parameters()[0].toArray();
     const setup = { teacher: new kd.LiveTeacher(teacherNet, 3), loss, T: () => 2, alpha: () => 0.5 };
