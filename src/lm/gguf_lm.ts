@@ -55,7 +55,11 @@ export function lmConfigFromGguf(g: Pick<GgufModel, 'architecture' | 'metadata' 
 
 /** The model of a GGUF file, its weights dequantized to float32, in eval mode. */
 export function loadGgufLm(path: string): CausalLM {
-  const g = readGgufModel(path);
+  return ggufLm(readGgufModel(path), path);
+}
+
+/** The model of a GGUF file already read (readGgufModel). */
+export function ggufLm(g: GgufModel, path: string): CausalLM {
   const cfg = lmConfigFromGguf(g, path);
   const model = init.skipInit(() => new CausalLM(cfg));
   const params = model.namedParameters();

@@ -9,8 +9,8 @@ import type { Tokenizer } from './tokenizer.js';
 import { HfTokenizer } from './hf_tokenizer.js';
 import { loadLm } from './checkpoint.js';
 import { loadHfFolder, checkTokenizerFits } from './hf_folder.js';
-import { GgufFile } from '../io/index.js';
-import { loadGgufLm } from './gguf_lm.js';
+import { readGgufModel } from '../io/index.js';
+import { ggufLm } from './gguf_lm.js';
 import { tokenizerFromGguf } from './gguf_tokenizer.js';
 
 export interface LoadedLm {
@@ -46,16 +46,10 @@ export function loadAnyLm(path: string): LoadedLm {
 
 function loadGguf(path: string): LoadedLm {
   if (!existsSync(path)) throw new torch.ConfigError(`${path}: no such file`);
-  const f = GgufFile.open(path);
-  let tokenizer: Tokenizer;
-  let eos: unknown;
-  try {
-    tokenizer = tokenizerFromGguf(f.metadata, path);
-    eos = f.metadata['tokenizer.ggml.eos_token_id'];
-  } finally {
-    f.close();
-  }
-  const model = loadGgufLm(path);
+  const g = readGgufModel(path); // header and tensors read once, for the tokenizer and the weights
+  const tokenizer = tokenizerFromGguf(g.metadata, path);
+  const model = ggufLm(g, path);
   checkTokenizerFits(model.cfg, tokenizer.vocabSize, path);
+  const eos = g.metadata['tokenizer.ggml.eos_token_id'];
   return { model, tokenizer, source: 'gguf', eosIds: typeof eos === 'number' ? [eos] : [tokenizer.eosId] };
 }
