@@ -16,10 +16,10 @@ import { ConfigError } from '../torch/errors.js';
 import { init } from '../nn/index.js';
 import { CausalLM, countLmParameters, lmConfig, type LmArch, type LmConfig } from '../lm/model.js';
 import { lmConfigFromHf, SUPPORTED_MODEL_TYPES } from '../lm/hf_config.js';
-import { HF_INDEX, HF_WEIGHTS, readGenerationConfig, saveHfFolder, tokenizerJsonSize } from '../lm/hf_folder.js';
+import { readGenerationConfig, readJson, saveHfFolder, tokenizerJsonSize, weightFilesOf } from '../lm/hf_folder.js';
 import { readSafetensorsHeader } from '../io/safetensors.js';
 import { GgufModelReader, LLAMA_FTYPE } from '../io/index.js';
-import { lmConfigFromGguf } from '../lm/gguf_lm.js';
+import { ggufConfig } from '../lm/gguf_lm.js';
 import { ByteTokenizer, tokenizerFromJSON } from '../lm/tokenizer.js';
 
 /** llama.h's name of a general.file_type ('MOSTLY_Q4_K_M'). */
@@ -49,14 +49,6 @@ export function presetConfig(arch: LmArch, size: Size, tokenizerSize: number): L
 function oneOf<T extends string>(v: unknown, flag: string, allowed: readonly T[]): T {
   if (typeof v !== 'string' || !allowed.includes(v as T)) throw new ConfigError(`${flag} must be one of ${allowed.join(', ')}; got ${v === undefined ? 'nothing' : `'${String(v)}'`}`);
   return v as T;
-}
-
-function readJson(path: string): Record<string, unknown> {
-  try {
-    return JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new ConfigError(`${path} is not valid JSON: ${(e as Error).message}`);
-  }
 }
 
 /** The special token's text from tokenizer_config (a string or an {content} object). */
@@ -124,13 +116,10 @@ export function inspectHfFolder(dir: string): Record<string, unknown> {
   if (!existsSync(configPath)) throw new ConfigError(`${dir} is not a Hugging Face model folder (no config.json)`);
   const config = readJson(configPath);
   const { cfg, torchDtype } = lmConfigFromHf(config, configPath);
-  const weightFiles = existsSync(join(dir, HF_INDEX))
-    ? [...new Set(Object.values((readJson(join(dir, HF_INDEX)).weight_map ?? {}) as Record<string, string>))].sort()
-    : existsSync(join(dir, HF_WEIGHTS)) ? [HF_WEIGHTS] : [];
+  const weightFiles = weightFilesOf(dir).files;
   const dtypes: Record<string, number> = {};
   let bytes = 0;
   for (const f of weightFiles) {
-    if (!existsSync(join(dir, f))) throw new ConfigError(`${join(dir, HF_INDEX)} names shard '${f}', which is missing from ${dir}`);
     const h = readSafetensorsHeader(join(dir, f));
     bytes += statSync(join(dir, f)).size;
     for (const e of h.entries) dtypes[e.dtype] = (dtypes[e.dtype] ?? 0) + e.shape.reduce((a, b) => a * b, 1);
@@ -158,8 +147,7 @@ export function inspectHfFolder(dir: string): Record<string, unknown> {
 export function inspectGguf(path: string): Record<string, unknown> {
   using reader = GgufModelReader.open(path);
   const meta = reader.file.metadata;
-  const tensors = new Map(reader.names.map((n) => [n, { shape: reader.info(n).shape }]));
-  const cfg = lmConfigFromGguf({ architecture: reader.architecture, metadata: meta, tensors } as never, path);
+  const cfg = ggufConfig(reader, path);
   const dtypes: Record<string, number> = {};
   for (const t of reader.file.tensors) dtypes[t.typeName] = (dtypes[t.typeName] ?? 0) + t.numel;
   const tokens = meta['tokenizer.ggml.tokens'];

@@ -5,12 +5,12 @@
 //   train-student  verified traces → a student LM folder: answers only, SFT on the replies,
 //                  or SFT + token-level KD from the traces' top-k log-probabilities;
 //                  resumable (<out>.ckpt), with pass@1 on a problems file when given one.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as torch from '../torch/index.js';
 import { countLmParameters, lmConfig, type LmConfig } from '../lm/model.js';
 import { loadLm, saveLm } from '../lm/checkpoint.js';
-import { loadAnyLm } from '../lm/load.js';
+import { loadAnyLm, peekLm } from '../lm/load.js';
 import { ByteTokenizer, tokenizerFromJSON } from '../lm/tokenizer.js';
 import { prunedStudent, studentExamples, type StudentKind } from '../reason/students.js';
 import { readProblemsFile } from '../reason/files.js';
@@ -76,17 +76,10 @@ export async function runTrainStudent(o: Opts): Promise<number> {
   let config: LmConfig;
   let tokenizer: unknown;
   if (init) {
-    if (existsSync(join(init, 'lm.json'))) {
-      const desc = JSON.parse(readFileSync(join(init, 'lm.json'), 'utf8')) as { config: LmConfig; tokenizer: unknown };
-      config = lmConfig(desc.config);
-      tokenizer = desc.tokenizer;
-    } else {
-      // A Hugging Face folder: its architecture, weights and tokenizer (with its chat template).
-      const m = loadAnyLm(init);
-      config = m.model.cfg;
-      tokenizer = m.tokenizer.toJSON();
-      m.model.dispose();
-    }
+    // An LM folder, a Hugging Face folder or a .gguf: its architecture and tokenizer (with its chat template), no weights yet.
+    const peek = peekLm(init);
+    config = peek.config;
+    tokenizer = peek.tokenizer.toJSON();
   } else {
     tokenizer = new ByteTokenizer().toJSON();
     config = sizeFlags(o, tokenizerFromJSON(tokenizer).vocabSize);

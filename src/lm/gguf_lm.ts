@@ -11,7 +11,7 @@
 // Switches from the tensors present: attn_q.bias → qkvBias, attn_q_norm → qkNorm, no
 // output.weight → tied embeddings.
 import * as torch from '../torch/index.js';
-import { readGgufModel, type GgufModel } from '../io/index.js';
+import { GgufModelReader, type GgufModel } from '../io/index.js';
 import { init } from '../nn/index.js';
 import { CausalLM, type LmArch, type LmConfig } from './model.js';
 
@@ -27,7 +27,7 @@ function shortestF32(v: number): number {
 }
 
 /** Our config from a GGUF's metadata and tensor names. */
-export function lmConfigFromGguf(g: Pick<GgufModel, 'architecture' | 'metadata' | 'tensors'>, where = 'GGUF'): LmConfig {
+export function lmConfigFromGguf(g: { architecture: string; metadata: GgufModel['metadata']; tensors: ReadonlyMap<string, { shape: readonly number[] }> }, where = 'GGUF'): LmConfig {
   const arch = g.architecture as LmArch;
   if (!ARCHS.includes(arch)) throw new torch.ConfigError(`${where}: architecture '${g.architecture}' is not supported; supported: ${ARCHS.join(', ')}`);
   const num = (key: string, fallback?: number): number => {
@@ -53,20 +53,28 @@ export function lmConfigFromGguf(g: Pick<GgufModel, 'architecture' | 'metadata' 
   };
 }
 
-/** The model of a GGUF file, its weights dequantized to float32, in eval mode. */
-export function loadGgufLm(path: string): CausalLM {
-  return ggufLm(readGgufModel(path), path);
+/** The config of an open GGUF model (header only: no tensor is read). */
+export function ggufConfig(r: GgufModelReader, where: string): LmConfig {
+  const tensors = new Map(r.names.map((n) => [n, { shape: r.info(n).shape }]));
+  return lmConfigFromGguf({ architecture: r.architecture, metadata: r.file.metadata, tensors }, where);
 }
 
-/** The model of a GGUF file already read (readGgufModel). */
-export function ggufLm(g: GgufModel, path: string): CausalLM {
-  const cfg = lmConfigFromGguf(g, path);
+/** The model of a GGUF file, its weights dequantized to float32, in eval mode. */
+export function loadGgufLm(path: string): CausalLM {
+  using r = GgufModelReader.open(path);
+  return ggufLm(r, path);
+}
+
+/** The model of an open GGUF file: each parameter read and dequantized on its own, so the float32 model is the only full copy. */
+export function ggufLm(r: GgufModelReader, path: string): CausalLM {
+  const cfg = ggufConfig(r, path);
   const model = init.skipInit(() => new CausalLM(cfg));
-  const params = model.namedParameters();
+  const names = new Set(r.names);
   torch.noGrad(() => {
-    for (const [name, p] of params) {
-      const t = g.tensors.get(name === 'lm_head.weight' ? name : `model.${name}`);
-      if (!t) throw new torch.ConfigError(`${path}: no tensor for ${name} (a ${cfg.arch} file with the config above needs it)`);
+    for (const [name, p] of model.namedParameters()) {
+      const hf = name === 'lm_head.weight' ? name : `model.${name}`;
+      if (!names.has(hf)) throw new torch.ConfigError(`${path}: no tensor for ${name} (a ${cfg.arch} file with the config above needs it)`);
+      const t = r.read(hf);
       if (t.shape.join(',') !== p.shape.join(','))
         throw new torch.ConfigError(`${path}: ${t.ggufName} has shape [${t.shape.join(', ')}], the config needs [${p.shape.join(', ')}]`);
       torch.tidy(() => p.copy_(torch.tensor(t.data).view([...p.shape])));

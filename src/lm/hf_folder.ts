@@ -47,7 +47,8 @@ export interface HfFolder {
   weightFiles: string[];
 }
 
-function readJson(path: string): Record<string, unknown> {
+/** A JSON object file; anything else is one ConfigError naming the file. */
+export function readJson(path: string): Record<string, unknown> {
   let v: unknown;
   try {
     v = JSON.parse(fs.readFileSync(path, 'utf8'));
@@ -92,7 +93,8 @@ export function readGenerationConfig(dir: string): GenerationConfig | null {
 }
 
 /** The weight files of `dir` and, for shards, which tensor the index puts in which file. */
-function weightFilesOf(dir: string): { files: string[]; index: Map<string, string> | null } {
+/** The weight files of a folder (one file, or the shards its index names, each checked to exist) and the index. */
+export function weightFilesOf(dir: string): { files: string[]; index: Map<string, string> | null } {
   const indexPath = join(dir, HF_INDEX);
   if (fs.existsSync(indexPath)) {
     const map = readJson(indexPath).weight_map;

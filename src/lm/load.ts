@@ -4,13 +4,14 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as torch from '../torch/index.js';
-import type { CausalLM } from './model.js';
-import type { Tokenizer } from './tokenizer.js';
+import { lmConfig, type CausalLM, type LmConfig, type ResolvedLmConfig } from './model.js';
+import { tokenizerFromJSON, type Tokenizer } from './tokenizer.js';
 import { HfTokenizer } from './hf_tokenizer.js';
 import { loadLm } from './checkpoint.js';
-import { loadHfFolder, checkTokenizerFits } from './hf_folder.js';
-import { readGgufModel } from '../io/index.js';
-import { ggufLm } from './gguf_lm.js';
+import { loadHfFolder, checkTokenizerFits, readJson } from './hf_folder.js';
+import { lmConfigFromHf } from './hf_config.js';
+import { GgufModelReader } from '../io/index.js';
+import { ggufConfig, ggufLm } from './gguf_lm.js';
 import { tokenizerFromGguf } from './gguf_tokenizer.js';
 
 export interface LoadedLm {
@@ -46,10 +47,32 @@ export function loadAnyLm(path: string): LoadedLm {
 
 function loadGguf(path: string): LoadedLm {
   if (!existsSync(path)) throw new torch.ConfigError(`${path}: no such file`);
-  const g = readGgufModel(path); // header and tensors read once, for the tokenizer and the weights
-  const tokenizer = tokenizerFromGguf(g.metadata, path);
-  const model = ggufLm(g, path);
+  using r = GgufModelReader.open(path); // one header for the tokenizer and the weights
+  const tokenizer = tokenizerFromGguf(r.file.metadata, path);
+  const model = ggufLm(r, path);
   checkTokenizerFits(model.cfg, tokenizer.vocabSize, path);
-  const eos = g.metadata['tokenizer.ggml.eos_token_id'];
+  const eos = r.file.metadata['tokenizer.ggml.eos_token_id'];
   return { model, tokenizer, source: 'gguf', eosIds: typeof eos === 'number' ? [eos] : [tokenizer.eosId] };
+}
+
+/**
+ * The config and tokenizer of the model at `path`, read from its config and headers only (no
+ * weights): what a student started from it will be. The config is the one loadAnyLm's model has.
+ */
+export function peekLm(path: string): { config: ResolvedLmConfig; tokenizer: Tokenizer } {
+  if (path.endsWith('.gguf')) {
+    if (!existsSync(path)) throw new torch.ConfigError(`${path}: no such file`);
+    using r = GgufModelReader.open(path);
+    return { config: lmConfig(ggufConfig(r, path)), tokenizer: tokenizerFromGguf(r.file.metadata, path) };
+  }
+  if (existsSync(join(path, 'lm.json'))) {
+    const desc = readJson(join(path, 'lm.json')) as { config: LmConfig; tokenizer: unknown };
+    return { config: lmConfig(desc.config), tokenizer: tokenizerFromJSON(desc.tokenizer) };
+  }
+  if (!existsSync(join(path, 'config.json'))) throw new torch.ConfigError(`${path} is neither an LM folder (no lm.json) nor a Hugging Face folder (no config.json)`);
+  const tokenizer = HfTokenizer.fromDir(path);
+  const { cfg } = lmConfigFromHf(readJson(join(path, 'config.json')), join(path, 'config.json'));
+  const config = lmConfig(cfg);
+  checkTokenizerFits(config, tokenizer.vocabSize, join(path, 'tokenizer.json'));
+  return { config, tokenizer };
 }

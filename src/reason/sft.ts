@@ -132,7 +132,6 @@ export function trainLm(o: LmTrainOptions): { step: number; last: LmStepInfo | n
       checkpoint: o.checkpoint ? { path: o.checkpoint, everySteps: o.checkpointEvery, recipe: o.recipe ?? null } : undefined,
       resume: true,
       callbacks: [{
-        onStart: () => model.train(),
         onStep: (s) => {
           last = { step: s.step, steps: o.steps, loss: s.loss, ce, kl, lr: s.lr, tokens };
           o.onStep?.(last);

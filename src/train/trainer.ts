@@ -169,9 +169,12 @@ const EXTRA = '__extra.';
 const EMA = '__ema.';
 const COUNT = '\u0000weight'; // a key no loss part can have
 
+/** A recipe as the checkpoint compares it. */
+const recipeKey = (recipe: unknown) => JSON.stringify(recipe ?? null);
+
 /** Whether resuming `path` would continue a run of this recipe. */
 export function checkpointHasRecipe(path: string, recipe: Record<string, unknown> | null | undefined): boolean {
-  return JSON.stringify(readCheckpointInfo(path).extra.recipe ?? null) === JSON.stringify(recipe ?? null);
+  return recipeKey(readCheckpointInfo(path).extra.recipe) === recipeKey(recipe);
 }
 
 export class Trainer<B> {
@@ -238,7 +241,7 @@ export class Trainer<B> {
       }
       if (resuming) {
         const info = readCheckpointInfo(ckpt.path);
-        const [was, now] = [JSON.stringify(info.extra.recipe ?? null), JSON.stringify(ckpt.recipe ?? null)];
+        const [was, now] = [recipeKey(info.extra.recipe), recipeKey(ckpt.recipe)];
         if (was !== now) throw new torch.ConfigError(`${ckpt.path} was written by a run with other options (${was}, now ${now}); rerun with those options to resume it, or delete it to start anew`);
         if (!info.extra.trainer) throw new torch.ConfigError(`${ckpt.path} was written by an older version of distill and cannot be resumed; delete it to start anew`);
         const loaded = loadCheckpoint(ckpt.path, { model: state, optimizer: opt, scheduler: sched ?? undefined });
