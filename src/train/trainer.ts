@@ -40,6 +40,12 @@ export interface LossOutput {
   weight: number;
   /** Called after backward: frees what only this backward needed (captured features). */
   release?: () => void;
+  /**
+   * Runs this micro-batch's backward itself, as if `loss.mul(scale).backward()`: for losses
+   * whose graph is not kept whole (a chunked LM head, checkpointed blocks), which run their
+   * own reverse pass. Default: `loss.mul(scale).backward()`.
+   */
+  backward?: (scale: number) => void;
 }
 
 export interface StepContext {
@@ -201,7 +207,8 @@ export class Trainer<B> {
     const acc = o.gradAccumulation ?? 1;
     const callbacks = o.callbacks ?? [];
     const extras = o.extraParams ?? [];
-    const params = [...model.parameters(), ...extras];
+    // Frozen parameters (a LoRA base) get no gradient: they are neither reduced nor clipped.
+    const params = [...model.parameters().filter((p) => p.requiresGrad), ...extras];
     const stepsPerEpoch = Math.ceil(o.data.batchesPerEpoch / acc);
     const totalSteps = Math.min(stepsPerEpoch * o.epochs, o.maxSteps ?? Infinity);
     const ema = (o.ema ?? 0) > 0 ? new WeightEma(model, o.ema!) : null;
@@ -322,7 +329,8 @@ export class Trainer<B> {
             const progress = (step + micro / acc) / Math.max(1, totalSteps);
             const { loss, parts, weight } = torch.tidy(() => {
               const out = o.computeLoss(batch, { epoch, batchInEpoch, step, progress });
-              out.loss.mul(out.weight).backward();
+              if (out.backward) out.backward(out.weight);
+              else out.loss.mul(out.weight).backward();
               out.release?.();
               const parts: Record<string, number> = {};
               for (const [k, v] of Object.entries(out.parts ?? {})) parts[k] = v.item();
