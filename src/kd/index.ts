@@ -12,6 +12,8 @@ export { sparseKL, sparseTeacherFromLogits, isSparseTeacher, type SparseTeacher 
 export { multiTeacherKL, multiTeacherTargets, normaliseWeights } from './multi_teacher.js';
 // token-level KD for causal LMs (per-position CE + KL to the teacher's top-k distributions)
 export { tokenKdLoss, type TokenKdParts } from './token_kd.js';
+// the token-level divergences by name (GKD's JSD(β), reverse KL, DistiLLM's skew KLs, TVD, AKL)
+export { tokenDivergence, tokenDivergenceRows, TOKEN_LOSS_NAMES, type TokenLossName, type TokenDivergenceOptions, type TopkTeacher } from './token_losses.js';
 
 // feature losses
 export { HintRegressor, hintLoss, type HintRegressorOptions } from './hint.js';
