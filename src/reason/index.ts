@@ -20,4 +20,5 @@ export { datasetCard } from './traces/card.js';
 export { studentExamples, teacherDistributions, replyText, prunedStudent, type StudentKind } from './students.js';
 export { readProblemsFile, writeProblemsFile, readTracesFile } from './files.js';
 export { trainLm, type LmTrainOptions, type LmStepInfo } from './sft.js';
+export { trainGkd, localTeacher, checkGkdOptions, type GkdOptions, type GkdStepInfo, type GkdResult, type GkdTeacher } from './gkd.js';
 export { evaluateLm, type LmEvaluation } from './evaluate.js';
