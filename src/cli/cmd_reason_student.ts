@@ -67,6 +67,8 @@ export async function runPrune(o: Opts): Promise<number> {
 }
 
 export async function runTrainStudent(o: Opts): Promise<number> {
+  // On-policy distillation has its own runner (owner "gkd").
+  if (o.kind === 'gkd') return (await import('./cmd_reason_gkd.js')).runReasonGkd(o);
   const rep = makeReporter({ json: !!o.json });
   const tracesPath = o.traces as string;
   const out = o.out as string;

@@ -1,0 +1,87 @@
+// `distill reason train-student --kind gkd` as a user runs it (child processes of the built CLI)
+// with tiny LM folders as teacher and student: the run mixes on- and off-policy steps, logs its
+// samples beside the checkpoint, records its recipe, reports the KD and CE parts' magnitudes, and
+// a rerun resumes to the same weights; bad flags and a teacher with another vocabulary end with
+// one clear message and nothing written.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as torch from '../../src/torch/index.js';
+import { ByteTokenizer } from '../../src/lm/tokenizer.js';
+import { CausalLM } from '../../src/lm/model.js';
+import { saveLm } from '../../src/lm/checkpoint.js';
+
+const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const work = mkdtempSync(join(tmpdir(), 'distill-gkd-cli-'));
+const at = (...p: string[]) => join(work, ...p);
+const distill = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { cwd: work, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 120_000 });
+
+const tok = new ByteTokenizer();
+const cfg = (dim: number, layers: number, vocabSize = tok.vocabSize) => ({ vocabSize, dim, nLayers: layers, nHeads: 2, nKvHeads: 2, hiddenDim: 2 * dim, maxSeqLen: 64 });
+torch.manualSeed(1);
+saveLm(at('teacher'), new CausalLM(cfg(32, 2)), tok);
+saveLm(at('student'), new CausalLM(cfg(16, 1)), tok);
+saveLm(at('other-vocab'), new CausalLM(cfg(16, 1, 300)), tok);
+const trace = (i: number, ok = true) => ({
+  id: `t${i}`, problemId: `p${i}`, sample: 0, question: `q${i}`, answer: String(i), reasoning: `${i}+0=${i}`, content: `\\boxed{${i}}`, finishReason: 'stop',
+  usage: { promptTokens: 4, completionTokens: 9 }, model: 'teacher', verdict: { ok, reason: ok ? 'correct' : 'wrong-answer', extracted: [i] }, createdAt: '',
+});
+writeFileSync(at('traces.jsonl'), [0, 1, 2, 3, 4].map((i) => JSON.stringify(trace(i, i !== 4)) + '\n').join(''));
+
+const args = (out: string, more: string[] = []) => ['reason', 'train-student', '--kind', 'gkd', '--teacher', at('teacher'), '--init', at('student'), '--traces', at('traces.jsonl'),
+  '--lambda', '0.5', '--beta', '0.5', '--temperature', '1', '--steps', '4', '--batch-size', '2', '--max-new-tokens', '8', '--seed', '2', '--out', at(out), ...more];
+
+test('train-student --kind gkd: a resumable on-policy run that logs its samples and its parts', () => {
+  const r = distill(args('gkd', ['--json']));
+  assert.equal(r.status, 0, r.stderr);
+  const s = JSON.parse(r.stdout.trim().split('\n').pop()!);
+  assert.deepEqual([s.kind, s.examples, s.steps], ['gkd', 4, 4]);
+  assert.ok(s.onPolicySteps >= 1 && s.onPolicySteps <= 3, `${s.onPolicySteps} of 4 steps on-policy at λ = 0.5, seed 2`);
+  assert.equal(s.samples + s.skipped, 2 * s.onPolicySteps);
+  assert.ok(s.kd > 0 && s.ce === null);
+  const log = readFileSync(at('gkd.ckpt.samples.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(log.length, 5, 'a header and one line per step');
+  assert.equal(log.slice(1).filter((l) => l.source === 'student').length, s.onPolicySteps);
+  const info = JSON.parse(readFileSync(at('gkd', 'lm.json'), 'utf8')).info;
+  assert.deepEqual([info.recipe.kind, info.recipe.lambda, info.recipe.beta, info.recipe.divergence, info.recipe.teacher], ['gkd', 0.5, 0.5, 'jsd', at('teacher')]);
+  const weights = readFileSync(at('gkd', 'model.safetensors'));
+  assert.notDeepEqual(weights, readFileSync(at('student', 'model.safetensors')));
+  // A rerun resumes from the finished checkpoint: the same weights and counts.
+  const again = distill(args('gkd', ['--json']));
+  assert.equal(again.status, 0, again.stderr);
+  assert.deepEqual(readFileSync(at('gkd', 'model.safetensors')), weights);
+  assert.deepEqual(JSON.parse(again.stdout.trim().split('\n').pop()!), s);
+  // Other options into the same folder: refused, the student kept.
+  const other = distill(args('gkd', ['--json', '--beta', '0.9']));
+  assert.notEqual(other.status, 0);
+  assert.match(other.stderr, /already holds a student trained with other options/);
+  assert.deepEqual(readFileSync(at('gkd', 'model.safetensors')), weights);
+});
+
+test('train-student --kind gkd with an SFT share prints both parts\' magnitudes', () => {
+  const r = distill(args('mixed', ['--lambda', '0', '--alpha', '0.5', '--divergence', 'reverse_kl']));
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /0 of 4 steps on-policy/);
+  assert.match(r.stdout, /mean reverse_kl \d\.\d+e[-+]\d+, mean CE \d\.\d+e[-+]\d+ \(CE\/KD [\d.e+-]+\)/);
+});
+
+test('train-student --kind gkd: bad flags and a teacher with another vocabulary are refused before any work', () => {
+  const refused = (more: string[], re: RegExp, out = 'bad') => {
+    const r = distill(args(out, more));
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, re);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.ok(!existsSync(at(out)) && !existsSync(at(`${out}.ckpt`)), 'nothing written');
+  };
+  refused(['--lambda', '1.5'], /distill: --lambda must be a number ≥ 0 and ≤ 1, got '1\.5'/);
+  refused(['--beta', '-0.5'], /distill: --beta must be a number ≥ 0 and ≤ 1, got '-0\.5'/);
+  refused(['--divergence', 'kl'], /distill: --divergence must be forward_kl, reverse_kl, .* or akl, got 'kl'/);
+  refused(['--teacher', at('other-vocab')], /other-vocab has tokenizer byte with 300 ids, the student .* byte with 260; .* needs one tokenizer.*cross-tokenizer KD/);
+  const noTeacher = distill(['reason', 'train-student', '--kind', 'gkd', '--init', at('student'), '--traces', at('traces.jsonl'), '--out', at('bad')]);
+  assert.notEqual(noTeacher.status, 0);
+  assert.match(noTeacher.stderr, /needs --teacher <model>/);
+});
