@@ -204,6 +204,10 @@ export function trainGkd(o: GkdOptions): GkdResult {
             const target = batch.target.dataSync() as BigInt64Array;
             const at: bigint[] = [];
             target.forEach((t, i) => t !== BigInt(IGNORE) && at.push(BigInt(i)));
+            if (at.length === 0) {
+              disposeLmBatch(batch);
+              throw new torch.ConfigError(`gkd: step ${step + 1} has no completion token to distill: its prompts (${rows.map((e) => e.prompt.length).join(', ')} tokens) fill the ${maxLen + 1}-token window`);
+            }
             if (log && !log.records.has(step)) {
               if (teacher.topk) rec.grades = torch.tidy(() => gradesToJson(teacher.grade(batch.input, torch.tensor(BigInt64Array.from(at))) as TopkTeacher));
               log.append(rec);

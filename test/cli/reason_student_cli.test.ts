@@ -105,7 +105,7 @@ test('the reasoning demo\'s jobs (restartStale) delete a checkpoint of another r
 
 test('reason train-student / prune: bad flags and unusable traces get one clear message, exit ≠ 0, nothing written', () => {
   const cases: [string[], RegExp][] = [
-    [['reason', 'train-student', '--traces', TRACES, '--kind', 'rl', '--out', at('bad1')], /--kind must be sft, sft\+kd or answer-only, got 'rl'/],
+    [['reason', 'train-student', '--traces', TRACES, '--kind', 'rl', '--out', at('bad1')], /--kind must be sft, sft\+kd, answer-only or gkd, got 'rl'/],
     [['reason', 'train-student', '--traces', TRACES, '--init', work, '--out', at('bad2')], /is neither an LM folder \(no lm.json\) nor a Hugging Face folder/],
     [['reason', 'train-student', '--traces', at('none.jsonl'), '--out', at('bad3')], /none.jsonl: no such traces file or folder/],
     [['reason', 'train-student', '--traces', TRACES, '--lr', '-1', '--out', at('bad4')], /--lr must be a positive number, got '-1'/],
