@@ -98,6 +98,28 @@ export function tokenDivergenceRows(name: TokenLossName, lq: Tensor, lp: Tensor,
   }
 }
 
+/** Smallest teacher tail mass: a server's rounded top-k can sum to 1 or past it, and a tail of 0 would make reverse KL infinite. */
+const TAIL_FLOOR = 1e-8;
+
+/**
+ * A top-k teacher's view, and the student's, as k + 1 buckets (T = 1): the k tokens the teacher
+ * names, and one tail bucket for every other token (sparse.ts' partition). Student: log q_i for
+ * i ∈ K, log Σ_{j∉K} q_j; teacher: its log p_i, log max(1 − Σ_{i∈K} p_i, 1e-8). With k = V
+ * there is no tail. Returns log-probabilities (N, k+1) (or (N, V)), student first.
+ */
+function topkBuckets(s: Tensor, ids: Tensor, lps: Tensor): [Tensor, Tensor] {
+  const [N, V] = s.shape;
+  const k = ids.shape[1];
+  const lq = s.logSoftmax(-1); // (N, V)
+  const lqK = lq.gather(1, ids); // (N, k)
+  if (k === V) return [lqK, lps];
+  const kept = torch.zeros([N, V], 'bool').scatterValue(1, ids, true); // (N, V)
+  const lqTail = lq.maskedFill(kept, -Infinity).logsumexp(1, true); // (N, 1)
+  // 1 − Σ p_i in float64: it cancels badly when the top k hold nearly all the mass.
+  const lpTail = torch.noGrad(() => lps.toDtype('float64').exp().sum(1, true).neg().add(1).clamp(TAIL_FLOOR).log().toDtype(lps.dtype)); // (N, 1)
+  return [torch.cat([lqK, lqTail], 1), torch.cat([lps, lpTail], 1)];
+}
+
 function isTopk(v: unknown): v is TopkTeacher {
   return v !== null && typeof v === 'object' && !(v instanceof torch.Tensor) && (v as TopkTeacher).ids instanceof torch.Tensor && (v as TopkTeacher).logprobs instanceof torch.Tensor;
 }
@@ -115,9 +137,10 @@ function keptRows(mask: Tensor | undefined, N: number): Tensor | null {
 
 /**
  * The named divergence between student logits (…, V) and the teacher: its logits (…, V) (a local
- * teacher), or its top-k ids and log-probabilities (N, k) (forward_kl only: sparse.ts' bucketed KL,
- * the k kept tokens plus one tail bucket). Mean over the rows `o.mask` keeps, × T². See
- * tokenDivergenceRows for the formulas.
+ * teacher), or its top-k ids and log-probabilities (N, k) at T = 1 (a server's grades). A top-k
+ * teacher is compared over k + 1 buckets (its k tokens and one tail; see topkBuckets): forward_kl
+ * at any T through sparse.ts' sparseKL, every other loss at T = 1. Mean over the rows `o.mask`
+ * keeps, × T². See tokenDivergenceRows for the formulas.
  */
 export function tokenDivergence(name: TokenLossName, student: Tensor, teacher: Tensor | TopkTeacher, o: TokenDivergenceOptions = {}): Tensor {
   const op = 'tokenDivergence';
@@ -135,12 +158,16 @@ export function tokenDivergence(name: TokenLossName, student: Tensor, teacher: T
     if (keep && keep.shape[0] === 0) return s.sum().mul(0); // nothing to distill: 0, still on the graph
     if (keep) s = s.indexSelect(0, keep);
     if (isTopk(teacher)) {
-      if (name !== 'forward_kl') throw new torch.ConfigError(`${op}: '${name}' needs the teacher's full logits; a top-k teacher (ids + log-probabilities) supports forward_kl only`);
       let ids = teacher.ids, lps = teacher.logprobs;
       if (ids.dtype !== 'int64') throw new torch.DTypeError('ERR_DTYPE', op, `teacher ids must be int64, got ${ids.dtype}`, `ids=${fmt(ids)}`);
+      if (ids.ndim !== 2 || ids.shape[0] !== student.shape.slice(0, -1).reduce((a, b) => a * b, 1) || lps.shape.join() !== ids.shape.join())
+        throw new torch.ShapeError('ERR_SHAPE', op, 'a top-k teacher needs ids and logprobs (N, k), one row per student row', `student=${fmt(student)}, ids=${fmt(ids)}, logprobs=${fmt(lps)}`);
       if (keep) [ids, lps] = [ids.indexSelect(0, keep), lps.indexSelect(0, keep)];
-      // Log-probabilities are normalised: logZ = 0.
-      return sparseKL(s, { indices: ids, logits: lps, logZ: torch.zeros([ids.shape[0]]) }, T);
+      // Forward KL at any T: sparse.ts (log-probabilities are normalised: logZ = 0).
+      if (name === 'forward_kl') return sparseKL(s, { indices: ids, logits: lps, logZ: torch.zeros([ids.shape[0]]) }, T);
+      if (T !== 1) throw new torch.ConfigError(`${op}: '${name}' from a top-k teacher is defined at T = 1 only (the tail's shape at other temperatures is unknown); use T = 1, or forward_kl`);
+      const [lq, lp] = topkBuckets(s, ids, lps);
+      return tokenDivergenceRows(name, lq, lp, { beta, alpha, mu }).mean();
     }
     checkTensor(op, 'teacher', teacher);
     sameShape(op, student, teacher);

@@ -32,7 +32,7 @@ export interface GkdTeacher {
   readonly vocabSize: number;
   /** Its distributions at the flattened positions `rows` (N) of `input` (B, T): logits (N, V), or top-k ids and log-probabilities (N, k). */
   grade(input: Tensor, rows: Tensor): Tensor | TopkTeacher;
-  /** Whether grade() gives top-k (logged, forward_kl only) rather than full logits (recomputed). */
+  /** Whether grade() gives top-k (logged; the loss then compares k + 1 buckets, kd/token_losses.ts) rather than full logits (recomputed). */
   readonly topk: boolean;
   /** Completions for prompts (sequence-level KD); ids without the end-of-sequence id, and whether it ended there. */
   generate?(prompts: number[][], o: { temperature: number; maxNewTokens: number; seeds: number[]; eosIds: number[] }): { ids: number[]; stopped: boolean }[];
@@ -150,7 +150,8 @@ export function trainGkd(o: GkdOptions): GkdResult {
   if (teacher.vocabSize !== V)
     throw new torch.ConfigError(`gkd: the teacher's vocabulary has ${teacher.vocabSize} tokens and the student's ${V}; on-policy distillation compares next-token distributions token by token, so both need the same tokenizer. For a teacher with another tokenizer use cross-tokenizer KD (ULD or span alignment, kd/cross_tokenizer.ts) or plain SFT on its traces`);
   const divergence = o.divergence ?? 'jsd';
-  if (teacher.topk && divergence !== 'forward_kl') throw new torch.ConfigError(`gkd: a teacher that grades by top-k log-probabilities supports divergence forward_kl only, not ${divergence}; use a local teacher (full logits) for ${divergence}`);
+  if (teacher.topk && divergence !== 'forward_kl' && (o.lossT ?? 1) !== 1)
+    throw new torch.ConfigError(`gkd: a teacher that grades by top-k log-probabilities gives ${divergence} at loss temperature 1 only (forward_kl at any); use lossT 1, or a local teacher (full logits)`);
   if (o.seqKd && !teacher.generate) throw new torch.ConfigError('gkd: seqKd needs a teacher that generates');
   const bs = Math.min(o.batchSize ?? 8, examples.length);
   const seed = o.seed ?? 0;

@@ -2,7 +2,8 @@
 // float64, rounded to float32): values and the gradient w.r.t. the student's logits, with some
 // rows masked out (their gradient must be 0), at T ∈ {1, 2}. The generalized JSD is also checked
 // against TRL's generalized_jsd_loss as TRL writes it (log-space mixture, kl_div, the mean over
-// labels ≠ −100), at β ∈ {0, 0.3, 1}: β = 0 is forward KL, β = 1 reverse KL.
+// labels ≠ −100), at β ∈ {0, 0.3, 1}: β = 0 is forward KL, β = 1 reverse KL. A top-k teacher
+// (ids + log-probabilities) is compared over its k tokens plus one tail bucket.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../../src/torch/index.js';
@@ -63,6 +64,13 @@ def trl_jsd(student_logits, teacher_logits, labels, beta):
     mask = labels != -100
     jsd = jsd[mask]
     return jsd.sum() / mask.sum()
+def bucket_loss(name, s, lt, ids, m, beta=0.5):
+    # the loss over the teacher's k tokens plus one tail bucket (floored at 1e-8 for the teacher), T = 1
+    q = F.softmax(s, -1)
+    pk = lt.exp(); pt = (1 - pk.sum(-1, keepdim=True)).clamp(min=1e-8)
+    qk = q.gather(-1, ids); qt = q.sum(-1, keepdim=True) - qk.sum(-1, keepdim=True)
+    # logits whose softmax is the buckets
+    return loss(name, torch.cat([qk, qt], -1).log(), torch.cat([pk, pt], -1).log(), m, 1, beta)
 def bucket_kl(s, lt, ids, m):
     # forward KL over the teacher's k tokens plus one tail bucket, T = 1
     lq = F.log_softmax(s, -1)
@@ -103,6 +111,19 @@ cases.push({
   py: `(bucket_kl(s.double(), lt.double(), ids, m)).float()`,
   ours: ({ s, lt, ids, m }: In) => kd.tokenDivergence('forward_kl', s, { ids, logprobs: lt }, { mask: m }),
 });
+for (const name of names.filter((n) => n !== 'forward_kl')) {
+  cases.push({
+    name: `${name} from a top-k teacher (k = 4 + tail), masked rows`, inputs: { s, lt: topLp, ids: topIds, m }, grad: ['s'], setup,
+    py: `(bucket_loss('${name}', s.double(), lt.double(), ids, m, 0.3)).float()`,
+    ours: ({ s, lt, ids, m }: In) => kd.tokenDivergence(name, s, { ids, logprobs: lt }, { mask: m, beta: 0.3 }),
+  });
+}
+// All V tokens given: no tail, the loss over the full distributions.
+const { values: allLp, indices: allIds } = torch.topk(lt, 10, -1);
+cases.push({
+  name: 'jsd from a top-k teacher with k = V equals the full-logit jsd', inputs: { s, t, m }, grad: ['s'], setup, py: f64(`loss('jsd', S, U, m, 1)`),
+  ours: ({ s, m }: In) => kd.tokenDivergence('jsd', s, { ids: allIds, logprobs: allLp }, { mask: m }),
+});
 parityTests(cases);
 
 test('every loss is 0 when the student equals the teacher; rows given as (B, T, V) are flattened', () => {
@@ -121,7 +142,7 @@ test('a mask that keeps no row gives 0 with a zero gradient', () => {
   near(x.grad!.abs().sum(), 0);
 });
 
-test('bad options: an unknown loss, beta / alpha / mu out of range, a top-k teacher for a loss that needs full logits, shapes', () => {
+test('bad options: an unknown loss, beta / alpha / mu out of range, a top-k teacher at T ≠ 1 for a loss other than forward KL, shapes', () => {
   const err = (re: RegExp) => (e: Error) => e instanceof torch.ConfigError && re.test(e.message);
   assert.throws(() => kd.tokenDivergence('kl' as TokenLossName, s, t), err(/unknown loss 'kl'.*forward_kl/));
   assert.throws(() => kd.tokenDivergence('jsd', s, t, { beta: 1.5 }), err(/beta must be a number in \[0, 1\]/));
@@ -129,7 +150,8 @@ test('bad options: an unknown loss, beta / alpha / mu out of range, a top-k teac
   assert.throws(() => kd.tokenDivergence('skew_kl', s, t, { alpha: 1 }), err(/alpha/));
   assert.throws(() => kd.tokenDivergence('akl', s, t, { mu: 1 }), err(/mu/));
   assert.throws(() => kd.tokenDivergence('forward_kl', s, t, { T: 0 }), err(/temperature/));
-  assert.throws(() => kd.tokenDivergence('reverse_kl', s, { ids: topIds, logprobs: topLp }), err(/reverse_kl' needs the teacher's full logits/));
+  assert.throws(() => kd.tokenDivergence('reverse_kl', s, { ids: topIds, logprobs: topLp }, { T: 2 }), err(/reverse_kl' from a top-k teacher is defined at T = 1 only/));
+  assert.throws(() => kd.tokenDivergence('reverse_kl', s, { ids: topIds.slice(0, 0, 7), logprobs: topLp.slice(0, 0, 7) }), torch.ShapeError);
   assert.throws(() => kd.tokenDivergence('forward_kl', s, R(8, 9)), torch.ShapeError);
   assert.throws(() => kd.tokenDivergence('forward_kl', s, t, { mask: torch.ones([7], 'bool') }), torch.ShapeError);
 });

@@ -90,7 +90,7 @@ test('λ draws a share of on-policy steps; training brings the student toward th
 
 for (const [what, topK] of [['a local teacher (full logits, recomputed)', undefined], ['a top-k teacher (grades logged)', 5]] as const) {
   test(`a killed run resumes from its sample log to bit-identical weights: ${what}`, () => {
-    const divergence: TokenLossName = topK ? 'forward_kl' : 'jsd';
+    const divergence: TokenLossName = topK ? 'reverse_kl' : 'jsd';
     let grades = 0, calls = 0;
     const counting = (): GkdTeacher => {
       const t = localTeacher(teacherModel, { topK });
@@ -123,7 +123,7 @@ for (const [what, topK] of [['a local teacher (full logits, recomputed)', undefi
   });
 }
 
-test('bad input: λ or β outside [0, 1], another vocabulary, a top-k teacher with JSD, a student that only writes end-of-sequence', () => {
+test('bad input: λ or β outside [0, 1], another vocabulary, a top-k teacher at loss temperature 2, a student that only writes end-of-sequence', () => {
   const err = (re: RegExp) => (e: Error) => e instanceof torch.ConfigError && re.test(e.message);
   assert.throws(() => trainGkd(base({ lambda: 1.5 })), err(/lambda .* must be a number in \[0, 1\], got 1\.5/));
   assert.throws(() => trainGkd(base({ lambda: -0.1 })), err(/lambda/));
@@ -131,7 +131,7 @@ test('bad input: λ or β outside [0, 1], another vocabulary, a top-k teacher wi
   torch.manualSeed(1);
   const other = new CausalLM({ ...teacherCfg, vocabSize: 300 });
   assert.throws(() => trainGkd(base({ teacher: localTeacher(other) })), err(/teacher's vocabulary has 300 tokens and the student's 260.*same tokenizer.*cross-tokenizer KD/));
-  assert.throws(() => trainGkd(base({ teacher: localTeacher(teacherModel, { topK: 4 }) })), err(/top-k .* forward_kl only, not jsd/));
+  assert.throws(() => trainGkd(base({ teacher: localTeacher(teacherModel, { topK: 4 }), lossT: 2 })), err(/top-k log-probabilities gives jsd at loss temperature 1 only/));
   // A student whose logits are all 0 writes token 0 greedily: with 0 as its end-of-sequence id, every sample is empty
   // (one step: the step trains on the dataset's completions instead, which changes the student).
   const mute = newStudent();
