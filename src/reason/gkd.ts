@@ -26,12 +26,16 @@ import { GkdLog, gradesFromJson, gradesToJson, type GkdLogRecord } from './gkd_l
 /**
  * What grades the completions. A local model gives full logits and is cheap and deterministic to
  * rerun, so its grades are recomputed on resume; a teacher that grades by top-k (a server's
- * log-probabilities) has them logged. A remote TokenScorer (async) plugs in once the loop awaits.
+ * log-probabilities) has them logged. A TokenScorer (a served model) plugs in through
+ * gkd_scorer.ts' scorerTeacher.
  */
 export interface GkdTeacher {
   readonly vocabSize: number;
-  /** Its distributions at the flattened positions `rows` (N) of `input` (B, T): logits (N, V), or top-k ids and log-probabilities (N, k). */
-  grade(input: Tensor, rows: Tensor): Tensor | TopkTeacher;
+  /**
+   * Its distributions at the flattened positions `rows` (N) of `input` (B, T), whose next tokens are
+   * `target` (B, T): logits (N, V), or top-k ids and log-probabilities (N, k).
+   */
+  grade(input: Tensor, rows: Tensor, target: Tensor): Tensor | TopkTeacher;
   /** Whether grade() gives top-k (logged; the loss then compares k + 1 buckets, kd/token_losses.ts) rather than full logits (recomputed). */
   readonly topk: boolean;
   /** Completions for prompts (sequence-level KD); ids without the end-of-sequence id, and whether it ended there. */
@@ -210,7 +214,7 @@ export function trainGkd(o: GkdOptions): GkdResult {
               throw new torch.ConfigError(`gkd: step ${step + 1} has no completion token to distill: its prompts (${rows.map((e) => e.prompt.length).join(', ')} tokens) fill the ${maxLen + 1}-token window`);
             }
             if (log && !log.records.has(step)) {
-              if (teacher.topk) rec.grades = torch.tidy(() => gradesToJson(teacher.grade(batch.input, torch.tensor(BigInt64Array.from(at))) as TopkTeacher));
+              if (teacher.topk) rec.grades = torch.tidy(() => gradesToJson(teacher.grade(batch.input, torch.tensor(BigInt64Array.from(at)), batch.target) as TopkTeacher));
               log.append(rec);
             }
             yield { batch, rec, rows: torch.tensor(BigInt64Array.from(at)) };
@@ -224,7 +228,7 @@ export function trainGkd(o: GkdOptions): GkdResult {
       computeLoss: ({ batch, rec, rows }) => {
         const logits = model.call(batch.input).reshape([-1, V]); // (B·T, V)
         const student = logits.indexSelect(0, rows); // (N, V)
-        const graded = rec.grades ? gradesFromJson(rec.grades) : teacher.grade(batch.input, rows);
+        const graded = rec.grades ? gradesFromJson(rec.grades) : teacher.grade(batch.input, rows, batch.target);
         const kd = tokenDivergence(divergence, student, graded, { beta: o.beta ?? 0.5, T: o.lossT ?? 1 });
         const offPolicy = rec.source !== 'student';
         const ce = alpha > 0 && offPolicy ? torch.crossEntropy(logits, batch.target.reshape([-1]), { ignoreIndex: IGNORE }) : null;

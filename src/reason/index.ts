@@ -21,4 +21,5 @@ export { studentExamples, teacherDistributions, replyText, prunedStudent, type S
 export { readProblemsFile, writeProblemsFile, readTracesFile } from './files.js';
 export { trainLm, type LmTrainOptions, type LmStepInfo } from './sft.js';
 export { trainGkd, localTeacher, checkGkdOptions, type GkdOptions, type GkdStepInfo, type GkdResult, type GkdTeacher } from './gkd.js';
+export { blockingScorer, scorerTeacher, type ScorerSpec, type SyncScorer, type TokenScoreLike } from './gkd_scorer.js';
 export { evaluateLm, type LmEvaluation } from './evaluate.js';

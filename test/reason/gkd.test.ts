@@ -17,6 +17,8 @@ import { hashSeed } from '../../src/data/index.js';
 import { batchAt } from '../../src/reason/sft.js';
 import { localTeacher, trainGkd, type GkdOptions, type GkdTeacher } from '../../src/reason/gkd.js';
 import type { GkdLogRecord } from '../../src/reason/gkd_log.js';
+import { blockingScorer, scorerTeacher } from '../../src/reason/gkd_scorer.js';
+import { bigramLogprobs, bigramScores } from './gkd_scorer_fixture.js';
 
 const tok = new ByteTokenizer();
 const examples = ['x+y=10', 'y=8/2=4', '2y=28-20=8', 'x=10-4=6', 'x=3', 'y=7'].map((s, i) => ({ prompt: tok.chatPrompt([{ role: 'user', content: `q${i}` }]), completion: [...tok.encode(s), tok.eosId] }));
@@ -94,7 +96,7 @@ for (const [what, topK] of [['a local teacher (full logits, recomputed)', undefi
     let grades = 0, calls = 0;
     const counting = (): GkdTeacher => {
       const t = localTeacher(teacherModel, { topK });
-      return { ...t, grade: (x, rows) => (grades++, t.grade(x, rows)) };
+      return { ...t, grade: (x, rows, y) => (grades++, t.grade(x, rows, y)) };
     };
     const run = (ckpt: string, crashAt?: number, seen?: { step: number; calls: number; grades: number }[]) => {
       const model = newStudent();
@@ -140,4 +142,36 @@ test('bad input: λ or β outside [0, 1], another vocabulary, a top-k teacher at
   assert.throws(() => trainGkd(base({ model: mute, lambda: 1, temperature: 0, eosIds: [0], steps: 1, onWarn: (w) => warnings.push(w) })), err(/every student sample of the run was empty .*3 skipped/));
   assert.equal(warnings.length, 1);
   assert.match(warnings[0], /step 1: 3 student sample\(s\) were empty .* skipped; the step used the off-policy completions/);
+});
+
+test('a scoring teacher (async, in a worker) grades each completion position with its top-k, and trains like the same scorer in-process', () => {
+  const spec = { module: new URL('./gkd_scorer_fixture.js', import.meta.url).href, export: 'BigramScorer', args: [tok.vocabSize] };
+  const remote = blockingScorer(spec);
+  try {
+    assert.deepEqual(remote.scoreTokens([[1, 2, 3], [7, 8]], 3), bigramScores([[1, 2, 3], [7, 8]], 3, tok.vocabSize));
+    // Grades at the completion positions: the bigram row of the token at each position (an independent computation).
+    const teacher = scorerTeacher(remote, { vocabSize: tok.vocabSize, k: 6 });
+    const input = torch.tensor(BigInt64Array.from([5n, 9n, 4n, 0n, 6n, 2n, 8n, 1n]), { shape: [2, 4] });
+    const target = torch.tensor(BigInt64Array.from([-100n, 4n, 11n, -100n, -100n, -100n, 1n, 3n]), { shape: [2, 4] });
+    const rows = torch.tensor(BigInt64Array.from([1n, 2n, 6n, 7n]));
+    const g = teacher.grade(input, rows, target) as { ids: torch.Tensor; logprobs: torch.Tensor };
+    const at = [9, 4, 8, 1]; // the input token at each graded position
+    const want = at.map((a) => bigramLogprobs(a, tok.vocabSize)).map((lp) => lp.map((_, v) => v).sort((x, y) => lp[y] - lp[x]).slice(0, 6));
+    assert.deepEqual(Array.from(g.ids.dataSync() as BigInt64Array, Number), want.flat());
+    // Training through the worker equals training with the same scorer called in-process.
+    const local = scorerTeacher({ scoreTokens: (p, k) => bigramScores(p, k, tok.vocabSize) }, { vocabSize: tok.vocabSize, k: 6 });
+    const a = newStudent(), b = newStudent();
+    trainGkd(base({ model: a, teacher: scorerTeacher(remote, { vocabSize: tok.vocabSize, k: 6 }), divergence: 'reverse_kl', lambda: 0.5, steps: 3 }));
+    trainGkd(base({ model: b, teacher: local, divergence: 'reverse_kl', lambda: 0.5, steps: 3 }));
+    for (const [k, t] of Object.entries(a.stateDict())) assert.equal(t.sub(b.stateDict()[k]).abs().max().item(), 0, `${k} differs`);
+    assert.notEqual(a.stateDict()['lm_head.weight'].sub(newStudent().stateDict()['lm_head.weight']).abs().max().item(), 0);
+  } finally {
+    remote.close();
+  }
+  const failing = blockingScorer({ module: spec.module, export: 'FailingScorer' });
+  try {
+    assert.throws(() => failing.scoreTokens([[1, 2]], 2), (e: Error & { code?: string }) => e.code === 'ERR_TEACHER_FEATURE' && /does not return prompt log-probabilities/.test(e.message));
+  } finally {
+    failing.close();
+  }
 });
