@@ -95,6 +95,9 @@ export async function runReasonGkd(o: Opts): Promise<number> {
     console.log(`student written to ${out}: ${r.onPolicySteps} of ${recipe.steps} steps on-policy (${r.samples} samples${r.skipped ? `, ${r.skipped} empty ones skipped` : ''})`);
     // The parts' magnitudes side by side, so a KD term far smaller than the CE is seen.
     console.log(`mean ${divergence} ${parts.kd.toExponential(3)}${parts.ce !== null ? `, mean CE ${parts.ce.toExponential(3)} (CE/KD ${(parts.ce / parts.kd).toPrecision(3)})` : ''}`);
+    // As weighted in the loss: (1 − α)·KD against α·CE.
+    if (parts.ce !== null && g.alpha * parts.ce > 1000 * (1 - g.alpha) * parts.kd)
+      console.log('note: the weighted KD term is over 1000× smaller than the CE term, so it barely moves the student; lower --alpha, or use a teacher whose distributions are softer');
     if (evaluation) console.log(`pass@1 ${(evaluation.accuracy * 100).toFixed(1)}% (${evaluation.correct}/${evaluation.total}) on ${String(o.eval)}`);
   }
   return 0;

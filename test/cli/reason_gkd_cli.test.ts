@@ -62,11 +62,17 @@ test('train-student --kind gkd: a resumable on-policy run that logs its samples 
   assert.deepEqual(readFileSync(at('gkd', 'model.safetensors')), weights);
 });
 
-test('train-student --kind gkd with an SFT share prints both parts\' magnitudes', () => {
+test('train-student --kind gkd with an SFT share prints both parts\' magnitudes, and says when KD is negligible', () => {
   const r = distill(args('mixed', ['--lambda', '0', '--alpha', '0.5', '--divergence', 'reverse_kl']));
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /0 of 4 steps on-policy/);
   assert.match(r.stdout, /mean reverse_kl \d\.\d+e[-+]\d+, mean CE \d\.\d+e[-+]\d+ \(CE\/KD [\d.e+-]+\)/);
+  assert.doesNotMatch(r.stdout, /1000× smaller/);
+  // The student as its own teacher: KD starts at 0 and stays tiny, and the summary says the KD term is negligible.
+  const self = distill(args('self', ['--teacher', at('student'), '--lambda', '0', '--alpha', '0.5']));
+  assert.equal(self.status, 0, self.stderr);
+  assert.match(self.stdout, /mean jsd \d\.\d+e-\d+, mean CE \d\.\d+e\+0/);
+  assert.match(self.stdout, /note: the weighted KD term is over 1000× smaller than the CE term/);
 });
 
 test('train-student --kind gkd: bad flags and a teacher with another vocabulary are refused before any work', () => {
