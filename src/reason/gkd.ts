@@ -167,7 +167,11 @@ export function trainGkd(o: GkdOptions): GkdResult {
   const warmup = Math.max(1, Math.min(o.warmupSteps ?? Math.min(100, Math.floor(o.steps / 10)), o.steps - 1));
   const sched = o.steps >= 2 ? warmupCosine(opt, { warmupSteps: warmup, totalSteps: o.steps, startFactor: 0.01 }) : undefined;
   const perEpoch = Math.max(1, Math.floor(examples.length / bs));
-  const log = o.checkpoint ? GkdLog.open(`${o.checkpoint}.samples.jsonl`, o.recipe ?? null, { fresh: !existsSync(o.checkpoint) }) : null;
+  // The sample log opens with the first batch, after the Trainer has accepted the checkpoint: a
+  // run refused for another recipe leaves the old run's log as it was.
+  const fresh = !o.checkpoint || !existsSync(o.checkpoint);
+  let log: GkdLog | null = null;
+  const openLog = () => (log ??= o.checkpoint ? GkdLog.open(`${o.checkpoint}.samples.jsonl`, o.recipe ?? null, { fresh }) : null);
   // Counters, checkpointed with the run (a resumed run counts what the whole run did).
   let c = { onPolicySteps: 0, samples: 0, skipped: 0, kdSum: 0, ceSum: 0, ceSteps: 0 };
   let last: GkdStepInfo | null = null;
@@ -175,7 +179,7 @@ export function trainGkd(o: GkdOptions): GkdResult {
 
   /** The step's completions: replayed from the log, or drawn (λ), sampled and logged. */
   function completionsAt(step: number, batch: readonly LmExample[]): GkdLogRecord {
-    const logged = log?.records.get(step);
+    const logged = openLog()?.records.get(step);
     if (logged) return logged;
     const onPolicy = new Rng(seed, step, 0x6b64).uniform() < o.lambda;
     const prompts = batch.map((e) => e.prompt);
@@ -213,6 +217,7 @@ export function trainGkd(o: GkdOptions): GkdResult {
               disposeLmBatch(batch);
               throw new torch.ConfigError(`gkd: step ${step + 1} has no completion token to distill: its prompts (${rows.map((e) => e.prompt.length).join(', ')} tokens) fill the ${maxLen + 1}-token window`);
             }
+            const log = openLog();
             if (log && !log.records.has(step)) {
               if (teacher.topk) rec.grades = torch.tidy(() => gradesToJson(teacher.grade(batch.input, torch.tensor(BigInt64Array.from(at)), batch.target) as TopkTeacher));
               log.append(rec);
@@ -264,7 +269,7 @@ export function trainGkd(o: GkdOptions): GkdResult {
       throw new torch.ConfigError(`gkd: every student sample of the run was empty (only an end-of-sequence token; ${c.skipped} skipped), so nothing was distilled on-policy; check the student's chat template and end-of-sequence ids, or raise the temperature`);
     return { step: r.step, last, onPolicySteps: c.onPolicySteps, samples: c.samples, skipped: c.skipped, meanKd: c.kdSum / Math.max(1, r.step), meanCe: c.ceSteps ? c.ceSum / c.ceSteps : null };
   } finally {
-    log?.close();
+    (log as GkdLog | null)?.close();
     opt.dispose();
     model.eval();
   }

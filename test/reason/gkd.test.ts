@@ -111,6 +111,10 @@ for (const [what, topK] of [['a local teacher (full logits, recomputed)', undefi
     const straight = run(join(dir, `a${topK}.ckpt`));
     assert.throws(() => run(join(dir, `b${topK}.ckpt`), 7), /killed/);
     assert.equal(readLog(join(dir, `b${topK}.ckpt`)).length, 7, 'steps 1…7 logged');
+    // Another recipe is refused, its checkpoint and sample log left as they were.
+    const logBytes = readFileSync(join(dir, `b${topK}.ckpt.samples.jsonl`));
+    assert.throws(() => trainGkd(base({ steps: 8, checkpoint: join(dir, `b${topK}.ckpt`), recipe: { other: true } })), /was written by a run with other options/);
+    assert.deepEqual(readFileSync(join(dir, `b${topK}.ckpt.samples.jsonl`)), logBytes);
     [grades, calls] = [0, 0];
     const seen: { step: number; calls: number; grades: number }[] = [];
     const resumed = run(join(dir, `b${topK}.ckpt`), undefined, seen);
