@@ -21,7 +21,7 @@ const at = (...p: string[]) => join(work, ...p);
 const distill = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { cwd: work, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 120_000 });
 
 const tok = new ByteTokenizer();
-const cfg = (dim: number, layers: number, vocabSize = tok.vocabSize) => ({ vocabSize, dim, nLayers: layers, nHeads: 2, nKvHeads: 2, hiddenDim: 2 * dim, maxSeqLen: 64 });
+const cfg = (dim: number, layers: number, vocabSize = tok.vocabSize) => ({ vocabSize, dim, nLayers: layers, nHeads: 2, nKvHeads: 2, hiddenDim: 2 * dim, maxSeqLen: 192 });
 torch.manualSeed(1);
 saveLm(at('teacher'), new CausalLM(cfg(32, 2)), tok);
 saveLm(at('student'), new CausalLM(cfg(16, 1)), tok);
@@ -35,14 +35,16 @@ writeFileSync(at('traces.jsonl'), [0, 1, 2, 3, 4].map((i) => JSON.stringify(trac
 const args = (out: string, more: string[] = []) => ['reason', 'train-student', '--kind', 'gkd', '--teacher', at('teacher'), '--init', at('student'), '--traces', at('traces.jsonl'),
   '--lambda', '0.5', '--beta', '0.5', '--temperature', '1', '--steps', '4', '--batch-size', '2', '--max-new-tokens', '8', '--seed', '2', '--out', at(out), ...more];
 
-test('train-student --kind gkd: a resumable on-policy run that logs its samples and its parts', () => {
-  const r = distill(args('gkd', ['--json']));
+test('train-student --kind gkd: a resumable on-policy run that logs its samples and its parts, measured on a problems file', () => {
+  assert.equal(distill(['reason', 'problems', '--families', 'chickens-rabbits', '--split', 'test', '--n', '3', '--seed', '4', '--out', at('test.jsonl'), '--json']).status, 0);
+  const r = distill(args('gkd', ['--json', '--eval', at('test.jsonl')]));
   assert.equal(r.status, 0, r.stderr);
   const s = JSON.parse(r.stdout.trim().split('\n').pop()!);
   assert.deepEqual([s.kind, s.examples, s.steps], ['gkd', 4, 4]);
   assert.ok(s.onPolicySteps >= 1 && s.onPolicySteps <= 3, `${s.onPolicySteps} of 4 steps on-policy at λ = 0.5, seed 2`);
   assert.equal(s.samples + s.skipped, 2 * s.onPolicySteps);
   assert.ok(s.kd > 0 && s.ce === null);
+  assert.equal(s.evaluation.total, 3);
   const log = readFileSync(at('gkd.ckpt.samples.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.equal(log.length, 5, 'a header and one line per step');
   assert.equal(log.slice(1).filter((l) => l.source === 'student').length, s.onPolicySteps);
@@ -51,7 +53,7 @@ test('train-student --kind gkd: a resumable on-policy run that logs its samples 
   const weights = readFileSync(at('gkd', 'model.safetensors'));
   assert.notDeepEqual(weights, readFileSync(at('student', 'model.safetensors')));
   // A rerun resumes from the finished checkpoint: the same weights and counts.
-  const again = distill(args('gkd', ['--json']));
+  const again = distill(args('gkd', ['--json', '--eval', at('test.jsonl')]));
   assert.equal(again.status, 0, again.stderr);
   assert.deepEqual(readFileSync(at('gkd', 'model.safetensors')), weights);
   assert.deepEqual(JSON.parse(again.stdout.trim().split('\n').pop()!), s);
