@@ -41,7 +41,8 @@ function plain<R>(model: CausalLM, ids: Tensor, head: (hidden: Tensor) => R, o: 
   const h = model.hidden(ids, undefined, o); // (B, T, d), with its graph
   const leaf = h.detach().requiresGrad_();
   const r = head(leaf);
-  h.backward(leafGrad(leaf));
+  const g = leafGrad(leaf);
+  if (h.requiresGrad) h.backward(g); // false only when every parameter below the head is frozen
   return r;
 }
 
@@ -83,6 +84,7 @@ function checkpointed<R>(model: CausalLM, ids: Tensor, head: (hidden: Tensor) =>
     inputs[i].dispose();
   }
   torch.setRngState(after); // the generator continues as if the blocks ran once
-  model.embed_tokens.call(ids).backward(g);
+  // The embedding last (skipped when it is frozen, e.g. under LoRA: nothing to backpropagate into).
+  if (model.embed_tokens.weight.requiresGrad) model.embed_tokens.call(ids).backward(g);
   return r;
 }

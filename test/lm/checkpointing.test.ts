@@ -113,6 +113,32 @@ test('checkpointing replays the random draws of each block (dropout inside a blo
   });
 });
 
+test('frozen parameters (a LoRA-style frozen embedding, head and first block) get no gradient; the others match', () => {
+  torch.tidy(() => {
+    torch.manualSeed(4);
+    const m = new CausalLM(ARCHS[0][1]);
+    const frozen = (n: string) => n.startsWith('embed_tokens.') || n.startsWith('lm_head.') || n.startsWith('layers.0.');
+    for (const [n, p] of m.namedParameters()) if (frozen(n)) p.requiresGrad_(false);
+    const ids = torch.randint(0, 37, [2, 8]);
+    const target = torch.randint(0, 37, [2, 8]);
+    const grads = () => {
+      const out = new Map<string, Tensor>();
+      for (const [n, p] of m.namedParameters()) {
+        if (frozen(n)) assert.equal(p.grad, null, `${n} is frozen`);
+        else out.set(n, torch.keep(p.grad!.clone()));
+      }
+      m.zeroGrad();
+      return out;
+    };
+    ce(m.call(ids), target).backward();
+    const ref = grads();
+    for (const checkpointing of [false, true]) {
+      forwardBackward(m, ids, (h) => ce(m.head(h), target).backward(), { checkpointing });
+      assertSameGrads(grads(), ref, `frozen, checkpointing ${checkpointing}`);
+    }
+  });
+});
+
 test('a head that does not call backward is a clear error', () => {
   torch.tidy(() => {
     const m = new CausalLM(ARCHS[0][1]);
