@@ -8,6 +8,15 @@
 // The head gets the final hidden states as a leaf, so it may compute its loss however it
 // likes (full logits, a chunked loss) and call backward itself; its gradient on that leaf
 // is then sent back through the norm, the blocks and the embedding.
+//
+// In a Trainer's computeLoss the whole step runs here, scaled by the weight it returns,
+// and its LossOutput.backward has nothing left to do:
+//   const loss = forwardBackward(model, b.input, (h) => {
+//     const l = lossOf(model.head(h), b.target);  // or chunkedLmLoss(h.view([-1, d]), model.headWeight, …)
+//     l.mul(weight).backward();
+//     return l.detach();  // detached: a returned graph would keep the logits alive
+//   }, { checkpointing, positions: b.positions, segments: b.segments });
+//   return { loss, weight, backward: () => {} };
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import type { CausalLM, ForwardOptions } from './model.js';
