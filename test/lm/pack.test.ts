@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import * as torch from '../../src/torch/index.js';
 import type { Tensor } from '../../src/torch/index.js';
-import { CausalLM, type LmConfig } from '../../src/lm/model.js';
+import { CausalLM, type LmConfig, type ForwardOptions } from '../../src/lm/model.js';
+import { tokenKdLoss } from '../../src/kd/token_kd.js';
 import { makeBatch, disposeLmBatch, type LmExample } from '../../src/lm/batch.js';
 import { packExamples, PAD_SEGMENT } from '../../src/lm/pack.js';
 import { oracleChecks, type Check } from '../helpers/checks.js';
@@ -102,6 +103,36 @@ for (const [name, cfg] of cfgs) {
     });
   });
 }
+
+test('token-level KD on packed rows (teacher top-k at the packed positions) equals the unpacked batch, loss and gradients', () => {
+  torch.tidy(() => {
+    const cfg = cfgs[0][1];
+    torch.manualSeed(13);
+    const m = new CausalLM(cfg);
+    // Every other completion token has the teacher's top-3 (ids and normalised log-probabilities).
+    const docs = documents(cfg.vocabSize, 6).map((d, j) => ({
+      ...d,
+      teacher: d.completion.map((t, c) => ((c + j) % 2 ? null : { ids: [t, (t + 1) % cfg.vocabSize, (t + 5) % cfg.vocabSize], logprobs: [Math.log(0.7), Math.log(0.2), Math.log(0.1)] })),
+    }));
+    const run = (b: ReturnType<typeof makeBatch>, o: ForwardOptions) => {
+      m.zeroGrad();
+      const parts = torch.tidy(() => {
+        const r = tokenKdLoss(m.call(b.input, undefined, o), b.target, b.teacher, { alpha: 0.5, T: 2 });
+        r.loss.backward();
+        return { loss: r.loss.item(), kl: r.kl! };
+      });
+      const grads = new Map(m.namedParameters().map(([n, p]) => [n, torch.keep(p.grad!.clone())] as const));
+      return { ...parts, grads };
+    };
+    const packed = packExamples(docs, 16, 0);
+    const unpacked = makeBatch(docs, 16, 0);
+    assert.equal(packed.teacher!.rows.shape[0], unpacked.teacher!.rows.shape[0]);
+    const a = run(packed, { positions: packed.positions, segments: packed.segments });
+    const b = run(unpacked, {});
+    assert.ok(Math.abs(a.loss - b.loss) <= 1e-5 * b.loss && Math.abs(a.kl - b.kl) <= 1e-5 * b.kl, `loss ${a.loss}/${b.loss}, kl ${a.kl}/${b.kl}`);
+    for (const [n, g] of b.grads) assertClose(a.grads.get(n)!, enc(g), { rtol: 1e-4, atol: 1e-6, label: `grad ${n}` });
+  });
+});
 
 /** Our packed loss and gradients; PyTorch runs each document alone and normalises by the total completion tokens. */
 function torchParity(name: string, cfg: Partial<LmConfig> & { vocabSize: number }): Check {
