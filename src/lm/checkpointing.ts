@@ -4,6 +4,8 @@
 // block's input (B, T, d); the reverse pass recomputes one block at a time with a graph and
 // backpropagates through it. Memory for activations drops from L blocks' worth of
 // saved tensors to L inputs plus one block's; the price is a second forward of the blocks.
+// Forward hooks on the blocks then run twice, the first time on outputs without a graph:
+// a feature-KD loss that reads block outputs through hooks needs checkpointing off.
 //
 // The head gets the final hidden states as a leaf, so it may compute its loss however it
 // likes (full logits, a chunked loss) and call backward itself; its gradient on that leaf
