@@ -42,6 +42,15 @@ export interface GkdTeacher {
   generate?(prompts: number[][], o: { temperature: number; maxNewTokens: number; seeds: number[]; eosIds: number[] }): { ids: number[]; stopped: boolean }[];
 }
 
+/**
+ * Logits at the flattened positions `rows` (N) of `input` (B, T) only: the head runs on the
+ * completion positions, not the prompt's, which for a large vocabulary is most of the memory.
+ */
+function completionLogits(model: CausalLM, input: Tensor, rows: Tensor): Tensor {
+  const h = model.hidden(input); // (B, T, d)
+  return model.head(h.reshape([-1, h.shape[2]]).indexSelect(0, rows)); // (N, V)
+}
+
 function sample(model: CausalLM, prompts: number[][], o: { temperature: number; maxNewTokens: number; seeds: number[]; eosIds: number[] }) {
   return generateBatch(model, prompts.map((prompt, b) => ({ prompt, options: { maxNewTokens: o.maxNewTokens, temperature: o.temperature, seed: o.seeds[b], eosId: o.eosIds } })))
     .map((g) => ({ ids: g.ids, stopped: g.finishReason === 'stop' }));
@@ -55,8 +64,7 @@ export function localTeacher(model: CausalLM, o: { topK?: number } = {}): GkdTea
     topk: o.topK !== undefined,
     grade(input, rows) {
       return torch.noGrad(() => {
-        const V = model.cfg.vocabSize;
-        const z = model.call(input).reshape([-1, V]).indexSelect(0, rows); // (N, V)
+        const z = completionLogits(model, input, rows); // (N, V)
         if (o.topK === undefined) return z;
         const { values, indices } = torch.topk(z.logSoftmax(-1), o.topK, -1);
         return { ids: indices, logprobs: values };
@@ -231,12 +239,12 @@ export function trainGkd(o: GkdOptions): GkdResult {
         },
       },
       computeLoss: ({ batch, rec, rows }) => {
-        const logits = model.call(batch.input).reshape([-1, V]); // (B·T, V)
-        const student = logits.indexSelect(0, rows); // (N, V)
+        const student = completionLogits(model, batch.input, rows); // (N, V)
         const graded = rec.grades ? gradesFromJson(rec.grades) : teacher.grade(batch.input, rows, batch.target);
         const kd = tokenDivergence(divergence, student, graded, { beta: o.beta ?? 0.5, T: o.lossT ?? 1 });
         const offPolicy = rec.source !== 'student';
-        const ce = alpha > 0 && offPolicy ? torch.crossEntropy(logits, batch.target.reshape([-1]), { ignoreIndex: IGNORE }) : null;
+        // CE over the same rows: the mean over the completion tokens, as with ignore_index over the whole batch.
+        const ce = alpha > 0 && offPolicy ? torch.crossEntropy(student, batch.target.reshape([-1]).indexSelect(0, rows)) : null;
         const loss = ce ? kd.mul(1 - alpha).add(ce.mul(alpha)) : alpha > 0 ? kd.mul(1 - alpha) : kd;
         info = { kd: kd.item(), ce: ce ? ce.item() : null, source: rec.source, tokens: batch.tokens };
         c = {

@@ -100,8 +100,9 @@ for (const [what, topK] of [['a local teacher (full logits, recomputed)', undefi
     };
     const run = (ckpt: string, crashAt?: number, seen?: { step: number; calls: number; grades: number }[]) => {
       const model = newStudent();
-      const call = model.call.bind(model);
-      model.call = ((...a: Parameters<CausalLM['call']>) => (calls++, call(...a))) as CausalLM['call'];
+      // Every forward (sampling's and training's) runs the blocks through hidden().
+      const hidden = model.hidden.bind(model);
+      model.hidden = (...a: Parameters<CausalLM['hidden']>) => (calls++, hidden(...a));
       trainGkd(base({ model, teacher: counting(), divergence, steps: 8, lambda: 0.7, seqKd: true, checkpoint: ckpt, checkpointEvery: 3, recipe: { topK: topK ?? null }, onStep: (s) => {
         seen?.push({ step: s.step, calls, grades });
         if (s.step === crashAt) throw new Error('killed');
