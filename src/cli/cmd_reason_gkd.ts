@@ -12,7 +12,7 @@ import { loadAnyLm, peekLm } from '../lm/load.js';
 import { studentExamples } from '../reason/students.js';
 import { readProblemsFile } from '../reason/files.js';
 import { evaluateLm } from '../reason/evaluate.js';
-import { checkGkdOptions, localTeacher, trainGkd } from '../reason/gkd.js';
+import { checkGkdOptions, localTeacher, tokenizerMismatch, trainGkd } from '../reason/gkd.js';
 import { TOKEN_LOSS_NAMES, type TokenLossName } from '../kd/index.js';
 import { REASONING_DEFAULTS } from './reason_defaults.js';
 import { loadTraces } from './reason_student.js';
@@ -40,10 +40,15 @@ export async function runReasonGkd(o: Opts): Promise<number> {
     maxNewTokens: num(o, 'maxNewTokens', 256),
   };
   checkGkdOptions(g);
-  // Same tokenizer on both sides, checked from the headers before any weights load.
+  // One tokenizer on both sides, checked from the headers before any weights load.
   const student = peekLm(init), teacher = peekLm(teacherPath);
-  if (student.tokenizer.kind !== teacher.tokenizer.kind || student.config.vocabSize !== teacher.config.vocabSize)
-    throw new torch.ConfigError(`--teacher ${teacherPath} has tokenizer ${teacher.tokenizer.kind} with ${teacher.config.vocabSize} ids, the student (--init ${init}) ${student.tokenizer.kind} with ${student.config.vocabSize}; on-policy distillation grades token by token and needs one tokenizer. For a teacher with another tokenizer use cross-tokenizer KD, or --kind sft on its traces`);
+  const mismatch = tokenizerMismatch(student.tokenizer, teacher.tokenizer);
+  if (mismatch)
+    throw new torch.ConfigError(`--teacher ${teacherPath} and the student (--init ${init}) have different tokenizers (${mismatch}); on-policy distillation grades token by token and needs one tokenizer. For a teacher with another tokenizer use cross-tokenizer KD, or --kind sft on its traces`);
+  // The same ids; an embedding padded past them (a bigger model of the family) is cut to the student's.
+  const [Vs, Vt] = [student.config.vocabSize, teacher.config.vocabSize];
+  if (Vs > Vt) throw new torch.ConfigError(`the student (--init ${init}) has ${Vs} embedding rows, more than the teacher's ${Vt}; the teacher has no logits for ids ${Vt}…${Vs - 1}`);
+  if (Vt > Vs && o.seqKd) throw new torch.ConfigError(`--seq-kd: the teacher's ${Vt} embedding rows exceed the student's ${Vs}, so its samples could hold ids the student does not have`);
   const tok = student.tokenizer;
   const traces = loadTraces(tracesPath);
   const examples = studentExamples(traces, tok, 'sft');
@@ -65,12 +70,13 @@ export async function runReasonGkd(o: Opts): Promise<number> {
   const { model, eosIds } = loadAnyLm(init);
   const t = loadAnyLm(teacherPath);
   const ckpt = `${out}.ckpt`;
+  if (Vt > Vs) rep.note(`the teacher's ${Vt} logits are cut to the student's ${Vs} ids (its embedding is padded past the shared tokenizer)`);
   rep.note(`gkd student: ${countLmParameters(model.cfg).toLocaleString()} parameters from ${init}, teacher ${teacherPath}, λ ${g.lambda}, ${divergence}${divergence === 'jsd' ? ` β ${g.beta}` : ''}, ${examples.length} prompts, ${recipe.steps} steps of ${recipe.batchSize}${existsSync(ckpt) ? ` (resuming from ${ckpt})` : ''}`);
   const progress = rep.counter('train');
   let r;
   try {
     r = trainGkd({
-      model: model.train(), teacher: localTeacher(t.model), examples, steps: recipe.steps, lambda: g.lambda, divergence, beta: g.beta, temperature: g.temperature,
+      model: model.train(), teacher: localTeacher(t.model, { vocabSize: Vs }), examples, steps: recipe.steps, lambda: g.lambda, divergence, beta: g.beta, temperature: g.temperature,
       seqKd: recipe.seqKd, alpha: g.alpha, maxNewTokens: g.maxNewTokens, eosIds: [tok.eosId, ...eosIds.filter((id) => id !== tok.eosId)], padId: tok.eosId,
       batchSize: recipe.batchSize, lr: recipe.lr, seed: recipe.seed, checkpoint: ckpt, checkpointEvery: 50, recipe,
       onStep: (s) => progress(s.step, s.steps), onWarn: (w) => rep.note(`warning: ${w}`),

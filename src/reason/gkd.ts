@@ -15,6 +15,7 @@
 import { existsSync } from 'node:fs';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
+import type { Tokenizer } from '../lm/tokenizer.js';
 import { AdamW, warmupCosine } from '../optim/index.js';
 import { disposeLmBatch, generateBatch, makeBatch, IGNORE, type CausalLM, type LmBatch, type LmExample } from '../lm/index.js';
 import { Trainer } from '../train/index.js';
@@ -56,21 +57,42 @@ function sample(model: CausalLM, prompts: number[][], o: { temperature: number; 
     .map((g) => ({ ids: g.ids, stopped: g.finishReason === 'stop' }));
 }
 
-/** A CausalLM as the teacher: full logits (or, with topK, its top-k log-probabilities, as a server would grade). */
-export function localTeacher(model: CausalLM, o: { topK?: number } = {}): GkdTeacher {
+/**
+ * Why two tokenizers would not give the same ids, or null when they agree on every id (the
+ * same vocabulary in two folders: a 7B teacher and a 0.5B student of one family).
+ */
+export function tokenizerMismatch(a: Tokenizer, b: Tokenizer): string | null {
+  if (a.vocabSize !== b.vocabSize) return `${a.vocabSize} tokens against ${b.vocabSize}`;
+  if (a.eosId !== b.eosId) return `end-of-sequence id ${a.eosId} against ${b.eosId}`;
+  for (let id = 0; id < a.vocabSize; id++) if (a.tokenText(id) !== b.tokenText(id)) return `token ${id} is ${JSON.stringify(a.tokenText(id))} against ${JSON.stringify(b.tokenText(id))}`;
+  return null;
+}
+
+/**
+ * A CausalLM as the teacher: full logits (or, with topK, its top-k log-probabilities, as a server
+ * would grade). `vocabSize` below the model's keeps the first ids only: a teacher whose embedding
+ * is padded past the shared tokenizer's ids (Qwen2.5-7B's 152,064 rows against 0.5B's 151,936),
+ * its distribution renormalised over the student's ids.
+ */
+export function localTeacher(model: CausalLM, o: { topK?: number; vocabSize?: number } = {}): GkdTeacher {
   model.eval();
+  const V = o.vocabSize ?? model.cfg.vocabSize;
+  if (!(Number.isInteger(V) && V >= 1 && V <= model.cfg.vocabSize)) throw new torch.ConfigError(`gkd: the teacher's vocabSize must be a whole number in [1, ${model.cfg.vocabSize}], got ${V}`);
+  const cut = V < model.cfg.vocabSize;
   return {
-    vocabSize: model.cfg.vocabSize,
+    vocabSize: V,
     topk: o.topK !== undefined,
     grade(input, rows) {
       return torch.noGrad(() => {
-        const z = completionLogits(model, input, rows); // (N, V)
+        let z = completionLogits(model, input, rows); // (N, V_teacher)
+        if (cut) z = z.narrow(1, 0, V); // (N, V)
         if (o.topK === undefined) return z;
         const { values, indices } = torch.topk(z.logSoftmax(-1), o.topK, -1);
         return { ids: indices, logprobs: values };
       });
     },
-    generate: (prompts, g) => sample(model, prompts, g),
+    // A cut vocabulary could sample an id the student does not have: no sequence-level KD then.
+    generate: cut ? undefined : (prompts, g) => sample(model, prompts, g),
   };
 }
 

@@ -1,12 +1,13 @@
 // `distill reason train-student --kind gkd` as a user runs it (child processes of the built CLI)
 // with tiny LM folders as teacher and student: the run mixes on- and off-policy steps, logs its
 // samples beside the checkpoint, records its recipe, reports the KD and CE parts' magnitudes, and
-// a rerun resumes to the same weights; bad flags and a teacher with another vocabulary end with
+// a rerun resumes to the same weights; a teacher padded past the shared tokenizer is cut to the
+// student's ids; bad flags and a teacher with another tokenizer end with
 // one clear message and nothing written.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +15,7 @@ import * as torch from '../../src/torch/index.js';
 import { ByteTokenizer } from '../../src/lm/tokenizer.js';
 import { CausalLM } from '../../src/lm/model.js';
 import { saveLm } from '../../src/lm/checkpoint.js';
+import { realTokenizerDir } from '../helpers/real_tokenizers.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'distill-gkd-cli-'));
@@ -26,6 +28,10 @@ torch.manualSeed(1);
 saveLm(at('teacher'), new CausalLM(cfg(32, 2)), tok);
 saveLm(at('student'), new CausalLM(cfg(16, 1)), tok);
 saveLm(at('other-vocab'), new CausalLM(cfg(16, 1, 300)), tok);
+// A Hugging Face folder's headers with Qwen3's tokenizer (no weights: the refusal comes first).
+mkdirSync(at('qwen'));
+for (const f of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(realTokenizerDir('qwen3'), f), at('qwen', f));
+writeFileSync(at('qwen', 'config.json'), JSON.stringify({ architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2', hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 2, vocab_size: 151936, max_position_embeddings: 128, rms_norm_eps: 1e-6, rope_theta: 10000, tie_word_embeddings: true }));
 const trace = (i: number, ok = true) => ({
   id: `t${i}`, problemId: `p${i}`, sample: 0, question: `q${i}`, answer: String(i), reasoning: `${i}+0=${i}`, content: `\\boxed{${i}}`, finishReason: 'stop',
   usage: { promptTokens: 4, completionTokens: 9 }, model: 'teacher', verdict: { ok, reason: ok ? 'correct' : 'wrong-answer', extracted: [i] }, createdAt: '',
@@ -77,7 +83,14 @@ test('train-student --kind gkd with an SFT share prints both parts\' magnitudes,
   assert.match(self.stdout, /note: the weighted KD term is over 1000× smaller than the CE term/);
 });
 
-test('train-student --kind gkd: bad flags and a teacher with another vocabulary are refused before any work', () => {
+test('train-student --kind gkd: a teacher with the same tokenizer and a padded embedding has its logits cut to the student\'s ids', () => {
+  const r = distill(args('padded', ['--teacher', at('other-vocab'), '--steps', '2']));
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /the teacher's 300 logits are cut to the student's 260 ids/);
+  assert.ok(existsSync(at('padded', 'lm.json')));
+});
+
+test('train-student --kind gkd: bad flags and a teacher with another tokenizer are refused before any work', () => {
   const refused = (more: string[], re: RegExp, out = 'bad') => {
     const r = distill(args(out, more));
     assert.notEqual(r.status, 0);
@@ -88,7 +101,8 @@ test('train-student --kind gkd: bad flags and a teacher with another vocabulary 
   refused(['--lambda', '1.5'], /distill: --lambda must be a number ≥ 0 and ≤ 1, got '1\.5'/);
   refused(['--beta', '-0.5'], /distill: --beta must be a number ≥ 0 and ≤ 1, got '-0\.5'/);
   refused(['--divergence', 'kl'], /distill: --divergence must be forward_kl, reverse_kl, .* or akl, got 'kl'/);
-  refused(['--teacher', at('other-vocab')], /other-vocab has tokenizer byte with 300 ids, the student .* byte with 260; .* needs one tokenizer.*cross-tokenizer KD/);
+  refused(['--teacher', at('qwen')], /--teacher .*qwen and the student .* have different tokenizers \(260 tokens against 151669\); .* needs one tokenizer.*cross-tokenizer KD/);
+  refused(['--init', at('other-vocab')], /the student .* has 300 embedding rows, more than the teacher's 260/);
   const noTeacher = distill(['reason', 'train-student', '--kind', 'gkd', '--init', at('student'), '--traces', at('traces.jsonl'), '--out', at('bad')]);
   assert.notEqual(noTeacher.status, 0);
   assert.match(noTeacher.stderr, /needs --teacher <model>/);

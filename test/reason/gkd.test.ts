@@ -2,10 +2,12 @@
 // batched decoder gives at the step's seeds; the step's KD value is the token divergence over the
 // completion tokens, recomputed here sequence by sequence without padding; training brings the
 // student toward the teacher; a killed run resumes from the sample log without sampling or
-// grading again and ends at the same weights, bit for bit; bad input is refused.
+// grading again and ends at the same weights, bit for bit; a scoring teacher (async) in a worker;
+// one tokenizer in two folders is one tokenizer, and a padded teacher embedding is cut; bad input
+// is refused.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as torch from '../../src/torch/index.js';
@@ -15,7 +17,9 @@ import { generateBatch } from '../../src/lm/generate.js';
 import { tokenDivergence, type TokenLossName } from '../../src/kd/index.js';
 import { hashSeed } from '../../src/data/index.js';
 import { batchAt } from '../../src/reason/sft.js';
-import { localTeacher, trainGkd, type GkdOptions, type GkdTeacher } from '../../src/reason/gkd.js';
+import { localTeacher, tokenizerMismatch, trainGkd, type GkdOptions, type GkdTeacher } from '../../src/reason/gkd.js';
+import { HfTokenizer } from '../../src/lm/hf_tokenizer.js';
+import { realTokenizer, realTokenizerDir } from '../helpers/real_tokenizers.js';
 import type { GkdLogRecord } from '../../src/reason/gkd_log.js';
 import { blockingScorer, scorerTeacher } from '../../src/reason/gkd_scorer.js';
 import { bigramLogprobs, bigramScores } from './gkd_scorer_fixture.js';
@@ -179,4 +183,31 @@ test('a scoring teacher (async, in a worker) grades each completion position wit
   } finally {
     failing.close();
   }
+});
+
+test('one tokenizer in two folders is the same tokenizer; a padded teacher embedding is cut to the student\'s ids', () => {
+  const copy = join(dir, 'qwen3-copy');
+  mkdirSync(copy);
+  for (const f of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(realTokenizerDir('qwen3'), f), join(copy, f));
+  const qwen = realTokenizer('qwen3');
+  assert.notEqual(qwen.kind, HfTokenizer.fromDir(copy).kind, 'kind names the folder');
+  assert.equal(tokenizerMismatch(qwen, HfTokenizer.fromDir(copy)), null);
+  assert.equal(tokenizerMismatch(tok, new ByteTokenizer()), null);
+  assert.match(tokenizerMismatch(tok, qwen)!, /^260 tokens against 151669$/);
+  // A teacher with 300 embedding rows graded over the student's 260 ids: its first 260 logits.
+  torch.manualSeed(2);
+  const padded = new CausalLM({ ...teacherCfg, vocabSize: 300 });
+  const t = localTeacher(padded, { vocabSize: tok.vocabSize });
+  assert.equal(t.vocabSize, 260);
+  assert.equal(t.generate, undefined, 'no sequence-level KD from a cut vocabulary');
+  torch.tidy(() => {
+    const x = torch.tensor(BigInt64Array.from([1n, 2n, 3n, 4n]), { shape: [1, 4] });
+    const g = t.grade(x, torch.tensor(BigInt64Array.from([1n, 3n])), x) as torch.Tensor;
+    const full = padded.call(x).select(0, 0).narrow(1, 0, 260).indexSelect(0, torch.tensor(BigInt64Array.from([1n, 3n])));
+    assert.deepEqual(g.shape, [2, 260]);
+    assert.ok(g.sub(full).abs().max().item() < 1e-5);
+  });
+  const r = trainGkd(base({ teacher: t, steps: 2 }));
+  assert.equal(r.step, 2);
+  assert.throws(() => localTeacher(padded, { vocabSize: 301 }), torch.ConfigError);
 });
