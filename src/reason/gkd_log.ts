@@ -6,7 +6,8 @@
 // Append-only JSONL, one line per step written with one write(2) and fdatasync'ed, like
 // traces.jsonl (reason/traces/trace_log.ts): a kill leaves at worst a torn last line, which
 // `open` cuts away. The first line is a header holding the run's recipe; a log of another
-// recipe is discarded, never replayed.
+// recipe, or with a damaged line, is discarded, never replayed (its steps are sampled again,
+// to the same result: the log only saves the work).
 import fs from 'node:fs';
 import * as torch from '../torch/index.js';
 
@@ -38,12 +39,15 @@ export class GkdLog {
     let keep = o.fresh ? '' : fs.existsSync(path) ? fs.readFileSync(path, 'utf8') : '';
     const lines = keep.split('\n');
     const complete = lines.slice(0, -1); // what follows the last '\n' is empty, or a line torn by a kill
-    if (complete[0] !== header) keep = '';
-    const records: GkdLogRecord[] = [];
-    if (keep) {
-      for (const l of complete.slice(1)) records.push(JSON.parse(l) as GkdLogRecord);
-      keep = complete.map((l) => l + '\n').join('');
-    } else keep = header + '\n';
+    let records: GkdLogRecord[] = [];
+    try {
+      if (complete[0] === header) records = complete.slice(1).map((l) => JSON.parse(l) as GkdLogRecord);
+      else keep = '';
+    } catch {
+      keep = ''; // a damaged line: the log is only a saving (the steps replay the same), so start it anew
+      records = [];
+    }
+    keep = keep ? complete.map((l) => l + '\n').join('') : header + '\n';
     fs.writeFileSync(path, keep); // cut a torn line / replace another run's log before appending
     const log = new GkdLog(path, fs.openSync(path, 'a'));
     for (const r of records) log.records.set(r.step, r);

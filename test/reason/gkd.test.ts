@@ -7,7 +7,7 @@
 // is refused.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as torch from '../../src/torch/index.js';
@@ -20,7 +20,7 @@ import { batchAt } from '../../src/reason/sft.js';
 import { localTeacher, tokenizerMismatch, trainGkd, type GkdOptions, type GkdTeacher } from '../../src/reason/gkd.js';
 import { HfTokenizer } from '../../src/lm/hf_tokenizer.js';
 import { realTokenizer, realTokenizerDir } from '../helpers/real_tokenizers.js';
-import type { GkdLogRecord } from '../../src/reason/gkd_log.js';
+import { GkdLog, type GkdLogRecord } from '../../src/reason/gkd_log.js';
 import { blockingScorer, scorerTeacher } from '../../src/reason/gkd_scorer.js';
 import { bigramLogprobs, bigramScores } from './gkd_scorer_fixture.js';
 
@@ -210,4 +210,28 @@ test('one tokenizer in two folders is the same tokenizer; a padded teacher embed
   const r = trainGkd(base({ teacher: t, steps: 2 }));
   assert.equal(r.step, 2);
   assert.throws(() => localTeacher(padded, { vocabSize: 301 }), torch.ConfigError);
+});
+
+test('the sample log: a torn last line is cut, a damaged line or another recipe starts it anew', () => {
+  const path = join(dir, 'unit.samples.jsonl');
+  const rec = (step: number): GkdLogRecord => ({ step, source: 'student', completions: [[1, 2, step]], skipped: 0 });
+  const log = GkdLog.open(path, { a: 1 }, { fresh: true });
+  log.append(rec(0));
+  log.append(rec(1));
+  log.close();
+  const whole = readFileSync(path, 'utf8');
+  appendFileSync(path, '{"step":2,"source":"stu'); // killed mid-write
+  const again = GkdLog.open(path, { a: 1 }, { fresh: false });
+  again.close();
+  assert.deepEqual([...again.records.keys()], [0, 1]);
+  assert.deepEqual(again.records.get(1), rec(1));
+  assert.equal(readFileSync(path, 'utf8'), whole, 'the torn line is cut away');
+  const other = GkdLog.open(path, { a: 2 }, { fresh: false });
+  other.close();
+  assert.equal(other.records.size, 0);
+  assert.equal(readFileSync(path, 'utf8'), JSON.stringify({ gkdLog: 1, recipe: { a: 2 } }) + '\n');
+  writeFileSync(path, whole.replace('"step":0', '"step":0,,'));
+  const damaged = GkdLog.open(path, { a: 1 }, { fresh: false });
+  damaged.close();
+  assert.equal(damaged.records.size, 0);
 });
