@@ -1,0 +1,299 @@
+// The LM head and its loss over chunks of tokens, so that no [tokens × vocab] tensor
+// exists at once (Liger-Kernel's fused linear cross-entropy / fused linear JSD, done
+// with libtorch ops). At vocab 151,936 the full float32 logits of 1,024 tokens are
+// 622 MB, and autograd keeps several tensors of that size; a chunk of 256 keeps a
+// quarter of one.
+//
+//   L = α · CE(target, s) + (1 − α) · T² · KL(p_teacher^T ‖ p_student^T),   s = h·Wᵀ
+//
+// as tokenKdLoss (src/kd/token_kd.ts) on the full logits: CE is the mean over the
+// tokens whose target is not −100; KL is the mean over the teacher's rows (top-k teacher)
+// or over the same tokens as CE (live teacher). Each chunk's share is already divided by
+// these GLOBAL counts, so the chunks' shares sum to the means.
+//
+// Reverse pass, per chunk (no custom autograd): the chunk's logits s_c = h_c·Wᵀ are made
+// a leaf, autograd runs only the loss part and leaves g = dL/ds_c (n, V) in s_c.grad, and
+// the head's two matmuls are differentiated by hand:
+//   dL/dh_c = g·W            (n, d)
+//   dL/dW  += gᵀ·h_c         (V, d), added in place into weight.grad one vocabulary
+//                            block at a time (libtorch's addmm_ is not bound), so no
+//                            second (V, d) tensor appears.
+// The hidden rows' gradients are gathered into one (N, d) tensor and handed to
+// `hidden.backward(...)` once at the end: for a leaf that accumulates into hidden.grad,
+// for a view of a leaf (`h.view([-1, d])` of forwardBackward's (B, T, d) leaf) the
+// gradient flows through the view into h.grad, and for any other graph (a model's
+// output) it runs that graph's backward once.
+//
+// Only the rows that carry a loss (target ≠ −100, or a teacher row) go through the
+// head at all: prompt tokens cost nothing, and their hidden gradient is 0.
+import * as torch from '../torch/index.js';
+import type { Tensor } from '../torch/index.js';
+
+/**
+ * Tokens per chunk by default. Measured by bench/chunked_loss.ts at vocab 151,936,
+ * d 896, 1,024 tokens (see docs/benchmarks.md): time is flat from 256 upwards while
+ * memory grows linearly with the chunk.
+ */
+export const DEFAULT_CHUNK_SIZE = 256;
+
+export interface TopkTeacher {
+  rows: Tensor;
+  ids: Tensor;
+  logprobs: Tensor;
+}
+export interface LiveTeacher {
+  hidden: Tensor;
+  weight: Tensor;
+}
+
+export interface ChunkedLossOptions {
+  /** Weight of CE; the KD weight is 1 − alpha (default 1 = CE only). */
+  alpha?: number;
+  /** KD temperature (default 1); the KD term is scaled by T² like tokenKdLoss. */
+  T?: number;
+  /** Loss rows per chunk (default DEFAULT_CHUNK_SIZE). */
+  chunkSize?: number;
+  /** Multiply the loss by this before backward (the Trainer's weight); default 1. */
+  scale?: number;
+  /** Default true: accumulate gradients into hidden (its .grad or its graph) and weight.grad. Teachers get none. */
+  backward?: boolean;
+  /**
+   * top-k teacher: rows (N_t) int64 index into the N positions, ids (N_t, k) int64 and
+   * logprobs (N_t, k) — as tokenKdLoss' teacher. Or a live teacher: its final hidden
+   * states (N, d_t) for the same positions and its head weight (V, d_t); its logits are
+   * computed chunk by chunk without autograd.
+   */
+  teacher?: TopkTeacher | LiveTeacher;
+  /**
+   * Live teacher only: the divergence per chunk instead of forward KL. Gets the chunk's
+   * student and teacher logits already divided by T, (n, V) each, and returns the MEAN
+   * over the n rows (as kd's tokenDivergence does); it is scaled by T² like the default.
+   */
+  divergence?: (student: Tensor, teacher: Tensor) => Tensor;
+}
+
+export interface ChunkedLossResult {
+  /** α·ce + (1 − α)·T²·kl (NaN where a mean is over no rows, as PyTorch's). */
+  loss: number;
+  /** Mean CE over the tokens whose target is not −100. */
+  ce: number;
+  /** Mean KL (or the chosen divergence) without the T² factor; null without KD. */
+  kl: number | null;
+}
+
+const isTopk = (t: TopkTeacher | LiveTeacher): t is TopkTeacher => 'rows' in t;
+const fmt = (t: Tensor) => `[${t.shape.join(', ')}]`;
+
+/**
+ * The LM loss of hidden (N, d) through the head weight (V, d) against target (N) int64
+ * (−100 = no loss), in chunks; with o.backward (default) also its gradients, as
+ * `tokenKdLoss(hidden·Wᵀ, target, teacher, {alpha, T}).loss.mul(scale).backward()`.
+ *
+ * `hidden` may be a leaf requiring grad, a view of one (forwardBackward's (B, T, d)
+ * leaf: pass `h.view([-1, d])` or `h.reshape([-1, d])` and the gradient lands in h.grad),
+ * or any tensor with a graph behind it (its backward runs once, at the end).
+ */
+export function chunkedLmLoss(hidden: Tensor, weight: Tensor, target: Tensor, o: ChunkedLossOptions = {}): ChunkedLossResult {
+  const op = 'chunkedLmLoss';
+  const alpha = o.alpha ?? 1;
+  const T = o.T ?? 1;
+  const chunk = o.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  const scale = o.scale ?? 1;
+  if (!(alpha >= 0 && alpha <= 1)) throw new torch.ConfigError(`${op}: alpha must be in [0, 1], got ${String(alpha)}`);
+  if (!(Number.isFinite(T) && T > 0)) throw new torch.ConfigError(`${op}: temperature T must be a finite number > 0, got ${String(T)}`);
+  if (!(Number.isInteger(chunk) && chunk >= 1)) throw new torch.ConfigError(`${op}: chunkSize must be an integer ≥ 1, got ${String(chunk)}`);
+  if (!Number.isFinite(scale)) throw new torch.ConfigError(`${op}: scale must be a finite number, got ${String(scale)}`);
+  const shapes = `hidden=${fmt(hidden)}, weight=${fmt(weight)}, target=${fmt(target)}`;
+  if (hidden.ndim !== 2 || weight.ndim !== 2 || hidden.shape[1] !== weight.shape[1])
+    throw new torch.ShapeError('ERR_SHAPE', op, 'expected hidden (N, d) and weight (V, d); reshape (B, T, d) hidden with .view([-1, d])', shapes);
+  const [N] = hidden.shape;
+  const V = weight.shape[0];
+  if (target.numel !== N) throw new torch.ShapeError('ERR_SHAPE', op, `target must hold one id per hidden row (${N})`, shapes);
+  if (target.dtype !== 'int64') throw new torch.DTypeError('ERR_DTYPE', op, `target must be int64, got ${target.dtype}`, shapes);
+
+  const teacher = o.teacher && alpha < 1 ? o.teacher : null; // tokenKdLoss ignores the teacher at α = 1
+  if (teacher) checkTeacher(op, teacher, N, V);
+  if (o.divergence && teacher && isTopk(teacher)) throw new torch.ConfigError(`${op}: a divergence hook needs a live teacher (full logits); a top-k teacher uses the bucketed forward KL`);
+
+  // Which rows carry a loss, in position order; everything is indexed on the CPU once.
+  const tgt = Array.from(target.dataSync() as BigInt64Array, Number); // (N), in row-major order whatever target's shape
+  const topRows = teacher && isTopk(teacher) ? Array.from(teacher.rows.dataSync() as BigInt64Array, Number) : [];
+  for (const r of topRows) if (!(r >= 0 && r < N)) throw new torch.ConfigError(`${op}: teacher row ${r} is outside the ${N} positions`);
+  const isTeacherRow = new Uint8Array(N);
+  for (const r of topRows) isTeacherRow[r] = 1;
+  const needed: number[] = []; // positions through the head, ascending
+  const slot = new Int32Array(N).fill(-1); // position → index in `needed`
+  let nValid = 0;
+  for (let i = 0; i < N; i++) {
+    const valid = tgt[i] !== -100;
+    if (valid) nValid++;
+    if (valid || isTeacherRow[i]) {
+      slot[i] = needed.length;
+      needed.push(i);
+    }
+  }
+  const nKd = !teacher ? 0 : isTopk(teacher) ? topRows.length : nValid;
+  // The teacher entries of each chunk: entry j (its row's slot s) belongs to chunk ⌊s/chunk⌋.
+  const entriesOf = new Map<number, number[]>();
+  topRows.forEach((r, j) => {
+    const c = Math.floor(slot[r] / chunk);
+    const list = entriesOf.get(c);
+    if (list) list.push(j);
+    else entriesOf.set(c, [j]);
+  });
+
+  const wantGrad = o.backward !== false && (hidden.requiresGrad || weight.requiresGrad);
+  const dev = hidden.device;
+  const index = (v: number[]) => onDevice(torch.tensor(BigInt64Array.from(v, BigInt)), dev);
+  let ceSum = 0;
+  let kdSum = 0; // Σ over KD rows of the divergence × T² (not yet divided by nKd)
+  const gradRows: Tensor[] = []; // dL/dh for the `needed` rows, chunk by chunk
+  const run = () => {
+    const W = weight.detach(); // (V, d)
+    const Wt = W.transpose(0, 1); // (d, V)
+    // A leaf weight accumulates in place into its .grad; another graph gets its gradient at the end.
+    let gradW: Tensor | null = null;
+    if (wantGrad && weight.requiresGrad) {
+      gradW = weight.isLeaf ? weight.grad : null;
+      if (!gradW) {
+        gradW = torch.zerosLike(W);
+        if (weight.isLeaf) weight.grad = gradW;
+      }
+    }
+    for (let start = 0, c = 0; start < needed.length; start += chunk, c++) {
+      const rowsC = needed.slice(start, start + chunk);
+      const parts = torch.tidy(() => {
+        const idx = index(rowsC);
+        const h = hidden.detach().indexSelect(0, idx); // (n, d)
+        const logits = torch.noGrad(() => h.mm(Wt)); // (n, V)
+        if (wantGrad) logits.requiresGrad_();
+        const { loss, ce, kd } = torch.enableGrad(() => chunkLoss(logits, idx, c, rowsC));
+        if (wantGrad && loss) {
+          loss.backward(onDevice(torch.full([], scale, logits.dtype), dev));
+          const g = logits.grad!; // (n, V) = dL/ds_c · scale
+          if (gradW) {
+            // Vocabulary blocks of vb rows: each temporary (vb, d) is at most the chunk's logits (n, V).
+            const block = Math.max(1, Math.floor((rowsC.length * V) / W.shape[1]));
+            for (let v0 = 0; v0 < V; v0 += block) {
+              const vb = Math.min(block, V - v0);
+              gradW.narrow(0, v0, vb).add_(g.narrow(1, v0, vb).transpose(0, 1).mm(h)); // (vb, d) += gᵀ·h_c
+            }
+          }
+          if (hidden.requiresGrad) return { ce, kd, dh: g.mm(W) }; // (n, d)
+        }
+        return { ce, kd, dh: null };
+      });
+      ceSum += parts.ce;
+      kdSum += parts.kd;
+      if (parts.dh) gradRows.push(parts.dh);
+      else if (wantGrad && hidden.requiresGrad) gradRows.push(onDevice(torch.zeros([rowsC.length, hidden.shape[1]], hidden.dtype), dev));
+    }
+    if (gradW && !weight.isLeaf) weight.backward(gradW);
+    if (wantGrad && hidden.requiresGrad && needed.length > 0) {
+      torch.tidy(() => {
+        const dh = gradRows.length === 1 ? gradRows[0] : torch.cat(gradRows, 0); // (n_needed, d)
+        const full = needed.length === N
+          ? dh
+          : torch.zerosLike(hidden.detach()).scatter(0, index(needed).unsqueeze(1).expand([needed.length, hidden.shape[1]]), dh); // (N, d)
+        hidden.backward(full);
+      });
+    }
+  };
+
+  /** One chunk's loss share (a scalar tensor, null when nothing in it is differentiated) and its parts as numbers. */
+  const chunkLoss = (logits: Tensor, idx: Tensor, c: number, rowsC: number[]): { loss: Tensor | null; ce: number; kd: number } => {
+    const terms: Tensor[] = []; // the differentiated shares, each already weighted
+    // CE: Σ over the chunk's valid tokens, divided by the global count.
+    const ceC = torch.crossEntropy(logits, target.reshape([-1]).indexSelect(0, idx), { reduction: 'sum', ignoreIndex: -100 });
+    const ce = ceC.item();
+    if (nValid > 0 && alpha > 0) terms.push(ceC.mul(alpha / nValid));
+    let kd = 0;
+    if (teacher && nKd > 0) {
+      const kdC = isTopk(teacher) ? topkShare(logits, teacher, entriesOf.get(c), rowsC) : liveShare(logits, teacher, idx);
+      if (kdC) {
+        kd = kdC.item();
+        terms.push(kdC.mul((1 - alpha) / nKd));
+      }
+    }
+    const loss = terms.length === 0 ? null : terms.length === 1 ? terms[0] : terms[0].add(terms[1]);
+    return { loss, ce, kd };
+  };
+
+  /** Σ over the chunk's teacher entries of T²·KL_buckets (the sparseKL of kd/sparse.ts with logZ = 0). */
+  const topkShare = (logits: Tensor, t: TopkTeacher, entries: number[] | undefined, rowsC: number[]): Tensor | null => {
+    if (!entries) return null;
+    const local = index(entries.map((j) => slot[topRows[j]] - slot[rowsC[0]])); // row of each entry inside the chunk
+    const js = index(entries);
+    return bucketKL(logits.indexSelect(0, local), t.ids.indexSelect(0, js), t.logprobs.indexSelect(0, js), T);
+  };
+
+  /**
+   * Σ over the chunk's rows of T²·KL(p_T^T ‖ p_S^T) (or T²·n·divergence) against the live
+   * teacher's logits. With a live teacher the head's rows are exactly the valid tokens.
+   */
+  const liveShare = (logits: Tensor, t: LiveTeacher, idx: Tensor): Tensor => {
+    const teacherLogits = torch.noGrad(() => t.hidden.detach().indexSelect(0, idx).mm(t.weight.detach().transpose(0, 1) /* a view, no copy */)); // (n, V)
+    const sT = T === 1 ? logits : logits.div(T);
+    const tT = T === 1 ? teacherLogits : teacherLogits.div(T);
+    if (o.divergence) return o.divergence(sT, tT).mul(T * T * logits.shape[0]);
+    const lp = torch.noGrad(() => tT.logSoftmax(-1));
+    return torch.klDiv(sT.logSoftmax(-1), lp, { reduction: 'sum', logTarget: true }).mul(T * T);
+  };
+
+  torch.tidy(run);
+  const ce = nValid > 0 ? ceSum / nValid : NaN;
+  if (!teacher) return { loss: ce, ce, kl: null };
+  const kdMean = nKd > 0 ? kdSum / nKd : NaN; // T²·KL
+  return { loss: alpha * ce + (1 - alpha) * kdMean, ce, kl: kdMean / (T * T) };
+}
+
+/**
+ * Σ over m rows of T²·KL over k + 1 buckets (the k kept ids and the tail) for a teacher
+ * given as top-k log-probabilities: kd/sparse.ts's sparseKL with logZ = 0, summed
+ * instead of averaged (lm sits below kd, so it cannot import it; the tests hold the two
+ * equal through tokenKdLoss). Teacher buckets at T = 1: p_i = exp(z_i), p_tail = 1 − Σ p_i;
+ * at T ≠ 1 the tail's mass is spread uniformly over its V − k ids (see sparseKL).
+ */
+function bucketKL(s: Tensor, ids: Tensor, z: Tensor, T: number): Tensor {
+  const [m, V] = s.shape;
+  const k = ids.shape[1];
+  const lq = (T === 1 ? s : s.div(T)).logSoftmax(-1); // (m, V)
+  const lqK = lq.gather(1, ids); // (m, k)
+  let kl: Tensor;
+  if (k === V) {
+    const lp = torch.noGrad(() => (T === 1 ? z : z.div(T)).logSoftmax(-1));
+    kl = torch.klDiv(lqK, lp, { reduction: 'sum', logTarget: true });
+  } else {
+    const kept = onDevice(torch.zeros([m, V], 'bool'), s.device).scatterValue(1, ids, true); // (m, V)
+    const lqTail = lq.maskedFill(kept, -Infinity).logsumexp(1, true); // (m, 1)
+    const p = torch.noGrad(() => {
+      const z64 = z.toDtype('float64');
+      const tail = z64.exp().sum(1, true).neg().add(1).clamp(0); // (m, 1): p_tail at T = 1
+      const tailLogit = tail.log().div(T).add((1 - 1 / T) * Math.log(V - k)); // (m, 1)
+      return torch.cat([T === 1 ? z64 : z64.div(T), tailLogit], 1).softmax(1).toDtype(lq.dtype); // (m, k+1)
+    });
+    kl = torch.klDiv(torch.cat([lqK, lqTail], 1), p, { reduction: 'sum' });
+  }
+  return kl.mul(T * T);
+}
+
+function checkTeacher(op: string, t: TopkTeacher | LiveTeacher, N: number, V: number): void {
+  if (isTopk(t)) {
+    const shapes = `rows=${fmt(t.rows)}, ids=${fmt(t.ids)}, logprobs=${fmt(t.logprobs)}`;
+    const Nt = t.rows.shape[0];
+    if (t.rows.ndim !== 1 || t.ids.ndim !== 2 || t.ids.shape[0] !== Nt || t.logprobs.ndim !== 2 || t.logprobs.shape[0] !== Nt || t.logprobs.shape[1] !== t.ids.shape[1])
+      throw new torch.ShapeError('ERR_SHAPE', op, 'expected teacher rows (N_t), ids and logprobs (N_t, k)', shapes);
+    if (t.rows.dtype !== 'int64' || t.ids.dtype !== 'int64') throw new torch.DTypeError('ERR_DTYPE', op, 'teacher rows and ids must be int64', shapes);
+    if (t.ids.shape[1] > V) throw new torch.ConfigError(`${op}: the teacher gives ${t.ids.shape[1]} alternatives per token but the student's vocabulary has ${V}`);
+  } else {
+    const shapes = `teacher hidden=${fmt(t.hidden)}, teacher weight=${fmt(t.weight)}`;
+    if (t.hidden.ndim !== 2 || t.weight.ndim !== 2 || t.hidden.shape[0] !== N || t.hidden.shape[1] !== t.weight.shape[1])
+      throw new torch.ShapeError('ERR_SHAPE', op, `expected teacher hidden (${N}, d_t) and weight (V, d_t)`, shapes);
+    if (t.weight.shape[0] !== V) throw new torch.ShapeError('ERR_SHAPE', op, `the teacher's vocabulary (${t.weight.shape[0]}) differs from the student's (${V})`, shapes);
+  }
+}
+
+/** A tensor made on the CPU, moved to `device` when that is elsewhere. */
+function onDevice(t: Tensor, device: string): Tensor {
+  return device === 'cpu' ? t : t.to(device);
+}
