@@ -15,9 +15,8 @@
 // a leaf, autograd runs only the loss part and leaves g = dL/ds_c (n, V) in s_c.grad, and
 // the head's two matmuls are differentiated by hand:
 //   dL/dh_c = g·W            (n, d)
-//   dL/dW  += gᵀ·h_c         (V, d), added in place into weight.grad one vocabulary
-//                            block at a time (libtorch's addmm_ is not bound), so no
-//                            second (V, d) tensor appears.
+//   dL/dW  += gᵀ·h_c         (V, d), accumulated in place into weight.grad by one
+//                            gemm (addmm_), so no second (V, d) tensor appears.
 // The hidden rows' gradients are gathered into one (N, d) tensor and handed to
 // `hidden.backward(...)` once at the end: for a leaf that accumulates into hidden.grad,
 // for a view of a leaf (`h.view([-1, d])` of forwardBackward's (B, T, d) leaf) the
@@ -152,36 +151,25 @@ export function chunkedLmLoss(hidden: Tensor, weight: Tensor, target: Tensor, o:
     const W = weight.detach(); // (V, d)
     const Wt = W.transpose(0, 1); // (d, V)
     // A leaf weight accumulates in place into its .grad; another graph gets its gradient at the end.
-    let gradW: Tensor | null = null;
-    if (wantGrad && weight.requiresGrad) {
-      gradW = weight.isLeaf ? weight.grad : null;
-      if (!gradW) {
-        gradW = torch.zerosLike(W);
-        if (weight.isLeaf) weight.grad = gradW;
-      }
-    }
+    // Made by the first chunk's product when there is none yet (no zero-filled pass).
+    const existing = wantGrad && weight.requiresGrad && weight.isLeaf ? weight.grad : null;
+    let gradW: Tensor | null = existing ? torch.keep(existing) : null; // disposed by hand below, like the one made here
     for (let start = 0, c = 0; start < needed.length; start += chunk, c++) {
       const rowsC = needed.slice(start, start + chunk);
       const parts = torch.tidy(() => {
         const idx = index(rowsC);
         const h = hidden.detach().indexSelect(0, idx); // (n, d)
         const logits = torch.noGrad(() => h.mm(Wt)); // (n, V)
-        if (wantGrad) logits.requiresGrad_();
-        const { loss, ce, kd } = torch.enableGrad(() => chunkLoss(logits, idx, c, rowsC));
-        if (wantGrad && loss) {
-          loss.backward(onDevice(torch.full([], scale, logits.dtype), dev));
-          const g = logits.grad!; // (n, V) = dL/ds_c · scale
-          if (gradW) {
-            // Vocabulary blocks of vb rows: each temporary (vb, d) is at most the chunk's logits (n, V).
-            const block = Math.max(1, Math.floor((rowsC.length * V) / W.shape[1]));
-            for (let v0 = 0; v0 < V; v0 += block) {
-              const vb = Math.min(block, V - v0);
-              gradW.narrow(0, v0, vb).add_(g.narrow(1, v0, vb).transpose(0, 1).mm(h)); // (vb, d) += gᵀ·h_c
-            }
+        const { g, ce, kd } = teacher ? viaAutograd(logits, idx, c, rowsC) : crossEntropyByHand(logits, idx);
+        if (!g) return { ce, kd, dh: null };
+        if (weight.requiresGrad) {
+          if (gradW) gradW.addmm_(g.transpose(0, 1), h); // (V, d) += gᵀ·h_c, in place
+          else {
+            gradW = torch.keep(g.transpose(0, 1).mm(h)); // (V, d)
+            if (weight.isLeaf) weight.grad = gradW;
           }
-          if (hidden.requiresGrad) return { ce, kd, dh: g.mm(W) }; // (n, d)
         }
-        return { ce, kd, dh: null };
+        return { ce, kd, dh: hidden.requiresGrad ? g.mm(W) : null }; // (n, d)
       });
       ceSum += parts.ce;
       kdSum += parts.kd;
@@ -189,6 +177,7 @@ export function chunkedLmLoss(hidden: Tensor, weight: Tensor, target: Tensor, o:
       else if (wantGrad && hidden.requiresGrad) gradRows.push(onDevice(torch.zeros([rowsC.length, hidden.shape[1]], hidden.dtype), dev));
     }
     if (gradW && !weight.isLeaf) weight.backward(gradW);
+    gradW?.dispose(); // the handle only: a leaf's .grad keeps the storage
     if (wantGrad && hidden.requiresGrad && needed.length > 0) {
       torch.tidy(() => {
         const dh = gradRows.length === 1 ? gradRows[0] : torch.cat(gradRows, 0); // (n_needed, d)
@@ -198,6 +187,31 @@ export function chunkedLmLoss(hidden: Tensor, weight: Tensor, target: Tensor, o:
         hidden.backward(full);
       });
     }
+  };
+
+  /**
+   * CE alone (no teacher: every row of the chunk has a target), with its gradient written
+   * by hand: g = (softmax(s) − onehot(t))·scale/N_valid. Autograd would hold four (n, V)
+   * tensors at its peak (logits, log-softmax, the NLL gradient, the result); this holds two.
+   */
+  const crossEntropyByHand = (logits: Tensor, idx: Tensor): { g: Tensor | null; ce: number; kd: number } => torch.noGrad(() => {
+    const t = target.reshape([-1]).indexSelect(0, idx).unsqueeze(1); // (n, 1)
+    const ce = logits.logsumexp(1, true).sub(logits.gather(1, t)).sum().item(); // Σ −log softmax(s)_t
+    if (!wantGrad) return { g: null, ce, kd: 0 };
+    const g = logits.softmax(1); // (n, V)
+    logits.dispose();
+    const onehot = onDevice(torch.zeros(g.shape as number[], 'bool'), dev).scatterValue(1, t, true); // (n, V)
+    g.add_(onehot, -1).mul_(scale / nValid);
+    return { g, ce, kd: 0 };
+  });
+
+  /** The chunk's loss through autograd on its logits (a leaf): g = dL/ds_c·scale. */
+  const viaAutograd = (logits: Tensor, idx: Tensor, c: number, rowsC: number[]): { g: Tensor | null; ce: number; kd: number } => {
+    if (wantGrad) logits.requiresGrad_();
+    const { loss, ce, kd } = torch.enableGrad(() => chunkLoss(logits, idx, c, rowsC));
+    if (!wantGrad || !loss) return { g: null, ce, kd };
+    loss.backward(onDevice(torch.full([], scale, logits.dtype), dev));
+    return { g: logits.grad!, ce, kd }; // (n, V)
   };
 
   /** One chunk's loss share (a scalar tensor, null when nothing in it is differentiated) and its parts as numbers. */

@@ -138,9 +138,9 @@ const near = (a: Tensor, b: Tensor, label: string) => {
   assert.ok(err <= tol, `${label}: max |Δ| ${err} > ${tol}`);
 };
 
-test('chunkedLmLoss equals tokenKdLoss in our engine (CE; top-k at k < V and k = V), values and gradients', () => {
+test('chunkedLmLoss equals tokenKdLoss in our engine (CE, also α < 1 without a teacher; top-k at k < V and k = V), values and gradients', () => {
   const topk = (t: { indices: Tensor; values: Tensor }) => ({ rows: teacherRows, ids: t.indices, logprobs: t.values });
-  const settings: [ReturnType<typeof topk> | null, number, number][] = [[null, 1, 1], [topk(top5), 0.3, 2], [topk(topV), 0.7, 1], [topk(top5), 0, 4]];
+  const settings: [ReturnType<typeof topk> | null, number, number][] = [[null, 1, 1], [null, 0.3, 2], [topk(top5), 0.3, 2], [topk(topV), 0.7, 1], [topk(top5), 0, 4]];
   for (const [teacher, alpha, T] of settings) {
     torch.tidy(() => {
       const ref = unchunked(teacher, alpha, T);
