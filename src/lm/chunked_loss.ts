@@ -196,12 +196,18 @@ export function chunkedLmLoss(hidden: Tensor, weight: Tensor, target: Tensor, o:
    */
   const crossEntropyByHand = (logits: Tensor, idx: Tensor): { g: Tensor | null; ce: number; kd: number } => torch.noGrad(() => {
     const t = target.reshape([-1]).indexSelect(0, idx).unsqueeze(1); // (n, 1)
-    const ce = logits.logsumexp(1, true).sub(logits.gather(1, t)).sum().item(); // Σ −log softmax(s)_t
-    if (!wantGrad) return { g: null, ce, kd: 0 };
-    const g = logits.softmax(1); // (n, V)
+    // Each step frees its input (tidy would only at the chunk's end): never more than two (n, V) floats.
+    const logp = logits.logSoftmax(1); // (n, V); logsumexp would make two temporaries of this size
     logits.dispose();
-    const onehot = onDevice(torch.zeros(g.shape as number[], 'bool'), dev).scatterValue(1, t, true); // (n, V)
+    const ce = -logp.gather(1, t).sum().item(); // Σ −log softmax(s)_t
+    if (!wantGrad) return { g: null, ce, kd: 0 };
+    const g = logp.exp(); // (n, V): softmax(s)
+    logp.dispose();
+    const none = onDevice(torch.zeros(g.shape as number[], 'bool'), dev);
+    const onehot = none.scatterValue(1, t, true); // (n, V) bool
+    none.dispose();
     g.add_(onehot, -1).mul_(scale / nValid);
+    onehot.dispose();
     return { g, ce, kd: 0 };
   });
 
