@@ -94,6 +94,11 @@ const fmt = (t: Tensor) => `[${t.shape.join(', ')}]`;
  * `hidden` may be a leaf requiring grad, a view of one (forwardBackward's (B, T, d)
  * leaf: pass `h.view([-1, d])` or `h.reshape([-1, d])` and the gradient lands in h.grad),
  * or any tensor with a graph behind it (its backward runs once, at the end).
+ *
+ * In a Trainer, the loss and its reverse pass run together in LossOutput.backward:
+ *   const loss = torch.zeros([]);
+ *   return { loss, weight, backward: (scale) =>
+ *     void loss.fill_(forwardBackward(model, ids, (h) => chunkedLmLoss(h.view([-1, d]), model.headWeight, target, { scale })).loss) };
  */
 export function chunkedLmLoss(hidden: Tensor, weight: Tensor, target: Tensor, o: ChunkedLossOptions = {}): ChunkedLossResult {
   const op = 'chunkedLmLoss';
