@@ -151,7 +151,9 @@ export function chunkedLmLoss(hidden: Tensor, weight: Tensor, target: Tensor, o:
 
   const wantGrad = o.backward !== false && (hidden.requiresGrad || weight.requiresGrad);
   const dev = hidden.device;
-  const index = (v: number[]) => onDevice(torch.tensor(BigInt64Array.from(v, BigInt)), dev);
+  const index = (v: number[], device = dev) => onDevice(torch.tensor(BigInt64Array.from(v, BigInt)), device);
+  // Rows of a CPU-side tensor (targets, a batch's top-k teacher) brought to the hidden states' device.
+  const pick = (t: Tensor, rows: number[]) => onDevice(t.indexSelect(0, index(rows, t.device)), dev);
   let ceSum = 0;
   let kdSum = 0; // Σ over KD rows of the divergence × T² (not yet divided by nKd)
   const gradRows: Tensor[] = []; // dL/dh for the `needed` rows, chunk by chunk
@@ -165,10 +167,9 @@ export function chunkedLmLoss(hidden: Tensor, weight: Tensor, target: Tensor, o:
     for (let start = 0, c = 0; start < needed.length; start += chunk, c++) {
       const rowsC = needed.slice(start, start + chunk);
       const parts = torch.tidy(() => {
-        const idx = index(rowsC);
-        const h = hidden.detach().indexSelect(0, idx); // (n, d)
+        const h = pick(hidden.detach(), rowsC); // (n, d)
         const logits = torch.noGrad(() => h.mm(Wt)); // (n, V)
-        const { g, ce, kd } = teacher ? viaAutograd(logits, idx, c, rowsC) : crossEntropyByHand(logits, idx);
+        const { g, ce, kd } = teacher ? viaAutograd(logits, c, rowsC) : crossEntropyByHand(logits, rowsC);
         if (!g) return { ce, kd, dh: null };
         if (weight.requiresGrad) {
           if (gradW) gradW.addmm_(g.transpose(0, 1), h); // (V, d) += gᵀ·h_c, in place
@@ -202,8 +203,8 @@ export function chunkedLmLoss(hidden: Tensor, weight: Tensor, target: Tensor, o:
    * by hand: g = (softmax(s) − onehot(t))·scale/N_valid. Autograd would hold four (n, V)
    * tensors at its peak (logits, log-softmax, the NLL gradient, the result); this holds two.
    */
-  const crossEntropyByHand = (logits: Tensor, idx: Tensor): { g: Tensor | null; ce: number; kd: number } => torch.noGrad(() => {
-    const t = target.reshape([-1]).indexSelect(0, idx).unsqueeze(1); // (n, 1)
+  const crossEntropyByHand = (logits: Tensor, rowsC: number[]): { g: Tensor | null; ce: number; kd: number } => torch.noGrad(() => {
+    const t = pick(target.reshape([-1]), rowsC).unsqueeze(1); // (n, 1)
     // Each step frees its input (tidy would only at the chunk's end): never more than two (n, V) floats.
     const logp = logits.logSoftmax(1); // (n, V); logsumexp would make two temporaries of this size
     logits.dispose();
@@ -220,24 +221,24 @@ export function chunkedLmLoss(hidden: Tensor, weight: Tensor, target: Tensor, o:
   });
 
   /** The chunk's loss through autograd on its logits (a leaf): g = dL/ds_c·scale. */
-  const viaAutograd = (logits: Tensor, idx: Tensor, c: number, rowsC: number[]): { g: Tensor | null; ce: number; kd: number } => {
+  const viaAutograd = (logits: Tensor, c: number, rowsC: number[]): { g: Tensor | null; ce: number; kd: number } => {
     if (wantGrad) logits.requiresGrad_();
-    const { loss, ce, kd } = torch.enableGrad(() => chunkLoss(logits, idx, c, rowsC));
+    const { loss, ce, kd } = torch.enableGrad(() => chunkLoss(logits, c, rowsC));
     if (!wantGrad || !loss) return { g: null, ce, kd };
     loss.backward(onDevice(torch.full([], scale, logits.dtype), dev));
     return { g: logits.grad!, ce, kd }; // (n, V)
   };
 
   /** One chunk's loss share (a scalar tensor, null when nothing in it is differentiated) and its parts as numbers. */
-  const chunkLoss = (logits: Tensor, idx: Tensor, c: number, rowsC: number[]): { loss: Tensor | null; ce: number; kd: number } => {
+  const chunkLoss = (logits: Tensor, c: number, rowsC: number[]): { loss: Tensor | null; ce: number; kd: number } => {
     const terms: Tensor[] = []; // the differentiated shares, each already weighted
     // CE: Σ over the chunk's valid tokens, divided by the global count.
-    const ceC = torch.crossEntropy(logits, target.reshape([-1]).indexSelect(0, idx), { reduction: 'sum', ignoreIndex: -100 });
+    const ceC = torch.crossEntropy(logits, pick(target.reshape([-1]), rowsC), { reduction: 'sum', ignoreIndex: -100 });
     const ce = ceC.item();
     if (nValid > 0 && alpha > 0) terms.push(ceC.mul(alpha / nValid));
     let kd = 0;
     if (teacher && nKd > 0) {
-      const kdC = isTopk(teacher) ? topkShare(logits, teacher, entriesOf.get(c), rowsC) : liveShare(logits, teacher, idx);
+      const kdC = isTopk(teacher) ? topkShare(logits, teacher, entriesOf.get(c), rowsC) : liveShare(logits, teacher, rowsC);
       if (kdC) {
         kd = kdC.item();
         terms.push(kdC.mul((1 - alpha) / nKd));
@@ -251,16 +252,15 @@ export function chunkedLmLoss(hidden: Tensor, weight: Tensor, target: Tensor, o:
   const topkShare = (logits: Tensor, t: TopkTeacher, entries: number[] | undefined, rowsC: number[]): Tensor | null => {
     if (!entries) return null;
     const local = index(entries.map((j) => slot[topRows[j]] - slot[rowsC[0]])); // row of each entry inside the chunk
-    const js = index(entries);
-    return bucketKL(logits.indexSelect(0, local), t.ids.indexSelect(0, js), t.logprobs.indexSelect(0, js), T);
+    return bucketKL(logits.indexSelect(0, local), pick(t.ids, entries), pick(t.logprobs, entries), T);
   };
 
   /**
    * Σ over the chunk's rows of T²·KL(p_T^T ‖ p_S^T) (or T²·n·divergence) against the live
    * teacher's logits. With a live teacher the head's rows are exactly the valid tokens.
    */
-  const liveShare = (logits: Tensor, t: LiveTeacher, idx: Tensor): Tensor => {
-    const teacherLogits = torch.noGrad(() => t.hidden.detach().indexSelect(0, idx).mm(t.weight.detach().transpose(0, 1) /* a view, no copy */)); // (n, V)
+  const liveShare = (logits: Tensor, t: LiveTeacher, rowsC: number[]): Tensor => {
+    const teacherLogits = torch.noGrad(() => pick(t.hidden.detach(), rowsC).mm(t.weight.detach().transpose(0, 1) /* a view, no copy */)); // (n, V)
     const sT = T === 1 ? logits : logits.div(T);
     const tT = T === 1 ? teacherLogits : teacherLogits.div(T);
     if (o.divergence) return o.divergence(sT, tT).mul(T * T * logits.shape[0]);
