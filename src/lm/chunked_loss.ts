@@ -32,9 +32,9 @@ import type { Tensor } from '../torch/index.js';
  * Loss rows per chunk by default, chosen by measurement (bench/chunked_loss.ts, vocab
  * 151,936, d 896, 1,024 tokens, CE, one thread; CPU time per step against the unchunked
  * loss's 7.7 s): chunks of 128 cost 1.11×, 256 1.06×, 512 1.04×, 1,024 1.03×. Memory grows
- * with the chunk (about two (chunk, V) float tensors at the peak: 311 MB at 256 against
- * 2.5 GB unchunked); below 256 each chunk's pass over the (V, d) weight gradient and the
- * smaller matrix products start to cost more than the memory they save.
+ * with the chunk (about two (chunk, V) float tensors at the peak: 350 MB of peak RSS at
+ * 256 against 2.49 GB unchunked, with a frozen head); below 256 each chunk's pass over the
+ * (V, d) weight gradient and the smaller matrix products cost more than the memory saves.
  */
 export const DEFAULT_CHUNK_SIZE = 256;
 
