@@ -10,6 +10,8 @@ import * as torch from '../../src/torch/index.js';
 import type { Tensor } from '../../src/torch/index.js';
 import { chunkedLmLoss, type ChunkedLossOptions } from '../../src/lm/chunked_loss.js';
 import { tokenKdLoss } from '../../src/kd/token_kd.js';
+import { CausalLM, type LmConfig } from '../../src/lm/model.js';
+import { forwardBackward } from '../../src/lm/checkpointing.js';
 import { oracleChecks, type Check } from '../helpers/checks.js';
 import { assertClose } from '../helpers/assert.js';
 
@@ -240,4 +242,34 @@ test('chunkedLmLoss frees every tensor it makes, and its tensor peak is a chunk,
   const peak = torch.memory().peakNativeBytes - base;
   const logits = Nb * Vb * 4;
   assert.ok(peak < logits / 4, `peak ${peak} B ≥ a quarter of the full logits ${logits} B`);
+});
+
+test('chunkedLmLoss in forwardBackward: every parameter of a CausalLM (tied and untied head, with and without checkpointing) gets the gradient of model.call + tokenKdLoss', () => {
+  const base = { vocabSize: 37, dim: 16, nLayers: 2, nHeads: 4, nKvHeads: 2, hiddenDim: 24, maxSeqLen: 16 };
+  const configs: [string, Partial<LmConfig> & { vocabSize: number }][] = [
+    ['llama, untied head', { ...base, arch: 'llama' }],
+    ['qwen2, tied head', { ...base, arch: 'qwen2', qkvBias: true, tieEmbeddings: true }],
+  ];
+  const B = 2, Tn = 9;
+  for (const [label, cfg] of configs) {
+    torch.tidy(() => {
+      torch.manualSeed(3);
+      const m = new CausalLM(cfg);
+      const ids = torch.randint(0, 37, [B, Tn], 'int64');
+      const tgt = i64(Array.from({ length: B * Tn }, (_, i) => (i % Tn < 3 ? -100 : (i * 5) % 37))).reshape([B, Tn]);
+      const rows = i64([4, 1, 12, 16]);
+      const top = torch.topk(torch.randn([4, 37]).logSoftmax(-1), 6, -1);
+      const teacher = { rows, ids: top.indices, logprobs: top.values };
+      const want = tokenKdLoss(m.call(ids), tgt, teacher, { alpha: 0.6, T: 2 }).loss;
+      want.mul(0.5).backward();
+      const ref = new Map(m.namedParameters().map(([n, p]) => [n, torch.keep(p.grad!.clone())] as const));
+      for (const checkpointing of [false, true]) {
+        m.zeroGrad();
+        const got = forwardBackward(m, ids, (h) => chunkedLmLoss(h.view([-1, base.dim]), m.headWeight, tgt, { alpha: 0.6, T: 2, teacher, chunkSize: 4, scale: 0.5 }), { checkpointing });
+        assert.ok(Math.abs(got.loss - want.item()) <= 1e-5 * want.item(), `${label}: loss ${got.loss} vs ${want.item()}`);
+        for (const [n, p] of m.namedParameters()) near(p.grad!, ref.get(n)!, `${label}, checkpointing ${checkpointing}: grad ${n}`);
+      }
+      for (const g of ref.values()) g.dispose();
+    });
+  }
 });
