@@ -11,9 +11,10 @@
 // these GLOBAL counts, so the chunks' shares sum to the means.
 //
 // Reverse pass, per chunk (no custom autograd node): g = dL/ds_c (n, V) is written by hand
-// for CE alone, g = (softmax(s_c) − onehot(t))/N_valid; with a teacher the chunk's logits
-// are made a leaf and autograd runs only the loss part, leaving g in s_c.grad. The head's
-// two matmuls are then differentiated by hand:
+// for CE, g = (softmax(s_c) − onehot(t))/N_valid, and for forward KL against a live teacher,
+// T·(softmax(s_c/T) − p_teacher^T)/N_kd, freeing each (n, V) step as it goes; for a top-k
+// teacher or a divergence hook the chunk's logits are made a leaf and autograd runs only
+// the loss part, leaving g in s_c.grad. The head's two matmuls are differentiated by hand:
 //   dL/dh_c = g·W            (n, d)
 //   dL/dW  += gᵀ·h_c         (V, d), accumulated in place into weight.grad by one
 //                            gemm (addmm_), so no second (V, d) tensor appears.
@@ -169,7 +170,9 @@ export function chunkedLmLoss(hidden: Tensor, weight: Tensor, target: Tensor, o:
       const parts = torch.tidy(() => {
         const h = pick(hidden.detach(), rowsC); // (n, d)
         const logits = torch.noGrad(() => h.mm(Wt)); // (n, V)
-        const { g, ce, kd } = teacher ? viaAutograd(logits, c, rowsC) : crossEntropyByHand(logits, rowsC);
+        const { g, ce, kd } = !teacher ? crossEntropyByHand(logits, rowsC)
+          : !isTopk(teacher) && !o.divergence ? forwardKlByHand(logits, teacher, rowsC)
+          : viaAutograd(logits, c, rowsC);
         if (!g) return { ce, kd, dh: null };
         if (weight.requiresGrad) {
           if (gradW) gradW.addmm_(g.transpose(0, 1), h); // (V, d) += gᵀ·h_c, in place
@@ -212,13 +215,51 @@ export function chunkedLmLoss(hidden: Tensor, weight: Tensor, target: Tensor, o:
     if (!wantGrad) return { g: null, ce, kd: 0 };
     const g = logp.exp(); // (n, V): softmax(s)
     logp.dispose();
+    subOnehot(g, t).mul_(scale / nValid);
+    return { g, ce, kd: 0 };
+  });
+
+  /**
+   * CE and forward KL against a live teacher (every row is a valid token), gradient by hand:
+   *   g = scale·[α/N_valid·(softmax(s) − onehot(t)) + (1 − α)·T/N_kd·(softmax(s/T) − softmax(z/T))]
+   * since d/ds T²·KL(p ‖ softmax(s/T)) = T·(softmax(s/T) − p). About five (n, V) tensors
+   * at the peak; autograd's path holds twice that.
+   */
+  const forwardKlByHand = (logits: Tensor, t: LiveTeacher, rowsC: number[]): { g: Tensor | null; ce: number; kd: number } => torch.noGrad(() => {
+    const tgtC = pick(target.reshape([-1]), rowsC).unsqueeze(1); // (n, 1)
+    const logp = logits.logSoftmax(1); // (n, V) log softmax(s)
+    const ce = -logp.gather(1, tgtC).sum().item();
+    const lq = T === 1 ? logp : logSoftAt(logits, T); // (n, V) log softmax(s/T)
+    logits.dispose();
+    const teacherLogits = pick(t.hidden.detach(), rowsC).mm(t.weight.detach().transpose(0, 1)); // (n, V)
+    const lp = logSoftAt(teacherLogits, T); // (n, V) log p_teacher^T
+    teacherLogits.dispose();
+    const pt = lp.exp();
+    const diff = lp.sub(lq);
+    lp.dispose();
+    const kd = diff.mul_(pt).sum().item() * T * T; // Σ rows T²·KL(p_T ‖ q)
+    diff.dispose();
+    if (!wantGrad) return { g: null, ce, kd };
+    const q = lq.exp(); // softmax(s/T)
+    if (lq !== logp) lq.dispose();
+    q.sub_(pt).mul_(((1 - alpha) * T * scale) / nKd);
+    pt.dispose();
+    const g = logp.exp(); // softmax(s)
+    logp.dispose();
+    subOnehot(g, tgtC).mul_((alpha * scale) / nValid).add_(q);
+    q.dispose();
+    return { g, ce, kd };
+  });
+
+  /** g[i, t_i] −= 1 in place (a bool mask: a quarter of a float (n, V)); returns g. */
+  const subOnehot = (g: Tensor, t: Tensor): Tensor => {
     const none = onDevice(torch.zeros(g.shape as number[], 'bool'), dev);
     const onehot = none.scatterValue(1, t, true); // (n, V) bool
     none.dispose();
-    g.add_(onehot, -1).mul_(scale / nValid);
+    g.add_(onehot, -1);
     onehot.dispose();
-    return { g, ce, kd: 0 };
-  });
+    return g;
+  };
 
   /** The chunk's loss through autograd on its logits (a leaf): g = dL/ds_c·scale. */
   const viaAutograd = (logits: Tensor, c: number, rowsC: number[]): { g: Tensor | null; ce: number; kd: number } => {
@@ -319,6 +360,15 @@ function checkTeacher(op: string, t: TopkTeacher | LiveTeacher, N: number, V: nu
       throw new torch.ShapeError('ERR_SHAPE', op, `expected teacher hidden (${N}, d_t) and weight (V, d_t)`, shapes);
     if (t.weight.shape[0] !== V) throw new torch.ShapeError('ERR_SHAPE', op, `the teacher's vocabulary (${t.weight.shape[0]}) differs from the student's (${V})`, shapes);
   }
+}
+
+/** log softmax(z/T) over the last dimension, freeing the z/T it makes. */
+function logSoftAt(z: Tensor, T: number): Tensor {
+  if (T === 1) return z.logSoftmax(-1);
+  const zT = z.div(T);
+  const out = zT.logSoftmax(-1);
+  zT.dispose();
+  return out;
 }
 
 /** A tensor made on the CPU, moved to `device` when that is elsewhere. */

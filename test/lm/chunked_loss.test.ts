@@ -67,6 +67,9 @@ const cases: Case[] = [
   { name: 'live teacher, α 0.4, T 2', o: { alpha: 0.4, T: 2, teacher: { hidden: tHidden, weight: tWeight } },
     py: 'v = tgt != -100\nkl = F.kl_div(F.log_softmax(logits[v] / 2, -1), F.log_softmax((th @ tw.T)[v] / 2, -1), reduction="batchmean", log_target=True) * 4',
     inputs: { th: tHidden, tw: tWeight } },
+  { name: 'live teacher, α 0, T 1, scale 2', o: { alpha: 0, scale: 2, teacher: { hidden: tHidden, weight: tWeight } },
+    py: 'v = tgt != -100\nkl = F.kl_div(F.log_softmax(logits[v], -1), F.log_softmax((th @ tw.T)[v], -1), reduction="batchmean", log_target=True)',
+    inputs: { th: tHidden, tw: tWeight } },
   { name: 'live teacher with a reverse-KL divergence hook, α 0, T 1.5', inputs: { th: tHidden, tw: tWeight },
     o: { alpha: 0, T: 1.5, teacher: { hidden: tHidden, weight: tWeight }, divergence: reverseKl },
     py: 'v = tgt != -100\nls = F.log_softmax(logits[v] / 1.5, -1)\nlt = F.log_softmax((th @ tw.T)[v] / 1.5, -1)\nkl = (ls.exp() * (ls - lt)).sum(1).mean() * 2.25' },
@@ -242,6 +245,10 @@ test('chunkedLmLoss frees every tensor it makes, and its tensor peak is a chunk,
   const peak = torch.memory().peakNativeBytes - base;
   const logits = Nb * Vb * 4;
   assert.ok(peak < logits / 4, `peak ${peak} B ≥ a quarter of the full logits ${logits} B`);
+  // The live teacher's hand-written path (T = 1 and T ≠ 1) frees everything too.
+  const live = { hidden: torch.randn([Nb, 4]), weight: torch.randn([Vb, 4]) };
+  for (const T of [1, 2]) chunkedLmLoss(h, w, tgt, { alpha: 0.5, T, teacher: live, chunkSize: 8 });
+  assert.equal(torch.memory().liveTensors, before + 2);
 });
 
 test('chunkedLmLoss in forwardBackward: every parameter of a CausalLM (tied and untied head, with and without checkpointing) gets the gradient of model.call + tokenKdLoss', () => {
