@@ -126,16 +126,24 @@ export class LoraLinear extends Module {
     this.scaling = loraScaling({ r, alpha, rslora });
   }
 
-  /** x (…, in) → (…, out): base(x) + s·B(A(dropout(x))), PEFT's order of operations. */
+  /**
+   * x (…, in) → (…, out): base(x) + s·B(A(dropout(x))), PEFT's order of operations. Adapters kept
+   * in float32 on a bf16/f16 base run in float32 and their output is cast to the base's dtype,
+   * as PEFT does (autocast_adapter_dtype).
+   */
   forward(x: Tensor): Tensor {
     const y = torch.linear(x, this.weight, this.bias);
-    const h = this.dropoutP > 0 ? torch.dropout(x, this.dropoutP, this.training) : x;
-    return y.add(this.lora_B.call(this.lora_A.call(h)).mul(this.scaling));
+    let h = this.dropoutP > 0 ? torch.dropout(x, this.dropoutP, this.training) : x;
+    if (h.dtype !== this.lora_A.weight.dtype) h = h.toDtype(this.lora_A.weight.dtype);
+    let delta = this.lora_B.call(this.lora_A.call(h)).mul(this.scaling);
+    if (delta.dtype !== y.dtype) delta = delta.toDtype(y.dtype);
+    return y.add(delta);
   }
 
-  /** ΔW = s·B·A (out, in), the update mergeLora adds to W. */
+  /** ΔW = s·B·A (out, in) in W's dtype, the update mergeLora adds to W. */
   deltaWeight(): Tensor {
-    return torch.matmul(this.lora_B.weight, this.lora_A.weight).mul(this.scaling);
+    const d = torch.matmul(this.lora_B.weight, this.lora_A.weight).mul(this.scaling);
+    return d.dtype === this.weight.dtype ? d : d.toDtype(this.weight.dtype);
   }
 
   override extraRepr(): string {

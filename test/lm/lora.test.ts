@@ -12,10 +12,12 @@ import * as torch from '../../src/torch/index.js';
 import { CausalLM, type LmConfig } from '../../src/lm/model.js';
 import { ByteTokenizer } from '../../src/lm/tokenizer.js';
 import {
-  applyLora, loraParameters, loraConfigOf, mergeLora, parseLoraFlag, loraModules, DEFAULT_LORA_TARGETS, type LoraConfig,
+  applyLora, loraParameters, loraConfigOf, mergeLora, parseLoraFlag, loraModules, LoraLinear, DEFAULT_LORA_TARGETS, type LoraConfig,
 } from '../../src/lm/lora.js';
+import type { Linear } from '../../src/nn/index.js';
 import { trainLm } from '../../src/reason/sft.js';
 import { oracleChecks, type Check } from '../helpers/checks.js';
+import { launch } from '../helpers/dist.js';
 import { assertClose } from '../helpers/assert.js';
 import type { OracleValue } from '../helpers/oracle.js';
 
@@ -222,9 +224,8 @@ test('trainLm with LoRA: the base stays bit-identical, the adapters train, and a
     torch.manualSeed(5);
     const m = new CausalLM(cfg);
     applyLora(m, l, 6);
-    // The recipe carries the LoRA settings: a resume with others is refused by the Trainer.
-    const recipe = { lr: 1e-2, lora: loraConfigOf(m) };
-    trainLm({ model: m, examples, steps: 12, batchSize: 3, lr: 1e-2, seed: 9, padId: tok.eosId, checkpoint: ckpt, checkpointEvery: 4, recipe, onStep: (s) => {
+    // trainLm adds the LoRA settings to the recipe: a resume with others is refused by the Trainer.
+    trainLm({ model: m, examples, steps: 12, batchSize: 3, lr: 1e-2, seed: 9, padId: tok.eosId, checkpoint: ckpt, checkpointEvery: 4, recipe: { lr: 1e-2 }, onStep: (s) => {
       if (s.step === crashAt) throw new Error('killed');
     } });
     return m;
@@ -238,11 +239,54 @@ test('trainLm with LoRA: the base stays bit-identical, the adapters train, and a
   assert.ok(B0.abs().max().item() > 0, 'the adapters trained (B left zero)');
   assert.throws(() => run(join(dir, 'b.ckpt'), 10), /killed/);
   const before = readFileSync(join(dir, 'b.ckpt'));
-  assert.throws(() => run(join(dir, 'b.ckpt'), undefined, { ...lora, r: 8 }), (e: Error) => e instanceof torch.ConfigError && /b\.ckpt was written by a run with other options .*"r":4.*now .*"r":8/.test(e.message));
+  // Another alpha changes no tensor shape: only the recipe tells it apart.
+  assert.throws(() => run(join(dir, 'b.ckpt'), undefined, { ...lora, alpha: 16 }), (e: Error) => e instanceof torch.ConfigError && /other options .*"alpha":8.*now .*"alpha":16/.test(e.message));
+  assert.throws(() => run(join(dir, 'b.ckpt'), undefined, { ...lora, r: 8 }), (e: Error) => e instanceof torch.ConfigError && /b\.ckpt was written by a run with other options \(\{"lr":0\.01,"lora":\{"r":4,"alpha":8,"dropout":0\.1,.*now \{"lr":0\.01,"lora":\{"r":8,/.test(e.message));
   assert.ok(readFileSync(join(dir, 'b.ckpt')).equals(before), 'the refused resume left the checkpoint as it was');
   const resumed = run(join(dir, 'b.ckpt'));
   for (const [k, t] of Object.entries(straight.stateDict())) {
     const d = t.sub(resumed.stateDict()[k]).abs().max().item();
     assert.equal(d, 0, `${k} differs by ${d}`);
   }
+});
+
+test('a bfloat16 base: float32 adapters, output in bfloat16 equal to the float32 computation rounded, and merge in bfloat16', () => {
+  torch.manualSeed(3);
+  const w = torch.randn([6, 8]).toDtype('bfloat16');
+  const base = { weight: w, bias: null, inFeatures: 8, outFeatures: 6 } as unknown as Linear;
+  const l = new LoraLinear(base, 2, 4, 0, false);
+  torch.noGrad(() => l.lora_B.weight.copy_(torch.randn([6, 2])));
+  assert.equal(l.lora_A.weight.dtype, 'float32');
+  const x = torch.randn([3, 8]).toDtype('bfloat16');
+  const y = torch.noGrad(() => l.call(x));
+  assert.equal(y.dtype, 'bfloat16');
+  // Float32 reference: bf16(x·Wᵀ) + bf16(2·(x·Aᵀ)·Bᵀ), each part as PEFT computes it.
+  const xf = x.toDtype('float32');
+  const want = torch.noGrad(() => torch.matmul(xf, w.toDtype('float32').transpose(0, 1)).toDtype('bfloat16').toDtype('float32')
+    .add(torch.matmul(torch.matmul(xf, l.lora_A.weight.transpose(0, 1)), l.lora_B.weight.transpose(0, 1)).mul(2).toDtype('bfloat16').toDtype('float32')));
+  const d = y.toDtype('float32').sub(want).abs().max().item();
+  assert.ok(d <= 0.02 * want.abs().max().item(), `bf16 LoRA output off by ${d}`);
+  const delta = l.deltaWeight();
+  assert.equal(delta.dtype, 'bfloat16');
+});
+
+test('data parallel (2 processes over c10d): only the adapters are all-reduced, and 2 ranks × 2 rows reach 1 process × 4 rows', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lora-dist-'));
+  const run = async (world: number) => {
+    const ranks = await launch(world, { mode: 'lora', rows: 4, out: join(dir, `w${world}`) });
+    const exits = await Promise.all(ranks.map((r) => r.exited));
+    exits.forEach((e, i) => assert.equal(e.code, 0, `rank ${i}: ${ranks[i].stderr} ${JSON.stringify(ranks[i].lines)}`));
+    return Array.from({ length: world }, (_, r) => JSON.parse(readFileSync(join(dir, `w${world}.${r}.json`), 'utf8')) as { state: Record<string, number[]>; frozenGrads: number });
+  };
+  const [one] = await run(1);
+  const two = await run(2);
+  assert.deepEqual(two[0].state, two[1].state, 'replicas stay bit-identical');
+  assert.deepEqual(two.map((r) => r.frozenGrads), [0, 0], 'no frozen parameter was given a gradient to all-reduce');
+  let moved = 0;
+  for (const [k, v] of Object.entries(one.state)) {
+    const d = Math.max(...v.map((x, i) => Math.abs(x - two[0].state[k][i])));
+    assert.ok(d < 1e-5, `${k}: max |Δ| ${d}`);
+    if (k.includes('lora_B')) moved = Math.max(moved, ...v.map(Math.abs));
+  }
+  assert.ok(moved > 0, 'the adapters trained');
 });
