@@ -23,9 +23,9 @@ export const ADAPTER_CONFIG = 'adapter_config.json';
 /** PeftModel (base_model) → LoraModel (model) → the transformers model. */
 const PEFT_PREFIX = 'base_model.model.';
 
-/** The PEFT key of one of our LoRA modules' A or B: hfName maps our module name to transformers'. */
+/** The PEFT key of one of our LoRA modules' A or B: transformers' module name (hfName: the decoder under "model.", the head at the top). */
 export function peftKey(module: string, which: 'lora_A' | 'lora_B'): string {
-  return `${PEFT_PREFIX}${hfName(`${module}.${which}.weight`)}`;
+  return `${PEFT_PREFIX}${module === 'lm_head' ? module : hfName(module)}.${which}.weight`;
 }
 
 /** adapter_config.json for `cfg` (PEFT's LoraConfig.to_dict, the fields a LoRA of this kind sets). */

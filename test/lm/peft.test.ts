@@ -170,9 +170,12 @@ test('the saved files: PEFT\'s key names, shapes, dtype and metadata, and adapte
 });
 
 test('save → load onto a fresh base: the same adapters bit for bit, the same logits', () => {
-  const m = trained({ r: 2, alpha: 3, targets: ['q_proj', 'up_proj'], dropout: 0.1, rslora: true });
+  const m = trained({ r: 2, alpha: 3, targets: ['q_proj', 'up_proj', 'lm_head'], dropout: 0.1, rslora: true });
   const dir = tmp();
   saveLoraAdapter(m, dir, { baseModel: 'base' });
+  // The head sits at the top of a transformers CausalLM, outside its "model." decoder.
+  const head = readSafetensorsHeader(join(dir, 'adapter_model.safetensors')).entries.filter((e) => e.name.includes('lm_head'));
+  assert.deepEqual(head.map((e) => [e.name, e.shape]), [['base_model.model.lm_head.lora_A.weight', [2, 32]], ['base_model.model.lm_head.lora_B.weight', [40, 2]]]);
   const again = base();
   loadLoraAdapter(again, dir, { baseModel: 'base' });
   assert.deepEqual(loraConfigOf(again), loraConfigOf(m));
@@ -187,7 +190,7 @@ test('save → load onto a fresh base: the same adapters bit for bit, the same l
   assert.equal(logits(m, x).sub(logits(again, x)).abs().max().item(), 0);
   // Onto a model that already has the same LoRA: the weights are replaced, nothing re-applied.
   const third = base();
-  applyLora(third, { r: 2, alpha: 3, targets: ['up_proj', 'q_proj'], dropout: 0.1, rslora: true });
+  applyLora(third, { r: 2, alpha: 3, targets: ['lm_head', 'up_proj', 'q_proj'], dropout: 0.1, rslora: true });
   loadLoraAdapter(third, dir);
   third.eval();
   assert.equal(logits(third, x).sub(logits(m, x)).abs().max().item(), 0);
