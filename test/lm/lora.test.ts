@@ -4,13 +4,14 @@
 // and the LM trainer resuming a LoRA run to bit-identical adapters.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as torch from '../../src/torch/index.js';
 import { CausalLM, type LmConfig } from '../../src/lm/model.js';
 import { ByteTokenizer } from '../../src/lm/tokenizer.js';
+import { saveLm } from '../../src/lm/checkpoint.js';
 import {
   applyLora, loraParameters, loraConfigOf, mergeLora, parseLoraFlag, loraModules, LoraLinear, DEFAULT_LORA_TARGETS, type LoraConfig,
 } from '../../src/lm/lora.js';
@@ -174,6 +175,13 @@ test('mergeLora: W ← W + s·B·A, the merged model gives the unmerged logits (
   const d = merged.sub(unmerged).abs().max().item();
   assert.ok(d <= 1e-5, `max |merged − unmerged| = ${d}`);
   assert.throws(() => mergeLora(m), /no LoRA adapters/);
+});
+
+test('saveLm refuses a model with unmerged adapters (its folder would not load) and writes nothing', () => {
+  const m = loraModel(tiny, { r: 2, alpha: 2 });
+  const dir = join(mkdtempSync(join(tmpdir(), 'lora-savelm-')), 'lm');
+  assert.throws(() => saveLm(dir, m, new ByteTokenizer()), (e: Error) => e instanceof torch.ConfigError && /has LoRA adapters; merge them first \(mergeLora\)/.test(e.message));
+  assert.ok(!existsSync(dir));
 });
 
 test('parseLoraFlag reads the CLI form; bad settings are one ConfigError each', () => {
