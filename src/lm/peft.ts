@@ -13,6 +13,7 @@ import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { loadSafetensors, saveSafetensors } from '../io/safetensors.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { init } from '../nn/index.js';
 import { readJson } from './hf_folder.js';
 import { hfName } from './hf_weights.js';
 import type { CausalLM } from './model.js';
@@ -149,7 +150,8 @@ export function loadLoraAdapter(model: CausalLM, dir: string, o: { baseModel?: s
         throw new torch.ConfigError(`${weightsPath}: '${k}' has shape [${got.join(', ')}] but this base model needs [${shape.join(', ')}]${forBase}` +
           ` (base: hidden_size ${model.cfg.dim}, intermediate_size ${model.cfg.hiddenDim}, heads ${model.cfg.nHeads}/${model.cfg.nKvHeads} × ${model.cfg.headDim}; adapter r=${cfg.r})`);
     }
-    if (!have) applyLora(model, cfg);
+    // Every A and B is overwritten below: no random draws (they would move the global generator).
+    if (!have) init.skipInit(() => applyLora(model, cfg));
     torch.noGrad(() => {
       for (const [name, m] of loraModules(model)) {
         m.lora_A.weight.copy_(tensors[peftKey(name, 'lora_A')]);

@@ -177,7 +177,11 @@ test('save → load onto a fresh base: the same adapters bit for bit, the same l
   const head = readSafetensorsHeader(join(dir, 'adapter_model.safetensors')).entries.filter((e) => e.name.includes('lm_head'));
   assert.deepEqual(head.map((e) => [e.name, e.shape]), [['base_model.model.lm_head.lora_A.weight', [2, 32]], ['base_model.model.lm_head.lora_B.weight', [40, 2]]]);
   const again = base();
+  torch.manualSeed(21);
+  const next = torch.rand([3]);
+  torch.manualSeed(21);
   loadLoraAdapter(again, dir, { baseModel: 'base' });
+  assert.equal(torch.rand([3]).sub(next).abs().max().item(), 0, 'loading draws no random numbers');
   assert.deepEqual(loraConfigOf(again), loraConfigOf(m));
   const a = loraModules(m), b = loraModules(again);
   assert.deepEqual(b.map(([n]) => n), a.map(([n]) => n));
