@@ -17,7 +17,7 @@ import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import type { Tokenizer } from '../lm/tokenizer.js';
 import { AdamW, warmupCosine } from '../optim/index.js';
-import { disposeLmBatch, generateBatch, makeBatch, IGNORE, type CausalLM, type LmBatch, type LmExample } from '../lm/index.js';
+import { disposeLmBatch, generateBatch, loraConfigOf, makeBatch, IGNORE, type CausalLM, type LmBatch, type LmExample } from '../lm/index.js';
 import { Trainer } from '../train/index.js';
 import { tokenDivergence, type TokenLossName, type TopkTeacher } from '../kd/index.js';
 import { hashSeed, Rng } from '../data/index.js';
@@ -193,7 +193,11 @@ export function trainGkd(o: GkdOptions): GkdResult {
   const temperature = o.temperature ?? 1;
   const maxLen = o.maxLen ?? model.cfg.maxSeqLen - 1;
   const gen = { temperature, maxNewTokens: o.maxNewTokens ?? 128, eosIds: o.eosIds };
-  const opt = new AdamW(model.parameters(), { lr: o.lr ?? 1e-4, weightDecay: o.weightDecay ?? 0.01 });
+  // Only what trains: with LoRA (lm/lora.ts) the frozen base stays out, the adapters go in, and
+  // their settings join the recipe (a resume with other LoRA settings is refused), as in sft.ts.
+  const opt = new AdamW(model.parameters().filter((p) => p.requiresGrad), { lr: o.lr ?? 1e-4, weightDecay: o.weightDecay ?? 0.01 });
+  const lora = loraConfigOf(model);
+  const recipe = lora ? { ...(o.recipe ?? {}), lora } : (o.recipe ?? null);
   const warmup = Math.max(1, Math.min(o.warmupSteps ?? Math.min(100, Math.floor(o.steps / 10)), o.steps - 1));
   const sched = o.steps >= 2 ? warmupCosine(opt, { warmupSteps: warmup, totalSteps: o.steps, startFactor: 0.01 }) : undefined;
   const perEpoch = Math.max(1, Math.floor(examples.length / bs));
@@ -201,7 +205,7 @@ export function trainGkd(o: GkdOptions): GkdResult {
   // run refused for another recipe leaves the old run's log as it was.
   const fresh = !o.checkpoint || !existsSync(o.checkpoint);
   let log: GkdLog | null = null;
-  const openLog = () => (log ??= o.checkpoint ? GkdLog.open(`${o.checkpoint}.samples.jsonl`, o.recipe ?? null, { fresh }) : null);
+  const openLog = () => (log ??= o.checkpoint ? GkdLog.open(`${o.checkpoint}.samples.jsonl`, recipe, { fresh }) : null);
   // Counters, checkpointed with the run (a resumed run counts what the whole run did).
   let c = { onPolicySteps: 0, samples: 0, skipped: 0, kdSum: 0, ceSum: 0, ceSteps: 0 };
   let last: GkdStepInfo | null = null;
@@ -283,7 +287,7 @@ export function trainGkd(o: GkdOptions): GkdResult {
       epochs: Math.ceil(o.steps / perEpoch),
       maxSteps: o.steps,
       clipGradNorm: o.clip ?? 1,
-      checkpoint: o.checkpoint ? { path: o.checkpoint, everySteps: o.checkpointEvery, recipe: o.recipe ?? null } : undefined,
+      checkpoint: o.checkpoint ? { path: o.checkpoint, everySteps: o.checkpointEvery, recipe } : undefined,
       resume: true,
       callbacks: [{
         name: 'gkd',

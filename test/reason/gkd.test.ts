@@ -16,6 +16,7 @@ import { CausalLM } from '../../src/lm/model.js';
 import { generateBatch } from '../../src/lm/generate.js';
 import { tokenDivergence, type TokenLossName } from '../../src/kd/index.js';
 import { hashSeed } from '../../src/data/index.js';
+import { applyLora, loraParameters } from '../../src/lm/lora.js';
 import { batchAt } from '../../src/reason/sft.js';
 import { localTeacher, tokenizerMismatch, trainGkd, type GkdOptions, type GkdTeacher } from '../../src/reason/gkd.js';
 import { HfTokenizer } from '../../src/lm/hf_tokenizer.js';
@@ -234,4 +235,16 @@ test('the sample log: a torn last line is cut, a damaged line or another recipe 
   const damaged = GkdLog.open(path, { a: 1 }, { fresh: false });
   damaged.close();
   assert.equal(damaged.records.size, 0);
+});
+
+test('a LoRA student: on-policy steps move the adapters only, the frozen base stays', () => {
+  const model = newStudent();
+  applyLora(model, { r: 4, alpha: 8 }, 1);
+  const base0 = Object.fromEntries(Object.entries(model.stateDict()).filter(([k]) => !k.includes('lora_')).map(([k, t]) => [k, t.clone()]));
+  const adapters0 = loraParameters(model).map((t) => t.clone());
+  trainGkd(base({ model, lambda: 1, steps: 3, beta: 1, checkpoint: join(dir, 'lora.ckpt'), recipe: { lora: 'test' } }));
+  for (const [k, t] of Object.entries(base0)) assert.equal(model.stateDict()[k].sub(t).abs().max().item(), 0, `${k} moved`);
+  assert.ok(loraParameters(model).some((t, i) => t.sub(adapters0[i]).abs().max().item() > 0), 'the adapters moved');
+  const header = JSON.parse(readFileSync(join(dir, 'lora.ckpt.samples.jsonl'), 'utf8').split('\n')[0]);
+  assert.deepEqual(header.recipe.lora.r, 4);
 });
