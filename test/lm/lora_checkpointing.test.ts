@@ -1,11 +1,13 @@
 // LoRA under the block-wise reverse pass of lm/checkpointing.ts: the adapters' gradients equal
 // those of plain loss.backward() on model.call(ids), with and without activation checkpointing,
-// and with dropout on the adapters' input (a recomputed block must draw the same masks).
+// and with dropout on the adapters' input (a recomputed block must draw the same masks); and
+// with the chunked LM-head loss (lm/chunked_loss.ts) on top, the real-size student's step.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../../src/torch/index.js';
 import { CausalLM } from '../../src/lm/model.js';
 import { forwardBackward } from '../../src/lm/checkpointing.js';
+import { chunkedLmLoss } from '../../src/lm/chunked_loss.js';
 import { applyLora, loraModules, loraParameters, type LoraConfig } from '../../src/lm/lora.js';
 
 const cfg = { vocabSize: 40, dim: 32, nLayers: 3, nHeads: 4, nKvHeads: 2, hiddenDim: 40, maxSeqLen: 16 };
@@ -18,13 +20,15 @@ function model(lora: LoraConfig): CausalLM {
   return m.train();
 }
 
-function grads(m: CausalLM, mode: 'plain' | 'blocks' | 'checkpointing', maskSeed = 99): torch.Tensor[] {
+function grads(m: CausalLM, mode: 'plain' | 'blocks' | 'checkpointing' | 'chunked', maskSeed = 99): torch.Tensor[] {
   m.zeroGrad();
   torch.manualSeed(3);
   const ids = torch.randint(0, cfg.vocabSize, [2, 9]);
   const x = ids.narrow(1, 0, 8), y = ids.narrow(1, 1, 8).reshape([-1]);
   torch.manualSeed(maskSeed); // the dropout masks
   if (mode === 'plain') torch.crossEntropy(m.call(x).reshape([-1, cfg.vocabSize]), y).backward();
+  // The student's step at real size: checkpointed blocks, the head and CE in chunks of 5 rows.
+  else if (mode === 'chunked') forwardBackward(m, x, (h) => chunkedLmLoss(h.view([-1, cfg.dim]), m.headWeight, y, { chunkSize: 5 }), { checkpointing: true });
   else forwardBackward(m, x, (h) => {
     torch.crossEntropy(torch.matmul(h, m.headWeight.transpose(0, 1)).reshape([-1, cfg.vocabSize]), y).backward();
   }, { checkpointing: mode === 'checkpointing' });
@@ -32,7 +36,7 @@ function grads(m: CausalLM, mode: 'plain' | 'blocks' | 'checkpointing', maskSeed
 }
 
 for (const dropout of [0, 0.2]) {
-  test(`LoRA (dropout ${dropout}): adapter gradients through forwardBackward, with and without checkpointing, equal plain backward`, () => {
+  test(`LoRA (dropout ${dropout}): adapter gradients through forwardBackward (with and without checkpointing, and with the chunked CE) equal plain backward`, () => {
     const m = model({ r: 4, alpha: 8, dropout });
     const want = grads(m, 'plain');
     if (dropout > 0) {
@@ -40,7 +44,7 @@ for (const dropout of [0, 0.2]) {
       const other = grads(m, 'plain', 100);
       assert.ok(Math.max(...other.map((g, i) => g.sub(want[i]).abs().max().item())) > 1e-4);
     }
-    for (const mode of ['blocks', 'checkpointing'] as const) {
+    for (const mode of ['blocks', 'checkpointing', 'chunked'] as const) {
       const got = grads(m, mode);
       got.forEach((g, i) => {
         const d = g.sub(want[i]).abs().max().item();
