@@ -12,6 +12,11 @@ export { sparseKL, sparseTeacherFromLogits, isSparseTeacher, type SparseTeacher 
 export { multiTeacherKL, multiTeacherTargets, normaliseWeights } from './multi_teacher.js';
 // token-level KD for causal LMs (per-position CE + KL to the teacher's top-k distributions)
 export { tokenKdLoss, type TokenKdParts } from './token_kd.js';
+// cross-tokenizer KD: spans aligned by text offsets, ULD and span KL over them
+export {
+  alignTokens, vocabMap, uldLoss, spanKl, crossTokenizerLoss,
+  type Alignment, type AlignedSpan, type VocabMap, type CrossTokenizerStudent, type CrossTokenizerTeacher, type CrossTokenizerOptions,
+} from './cross_tokenizer.js';
 
 // feature losses
 export { HintRegressor, hintLoss, type HintRegressorOptions } from './hint.js';
