@@ -242,7 +242,10 @@ export interface CrossTokenizerOptions {
 
 /**
  * The cross-tokenizer loss of one text: align the two tokenizations, then ULD or span KL
- * over the spans (mean over spans). The alignment must cover the whole text.
+ * over the spans (mean over spans). The alignment must cover the whole text. Besides the
+ * logits, the student side holds about three (N_s, V_s) temporaries until backward
+ * (shifted logits, their exp, the exp without the own tokens); the values are float64 from
+ * the per-token log-probabilities on, and the loss comes back in the logits' dtype.
  */
 export function crossTokenizerLoss(text: string, student: CrossTokenizerStudent, teacher: CrossTokenizerTeacher, o: CrossTokenizerOptions): { loss: Tensor; alignment: Alignment } {
   const op = 'crossTokenizerLoss';
@@ -289,12 +292,13 @@ export function crossTokenizerLoss(text: string, student: CrossTokenizerStudent,
   const firstLpT = spans.flatMap((s) => Array.from(tLp.subarray(s.a[0] * K, s.a[0] * K + K)));
 
   if (o.method === 'uld') {
-    const restS = spanLpS.sub(tokLp.indexSelect(0, firstS)); // log Π_{j>1} p_S(t_j | …)
-    const restT = spans.map((s, i) => spanLpT[i] - tokLpT[s.a[0]]);
+    // GOLD's merge scale: log Π_{j>1} p(t_j | …) over each span's tokens after the first.
+    const mergeS = spanLpS.sub(tokLp.indexSelect(0, firstS)); // (S)
+    const mergeT = spans.map((s, i) => spanLpT[i] - tokLpT[s.a[0]]);
     const rowsS = S === Ns ? shifted : shifted.indexSelect(0, firstS); // (S, V_s) the first tokens' shifted logits
     const lpS = torch.topk(rowsS, Math.min(o.k ?? K, Vs), -1).values.toDtype('float64').sub(lseS.unsqueeze(1)); // (S, k)
     const loss = uldLoss(lpS, torch.tensor(Float64Array.from(firstLpT), { shape: [S, K] }), {
-      k: o.k, studentLogScale: restS, teacherLogScale: torch.tensor(Float64Array.from(restT)),
+      k: o.k, studentLogScale: mergeS, teacherLogScale: torch.tensor(Float64Array.from(mergeT)),
     });
     return { loss: loss.toDtype(logits.dtype), alignment };
   }

@@ -120,6 +120,39 @@ test('alignment of DeepSeek-V3 and Qwen3 on 1,000 mixed EN/ZH/math strings: 100%
   assert.ok(shareT > 0.55 && shareS > 0.42 && shareT <= 1 && shareS <= 1, `one-to-one shares ${shareT}, ${shareS}`);
 });
 
+test('alignTokens on hand-made spans: zero-width tokens join their span, a gap or a missing end lowers the coverage', () => {
+  // "abcdef": a = ab|cd|ef, b = a|bcd|<zero-width at 4>|ef|<zero-width at 6>
+  const al = kd.alignTokens('abcdef', [[0, 2], [2, 4], [4, 6]], [[0, 1], [1, 4], [4, 4], [4, 6], [6, 6]]);
+  assert.deepEqual(al.spans, [{ a: [0, 2], b: [0, 2], start: 0, end: 4 }, { a: [2, 3], b: [2, 5], start: 4, end: 6 }]);
+  assert.equal(al.coverage, 1);
+  assert.equal(al.oneToOne, 0);
+  const one = kd.alignTokens('abcd', [[0, 2], [2, 4]], [[0, 2], [2, 3], [3, 4]]);
+  assert.deepEqual([one.oneToOne, one.oneToOneA, one.oneToOneB], [1, 0.5, 1 / 3]);
+  // b's tokens stop at byte 4 of 6: the last two bytes are in no span.
+  assert.equal(kd.alignTokens('abcdef', [[0, 2], [2, 6]], [[0, 2], [2, 4]]).coverage, 2 / 6);
+  // Different starts (a gap on one side) make no span there.
+  assert.equal(kd.alignTokens('abcd', [[0, 2], [2, 4]], [[1, 2], [2, 4]]).coverage, 2 / 4);
+  // Byte offsets: "é" is 2 bytes, "🚀" 4.
+  assert.equal(kd.alignTokens('é🚀', [[0, 2], [2, 6]], [[0, 1], [1, 2], [2, 6]]).textBytes, 6);
+});
+
+test('vocabMap: DeepSeek-V3 ids map to Qwen3 ids with the same bytes; specials map to nothing', () => {
+  const T = teacherTok(), S = studentTok();
+  const m = kd.vocabMap(T, S);
+  const r = lcg(5);
+  let checked = 0;
+  for (let n = 0; n < 2000; n++) {
+    const y = Math.floor(r() * T.vocabSize);
+    const s = m.toStudent[y];
+    if (s < 0) continue;
+    assert.deepEqual(S.tokenBytes(s), T.tokenBytes(y), `teacher ${y} → student ${s}`);
+    checked++;
+  }
+  assert.ok(checked > 500, `${checked} mapped ids checked`);
+  assert.equal(m.toStudent[T.eosId], -1);
+  assert.equal(m.toStudent[T.encode(' the')[0]], S.encode(' the')[0]);
+});
+
 // ---- the two losses against PyTorch formulas -------------------------------------------
 
 type In = Record<string, torch.Tensor>;
