@@ -232,6 +232,23 @@ export interface CrossTokenizerTeacher {
   offsets: TokenSpans;
 }
 
+/**
+ * A CrossTokenizerTeacher from per-token top-k lists as a scorer returns them (TokenScore's
+ * `top` and `logprobs` for the text's teacher tokens, sliced past the prompt). Rows with
+ * fewer than k entries are padded with id −1 and log-probability −∞ (no mass, no student id).
+ */
+export function teacherFromTopk(top: readonly { ids: readonly number[]; logprobs: readonly number[] }[], tokenLogprobs: readonly number[], offsets: TokenSpans): CrossTokenizerTeacher {
+  if (top.length !== offsets.length || tokenLogprobs.length !== offsets.length)
+    throw new torch.ConfigError(`teacherFromTopk: ${top.length} top-k rows and ${tokenLogprobs.length} token log-probabilities for ${offsets.length} teacher tokens`);
+  const k = Math.max(1, ...top.map((r) => r.ids.length));
+  const ids = new BigInt64Array(top.length * k).fill(-1n), lp = new Float32Array(top.length * k).fill(-Infinity);
+  top.forEach((r, i) => {
+    if (r.logprobs.length !== r.ids.length) throw new torch.ConfigError(`teacherFromTopk: row ${i} has ${r.ids.length} ids and ${r.logprobs.length} log-probabilities`);
+    r.ids.forEach((id, j) => { ids[i * k + j] = BigInt(id); lp[i * k + j] = r.logprobs[j]; });
+  });
+  return { ids: torch.tensor(ids, { shape: [top.length, k] }), logprobs: torch.tensor(lp, { shape: [top.length, k] }), tokenLogprobs: [...tokenLogprobs], offsets };
+}
+
 export interface CrossTokenizerOptions {
   method: 'uld' | 'span_kl';
   /** Teacher → student ids by bytes (vocabMap); needed by span_kl. */

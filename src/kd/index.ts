@@ -14,7 +14,7 @@ export { multiTeacherKL, multiTeacherTargets, normaliseWeights } from './multi_t
 export { tokenKdLoss, type TokenKdParts } from './token_kd.js';
 // cross-tokenizer KD: spans aligned by text offsets, ULD and span KL over them
 export {
-  alignTokens, vocabMap, uldLoss, spanKl, crossTokenizerLoss,
+  alignTokens, vocabMap, uldLoss, spanKl, crossTokenizerLoss, teacherFromTopk,
   type Alignment, type AlignedSpan, type VocabMap, type CrossTokenizerStudent, type CrossTokenizerTeacher, type CrossTokenizerOptions,
 } from './cross_tokenizer.js';
 

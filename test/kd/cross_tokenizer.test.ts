@@ -334,6 +334,26 @@ test('crossTokenizerLoss (ULD and span KL) equals an independent PyTorch impleme
   assert.ok(excludedTotal > 0, 'some alternatives were compatible with their span (the exclusion rule is exercised)');
 });
 
+test('teacherFromTopk: ragged top-k rows are padded with id −1 and −∞ (no mass); both losses stay finite', () => {
+  const T = teacherTok(), S = studentTok(), vocab = kd.vocabMap(T, S);
+  const text = 'The answer is 42.';
+  const t = T.encodeWithOffsets(text), s = S.encodeWithOffsets(text);
+  const full = t.ids.map((id, i) => ({ ids: [id, (id + 7) % 1000, 1000 + i], logprobs: [-0.2, -2.5, -3] }));
+  const ragged = full.map((r, i) => (i % 2 ? { ids: r.ids.slice(0, 2), logprobs: r.logprobs.slice(0, 2) } : r));
+  const padded = kd.teacherFromTopk(ragged, full.map((r) => r.logprobs[0]), t.offsets);
+  assert.deepEqual(padded.ids.shape, [t.ids.length, 3]);
+  assert.equal(Number((padded.ids.dataSync() as BigInt64Array)[1 * 3 + 2]), -1);
+  assert.equal((padded.logprobs.dataSync() as Float32Array)[1 * 3 + 2], -Infinity);
+  torch.tidy(() => {
+    const logits = R(s.ids.length, S.vocabSize);
+    for (const method of ['uld', 'span_kl'] as const) {
+      const loss = kd.crossTokenizerLoss(text, { logits, ids: s.ids, offsets: s.offsets }, padded, { method, vocab }).loss.item();
+      assert.ok(Number.isFinite(loss) && loss > 0, `${method}: ${loss}`);
+    }
+  });
+  assert.throws(() => kd.teacherFromTopk(full.slice(1), full.map((r) => r.logprobs[0]), t.offsets), torch.ConfigError);
+});
+
 // ---- bad input ----------------------------------------------------------------------------
 
 test('bad input: one clear error each', () => {
