@@ -111,6 +111,8 @@ export interface VocabMap {
   readonly teacherBytes: readonly (Uint8Array | null)[];
   /** Teacher ids that have a student id. */
   readonly shared: number;
+  /** Every teacher token with bytes has the same id in the student (same vocabulary: no cross-tokenizer loss needed). */
+  readonly identity: boolean;
 }
 
 /** The map between two vocabularies by token bytes; build it once per tokenizer pair. */
@@ -124,7 +126,7 @@ export function vocabMap(teacher: Pick<Tokenizer, 'vocabSize' | 'tokenBytes'>, s
   }
   const toStudent = new Int32Array(teacher.vocabSize).fill(-1);
   const teacherBytes: (Uint8Array | null)[] = [];
-  let shared = 0;
+  let shared = 0, identity = teacher.vocabSize === student.vocabSize;
   for (let id = 0; id < teacher.vocabSize; id++) {
     const b = teacher.tokenBytes(id);
     teacherBytes.push(b === null ? null : Uint8Array.from(b));
@@ -133,8 +135,9 @@ export function vocabMap(teacher: Pick<Tokenizer, 'vocabSize' | 'tokenBytes'>, s
       toStudent[id] = s;
       shared++;
     }
+    if (b !== null && s !== id) identity = false;
   }
-  return { toStudent, teacherBytes, shared };
+  return { toStudent, teacherBytes, shared, identity };
 }
 
 /**

@@ -150,6 +150,8 @@ test('vocabMap: DeepSeek-V3 ids map to Qwen3 ids with the same bytes; specials m
   }
   assert.ok(checked > 500, `${checked} mapped ids checked`);
   assert.equal(m.toStudent[T.eosId], -1);
+  assert.equal(m.identity, false);
+  assert.equal(kd.vocabMap(S, S).identity, true);
   assert.equal(m.toStudent[T.encode(' the')[0]], S.encode(' the')[0]);
 });
 
