@@ -14,6 +14,11 @@ export { multiTeacherKL, multiTeacherTargets, normaliseWeights } from './multi_t
 export { tokenKdLoss, type TokenKdParts } from './token_kd.js';
 // the token-level divergences by name (GKD's JSD(β), reverse KL, DistiLLM's skew KLs, TVD, AKL)
 export { tokenDivergence, tokenDivergenceRows, TOKEN_LOSS_NAMES, type TokenLossName, type TokenDivergenceOptions, type TopkTeacher } from './token_losses.js';
+// cross-tokenizer KD: spans aligned by text offsets, ULD and span KL over them
+export {
+  alignTokens, vocabMap, uldLoss, spanKl, crossTokenizerLoss, teacherFromTopk,
+  type Alignment, type AlignedSpan, type VocabMap, type CrossTokenizerStudent, type CrossTokenizerTeacher, type CrossTokenizerOptions,
+} from './cross_tokenizer.js';
 
 // feature losses
 export { HintRegressor, hintLoss, type HintRegressorOptions } from './hint.js';
