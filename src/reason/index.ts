@@ -7,6 +7,8 @@ export { filterTrace } from './filters.js';
 export { HttpTeacher, type HttpTeacherOptions, type TeacherStats } from './teachers/http.js';
 export { LocalTeacher, splitReasoning } from './teachers/local.js';
 export { GgufTeacher } from './teachers/gguf.js';
+export { scoreWithModel, checkScoreRequest, type TokenScore, type TokenScorer } from './teachers/scorer.js';
+export { SCORE_FEATURE } from './teachers/score_parse.js';
 export { TeacherPool, PoolExhaustedError, type PoolEndpoint, type TeacherPoolOptions, type PoolStats, type EndpointStats } from './teachers/pool.js';
 export {
   generateTraces, buildRequest, traceId, PRESETS, GenerateError,
