@@ -75,7 +75,15 @@ class BitReader {
   }
   read(bits: number): number {
     let v = 0;
-    for (let i = 0; i < bits; i++) v = v * 2 + this.bit();
+    while (bits > 0) {
+      const at = this.#pos >> 3;
+      if (at >= this.buf.length) throw new RangeError('top-k record ends inside its bit stream');
+      const off = this.#pos & 7;
+      const take = Math.min(bits, 8 - off);
+      v = v * (1 << take) + ((this.buf[at] >> (8 - off - take)) & ((1 << take) - 1));
+      this.#pos += take;
+      bits -= take;
+    }
     return v;
   }
   unary(): number {
@@ -111,11 +119,18 @@ export function encodeTopk(tokens: readonly { ids: readonly number[]; logprobs: 
     floats[2 * i + 1] = Math.max(0, 1 - mass);
     w.write(n, nBits);
     if (!n) return;
-    const order = Array.from(t.ids.keys()).sort((a, b) => t.ids[a] - t.ids[b]);
+    // Sort (id, position) pairs as one number each: a native numeric sort, no comparator calls.
+    const keys = new Float64Array(n);
+    for (let j = 0; j < n; j++) keys[j] = t.ids[j] * 65536 + j;
+    keys.sort();
+    const order = Array.from(keys, (x) => x % 65536);
     const gaps = order.map((j, r) => t.ids[j] - (r ? t.ids[order[r - 1]] : -1) - 1);
     if (gaps.some((g) => !(g >= 0 && Number.isInteger(g)))) throw new RangeError(`token ${i}: ids must be distinct integers ≥ 0`);
-    let b = 0;
-    for (let c = 1; c < 32; c++) if (riceCost(gaps, c) < riceCost(gaps, b)) b = c;
+    // The best b lies near log2 of the mean gap (geometric gaps); try the neighbours.
+    const mean = gaps.reduce((a, g) => a + g, 0) / n;
+    const guess = mean >= 1 ? Math.floor(Math.log2(mean)) : 0;
+    let b = guess;
+    for (const c of [guess - 2, guess - 1, guess + 1]) if (c >= 0 && c < 32 && riceCost(gaps, c) < riceCost(gaps, b)) b = c;
     w.write(b, 5);
     for (const g of gaps) {
       w.unary(Math.floor(g / 2 ** b));
@@ -143,9 +158,19 @@ export function decodeTopk(floats: Float32Array, bits: Uint8Array, nTokens: numb
     let prev = -1;
     for (let j = 0; j < n; j++) prev = ids[j] = prev + 1 + r.unary() * 2 ** b + r.read(b);
     const top = floats[2 * i];
-    const lps = ids.map(() => top - q.step * r.read(q.bits));
-    const order = Array.from(ids.keys()).sort((a, c) => lps[c] - lps[a] || ids[a] - ids[c]);
-    out[i] = { ids: order.map((j) => ids[j]), logprobs: order.map((j) => lps[j]), tail };
+    const d = new Uint32Array(n);
+    for (let j = 0; j < n; j++) d[j] = r.read(q.bits);
+    // Most likely first = smallest d first; ties stay in id order. (d, id) packed into one number for a native sort.
+    const keys = new Float64Array(n);
+    for (let j = 0; j < n; j++) keys[j] = d[j] * 2 ** 32 + ids[j];
+    keys.sort();
+    const outIds = new Array<number>(n);
+    const lps = new Array<number>(n);
+    for (let j = 0; j < n; j++) {
+      outIds[j] = keys[j] % 2 ** 32;
+      lps[j] = top - q.step * Math.floor(keys[j] / 2 ** 32);
+    }
+    out[i] = { ids: outIds, logprobs: lps, tail };
   }
   return out;
 }
