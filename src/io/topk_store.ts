@@ -127,6 +127,7 @@ export class TopkStoreWriter {
   #size = 0;
   #shard = -1;
   #shardRecords = 0;
+  #closed = false;
   /** Records and tokens appended by this writer. */
   records = 0;
   tokens = 0;
@@ -136,14 +137,13 @@ export class TopkStoreWriter {
   }
 
   /**
-   * Opens `dir` for appending (creating it). Shards already there must have been written with
+   * Opens `dir` for appending (the folder and a shard are created by the first append). Shards already there must have been written with
    * the same header: a store is one teacher's, under one tokenizer.
    */
   static open(dir: string, o: TopkWriterOptions): TopkStoreWriter {
     const header: TopkStoreHeader = { teacher: o.teacher, tokenizerHash: o.tokenizerHash, k: o.k, vocabSize: o.vocabSize, quant: o.quant ?? DEFAULT_QUANT };
     if (!(Number.isInteger(header.k) && header.k >= 1 && header.k <= 65535)) throw new ConfigError(`top-k store: k must be an integer in [1, 65535], got ${header.k}`);
     if (!(Number.isInteger(header.quant.bits) && header.quant.bits >= 1 && header.quant.bits <= 16 && header.quant.step > 0)) throw new ConfigError(`top-k store: quant.bits must be in [1, 16] and step > 0, got ${JSON.stringify(header.quant)}`);
-    fs.mkdirSync(dir, { recursive: true });
     for (const f of shardFiles(dir)) {
       const fd = fs.openSync(join(dir, f), 'r');
       try {
@@ -160,14 +160,18 @@ export class TopkStoreWriter {
         fs.closeSync(fd);
       }
     }
-    const w = new TopkStoreWriter(dir, header, o.shardBytes ?? 1 << 30);
-    w.#rotate();
-    return w;
+    // The shard itself is created by the first append: a run with nothing to add leaves no file.
+    return new TopkStoreWriter(dir, header, o.shardBytes ?? 1 << 30);
   }
 
   /** Starts a shard of our own: the next free number, claimed with an exclusive create. */
   #rotate(): void {
-    if (this.#fd >= 0) this.close();
+    if (this.#fd >= 0) {
+      fs.fdatasyncSync(this.#fd);
+      fs.closeSync(this.#fd);
+      this.#fd = -1;
+    }
+    fs.mkdirSync(this.dir, { recursive: true });
     const taken = shardFiles(this.dir).map((f) => Number(SHARD.exec(f)![1]));
     for (let i = taken.length ? Math.max(...taken) + 1 : 0; ; i++) {
       const path = join(this.dir, shardName(i));
@@ -194,9 +198,9 @@ export class TopkStoreWriter {
     }
   }
 
-  /** The shard being written. */
-  get shard(): string {
-    return join(this.dir, shardName(this.#shard));
+  /** The shard being written (null before the first append). */
+  get shard(): string | null {
+    return this.#shard < 0 ? null : join(this.dir, shardName(this.#shard));
   }
 
   /**
@@ -204,7 +208,7 @@ export class TopkStoreWriter {
    * log-probabilities. One write(2); on failure the shard is cut back to its previous end.
    */
   append(key: string, tokens: readonly { ids: readonly number[]; logprobs: readonly number[] }[]): void {
-    if (this.#fd < 0) throw new ConfigError(`top-k store ${this.dir}: the writer is closed`);
+    if (this.#closed) throw new ConfigError(`top-k store ${this.dir}: the writer is closed`);
     const keyBytes = Buffer.from(key, 'utf8');
     if (keyBytes.length > 1024) throw new ConfigError(`top-k store: key over 1024 bytes`);
     tokens.forEach((t, i) => {
@@ -223,7 +227,7 @@ export class TopkStoreWriter {
     rec.writeUInt32LE(payload.length, 0);
     rec.writeUInt32LE(crc32(payload), 4);
     payload.copy(rec, 8);
-    if (this.#shardRecords > 0 && this.#size + rec.length > this.shardBytes) this.#rotate();
+    if (this.#fd < 0 || (this.#shardRecords > 0 && this.#size + rec.length > this.shardBytes)) this.#rotate();
     try {
       for (let done = 0; done < rec.length; ) done += fs.writeSync(this.#fd, rec, done, rec.length - done, this.#size + done);
     } catch (e) {
@@ -246,6 +250,7 @@ export class TopkStoreWriter {
   }
 
   close(): void {
+    this.#closed = true;
     if (this.#fd < 0) return;
     this.flush();
     fs.closeSync(this.#fd);

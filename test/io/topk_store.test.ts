@@ -53,7 +53,7 @@ test('round trip at k = 64 over a 152k vocabulary: exact ids, log-probabilities 
   const w = TopkStoreWriter.open(dir, header);
   seqs.forEach((s, i) => w.append(`trace-${i}`, s));
   w.close();
-  const bytes = fs.statSync(w.shard).size;
+  const bytes = fs.statSync(w.shard!).size;
   const r = TopkStoreReader.open(dir, { teacher: 'teacher-A', tokenizerHash: 'a'.repeat(64), k: 64 });
   try {
     assert.equal(r.size, 3);
@@ -113,10 +113,10 @@ test('a torn final record, cut at every byte offset, is dropped on open; the rec
   w.append('a', seqs[0]);
   w.append('b', seqs[1]);
   w.flush();
-  const lastStart = fs.statSync(w.shard).size;
+  const lastStart = fs.statSync(w.shard!).size;
   w.append('c', seqs[2]);
   w.close();
-  const full = fs.readFileSync(w.shard);
+  const full = fs.readFileSync(w.shard!);
   const want = TopkStoreReader.open(dir);
   const a = want.get('a');
   const b = want.get('b');
@@ -144,7 +144,7 @@ test('a torn final record, cut at every byte offset, is dropped on open; the rec
       assert.deepEqual([...r2.keys()].sort(), ['a', 'b', 'c']);
       assert.equal(r2.get('c')!.length, 2);
       r2.close();
-      fs.rmSync(w2.shard);
+      fs.rmSync(w2.shard!);
     }
   }
   // Size extended but the data never written (zeros): the CRC catches it.
@@ -170,13 +170,14 @@ test('shards: a writer rotates past shardBytes, two writers never share a file, 
   const h = { ...header, vocabSize: 1000, k: 8 };
   const w1 = TopkStoreWriter.open(dir, { ...h, shardBytes: 400 });
   const w2 = TopkStoreWriter.open(dir, h);
-  assert.notEqual(w1.shard, w2.shard);
+  assert.equal(w1.shard, null, 'no shard before the first append');
   const data = new Map<string, { ids: number[]; logprobs: number[] }[]>();
   for (let i = 0; i < 12; i++) {
     const s = Array.from({ length: 5 }, () => topkOf(rand, 1000, 8, 1));
     data.set(`k${i}`, s);
     (i % 2 ? w2 : w1).append(`k${i}`, s);
   }
+  assert.notEqual(w1.shard, w2.shard);
   const again = Array.from({ length: 2 }, () => topkOf(rand, 1000, 8, 1));
   w2.append('k0', again);
   data.set('k0', again);
@@ -192,11 +193,12 @@ test('shards: a writer rotates past shardBytes, two writers never share a file, 
 test('bad appends are refused and leave nothing written', () => {
   const dir = tmp();
   const w = TopkStoreWriter.open(dir, { ...header, vocabSize: 100, k: 4 });
-  const size = fs.statSync(w.shard).size;
+  w.append('first', [{ ids: [3], logprobs: [-0.5] }]);
+  const size = fs.statSync(w.shard!).size;
   assert.throws(() => w.append('x', [{ ids: [1, 100], logprobs: [-1, -2] }]), /id 100, outside the vocabulary of 100/);
   assert.throws(() => w.append('x', [{ ids: [1, 2, 3, 4, 5], logprobs: [-1, -2, -3, -4, -5] }]), /5 alternatives; the store keeps k = 4/);
   assert.throws(() => w.append('x', [{ ids: [1, 1], logprobs: [-1, -2] }]), /distinct/);
-  assert.equal(fs.statSync(w.shard).size, size);
+  assert.equal(fs.statSync(w.shard!).size, size);
   w.append('empty', [{ ids: [], logprobs: [] }]);
   w.close();
   assert.deepEqual(TopkStoreReader.open(dir).get('empty'), [{ ids: [], logprobs: [], tail: 1 }]);
