@@ -18,6 +18,7 @@ export { mergeTraces, traceFiles, traceFile, TraceDirReader } from './traces/tra
 export { LeaseDir, Lease, type LeaseRecord } from './traces/lease.js';
 export { formatTrace, formatTraces, writeTraces } from './traces/formats.js';
 export { findOverlap, assertNoOverlap } from './traces/overlap.js';
+export { TraceTopkWriter, TraceTopkReader, tokenizerHash, TOPK_DIR } from './traces/topk_traces.js';
 export { datasetCard } from './traces/card.js';
 export { studentExamples, teacherDistributions, replyText, prunedStudent, type StudentKind } from './students.js';
 export { readProblemsFile, writeProblemsFile, readTracesFile } from './files.js';
