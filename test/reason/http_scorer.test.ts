@@ -84,14 +84,16 @@ test('429, 500, a dropped connection and garbage on the way are retried; the gra
 });
 
 /** A server whose /v1/completions answers `answer` (status 200 unless said). */
-async function fakeServer(answer: (body: any) => { status?: number; json: unknown }): Promise<{ url: string; hits: () => number; close: () => Promise<void> }> {
+const fakeServer = (answer: (body: any) => { status?: number; json: unknown }) => fakeServerAsync(async (b) => answer(b));
+
+async function fakeServerAsync(answer: (body: any) => Promise<{ status?: number; json: unknown }>): Promise<{ url: string; hits: () => number; close: () => Promise<void> }> {
   let hits = 0;
   const s: Server = createServer((req, res) => {
     let text = '';
     req.on('data', (d) => (text += d));
-    req.on('end', () => {
+    req.on('end', async () => {
       hits++;
-      const a = answer(JSON.parse(text));
+      const a = await answer(JSON.parse(text));
       res.writeHead(a.status ?? 200, { 'Content-Type': 'application/json' });
       res.end(JSON.stringify(a.json));
     });
@@ -100,6 +102,25 @@ async function fakeServer(answer: (body: any) => { status?: number; json: unknow
   const port = (s.address() as { port: number }).port;
   return { url: `http://127.0.0.1:${port}/v1`, hits: () => hits, close: () => new Promise((r) => s.close(() => r())) };
 }
+
+test("OpenAI's echo form alone (vLLM's field dropped on the way), with max_tokens 1: the same grades", async () => {
+  // A server in front of ours that answers as one without prompt_logprobs would.
+  const f = await fakeServerAsync(async (body) => {
+    const r = await fetch(`${srv.baseURL}/completions`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    const json = (await r.json()) as { choices: Record<string, unknown>[] };
+    for (const c of json.choices) delete c.prompt_logprobs;
+    return { status: r.status, json };
+  });
+  const t = new HttpTeacher({ baseURL: f.url, model: 'local', backoff: fast, scoreMaxTokens: 1 });
+  try {
+    const got = await t.scoreTokens(prompts, 5);
+    assert.ok(got.every((s) => s.ranks === undefined), 'the echo form has no ranks');
+    assertEqualScores(got, await local.scoreTokens(prompts, 5));
+  } finally {
+    t.close();
+    await f.close();
+  }
+});
 
 test('a server without prompt log-probabilities: one non-retryable error that names the missing feature', async () => {
   const cases: { name: string; answer: (b: any) => { status?: number; json: unknown }; msg: RegExp }[] = [

@@ -283,7 +283,8 @@ export class HttpTeacher implements ReasoningTeacher, TokenScorer {
     if (status === 401 || status === 403) msg += ` (API key from $${this.#o.apiKeyEnv}${key ? '' : ', which is not set'})`;
     if (status === 404) msg += ` (model ${JSON.stringify(this.model)})`;
     // A refused scoring request is most often a server without the feature: say which one.
-    if (scoring && [400, 404, 405, 422, 501].includes(status)) msg += `; a scoring teacher needs ${SCORE_FEATURE}`;
+    if (scoring && [400, 404, 405, 422, 501].includes(status))
+      msg += `; a scoring teacher needs ${SCORE_FEATURE}${this.#o.scoreMaxTokens ? '' : ' (a server that refuses max_tokens 0 may take scoreMaxTokens: 1)'}`;
     return new TeacherError(msg, { kind: 'http', status, retryable: isRetryableStatus(status), retryAfterMs: parseRetryAfter(headers) });
   }
 }
