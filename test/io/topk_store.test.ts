@@ -204,3 +204,34 @@ test('bad appends are refused and leave nothing written', () => {
   assert.deepEqual(TopkStoreReader.open(dir).get('empty'), [{ ids: [], logprobs: [], tail: 1 }]);
   assert.throws(() => TopkStoreWriter.open(tmp(), { ...header, k: 0 }), /k must be an integer/);
 });
+
+test('a write that fails halfway (ENOSPC) is cut back: the shard holds only whole records, and the writer goes on', () => {
+  const dir = tmp();
+  const h = { ...header, vocabSize: 1000, k: 8 };
+  const rand = mulberry32(9);
+  const seq = () => Array.from({ length: 4 }, () => topkOf(rand, 1000, 8, 1));
+  const w = TopkStoreWriter.open(dir, h);
+  const first = seq();
+  w.append('first', first);
+  const size = fs.statSync(w.shard!).size;
+  const orig = fs.writeSync;
+  // Writes part of the record, then the disk is full.
+  (fs as { writeSync: unknown }).writeSync = ((fd: number, buf: Uint8Array, off: number, len: number, pos: number) => {
+    (orig as (fd: number, b: Uint8Array, o: number, l: number, p: number) => number)(fd, buf, off, Math.min(len, 7), pos);
+    throw Object.assign(new Error('ENOSPC: no space left on device (injected)'), { code: 'ENOSPC' });
+  }) as unknown as typeof fs.writeSync;
+  try {
+    assert.throws(() => w.append('lost', seq()), /ENOSPC/);
+  } finally {
+    (fs as { writeSync: unknown }).writeSync = orig;
+  }
+  assert.equal(fs.statSync(w.shard!).size, size, 'cut back to the last whole record');
+  const later = seq();
+  w.append('later', later);
+  w.close();
+  const r = TopkStoreReader.open(dir);
+  assert.deepEqual([...r.keys()], ['first', 'later']);
+  assert.deepEqual(r.dropped.size, 0);
+  assert.deepEqual(r.get('later')!.map((t) => [...t.ids].sort((a, b) => a - b)), later.map((t) => [...t.ids].sort((a, b) => a - b)));
+  r.close();
+});
