@@ -37,29 +37,31 @@ export function checkScoreRequest(prompts: readonly (readonly number[])[], k: nu
   });
 }
 
-/** Logits held at once while scoring (B·T·V floats): bounds memory for a large vocabulary. */
-const LOGIT_BUDGET = 1 << 25;
+/** Logits held at once while scoring (rows · positions · V floats): bounds memory for a large vocabulary. */
+const LOGIT_BUDGET = 1 << 24;
+/** Tokens run through the blocks together (their hidden states, B·T·d, are all that is kept). */
+const TOKEN_BUDGET = 8192;
 
 /**
- * Scores prompts with our own LM, synchronously. Prompts of similar length share a forward pass,
- * right-padded: under the causal mask a real position never sees the padding after it, so
- * padding changes nothing. Per row: lp = log_softmax(logits) (T, V); logprobs = lp[t, ids[t+1]];
- * top = topk(lp[t], k); rank = 1 + #{v : lp[t, v] > lp[t, ids[t+1]]}.
+ * Scores prompts with our own LM, synchronously. Prompts of similar length share a forward pass
+ * through the blocks, right-padded: under the causal mask a real position never sees the padding
+ * after it, so padding changes nothing. The head then runs on a few positions at a time, so the
+ * (B, T, V) logits of a long prompt over a 152k vocabulary never exist at once. Per position:
+ * lp = log_softmax(logits); logprobs = lp[ids[t+1]]; top = topk(lp, k); rank = 1 + #{v : lp[v] > lp[ids[t+1]]}.
  */
-export function scoreWithModel(model: CausalLM, prompts: readonly (readonly number[])[], k: number): TokenScore[] {
-  const V = model.cfg.vocabSize;
-  checkScoreRequest(prompts, k, V, model.cfg.maxSeqLen);
+export function scoreWithModel(model: CausalLM, prompts: readonly (readonly number[])[], k: number, o: { logitBudget?: number; tokenBudget?: number } = {}): TokenScore[] {
+  checkScoreRequest(prompts, k, model.cfg.vocabSize, model.cfg.maxSeqLen);
   const out: TokenScore[] = new Array(prompts.length);
   const order = prompts.map((_, i) => i).sort((a, b) => prompts[a].length - prompts[b].length);
   const wasTraining = model.training;
   model.eval();
   try {
     for (let s = 0; s < order.length; ) {
-      // The longest prompt of the group sets T; add rows while B·T·V stays in budget.
+      // The longest prompt of the group sets T; add rows while B·T stays in budget.
       let e = s + 1;
-      while (e < order.length && (e - s + 1) * prompts[order[e]].length * V <= LOGIT_BUDGET) e++;
+      while (e < order.length && (e - s + 1) * prompts[order[e]].length <= (o.tokenBudget ?? TOKEN_BUDGET)) e++;
       const rows = order.slice(s, e).map((i) => prompts[i]);
-      scoreGroup(model, rows, k).forEach((r, j) => (out[order[s + j]] = r));
+      scoreGroup(model, rows, k, o.logitBudget ?? LOGIT_BUDGET).forEach((r, j) => (out[order[s + j]] = r));
       s = e;
     }
   } finally {
@@ -68,33 +70,41 @@ export function scoreWithModel(model: CausalLM, prompts: readonly (readonly numb
   return out;
 }
 
-function scoreGroup(model: CausalLM, rows: readonly (readonly number[])[], k: number): TokenScore[] {
+function scoreGroup(model: CausalLM, rows: readonly (readonly number[])[], k: number, logitBudget: number): TokenScore[] {
   const B = rows.length;
   const T = Math.max(...rows.map((r) => r.length));
-  if (T < 2) return rows.map((r) => ({ ids: [...r], logprobs: [], top: [], ranks: [] }));
+  const V = model.cfg.vocabSize;
+  const out = rows.map((r): TokenScore => ({ ids: [...r], logprobs: new Array(r.length - 1), top: new Array(r.length - 1), ranks: new Array(r.length - 1) }));
+  if (T < 2) return out;
   const kk = Math.max(k, 1);
-  const [lpTok, rank, topV, topI] = torch.tidy(() =>
+  const C = Math.max(1, Math.min(T - 1, Math.floor(logitBudget / (B * V)))); // positions per head call
+  torch.tidy(() =>
     torch.noGrad(() => {
       const flat = BigInt64Array.from(rows.flatMap((r) => [...r, ...new Array<number>(T - r.length).fill(0)]), BigInt);
       const ids = torch.tensor(flat, { shape: [B, T] });
-      const lp = model.call(ids).narrow(1, 0, T - 1).logSoftmax(-1); // (B, T−1, V): position t predicts ids[t+1]
-      const next = ids.narrow(1, 1, T - 1).unsqueeze(-1); // (B, T−1, 1)
-      const own = lp.gather(-1, next); // (B, T−1, 1)
-      const rank = lp.gt(own).sum(-1); // (B, T−1): tokens strictly more likely
-      const { values, indices } = torch.topk(lp, kk, -1); // (B, T−1, k)
-      return [own.contiguous().dataSync() as Float32Array, rank.contiguous().dataSync() as BigInt64Array,
-        values.contiguous().dataSync() as Float32Array, indices.contiguous().dataSync() as BigInt64Array] as const;
+      const h = model.hidden(ids); // (B, T, d)
+      for (let t0 = 0; t0 < T - 1; t0 += C) {
+        const n = Math.min(C, T - 1 - t0);
+        const [lpTok, rank, topV, topI] = torch.tidy(() => {
+          const lp = model.head(h.narrow(1, t0, n)).logSoftmax(-1); // (B, n, V): position t predicts ids[t+1]
+          const next = ids.narrow(1, t0 + 1, n).unsqueeze(-1); // (B, n, 1)
+          const own = lp.gather(-1, next); // (B, n, 1)
+          const rank = lp.gt(own).sum(-1); // (B, n): tokens strictly more likely
+          const { values, indices } = torch.topk(lp, kk, -1); // (B, n, k)
+          return [own.contiguous().dataSync() as Float32Array, rank.contiguous().dataSync() as BigInt64Array,
+            values.contiguous().dataSync() as Float32Array, indices.contiguous().dataSync() as BigInt64Array] as const;
+        });
+        rows.forEach((r, b) => {
+          for (let j = 0; j < n && t0 + j < r.length - 1; j++) {
+            const at = b * n + j;
+            const s = out[b];
+            s.logprobs[t0 + j] = lpTok[at];
+            s.ranks![t0 + j] = Number(rank[at]) + 1;
+            s.top[t0 + j] = { ids: Array.from(topI.subarray(at * kk, at * kk + k), Number), logprobs: Array.from(topV.subarray(at * kk, at * kk + k)) };
+          }
+        });
+      }
     }),
   );
-  return rows.map((r, b) => {
-    const n = r.length - 1;
-    const s: TokenScore = { ids: [...r], logprobs: new Array(n), top: new Array(n), ranks: new Array(n) };
-    for (let t = 0; t < n; t++) {
-      const at = b * (T - 1) + t;
-      s.logprobs[t] = lpTok[at];
-      s.ranks![t] = Number(rank[at]) + 1;
-      s.top[t] = { ids: Array.from(topI.subarray(at * kk, at * kk + k), Number), logprobs: Array.from(topV.subarray(at * kk, at * kk + k)) };
-    }
-    return s;
-  });
+  return out;
 }
