@@ -302,7 +302,12 @@ export class TopkStoreReader {
         }
         const header: TopkStoreHeader = { teacher: h.header.teacher, tokenizerHash: h.header.tokenizerHash, k: h.header.k, vocabSize: h.header.vocabSize, quant: h.header.quant };
         if (!r) {
-          checkExpected(dir, header, expect);
+          try {
+            checkExpected(dir, header, expect);
+          } catch (e) {
+            fs.closeSync(fd);
+            throw e;
+          }
           r = new TopkStoreReader(dir, header);
           for (const [p, n] of stubs) r.dropped.set(p, n);
         } else if (!sameHeader(r.header, header)) {

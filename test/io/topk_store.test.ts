@@ -184,10 +184,17 @@ test('shards: a writer rotates past shardBytes, two writers never share a file, 
   w1.close();
   w2.close();
   assert.ok(fs.readdirSync(dir).length >= 4, fs.readdirSync(dir).join(' '));
+  // A writer killed right after claiming a shard leaves an empty file: it holds nothing and is skipped.
+  fs.writeFileSync(join(dir, 'topk-00099.bin'), '');
   const r = TopkStoreReader.open(dir);
+  assert.equal(r.dropped.get(join(dir, 'topk-00099.bin')), 0);
   assert.equal(r.size, 12);
   for (const [key, s] of data) assert.deepEqual(r.get(key)!.map((t) => [...t.ids].sort((a, b) => a - b)), s.map((t) => [...t.ids].sort((a, b) => a - b)), key);
   r.close();
+  const w3 = TopkStoreWriter.open(dir, h);
+  w3.append('k100', data.get('k1')!);
+  w3.close();
+  assert.ok(w3.shard!.endsWith('topk-00100.bin'));
 });
 
 test('bad appends are refused and leave nothing written', () => {
