@@ -1,13 +1,14 @@
 // The scoring client (HttpTeacher.scoreTokens) against the project's real server on loopback:
 // its grades equal the model's log_softmax computed directly and LocalTeacher.scoreTokens; the
 // fault proxy's 429/500/dropped/garbage answers are retried; a server without prompt
-// log-probabilities fails once, non-retryably, naming the missing feature.
+// log-probabilities fails once, non-retryably, naming the missing feature; a pool fails over.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { startOpenAIServer, type OpenAIServerHandle } from '../../src/serve/openai_server.js';
 import { startFaultProxy } from '../../src/serve/fault_proxy.js';
 import { HttpTeacher } from '../../src/reason/teachers/http.js';
+import { TeacherPool } from '../../src/reason/teachers/pool.js';
 import { TeacherError } from '../../src/reason/teachers/retry.js';
 import { LocalTeacher } from '../../src/reason/teachers/local.js';
 import type { TokenScore } from '../../src/reason/teachers/scorer.js';
@@ -172,4 +173,20 @@ test('bad calls are refused before any request', async () => {
   } finally {
     t.close();
   }
+});
+
+test('a TeacherPool grades on a live endpoint when another drops the connection; a chat-only teacher in a pool is refused', async () => {
+  const p = await startFaultProxy({ target: srv.baseURL, schedule: ['drop', 'drop', 'drop'] });
+  const pool = TeacherPool.http([{ baseURL: p.baseURL, model: 'local' }, { baseURL: srv.baseURL, model: 'local' }], { backoff: fast, maxRetries: 0 });
+  try {
+    for (let i = 0; i < 3; i++) assertEqualScores(await pool.scoreTokens(prompts, 3), await local.scoreTokens(prompts, 3));
+    assert.ok(pool.stats().failovers >= 1, JSON.stringify(pool.stats()));
+    assert.ok(p.log.some((e) => e.fault === 'drop' && e.path === '/v1/completions'));
+  } finally {
+    await pool.close();
+    await p.close();
+  }
+  const chatOnly = new TeacherPool({ endpoints: [{ teacher: { name: 'c', complete: () => Promise.reject(new Error('unused')) } }] });
+  await assert.rejects(chatOnly.scoreTokens([[1, 2]], 1), /teacher c cannot grade given tokens/);
+  await chatOnly.close();
 });

@@ -120,10 +120,7 @@ export class LocalTeacher implements ReasoningTeacher, TokenScorer {
         decode: (ids: readonly number[]) => tok.decode(ids),
         tokenText: (id: number) => tok.tokenText(id),
         tokenBytes: (id: number) => tok.tokenBytes(id),
-        score: async (prompts: number[][], k: number, signal?: AbortSignal) => {
-          signal?.throwIfAborted();
-          return this.scoreTokens(prompts, k);
-        },
+        score: (prompts: number[][], k: number, signal?: AbortSignal) => this.scoreTokens(prompts, k, signal),
         continue: (prompt: number[], req: Omit<ChatRequest, 'messages'>, signal?: AbortSignal) => this.#enqueue({ ...req, messages: [] }, signal, undefined, prompt),
       },
     };
@@ -133,9 +130,10 @@ export class LocalTeacher implements ReasoningTeacher, TokenScorer {
    * The teacher's grades of given tokens (TokenScorer): one forward pass per group of prompts,
    * between decoding steps of running requests (each call runs to its end on the one thread).
    */
-  async scoreTokens(prompts: number[][], k: number): Promise<TokenScore[]> {
+  async scoreTokens(prompts: number[][], k: number, signal?: AbortSignal): Promise<TokenScore[]> {
     if (this.#closing) throw new torch.ConfigError(`teacher ${this.name} is closed`);
     await tick();
+    signal?.throwIfAborted();
     return scoreWithModel(this.model, prompts, k);
   }
 

@@ -23,7 +23,7 @@ export interface TokenScore {
 
 export interface TokenScorer {
   /** Grades every prompt; k ≥ 0 alternatives per position (0: the tokens' own log-probabilities only). */
-  scoreTokens(prompts: number[][], k: number): Promise<TokenScore[]>;
+  scoreTokens(prompts: number[][], k: number, signal?: AbortSignal): Promise<TokenScore[]>;
 }
 
 /** Refuses what no scorer can grade: an empty prompt, a non-integer or out-of-vocabulary id, a bad k. */
