@@ -280,7 +280,7 @@ reason
 
 program
   .command('serve <models...>')
-  .description('serve LM folders (lm.json), Hugging Face folders (config.json + safetensors + tokenizer.json; model id = folder name) or .gguf files (llama.cpp) over an OpenAI-compatible API (/v1/chat/completions with streaming, logprobs, reasoning_content; /v1/models) until Ctrl-C; prints the base URL')
+  .description('serve LM folders (lm.json), Hugging Face folders (config.json + safetensors + tokenizer.json; model id = folder name) or .gguf files (llama.cpp) over an OpenAI-compatible API (/v1/chat/completions with streaming, logprobs, reasoning_content; /v1/completions with prompt log-probabilities for grading given tokens; /v1/models) until Ctrl-C; prints the base URL')
   .option('--port <n>', 'port (0 picks a free one)', '0')
   .option('--host <host>', 'interface to bind; anything but 127.0.0.1 exposes the models to the network', '127.0.0.1')
   .option('--api-key-env <var>', 'require the key held in this environment variable on every request')

@@ -8,6 +8,7 @@ import { measureImportance, pruneLm, type Importance, type PruneTarget } from '.
 import type { LmExample, TokenDistribution } from '../lm/batch.js';
 import type { Trace, TokenLogprob } from './types.js';
 import { lastBoxed } from './verify.js';
+import { TraceTopkReader } from './traces/topk_traces.js';
 
 export type StudentKind = 'answer-only' | 'sft' | 'sft+kd';
 
@@ -49,19 +50,29 @@ export function teacherDistributions(tok: Tokenizer, logprobs: readonly TokenLog
   return { ids, dists };
 }
 
-/** One training example per kept trace, for a student of the given kind. */
+/**
+ * One training example per kept trace, for a student of the given kind. A trace's top-k comes
+ * from its JSON `logprobs`, or from the top-k store it points at (`topk`, read with the student's
+ * tokenizer: a store of another tokenizer is refused).
+ */
 export function studentExamples(traces: readonly Trace[], tok: Tokenizer, kind: StudentKind): LmExample[] {
-  return traces.filter((t) => t.verdict.ok).map((t) => {
-    const prompt = tok.chatPrompt([{ role: 'user', content: t.question }]);
-    if (kind === 'answer-only') {
-      const boxed = lastBoxed(t.content);
-      return { prompt, completion: [...tok.encode(boxed !== null ? `\\boxed{${boxed}}` : t.content), tok.eosId] };
-    }
-    if (kind === 'sft' || !t.logprobs?.length) return { prompt, completion: [...tok.encode(replyText(t)), tok.eosId] };
-    // The teacher's own tokens, so the distributions line up with the targets one for one.
-    const { ids, dists } = teacherDistributions(tok, t.logprobs, t.id);
-    return { prompt, completion: [...ids, tok.eosId], teacher: [...dists, null] };
-  });
+  const stored = new TraceTopkReader(tok);
+  try {
+    return traces.filter((t) => t.verdict.ok).map((t) => {
+      const prompt = tok.chatPrompt([{ role: 'user', content: t.question }]);
+      if (kind === 'answer-only') {
+        const boxed = lastBoxed(t.content);
+        return { prompt, completion: [...tok.encode(boxed !== null ? `\\boxed{${boxed}}` : t.content), tok.eosId] };
+      }
+      const inStore = t.topk !== undefined && (t.tokens?.length ?? 0) > 0;
+      if (kind === 'sft' || (!t.logprobs?.length && !inStore)) return { prompt, completion: [...tok.encode(replyText(t)), tok.eosId] };
+      // The teacher's own tokens, so the distributions line up with the targets one for one.
+      const { ids, dists } = inStore ? stored.distributions(t) : teacherDistributions(tok, t.logprobs!, t.id);
+      return { prompt, completion: [...ids, tok.eosId], teacher: [...dists, null] };
+    });
+  } finally {
+    stored.close();
+  }
 }
 
 /**
