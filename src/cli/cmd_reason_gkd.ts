@@ -3,6 +3,9 @@
 // model the engine loads) on the prompts of verified traces. The student writes a share λ of the
 // completions, the teacher grades every token; resumable from <out>.ckpt, whose sample log
 // (<out>.ckpt.samples.jsonl) spares a resumed run the sampling it already paid for.
+// With --teacher-url the teacher is a server (our `distill serve`, vLLM) that grades the student's
+// tokens through /v1/completions' echoed prompt log-probabilities (HttpTeacher.scoreTokens, run in
+// a worker by gkd_scorer.ts' blockingScorer); it is probed once before anything is written.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as torch from '../torch/index.js';
@@ -12,7 +15,9 @@ import { loadAnyLm, peekLm } from '../lm/load.js';
 import { studentExamples } from '../reason/students.js';
 import { readProblemsFile } from '../reason/files.js';
 import { evaluateLm } from '../reason/evaluate.js';
-import { checkGkdOptions, localTeacher, tokenizerMismatch, trainGkd } from '../reason/gkd.js';
+import { checkGkdOptions, localTeacher, tokenizerMismatch, trainGkd, type GkdTeacher } from '../reason/gkd.js';
+import { blockingScorer, scorerTeacher } from '../reason/gkd_scorer.js';
+import { HttpTeacher } from '../reason/teachers/http.js';
 import { TOKEN_LOSS_NAMES, type TokenLossName } from '../kd/index.js';
 import { REASONING_DEFAULTS } from './reason_defaults.js';
 import { loadTraces } from './reason_student.js';
@@ -27,8 +32,12 @@ export async function runReasonGkd(o: Opts): Promise<number> {
   const tracesPath = o.traces as string;
   const out = o.out as string;
   const teacherPath = o.teacher as string | undefined;
+  const teacherUrl = o.teacherUrl as string | undefined;
   const init = o.init as string | undefined;
-  if (!teacherPath) throw new torch.ConfigError('reason train-student --kind gkd needs --teacher <model> (an LM folder, a Hugging Face folder or a .gguf) to grade the student\'s tokens');
+  if (!teacherPath && !teacherUrl) throw new torch.ConfigError('reason train-student --kind gkd needs --teacher <model> (an LM folder, a Hugging Face folder or a .gguf) or --teacher-url <url> (a server) to grade the student\'s tokens');
+  if (teacherPath && teacherUrl) throw new torch.ConfigError('reason train-student --kind gkd: give --teacher <model> or --teacher-url <url>, not both');
+  if (!teacherUrl && (o.teacherModel !== undefined || o.apiKeyEnv !== undefined)) throw new torch.ConfigError('--teacher-model and --api-key-env name a served teacher: use them with --teacher-url');
+  const topK = o.teacherTopK as number | undefined;
   if (!init) throw new torch.ConfigError('reason train-student --kind gkd needs --init <model>: on-policy distillation learns from the student\'s own samples, so it starts from a model that already writes (e.g. `distill reason prune` of the teacher)');
   const divergence = (o.divergence as TokenLossName | undefined) ?? 'jsd';
   if (!TOKEN_LOSS_NAMES.includes(divergence)) throw new torch.ConfigError(`--divergence must be one of ${TOKEN_LOSS_NAMES.join(', ')}, got '${divergence}'`);
@@ -40,21 +49,28 @@ export async function runReasonGkd(o: Opts): Promise<number> {
     maxNewTokens: num(o, 'maxNewTokens', 256),
   };
   checkGkdOptions(g);
+  const student = peekLm(init);
+  // A served teacher grades ids of the student's tokenizer (the server must hold a model of the same
+  // tokenizer; its top-k ids are checked against the student's vocabulary by the probe below).
+  const teacher = teacherPath ? peekLm(teacherPath) : { tokenizer: student.tokenizer, config: student.config };
   // One tokenizer on both sides, checked from the headers before any weights load.
-  const student = peekLm(init), teacher = peekLm(teacherPath);
   const mismatch = tokenizerMismatch(student.tokenizer, teacher.tokenizer);
   if (mismatch)
     throw new torch.ConfigError(`--teacher ${teacherPath} and the student (--init ${init}) have different tokenizers (${mismatch}); on-policy distillation grades token by token and needs one tokenizer. For a teacher with another tokenizer use cross-tokenizer KD, or --kind sft on its traces`);
   // The same ids; an embedding padded past them (a bigger model of the family) is cut to the student's.
   const [Vs, Vt] = [student.config.vocabSize, teacher.config.vocabSize];
+  if (teacherUrl && o.seqKd) throw new torch.ConfigError('--seq-kd needs a teacher that generates locally (--teacher <model>); a --teacher-url teacher only grades');
+  if (topK !== undefined && topK > Vs) throw new torch.ConfigError(`--teacher-top-k ${topK} exceeds the student's ${Vs} tokens`);
   if (Vs > Vt) throw new torch.ConfigError(`the student (--init ${init}) has ${Vs} embedding rows, more than the teacher's ${Vt}; the teacher has no logits for ids ${Vt}…${Vs - 1}`);
   if (Vt > Vs && o.seqKd) throw new torch.ConfigError(`--seq-kd: the teacher's ${Vt} embedding rows exceed the student's ${Vs}, so its samples could hold ids the student does not have`);
   const tok = student.tokenizer;
   const traces = loadTraces(tracesPath);
   const examples = studentExamples(traces, tok, 'sft');
   if (examples.length === 0) throw new torch.ConfigError(`${tracesPath}: no verified traces to take prompts from`);
+  const k = topK ?? (teacherUrl ? 20 : undefined);
+  const teacherModel = teacherUrl ? await servedModel(teacherUrl, o.teacherModel as string | undefined, o.apiKeyEnv as string | undefined) : undefined;
   const recipe = {
-    kind: 'gkd', teacher: teacherPath, init, divergence, ...g, seqKd: !!o.seqKd,
+    kind: 'gkd', teacher: teacherPath ?? `${teacherUrl} (${teacherModel})`, ...(k !== undefined ? { teacherTopK: k } : {}), init, divergence, ...g, seqKd: !!o.seqKd,
     steps: num(o, 'steps', REASONING_DEFAULTS.steps), batchSize: num(o, 'batchSize', REASONING_DEFAULTS.batchSize), lr: num(o, 'lr', REASONING_DEFAULTS.lr),
     seed: num(o, 'seed', 0), examples: examples.length, config: student.config,
   };
@@ -65,24 +81,37 @@ export async function runReasonGkd(o: Opts): Promise<number> {
       throw new torch.ConfigError(`${out} already holds a student trained with other options (see its lm.json); choose another --out, or delete it and ${out}.ckpt to train anew`);
   }
   const evalProblems = o.eval ? readProblemsFile(String(o.eval)) : null;
+  const remote = teacherUrl ? { baseURL: teacherUrl, model: teacherModel!, ...(o.apiKeyEnv ? { apiKeyEnv: o.apiKeyEnv as string } : {}) } : null;
+  // A server without prompt log-probabilities fails here, with HttpTeacher's one message, before
+  // anything is written. A resumed run replays its logged grades and asks only for the steps left.
+  if (remote && !existsSync(`${out}.ckpt`)) await probeScorer(remote, examples[0], k!, Vs);
   torch.setNumThreads(num(o, 'threads', 1));
   torch.manualSeed(recipe.seed);
   const { model, eosIds } = loadAnyLm(init);
-  const t = loadAnyLm(teacherPath);
+  let gkdTeacher: GkdTeacher, release: () => void;
+  if (remote) {
+    const scorer = blockingScorer({ module: new URL('../reason/teachers/http.js', import.meta.url).href, export: 'HttpTeacher', args: [remote] });
+    gkdTeacher = scorerTeacher(scorer, { vocabSize: Vs, k: k! });
+    release = () => scorer.close();
+  } else {
+    const t = loadAnyLm(teacherPath!);
+    gkdTeacher = localTeacher(t.model, { vocabSize: Vs, topK: k });
+    release = () => t.model.dispose();
+  }
   const ckpt = `${out}.ckpt`;
   if (Vt > Vs) rep.note(`the teacher's ${Vt} logits are cut to the student's ${Vs} ids (its embedding is padded past the shared tokenizer)`);
-  rep.note(`gkd student: ${countLmParameters(model.cfg).toLocaleString()} parameters from ${init}, teacher ${teacherPath}, λ ${g.lambda}, ${divergence}${divergence === 'jsd' ? ` β ${g.beta}` : ''}, ${examples.length} prompts, ${recipe.steps} steps of ${recipe.batchSize}${existsSync(ckpt) ? ` (resuming from ${ckpt})` : ''}`);
+  rep.note(`gkd student: ${countLmParameters(model.cfg).toLocaleString()} parameters from ${init}, teacher ${recipe.teacher}${k !== undefined ? ` (top-${k})` : ''}, λ ${g.lambda}, ${divergence}${divergence === 'jsd' ? ` β ${g.beta}` : ''}, ${examples.length} prompts, ${recipe.steps} steps of ${recipe.batchSize}${existsSync(ckpt) ? ` (resuming from ${ckpt})` : ''}`);
   const progress = rep.counter('train');
   let r;
   try {
     r = trainGkd({
-      model: model.train(), teacher: localTeacher(t.model, { vocabSize: Vs }), examples, steps: recipe.steps, lambda: g.lambda, divergence, beta: g.beta, temperature: g.temperature,
+      model: model.train(), teacher: gkdTeacher, examples, steps: recipe.steps, lambda: g.lambda, divergence, beta: g.beta, temperature: g.temperature,
       seqKd: recipe.seqKd, alpha: g.alpha, maxNewTokens: g.maxNewTokens, eosIds: [tok.eosId, ...eosIds.filter((id) => id !== tok.eosId)], padId: tok.eosId,
       batchSize: recipe.batchSize, lr: recipe.lr, seed: recipe.seed, checkpoint: ckpt, checkpointEvery: 50, recipe,
       onStep: (s) => progress(s.step, s.steps), onWarn: (w) => rep.note(`warning: ${w}`),
     });
   } finally {
-    t.model.dispose();
+    release();
   }
   const parts = { kd: r.meanKd, ce: r.meanCe };
   saveLm(out, model, tok, { info: { recipe, onPolicySteps: r.onPolicySteps, samples: r.samples, skipped: r.skipped, ...parts } });
@@ -107,4 +136,33 @@ export async function runReasonGkd(o: Opts): Promise<number> {
     if (evaluation) console.log(`pass@1 ${(evaluation.accuracy * 100).toFixed(1)}% (${evaluation.correct}/${evaluation.total}) on ${String(o.eval)}`);
   }
   return 0;
+}
+
+/** The served model to ask: --teacher-model, else the server's only model (GET /models). */
+async function servedModel(baseURL: string, name: string | undefined, apiKeyEnv: string | undefined): Promise<string> {
+  if (name) return name;
+  const key = process.env[apiKeyEnv ?? 'OPENAI_API_KEY']?.trim();
+  let ids: string[];
+  try {
+    const r = await fetch(`${baseURL.replace(/\/+$/, '')}/models`, { headers: key ? { Authorization: `Bearer ${key}` } : {} });
+    if (!r.ok) throw new Error(`HTTP ${r.status}`);
+    ids = ((await r.json()) as { data: { id: string }[] }).data.map((m) => m.id);
+  } catch (e) {
+    throw new torch.ConfigError(`--teacher-url ${baseURL}: could not list its models (${(e as Error).message}); name the model with --teacher-model`);
+  }
+  if (ids.length !== 1) throw new torch.ConfigError(`--teacher-url ${baseURL} serves ${ids.length} models (${ids.join(', ')}); choose one with --teacher-model`);
+  return ids[0];
+}
+
+/** One scoring request on the first example (prompt + completion), answered in the student's ids. */
+async function probeScorer(remote: { baseURL: string; model: string; apiKeyEnv?: string }, e: { prompt: number[]; completion: number[] }, k: number, V: number): Promise<void> {
+  const http = new HttpTeacher({ ...remote, maxRetries: 2 });
+  try {
+    const seq = [...e.prompt, ...e.completion].slice(0, 8);
+    const [s] = await http.scoreTokens([seq.length >= 2 ? seq : [...seq, seq[0]]], k);
+    const bad = s.top.flatMap((t) => t.ids).find((id) => !(id >= 0 && id < V));
+    if (bad !== undefined) throw new torch.ConfigError(`--teacher-url ${remote.baseURL} (${remote.model}) graded with token id ${bad}, outside the student's ${V} ids: the served model has another tokenizer`);
+  } finally {
+    http.close();
+  }
 }
