@@ -254,6 +254,8 @@ sizeOptions(reason
   .option('--teacher-url <url>', 'gkd: instead of --teacher, a server that grades the student\'s tokens (our `distill serve`, vLLM: /v1/completions with echo + logprobs), e.g. http://127.0.0.1:8000/v1')
   .option('--teacher-model <name>', 'gkd with --teacher-url: the served model (default: the server\'s only one)')
   .option('--api-key-env <var>', 'gkd with --teacher-url: environment variable holding the API key (default: OPENAI_API_KEY; unset: none sent)')
+  .option('--teacher-tokenizer <t>', 'gkd: auto (compare the tokenizers; another one means cross-tokenizer KD over the text), same (require one tokenizer), or the teacher\'s tokenizer.json / model folder (for --teacher-url) (default: auto)')
+  .addOption(choice('--xtok-method <m>', 'gkd with another tokenizer: span_kl (spans merged at common text boundaries, KL over them) or uld (sorted-probability distance) (default: span_kl)', ['span_kl', 'uld']))
   .option('--teacher-top-k <k>', 'gkd: the teacher grades by its top-k log-probabilities (default: 20 for --teacher-url, the full distribution for --teacher)', int(1))
   .option('--lambda <x>', 'gkd: share of steps whose completions the student writes (TRL\'s lmbda; default: 0.5)', probability)
   .option('--beta <x>', 'gkd: generalized JSD\'s β: 0 = forward KL, 1 = reverse KL (default: 0.5)', probability)

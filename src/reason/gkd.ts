@@ -12,6 +12,9 @@
 // The λ draw, the batch and each sample's seed are pure functions of (seed, step); the samples
 // and top-k grades are logged next to the checkpoint (gkd_log.ts), so a resumed run replays them
 // without paying again and ends at the same weights, bit for bit.
+//
+// A teacher with another tokenizer (crossTokenizer, gkd_xtok.ts) grades the completions' text in
+// its own tokens, and the KD term is kd/cross_tokenizer.ts' span KL or ULD instead of D.
 import { existsSync } from 'node:fs';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
@@ -23,6 +26,10 @@ import { tokenDivergence, type TokenLossName, type TopkTeacher } from '../kd/ind
 import { hashSeed, Rng } from '../data/index.js';
 import { batchAt } from './sft.js';
 import { GkdLog, gradesFromJson, gradesToJson, type GkdLogRecord } from './gkd_log.js';
+import { xtokGrades, xtokLoss, type CrossTokenizerGkd, type XtokGrade } from './gkd_xtok.js';
+
+/** A step's log record; `xtok`: the cross-tokenizer teacher's grades of each batch row. */
+type StepRecord = GkdLogRecord & { xtok?: XtokGrade[] };
 
 /**
  * What grades the completions. A local model gives full logits and is cheap and deterministic to
@@ -98,7 +105,10 @@ export function localTeacher(model: CausalLM, o: { topK?: number; vocabSize?: nu
 
 export interface GkdOptions {
   model: CausalLM;
-  teacher: GkdTeacher;
+  /** The teacher, with the student's tokenizer; omitted with crossTokenizer. */
+  teacher?: GkdTeacher;
+  /** A teacher with another tokenizer (gkd_xtok.ts): the KD term is the cross-tokenizer loss; divergence, beta and lossT do not apply. */
+  crossTokenizer?: CrossTokenizerGkd;
   /** The prompts, and the completions used off-policy. */
   examples: readonly LmExample[];
   steps: number;
@@ -148,6 +158,8 @@ export interface GkdStepInfo {
   source: GkdLogRecord['source'];
   lr: number;
   tokens: number;
+  /** Cross-tokenizer: the share of the aligned student tokens matched one-to-one with a teacher token. */
+  oneToOne?: number;
 }
 
 export interface GkdResult {
@@ -161,6 +173,8 @@ export interface GkdResult {
   /** Mean KD and CE terms over the run (CE over the steps that had one). */
   meanKd: number;
   meanCe: number | null;
+  /** Cross-tokenizer: the share of the aligned student tokens matched one-to-one over the run (null otherwise). */
+  oneToOne: number | null;
 }
 
 /** The checks a caller (the CLI) wants before loading anything heavy. */
@@ -177,10 +191,16 @@ export function checkGkdOptions(o: { lambda: number; beta?: number; divergence?:
 
 /** Trains `o.model` by on-policy distillation for `o.steps` steps; resumes from `o.checkpoint` when it exists. */
 export function trainGkd(o: GkdOptions): GkdResult {
-  const { model, teacher, examples } = o;
+  const { model, examples } = o;
   checkGkdOptions(o);
   if (examples.length === 0) throw new torch.ConfigError('gkd: no training examples');
   const V = model.cfg.vocabSize;
+  const xt = o.crossTokenizer;
+  if (!xt === !o.teacher) throw new torch.ConfigError('gkd: give a teacher (the student\'s tokenizer) or crossTokenizer (another tokenizer), one of the two');
+  if (xt && o.seqKd) throw new torch.ConfigError('gkd: seqKd needs a teacher with the student\'s tokenizer (its generations are the student\'s completions); a cross-tokenizer teacher only grades');
+  if (xt && xt.teacherPrompts.length !== examples.length) throw new torch.ConfigError(`gkd: crossTokenizer has ${xt.teacherPrompts.length} teacher prompts for ${examples.length} examples`);
+  // Its own grades only (no logits): a stand-in so the checks below read one way.
+  const teacher: GkdTeacher = o.teacher ?? { vocabSize: V, topk: true, grade: () => { throw new Error('unreachable: a cross-tokenizer teacher grades through gkd_xtok.ts'); } };
   if (teacher.vocabSize !== V)
     throw new torch.ConfigError(`gkd: the teacher's vocabulary has ${teacher.vocabSize} tokens and the student's ${V}; on-policy distillation compares next-token distributions token by token, so both need the same tokenizer. For a teacher with another tokenizer use cross-tokenizer KD (ULD or span alignment, kd/cross_tokenizer.ts) or plain SFT on its traces`);
   const divergence = o.divergence ?? 'jsd';
@@ -207,12 +227,12 @@ export function trainGkd(o: GkdOptions): GkdResult {
   let log: GkdLog | null = null;
   const openLog = () => (log ??= o.checkpoint ? GkdLog.open(`${o.checkpoint}.samples.jsonl`, recipe, { fresh }) : null);
   // Counters, checkpointed with the run (a resumed run counts what the whole run did).
-  let c = { onPolicySteps: 0, samples: 0, skipped: 0, kdSum: 0, ceSum: 0, ceSteps: 0 };
+  let c = { onPolicySteps: 0, samples: 0, skipped: 0, kdSum: 0, ceSum: 0, ceSteps: 0, oneToOne: 0, aligned: 0 };
   let last: GkdStepInfo | null = null;
-  let info = { kd: NaN, ce: null as number | null, source: 'dataset' as GkdLogRecord['source'], tokens: 0 };
+  let info = { kd: NaN, ce: null as number | null, source: 'dataset' as GkdLogRecord['source'], tokens: 0, oneToOne: undefined as number | undefined };
 
   /** The step's completions: replayed from the log, or drawn (λ), sampled and logged. */
-  function completionsAt(step: number, batch: readonly LmExample[]): GkdLogRecord {
+  function completionsAt(step: number, batch: readonly LmExample[]): StepRecord {
     const logged = openLog()?.records.get(step);
     if (logged) return logged;
     const onPolicy = new Rng(seed, step, 0x6b64).uniform() < o.lambda;
@@ -231,18 +251,19 @@ export function trainGkd(o: GkdOptions): GkdResult {
   }
 
   try {
-    const r = new Trainer<{ batch: LmBatch; rec: GkdLogRecord; rows: Tensor }>({
+    const r = new Trainer<{ batch: LmBatch; rec: StepRecord; rows: Tensor; xrows: { completion: number[] }[]; counts: number[] }>({
       model, optimizer: opt, scheduler: sched,
       data: {
         batchesPerEpoch: perEpoch,
         *batches(epoch: number, start: number) {
           for (let b = start; b < perEpoch; b++) {
             const step = epoch * perEpoch + b;
-            const chosen = batchAt(examples.length, bs, seed, step).map((i) => examples[i]);
+            const picked = batchAt(examples.length, bs, seed, step);
+            const chosen = picked.map((i) => examples[i]);
             const rec = completionsAt(step, chosen);
-            const rows = chosen.map((e, i) => ({ prompt: e.prompt, completion: rec.completions ? rec.completions[i] : e.completion }))
+            const rows = chosen.map((e, i) => ({ prompt: e.prompt, completion: rec.completions ? rec.completions[i] : e.completion, example: picked[i] }))
               .filter((e) => e.completion.length > 0 && !(rec.source === 'student' && e.completion.length === 1 && e.completion[0] === o.eosIds[0]));
-            const batch = makeBatch(rows, maxLen, o.padId);
+            const batch = makeBatch(rows.map(({ prompt, completion }) => ({ prompt, completion })), maxLen, o.padId);
             // The completion tokens' flat positions in (B·T): where the next token is a target.
             const target = batch.target.dataSync() as BigInt64Array;
             const at: bigint[] = [];
@@ -251,12 +272,18 @@ export function trainGkd(o: GkdOptions): GkdResult {
               disposeLmBatch(batch);
               throw new torch.ConfigError(`gkd: step ${step + 1} has no completion token to distill: its prompts (${rows.map((e) => e.prompt.length).join(', ')} tokens) fill the ${maxLen + 1}-token window`);
             }
+            // Per row, its completion tokens in the batch (a long one is cut by the window).
+            const T = batch.input.shape[1];
+            const counts = rows.map(() => 0);
+            for (const i of at) counts[Math.floor(Number(i) / T)]++;
+            const xrows = rows.map((e, b) => ({ example: e.example, completion: e.completion.slice(0, counts[b]) }));
+            if (xt && !rec.xtok) rec.xtok = xtokGrades(xt, xrows);
             const log = openLog();
             if (log && !log.records.has(step)) {
-              if (teacher.topk) rec.grades = torch.tidy(() => gradesToJson(teacher.grade(batch.input, torch.tensor(BigInt64Array.from(at)), batch.target) as TopkTeacher));
+              if (teacher.topk && !xt) rec.grades = torch.tidy(() => gradesToJson(teacher.grade(batch.input, torch.tensor(BigInt64Array.from(at)), batch.target) as TopkTeacher));
               log.append(rec);
             }
-            yield { batch, rec, rows: torch.tensor(BigInt64Array.from(at)) };
+            yield { batch, rec, rows: torch.tensor(BigInt64Array.from(at)), xrows, counts };
           }
         },
         release: ({ batch, rows }) => {
@@ -264,20 +291,28 @@ export function trainGkd(o: GkdOptions): GkdResult {
           rows.dispose();
         },
       },
-      computeLoss: ({ batch, rec, rows }) => {
+      computeLoss: ({ batch, rec, rows, xrows, counts }) => {
         const student = completionLogits(model, batch.input, rows); // (N, V)
-        const graded = rec.grades ? gradesFromJson(rec.grades) : teacher.grade(batch.input, rows, batch.target);
-        const kd = tokenDivergence(divergence, student, graded, { beta: o.beta ?? 0.5, T: o.lossT ?? 1 });
+        let kd: Tensor, oneToOne: { n: number; of: number } | null = null;
+        if (xt) {
+          const x = xtokLoss(xt, student, xrows, counts, rec.xtok!);
+          kd = x.loss;
+          oneToOne = { n: x.oneToOne, of: x.tokens };
+        } else {
+          const graded = rec.grades ? gradesFromJson(rec.grades) : teacher.grade(batch.input, rows, batch.target);
+          kd = tokenDivergence(divergence, student, graded, { beta: o.beta ?? 0.5, T: o.lossT ?? 1 });
+        }
         const offPolicy = rec.source !== 'student';
         // CE over the same rows: the mean over the completion tokens, as with ignore_index over the whole batch.
         const ce = alpha > 0 && offPolicy ? torch.crossEntropy(student, batch.target.reshape([-1]).indexSelect(0, rows)) : null;
         const loss = ce ? kd.mul(1 - alpha).add(ce.mul(alpha)) : alpha > 0 ? kd.mul(1 - alpha) : kd;
-        info = { kd: kd.item(), ce: ce ? ce.item() : null, source: rec.source, tokens: batch.tokens };
+        info = { kd: kd.item(), ce: ce ? ce.item() : null, source: rec.source, tokens: batch.tokens, oneToOne: oneToOne && oneToOne.of ? oneToOne.n / oneToOne.of : undefined };
         c = {
           onPolicySteps: c.onPolicySteps + (rec.source === 'student' ? 1 : 0),
           samples: c.samples + (rec.source === 'student' ? rec.completions!.length - rec.skipped : 0),
           skipped: c.skipped + rec.skipped,
           kdSum: c.kdSum + info.kd, ceSum: c.ceSum + (info.ce ?? 0), ceSteps: c.ceSteps + (info.ce === null ? 0 : 1),
+          oneToOne: (c.oneToOne ?? 0) + (oneToOne?.n ?? 0), aligned: (c.aligned ?? 0) + (oneToOne?.of ?? 0),
         };
         if (rec.skipped) o.onWarn?.(`step ${rec.step + 1}: ${rec.skipped} student sample(s) were empty (only an end-of-sequence token) and skipped${rec.source === 'student' ? '' : '; the step used the off-policy completions'} (${c.skipped} in the run so far)`);
         const parts: Record<string, Tensor> = { kd };
@@ -294,14 +329,14 @@ export function trainGkd(o: GkdOptions): GkdResult {
         state: () => c,
         loadState: (s) => (c = s as typeof c),
         onStep: (s) => {
-          last = { step: s.step, steps: o.steps, loss: s.loss, kd: info.kd, ce: info.ce, source: info.source, lr: s.lr, tokens: info.tokens };
+          last = { step: s.step, steps: o.steps, loss: s.loss, kd: info.kd, ce: info.ce, source: info.source, lr: s.lr, tokens: info.tokens, ...(info.oneToOne !== undefined ? { oneToOne: info.oneToOne } : {}) };
           o.onStep?.(last);
         },
       }],
     }).fit();
     if (o.lambda > 0 && c.onPolicySteps === 0 && c.skipped > 0)
       throw new torch.ConfigError(`gkd: every student sample of the run was empty (only an end-of-sequence token; ${c.skipped} skipped), so nothing was distilled on-policy; check the student's chat template and end-of-sequence ids, or raise the temperature`);
-    return { step: r.step, last, onPolicySteps: c.onPolicySteps, samples: c.samples, skipped: c.skipped, meanKd: c.kdSum / Math.max(1, r.step), meanCe: c.ceSteps ? c.ceSum / c.ceSteps : null };
+    return { step: r.step, last, onPolicySteps: c.onPolicySteps, samples: c.samples, skipped: c.skipped, meanKd: c.kdSum / Math.max(1, r.step), meanCe: c.ceSteps ? c.ceSum / c.ceSteps : null, oneToOne: xt ? c.oneToOne / Math.max(1, c.aligned) : null };
   } finally {
     (log as GkdLog | null)?.close();
     opt.dispose();

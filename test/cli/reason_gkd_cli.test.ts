@@ -2,7 +2,7 @@
 // with tiny LM folders as teacher and student: the run mixes on- and off-policy steps, logs its
 // samples beside the checkpoint, records its recipe, reports the KD and CE parts' magnitudes, and
 // a rerun resumes to the same weights; a teacher padded past the shared tokenizer is cut to the
-// student's ids; bad flags and a teacher with another tokenizer end with
+// student's ids; bad flags and, with --teacher-tokenizer same, a teacher with another tokenizer end with
 // one clear message and nothing written.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -101,7 +101,9 @@ test('train-student --kind gkd: bad flags and a teacher with another tokenizer a
   refused(['--lambda', '1.5'], /distill: --lambda must be a number ≥ 0 and ≤ 1, got '1\.5'/);
   refused(['--beta', '-0.5'], /distill: --beta must be a number ≥ 0 and ≤ 1, got '-0\.5'/);
   refused(['--divergence', 'kl'], /distill: --divergence must be forward_kl, reverse_kl, .* or akl, got 'kl'/);
-  refused(['--teacher', at('qwen')], /--teacher .*qwen and the student .* have different tokenizers \(260 tokens against 151669\); .* needs one tokenizer.*cross-tokenizer KD/);
+  refused(['--teacher', at('qwen'), '--teacher-tokenizer', 'same'], /--teacher .*qwen and the student .* have different tokenizers \(260 tokens against 151669\); .* needs one tokenizer.*cross-tokenizer KD \(--teacher-tokenizer auto\)/);
+  refused(['--teacher-url', 'http://127.0.0.1:9/v1'], /give --teacher <model> or --teacher-url <url>, not both/);
+  refused(['--xtok-method', 'gold'], /distill: --xtok-method must be span_kl or uld, got 'gold'/);
   refused(['--init', at('other-vocab')], /the student .* has 300 embedding rows, more than the teacher's 260/);
   const noTeacher = distill(['reason', 'train-student', '--kind', 'gkd', '--init', at('student'), '--traces', at('traces.jsonl'), '--out', at('bad')]);
   assert.notEqual(noTeacher.status, 0);
