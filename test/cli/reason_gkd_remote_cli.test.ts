@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -63,7 +63,10 @@ const args = (out: string, teacher: string[]) => ['reason', 'train-student', '--
 const weights = (dir: string) => Object.fromEntries(Object.entries(loadSafetensors(join(dir, 'model.safetensors')).tensors).map(([n, t]) => [n, Float32Array.from(t.dataSync() as Float32Array)]));
 
 let served: { url: string; proc: ChildProcess } | null = null;
-after(() => void served?.proc.kill('SIGTERM'));
+after(() => {
+  served?.proc.kill('SIGTERM');
+  rmSync(work, { recursive: true, force: true });
+});
 
 test('gkd --teacher-url (distill serve) trains as the same model as a local top-k teacher, and resumes from its logged grades', async () => {
   served = await serve(at('teacher'));

@@ -7,9 +7,9 @@
 //   chat prompt + its tokenization of the text (span KL and ULD);
 // - a killed run resumes from the sample log, grading nothing again for the replayed step, and
 //   ends at bit-identical weights.
-import { test } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as torch from '../../src/torch/index.js';
@@ -41,6 +41,7 @@ torch.manualSeed(8);
 const teacherModel = sharpen(new CausalLM(cfg(T.vocabSize, 24)), 30).eval();
 const K = 8;
 const dir = mkdtempSync(join(tmpdir(), 'gkd-xtok-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 const vocab = kd.vocabMap(T, S);
 let scoreCalls = 0;
 const xtok = (method: XtokMethod): CrossTokenizerGkd => ({
