@@ -250,13 +250,13 @@ sizeOptions(reason
   .option('--lr <x>', `peak learning rate: warm-up, then cosine to zero (default: ${RD.lr})`, positive)
   .option('--alpha <x>', `sft+kd: weight of the SFT term; 1 − alpha goes to KD (default: ${RD.alpha}); gkd: weight of SFT on off-policy completions (default: 0)`, probability)
   .option('--temperature <T>', `sft+kd: KD temperature (default: ${RD.T}); gkd: the student's sampling temperature (default: 1)`, positive)
-  .option('--teacher <model>', 'gkd: the teacher that grades every token: an LM folder, a Hugging Face folder or a .gguf with the student\'s tokenizer')
+  .option('--teacher <model>', 'gkd: the teacher that grades every token: an LM folder, a Hugging Face folder or a .gguf (with another tokenizer than the student\'s: cross-tokenizer KD, see --teacher-tokenizer)')
   .option('--teacher-url <url>', 'gkd: instead of --teacher, a server that grades the student\'s tokens (our `distill serve`, vLLM: /v1/completions with echo + logprobs), e.g. http://127.0.0.1:8000/v1')
   .option('--teacher-model <name>', 'gkd with --teacher-url: the served model (default: the server\'s only one)')
   .option('--api-key-env <var>', 'gkd with --teacher-url: environment variable holding the API key (default: OPENAI_API_KEY; unset: none sent)')
   .option('--teacher-tokenizer <t>', 'gkd: auto (compare the tokenizers; another one means cross-tokenizer KD over the text), same (require one tokenizer), or the teacher\'s tokenizer.json / model folder (for --teacher-url) (default: auto)')
   .addOption(choice('--xtok-method <m>', 'gkd with another tokenizer: span_kl (spans merged at common text boundaries, KL over them) or uld (sorted-probability distance) (default: span_kl)', ['span_kl', 'uld']))
-  .option('--teacher-top-k <k>', 'gkd: the teacher grades by its top-k log-probabilities (default: 20 for --teacher-url, the full distribution for --teacher)', int(1))
+  .option('--teacher-top-k <k>', 'gkd: the teacher grades by its top-k log-probabilities (default: 20 for --teacher-url or a teacher with another tokenizer, else the full distribution)', int(1))
   .option('--lambda <x>', 'gkd: share of steps whose completions the student writes (TRL\'s lmbda; default: 0.5)', probability)
   .option('--beta <x>', 'gkd: generalized JSD\'s β: 0 = forward KL, 1 = reverse KL (default: 0.5)', probability)
   .addOption(choice('--divergence <d>', 'gkd: the token loss (default: jsd)', TOKEN_LOSS_NAMES))
@@ -268,7 +268,8 @@ sizeOptions(reason
   .option('--eval <problems>', 'problems JSONL (from `distill reason problems`) to measure pass@1 on after training')
   .option('--json', 'print one JSON object')
   .addHelpText('after', '\nExample:\n  npx distill reason problems --families chickens-rabbits --split test --n 200 --out test.jsonl\n  npx distill reason train-student --traces runs/traces/traces.jsonl --init runs/student-init --kind sft+kd --eval test.jsonl --out runs/student\n' +
-    '  npx distill reason train-student --kind gkd --teacher assets/reasoning-teacher --traces runs/traces/traces.jsonl --init runs/student-init --lambda 0.5 --beta 0.5 --temperature 1 --out runs/gkd')
+    '  npx distill reason train-student --kind gkd --teacher assets/reasoning-teacher --traces runs/traces/traces.jsonl --init runs/student-init --lambda 0.5 --beta 0.5 --temperature 1 --out runs/gkd\n' +
+    '  npx distill reason train-student --kind gkd --teacher-url http://127.0.0.1:8000/v1 --teacher-top-k 20 --traces runs/traces/traces.jsonl --init runs/student-init --lambda 1 --beta 1 --out runs/gkd-served')
   .action(run(async () => (await import('./cmd_reason_student.js')).runTrainStudent as Action));
 reason
   .command('export')
