@@ -202,7 +202,7 @@ export function trainGkd(o: GkdOptions): GkdResult {
   // Its own grades only (no logits): a stand-in so the checks below read one way.
   const teacher: GkdTeacher = o.teacher ?? { vocabSize: V, topk: true, grade: () => { throw new Error('unreachable: a cross-tokenizer teacher grades through gkd_xtok.ts'); } };
   if (teacher.vocabSize !== V)
-    throw new torch.ConfigError(`gkd: the teacher's vocabulary has ${teacher.vocabSize} tokens and the student's ${V}; on-policy distillation compares next-token distributions token by token, so both need the same tokenizer. For a teacher with another tokenizer use cross-tokenizer KD (ULD or span alignment, kd/cross_tokenizer.ts) or plain SFT on its traces`);
+    throw new torch.ConfigError(`gkd: the teacher's vocabulary has ${teacher.vocabSize} tokens and the student's ${V}; on-policy distillation compares next-token distributions token by token, so both need the same tokenizer. For a teacher with another tokenizer use cross-tokenizer KD (crossTokenizer instead of teacher: span KL or ULD over the text, gkd_xtok.ts), or plain SFT on its traces`);
   const divergence = o.divergence ?? 'jsd';
   if (teacher.topk && divergence !== 'forward_kl' && (o.lossT ?? 1) !== 1)
     throw new torch.ConfigError(`gkd: a teacher that grades by top-k log-probabilities gives ${divergence} at loss temperature 1 only (forward_kl at any); use lossT 1, or a local teacher (full logits)`);

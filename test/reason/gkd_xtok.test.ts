@@ -19,7 +19,9 @@ import * as kd from '../../src/kd/index.js';
 import { batchAt } from '../../src/reason/sft.js';
 import { trainGkd, type GkdOptions } from '../../src/reason/gkd.js';
 import { scoreWithModel } from '../../src/reason/teachers/scorer.js';
-import type { CrossTokenizerGkd, XtokGrade, XtokMethod } from '../../src/reason/gkd_xtok.js';
+import { completionText, type CrossTokenizerGkd, type XtokGrade, type XtokMethod } from '../../src/reason/gkd_xtok.js';
+import { ByteTokenizer } from '../../src/lm/tokenizer.js';
+import { localTeacher } from '../../src/reason/gkd.js';
 import type { GkdLogRecord } from '../../src/reason/gkd_log.js';
 import { realTokenizer } from '../helpers/real_tokenizers.js';
 
@@ -119,4 +121,18 @@ test('cross-tokenizer gkd: a killed run resumes from the sample log (no grading 
   assert.ok(log.every((l) => l.xtok && l.xtok.length === 2), 'every step logs its grades');
   assert.deepEqual(readLog(join(dir, 'b.ckpt')), log);
   for (const [k, t] of Object.entries(straight.stateDict())) assert.equal(t.sub(resumed.stateDict()[k]).abs().max().item(), 0, `${k} differs`);
+});
+
+test('completion text: up to the first special token, cut back to whole UTF-8 characters; bad combinations refused', () => {
+  const ab = S.encode('ab 猫');
+  assert.deepEqual(completionText(S, [...ab, S.eosId, ...S.encode('c')]), { n: ab.length, text: 'ab 猫', offsets: completionText(S, ab).offsets });
+  const b = new ByteTokenizer();
+  const cat = b.encode('猫'); // three byte tokens
+  assert.deepEqual(completionText(b, [...b.encode('a'), ...cat.slice(0, 2)]), { n: 1, text: 'a', offsets: [[0, 1]] });
+  assert.deepEqual(completionText(b, [...b.encode('a'), ...cat]), { n: 4, text: 'a猫', offsets: [[0, 1], [1, 2], [2, 3], [3, 4]] });
+  assert.equal(completionText(b, [cat[0], ...b.encode('x')]).n, 0, 'no whole character: no text');
+  const err = (re: RegExp) => (e: Error) => e instanceof torch.ConfigError && re.test(e.message);
+  assert.throws(() => trainGkd(base({ crossTokenizer: xtok('uld'), teacher: localTeacher(teacherModel) })), err(/give a teacher .* or crossTokenizer .*, one of the two/));
+  assert.throws(() => trainGkd(base({ crossTokenizer: xtok('uld'), seqKd: true })), err(/seqKd needs a teacher with the student's tokenizer/));
+  assert.throws(() => trainGkd(base({ crossTokenizer: { ...xtok('uld'), teacherPrompts: teacherPrompts.slice(1) } })), err(/3 teacher prompts for 4 examples/));
 });
