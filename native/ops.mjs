@@ -65,7 +65,9 @@ export const ops = [
   ['sub', 'T self, TS other, S alpha=1', 'T', 'at::sub(self, other, alpha)', 'm'],
   ['mul', 'T self, TS other', 'T', 'at::mul(self, other)', 'm'],
   ['div', 'T self, TS other', 'T', 'at::div(self, other)', 'm'],
-  ['pow', 'T self, TS exponent', 'T', 'at::pow(self, exponent)', 'm'],
+  // A number exponent takes pow(Tensor, Scalar), as Python's x.pow(2) does: its kernel has the
+  // square/sqrt/reciprocal fast paths (x·x exactly), where the tensor-exponent kernel calls powf.
+  ['pow', 'T self, TS exponent', 'T', 'exponent.unsafeGetTensorImpl()->is_wrapped_number() ? at::pow(self, exponent.item()) : at::pow(self, exponent)', 'm'],
   ['neg', 'T self', 'T', 'at::neg(self)', 'm'],
   ['reciprocal', 'T self', 'T', 'at::reciprocal(self)', 'm'],
   ['sqrt', 'T self', 'T', 'at::sqrt(self)', 'm'],
@@ -185,6 +187,8 @@ export const ops = [
   ['mul_', 'T self, TS other', 'self', 'self.mul_(other)', 'm'],
   ['div_', 'T self, TS other', 'self', 'self.div_(other)', 'm'],
   ['addcmul_', 'T self, T tensor1, T tensor2, S value=1', 'self', 'self.addcmul_(tensor1, tensor2, value)', 'm'],
+  // self = beta·self + alpha·mat1·mat2 in one BLAS gemm: accumulates a matrix product without a temporary (the chunked LM loss's weight gradient).
+  ['addmm_', 'T self, T mat1, T mat2, S beta=1, S alpha=1', 'self', 'self.addmm_(mat1, mat2, beta, alpha)', 'm'],
   ['addcdiv_', 'T self, T tensor1, T tensor2, S value=1', 'self', 'self.addcdiv_(tensor1, tensor2, value)', 'm'],
   ['lerp_', 'T self, T end, S weight', 'self', 'self.lerp_(end, weight)', 'm'],
   ['sqrt_', 'T self', 'self', 'self.sqrt_()', 'm'],

@@ -2,8 +2,10 @@
 // attention, MLP, block, model), generation from it, its tokenizers, batching and folders on disk.
 export {
   CausalLM, KVCache, lmConfig, countLmParameters, ropeTables, ropeInvFreq, LM_DEFAULTS,
-  type LmConfig, type ResolvedLmConfig, type LmArch, type Llama3RopeScaling, type ForwardOptions,
+  type LmConfig, type ResolvedLmConfig, type LmArch, type Llama3RopeScaling, type ForwardOptions, type BlockInputs,
 } from './model.js';
+export { forwardBackward, type ForwardBackwardOptions } from './checkpointing.js';
+export { packExamples, packRows, PAD_SEGMENT } from './pack.js';
 export { BatchDecoder, generate, generateBatch, type GenerateOptions, type GeneratedToken, type Generation, type BatchRow } from './generate.js';
 export { ByteTokenizer, HfTokenizer, tokenizerFromJSON, assertFitsEmbedding, type Tokenizer, type ChatTurn } from './tokenizer.js';
 export { type AddedToken } from './hf_tokenizer.js';
@@ -20,3 +22,9 @@ export {
 export { bytesToUnicode, byteVocabTokens, byteTokenizerJson, BYTE_CHAT_TEMPLATE } from './byte_vocab.js';
 export { lmConfigFromGguf, loadGgufLm } from './gguf_lm.js';
 export { loadAnyLm, type LoadedLm } from './load.js';
+export { chunkedLmLoss, DEFAULT_CHUNK_SIZE, type ChunkedLossOptions, type ChunkedLossResult, type TopkTeacher, type LiveTeacher } from './chunked_loss.js';
+export {
+  applyLora, loraParameters, loraConfigOf, mergeLora, parseLoraFlag, loraModules, loraTargets, loraScaling,
+  resolveLoraConfig, sameLoraConfig, formatLoraConfig, LoraLinear, DEFAULT_LORA_TARGETS, type LoraConfig, type ResolvedLoraConfig,
+} from './lora.js';
+export { saveLoraAdapter, loadLoraAdapter, readLoraAdapterConfig, peftKey, peftAdapterConfig, ADAPTER_WEIGHTS, ADAPTER_CONFIG } from './peft.js';
