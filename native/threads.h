@@ -12,4 +12,9 @@ void set_num_threads(int64_t n);
 // whether the CPU supports it.
 bool set_flush_denormal(bool on);
 
+// Keeps training steps off the page-fault path (glibc: mmap threshold 32 MiB, no heap
+// trimming) unless the user set glibc's malloc knobs; called once when the addon loads.
+// Returns whether it changed anything.
+bool tune_malloc();
+
 }  // namespace distill
