@@ -6,11 +6,12 @@ import { createInterface } from 'node:readline';
 // sides: our setNumThreads also sizes OpenBLAS's own pool, torch.set_num_threads does not,
 // so a "1-thread" PyTorch would still run its matrix products on every core (it made the
 // MLP step look 1.3x faster than ours at 1 thread). OpenBLAS reads this when it loads.
-// The same malloc settings as our addon's (native/threads.cc tune_malloc: blocks up to
-// 32 MiB from the heap, never trimmed), read by glibc at the peer's start: without them
-// the peer page-faults on every step's temporaries and lands in a slow or a fast mode by
-// chance (docs/benchmarks.md, "Bimodal step times"). 18446744073709551615 = SIZE_MAX =
-// mallopt's -1 (never trim).
+// The same malloc settings as our addon's (native/threads.cc tune_malloc: blocks below
+// 32 MiB from the heap, never trimmed), read by glibc at the peer's start: without them the
+// peer page-faults on every step's temporaries and lands in a slow or a fast mode by chance
+// (docs/benchmarks.md, "Bimodal step times"). 18446744073709551615 = SIZE_MAX = mallopt's
+// -1 (never trim). (Our cache of larger blocks, native/cpu_alloc.cc, has no PyTorch
+// counterpart on the CPU; it is our engine's, like PyTorch's own CUDA caching allocator.)
 export const PEER_MALLOC_ENV = { MALLOC_MMAP_THRESHOLD_: String(32 << 20), MALLOC_TRIM_THRESHOLD_: '18446744073709551615' };
 
 // DISTILL_MALLOC_DEFAULTS=1 keeps glibc's defaults on both sides (for before/after runs).

@@ -19,6 +19,7 @@ void register_dist(Napi::Env env, Napi::Object exports);  // dist.cc: c10d store
 FN(init) {
   set_error_factory(info.Env(), info[0].As<Napi::Function>());
   distill::tune_malloc();
+  distill::install_cpu_allocator();
   return info.Env().Undefined();
 }
 
