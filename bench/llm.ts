@@ -1,0 +1,210 @@
+// Real-size LM benchmark: training steps of random-initialised models in two real shapes,
+// ours against PyTorch (bench/llm_torch.py: the same model in plain torch, the same loss,
+// LoRA and threads), in the same run.
+//
+//   npm run bench:llm -- [--json] [--quick] [--threads N=2] [--rounds N=3] [--steps N=2] [--warmup N=1]
+//                        [--parts train,lora,chunked,sgemm] [--checkpointing]
+//
+// - train: a full fine-tuning step of the SmolLM2-135M shape at sequence 512 (AdamW, CE on
+//   every token, full logits on both sides);
+// - lora: a LoRA step (r 16, alpha 32 on q,k,v,o,gate,up,down; frozen base) of the
+//   Qwen2.5-0.5B shape at sequence 1,024; ours computes the loss with the chunked head
+//   (src/lm/chunked_loss.ts), PyTorch with its naive full logits;
+// - chunked_loss: the loss part alone at vocabulary 151,936 (bench/chunked_loss.ts);
+// - peak_rss_mb: each side's VmHWM over the LoRA step (its process does nothing else);
+// - tokens_per_s and the achieved model FLOP/s as a fraction of this machine's sgemm peak,
+//   measured in the same run (2048² float32 matmul, best of 10, same threads).
+//
+// Every timed side runs in its own child process (`--child`), one at a time: R rounds of
+// (ours, PyTorch), each process building its model, warming up and timing `steps` steps.
+// Both models never sit in memory together (the 0.5B LoRA step takes several GB each), and a
+// child's VmHWM is the peak of that step alone. The ratio is the median of the per-round
+// ratios, with their interquartile range beside it (bench/stats.ts summarizeRounds).
+// --quick runs toy shapes through the same paths (a smoke test, seconds).
+// The last line of output is one JSON object.
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import * as torch from '../src/torch/index.js';
+import { CausalLM } from '../src/lm/index.js';
+import { AdamW } from '../src/optim/index.js';
+import { median, summarizeRounds, type PairSummary } from './stats.js';
+import { peerEnv } from './peer.js';
+
+const { values: args } = parseArgs({
+  options: {
+    json: { type: 'boolean', default: false },
+    quick: { type: 'boolean', default: false },
+    threads: { type: 'string', default: '2' },
+    rounds: { type: 'string' },
+    steps: { type: 'string' },
+    warmup: { type: 'string', default: '1' },
+    parts: { type: 'string', default: 'sgemm,train,lora,chunked' },
+    checkpointing: { type: 'boolean', default: false },
+    // child mode (one timed side; internal)
+    child: { type: 'string' },
+    shape: { type: 'string' },
+    seq: { type: 'string' },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (args.help) {
+  console.log('npm run bench:llm -- [--json] [--quick] [--threads N=2] [--rounds N=3] [--steps N=2] [--warmup N=1] [--parts sgemm,train,lora,chunked] [--checkpointing]   (needs python3-torch)');
+  process.exit(0);
+}
+
+/** Hugging Face config.json values of the two real shapes (and toy ones for --quick). */
+export const SHAPES = {
+  smol: { arch: 'llama', vocab: 49152, d: 576, layers: 30, heads: 9, kv: 3, mlp: 1536, theta: 100000, eps: 1e-5, qkvBias: false },
+  qwen: { arch: 'qwen2', vocab: 151936, d: 896, layers: 24, heads: 14, kv: 2, mlp: 4864, theta: 1000000, eps: 1e-6, qkvBias: true },
+  tiny: { arch: 'llama', vocab: 512, d: 64, layers: 2, heads: 4, kv: 2, mlp: 128, theta: 10000, eps: 1e-5, qkvBias: false },
+  'tiny-qwen': { arch: 'qwen2', vocab: 1024, d: 64, layers: 2, heads: 4, kv: 2, mlp: 160, theta: 10000, eps: 1e-6, qkvBias: true },
+} as const;
+type ShapeName = keyof typeof SHAPES;
+type Shape = (typeof SHAPES)[ShapeName];
+
+const threads = Number(args.threads);
+const warmup = Number(args.warmup);
+const LORA = { r: 16, alpha: 32 };
+
+/** One child's answer: the timed steps, and the process's peak RSS and page faults. */
+interface SideResult { step_ms: number[]; peak_rss_mb: number; faults_per_step: number; params: number; trainable: number }
+
+// ── child: one side's model and step ────────────────────────────────────────────────────
+
+function buildOurs(s: Shape, seq: number): CausalLM {
+  return new CausalLM({
+    vocabSize: s.vocab, dim: s.d, nLayers: s.layers, nHeads: s.heads, nKvHeads: s.kv, hiddenDim: s.mlp,
+    maxSeqLen: seq, ropeTheta: s.theta, normEps: s.eps, tieEmbeddings: true, arch: s.arch, qkvBias: s.qkvBias,
+  });
+}
+
+async function runChild(part: string, shapeName: ShapeName, seq: number, steps: number): Promise<SideResult> {
+  torch.setNumThreads(threads);
+  torch.setFlushDenormal(true);
+  torch.manualSeed(0);
+  const s = SHAPES[shapeName];
+  const model = buildOurs(s, seq);
+  const ids = torch.keep(torch.randint(0, s.vocab, [1, seq]));
+  const target = torch.keep(torch.randint(0, s.vocab, [seq]));
+  let step: () => void;
+  if (part === 'train') {
+    const opt = new AdamW(model.parameters(), { lr: 1e-4, weightDecay: 0.01 });
+    step = () => torch.tidy(() => {
+      opt.zeroGrad();
+      const logits = model.call(ids); // (1, T, V): full logits, as the peer
+      torch.crossEntropy(logits.view([-1, s.vocab]), target).backward();
+      opt.step();
+    });
+  } else {
+    throw new Error(`unknown part '${part}'`);
+  }
+  for (let i = 0; i < warmup; i++) step();
+  const f0 = process.resourceUsage().minorPageFault;
+  const times: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    step();
+    times.push(performance.now() - t0);
+  }
+  const faults = (process.resourceUsage().minorPageFault - f0) / steps;
+  const hwm = Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;
+  const params = model.parameters();
+  return {
+    step_ms: times, peak_rss_mb: hwm, faults_per_step: faults,
+    params: params.reduce((a, p) => a + p.numel, 0), trainable: params.filter((p) => p.requiresGrad).reduce((a, p) => a + p.numel, 0),
+  };
+}
+
+if (args.child) {
+  console.log(JSON.stringify(await runChild(args.child, args.shape as ShapeName, Number(args.seq), Number(args.steps ?? 2))));
+  process.exit(0);
+}
+
+// ── parent: alternate the sides, summarise ──────────────────────────────────────────────
+
+const log = (msg: string) => { if (!args.json) console.log(msg); };
+const quick = args.quick;
+const rounds = Number(args.rounds ?? (quick ? 2 : 3));
+const steps = Number(args.steps ?? 2);
+const parts = new Set(args.parts.split(','));
+const SELF = fileURLToPath(import.meta.url);
+const PEER = fileURLToPath(new URL('../../bench/llm_torch.py', import.meta.url));
+const PYTHON = process.env.DISTILL_PYTHON ?? '/usr/bin/python3';
+
+function lastJson<T>(out: string): T {
+  return JSON.parse(out.trim().split('\n').pop()!) as T;
+}
+
+function side(who: 'ours' | 'torch', part: string, shape: ShapeName, seq: number): SideResult {
+  const common = ['--shape', shape, '--seq', String(seq), '--steps', String(steps), '--warmup', String(warmup), '--threads', String(threads)];
+  const out = who === 'ours'
+    ? execFileSync(process.execPath, [SELF, '--child', part, ...common, ...(args.checkpointing ? ['--checkpointing'] : [])], { encoding: 'utf8', maxBuffer: 1 << 26 })
+    : execFileSync(PYTHON, [PEER, '--part', part, ...common, '--lora-r', String(LORA.r), '--lora-alpha', String(LORA.alpha)], { encoding: 'utf8', maxBuffer: 1 << 26, env: peerEnv(threads) });
+  return lastJson<SideResult>(out);
+}
+
+/** Model FLOPs of one forward over T tokens (matmuls only; attention over the full T×T). */
+export function forwardFlops(s: Shape, T: number): number {
+  const hd = s.d / s.heads;
+  const proj = s.d * s.heads * hd * 2 + s.d * s.kv * hd * 2 + 3 * s.d * s.mlp; // q, o; k, v; gate, up, down
+  return s.layers * (2 * T * proj + 4 * T * T * s.heads * hd) + 2 * T * s.d * s.vocab;
+}
+
+interface PairResult extends PairSummary { tokens_per_s: { ours: number; torch: number }; gflops: { ours: number; torch: number }; peak_rss_mb: { ours: number; torch: number }; faults_per_step: { ours: number; torch: number }; params: number; trainable: number }
+
+function measure(part: string, shape: ShapeName, seq: number, flopsPerStep: number): PairResult {
+  const o: SideResult[] = [], p: SideResult[] = [];
+  for (let r = 0; r < rounds; r++) {
+    o.push(side('ours', part, shape, seq));
+    p.push(side('torch', part, shape, seq));
+    log(`${part} round ${r + 1}/${rounds}: ours ${median(o[r].step_ms).toFixed(0)} ms, PyTorch ${median(p[r].step_ms).toFixed(0)} ms`);
+  }
+  const sum = summarizeRounds(o.map((x) => x.step_ms), p.map((x) => x.step_ms));
+  const r1 = (x: number) => +x.toFixed(1);
+  return {
+    ...sum,
+    tokens_per_s: { ours: r1(seq / (sum.ours_ms / 1e3)), torch: r1(seq / (sum.torch_ms / 1e3)) },
+    gflops: { ours: r1(flopsPerStep / sum.ours_ms / 1e6), torch: r1(flopsPerStep / sum.torch_ms / 1e6) },
+    peak_rss_mb: { ours: Math.round(Math.max(...o.map((x) => x.peak_rss_mb))), torch: Math.round(Math.max(...p.map((x) => x.peak_rss_mb))) },
+    faults_per_step: { ours: Math.round(median(o.map((x) => x.faults_per_step))), torch: Math.round(median(p.map((x) => x.faults_per_step))) },
+    params: o[0].params, trainable: o[0].trainable,
+  };
+}
+
+/** sgemm GFLOP/s: n² float32 matmul, best of `reps`, on `threads` threads (libtorch → OpenBLAS). */
+function sgemmGflops(n: number, reps: number): number {
+  torch.setNumThreads(threads);
+  return torch.tidy(() => {
+    const a = torch.randn([n, n]), b = torch.randn([n, n]);
+    torch.matmul(a, b).dispose(); // threads started, pages touched
+    let best = 0;
+    for (let i = 0; i < reps; i++) {
+      const t0 = performance.now();
+      torch.matmul(a, b).dispose();
+      best = Math.max(best, (2 * n ** 3) / ((performance.now() - t0) / 1e3) / 1e9);
+    }
+    return best;
+  });
+}
+
+const result: Record<string, unknown> = { threads, rounds, steps, warmup, quick, libtorch: torch.buildInfo().version };
+let peak = 0;
+if (parts.has('sgemm') || parts.has('train') || parts.has('lora')) {
+  const n = quick ? 512 : 2048;
+  const ours = sgemmGflops(n, 10);
+  const peer = lastJson<{ gflops: number }>(execFileSync(PYTHON, [PEER, '--part', 'sgemm', '--n', String(n), '--steps', '10', '--threads', String(threads)], { encoding: 'utf8', env: peerEnv(threads) })).gflops;
+  peak = Math.max(ours, peer);
+  result.sgemm = { n, gflops_ours: +ours.toFixed(1), gflops_torch: +peer.toFixed(1), peak_gflops: +peak.toFixed(1) };
+  log(`sgemm ${n}²: ours ${ours.toFixed(0)} GFLOP/s, PyTorch ${peer.toFixed(0)} GFLOP/s`);
+}
+const frac = (g: { ours: number; torch: number }) => ({ ours: +(g.ours / peak).toFixed(3), torch: +(g.torch / peak).toFixed(3) });
+if (parts.has('train')) {
+  const shape: ShapeName = quick ? 'tiny' : 'smol', seq = quick ? 64 : 512;
+  // Full fine-tuning: forward + backward (input and weight gradients: 2× forward) = 3× forward.
+  const r = measure('train', shape, seq, 3 * forwardFlops(SHAPES[shape], seq));
+  result.train = { shape, seq, ...r, fraction_of_sgemm_peak: frac(r.gflops) };
+}
+result.tokens_per_s = Object.fromEntries(['train', 'lora'].filter((k) => result[k]).map((k) => [k, (result[k] as PairResult).tokens_per_s]));
+console.log(JSON.stringify(result));
