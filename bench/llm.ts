@@ -13,7 +13,10 @@
 // - chunked_loss: the loss part alone at vocabulary 151,936 (bench/chunked_loss.ts);
 // - peak_rss_mb: each side's VmHWM over the LoRA step (its process does nothing else);
 // - tokens_per_s and the achieved model FLOP/s as a fraction of this machine's sgemm peak,
-//   measured in the same run (2048² float32 matmul, best of 10, same threads).
+//   measured in the same run (2048² float32 matmul, best of 10, same threads);
+// - precision: float32 against bfloat16 matmuls, ours and PyTorch's (the same libtorch
+//   kernels: OpenBLAS for float32, oneDNN for bfloat16), and PyTorch's LM training step
+//   in each dtype (ours cannot run bfloat16 weights yet: docs/benchmarks.md, Precision).
 //
 // Every timed side runs in its own child process (`--child`), one at a time: R rounds of
 // (ours, PyTorch), each process building its model, warming up and timing `steps` steps.
@@ -40,7 +43,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string' },
     steps: { type: 'string' },
     warmup: { type: 'string', default: '1' },
-    parts: { type: 'string', default: 'sgemm,train,lora,chunked' },
+    parts: { type: 'string', default: 'sgemm,train,lora,chunked,precision' },
     checkpointing: { type: 'boolean', default: false },
     // child mode (one timed side; internal)
     child: { type: 'string' },
@@ -50,7 +53,7 @@ const { values: args } = parseArgs({
   },
 });
 if (args.help) {
-  console.log('npm run bench:llm -- [--json] [--quick] [--threads N=2] [--rounds N=3] [--steps N=2] [--warmup N=1] [--parts sgemm,train,lora,chunked] [--checkpointing]   (needs python3-torch)');
+  console.log('npm run bench:llm -- [--json] [--quick] [--threads N=2] [--rounds N=3] [--steps N=2] [--warmup N=1] [--parts sgemm,train,lora,chunked,precision] [--checkpointing]   (needs python3-torch)');
   process.exit(0);
 }
 
@@ -189,7 +192,30 @@ function sgemmGflops(n: number, reps: number): number {
   });
 }
 
-const result: Record<string, unknown> = { threads, rounds, steps, warmup, quick, libtorch: torch.buildInfo().version };
+/** Median ms of an (m, k) @ (k, n) product in each dtype, ours. */
+function matmulMs(m: number, k: number, n: number, reps: number): Record<string, number> {
+  torch.setNumThreads(threads);
+  const out: Record<string, number> = {};
+  for (const dt of ['float32', 'bfloat16'] as const) {
+    torch.tidy(() => {
+      const a = torch.randn([m, k]).toDtype(dt), b = torch.randn([k, n]).toDtype(dt);
+      torch.matmul(a, b).dispose();
+      const ts: number[] = [];
+      for (let i = 0; i < reps; i++) {
+        const t0 = performance.now();
+        torch.matmul(a, b).dispose();
+        ts.push(performance.now() - t0);
+      }
+      out[dt] = +median(ts).toFixed(2);
+    });
+  }
+  return out;
+}
+
+// OpenBLAS picks its kernels by CPU unless OPENBLAS_CORETYPE names one (this machine's
+// environment sets Haswell: AVX2 kernels, about half the float32 matmul speed of the
+// AVX-512 ones it detects otherwise). Recorded, never changed: both sides read it.
+const result: Record<string, unknown> = { threads, rounds, steps, warmup, quick, libtorch: torch.buildInfo().version, openblas_coretype: process.env.OPENBLAS_CORETYPE ?? 'auto' };
 let peak = 0;
 if (parts.has('sgemm') || parts.has('train') || parts.has('lora')) {
   const n = quick ? 512 : 2048;
@@ -205,6 +231,28 @@ if (parts.has('train')) {
   // Full fine-tuning: forward + backward (input and weight gradients: 2× forward) = 3× forward.
   const r = measure('train', shape, seq, 3 * forwardFlops(SHAPES[shape], seq));
   result.train = { shape, seq, ...r, fraction_of_sgemm_peak: frac(r.gflops) };
+}
+if (parts.has('precision')) {
+  const reps = quick ? 3 : 7;
+  const matmul: Record<string, unknown> = {};
+  // A square product, and the 0.5B shape's MLP up-projection at 1,024 tokens.
+  for (const [m, k, n] of quick ? [[256, 256, 256]] : [[2048, 2048, 2048], [1024, 896, 4864]]) {
+    const ours = matmulMs(m, k, n, reps);
+    const peer = lastJson<{ ms: Record<string, number> }>(execFileSync(PYTHON, [PEER, '--part', 'matmul', '--mkn', `${m},${k},${n}`, '--steps', String(reps), '--threads', String(threads)], { encoding: 'utf8', env: peerEnv(threads) })).ms;
+    matmul[`${m}x${k}x${n}`] = { ours_ms: ours, torch_ms: peer, bf16_speedup: { ours: +(ours.float32 / ours.bfloat16).toFixed(2), torch: +(peer.float32 / peer.bfloat16).toFixed(2) } };
+  }
+  // PyTorch's whole training step (the train part's shape, sequence 256) in each dtype:
+  // pure bfloat16 (weights, activations, AdamW state), the fastest it can be.
+  const shape: ShapeName = quick ? 'tiny' : 'smol', seq = quick ? 64 : 256;
+  const lm: Record<string, number[]> = { float32: [], bfloat16: [] };
+  for (let r = 0; r < rounds; r++)
+    for (const dt of ['float32', 'bfloat16']) {
+      const out = execFileSync(PYTHON, [PEER, '--part', 'train', '--shape', shape, '--seq', String(seq), '--steps', String(steps), '--warmup', String(warmup), '--threads', String(threads), '--dtype', dt], { encoding: 'utf8', env: peerEnv(threads) });
+      lm[dt].push(median(lastJson<SideResult>(out).step_ms));
+    }
+  const f = median(lm.float32), b = median(lm.bfloat16);
+  result.precision = { matmul, torch_lm_step: { shape, seq, float32_ms: +f.toFixed(1), bfloat16_ms: +b.toFixed(1), bf16_speedup: +(f / b).toFixed(2) } };
+  log(`precision: ${JSON.stringify(result.precision)}`);
 }
 result.tokens_per_s = Object.fromEntries(['train', 'lora'].filter((k) => result[k]).map((k) => [k, (result[k] as PairResult).tokens_per_s]));
 console.log(JSON.stringify(result));

@@ -172,11 +172,12 @@ def sgemm_gflops(n, reps):
     return best
 
 
-def matmul_ms(n, reps, dtypes):
+def matmul_ms(m, k, n, reps, dtypes):
+    """Median ms of an (m, k) @ (k, n) product per dtype."""
     out = {}
     for name in dtypes:
         dt = getattr(torch, name)
-        a, b = torch.randn(n, n).to(dt), torch.randn(n, n).to(dt)
+        a, b = torch.randn(m, k).to(dt), torch.randn(k, n).to(dt)
         a @ b
         ts = []
         for _ in range(reps):
@@ -199,6 +200,7 @@ def main():
     ap.add_argument("--lora-r", type=int, default=16)
     ap.add_argument("--lora-alpha", type=float, default=32)
     ap.add_argument("--n", type=int, default=2048)
+    ap.add_argument("--mkn", default="2048,2048,2048", help="matmul: m,k,n")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.set_flush_denormal(True)
@@ -207,7 +209,8 @@ def main():
         print(json.dumps({"gflops": sgemm_gflops(a.n, a.steps)}))
         return
     if a.part == "matmul":
-        print(json.dumps({"ms": matmul_ms(a.n, a.steps, ["float32", "bfloat16"])}))
+        m, k, n = (int(v) for v in a.mkn.split(","))
+        print(json.dumps({"ms": matmul_ms(m, k, n, a.steps, ["float32", "bfloat16"])}))
         return
 
     c = SHAPES[a.shape]
