@@ -155,7 +155,7 @@ export function forwardFlops(s: Shape, T: number): number {
   return s.layers * (2 * T * proj + 4 * T * T * s.heads * hd) + 2 * T * s.d * s.vocab;
 }
 
-interface PairResult extends PairSummary { tokens_per_s: { ours: number; torch: number }; gflops: { ours: number; torch: number }; peak_rss_mb: { ours: number; torch: number }; faults_per_step: { ours: number; torch: number }; params: number; trainable: number }
+interface PairResult extends PairSummary { tokens_per_s: { ours: number; torch: number }; gflops: { ours: number; torch: number }; peak_rss_mb: { ours: number; torch: number }; faults_per_step: { ours: number; torch: number }; params: { ours: number; torch: number }; trainable: { ours: number; torch: number } }
 
 function measure(part: string, shape: ShapeName, seq: number, flopsPerStep: number): PairResult {
   const o: SideResult[] = [], p: SideResult[] = [];
@@ -164,6 +164,9 @@ function measure(part: string, shape: ShapeName, seq: number, flopsPerStep: numb
     p.push(side('torch', part, shape, seq));
     log(`${part} round ${r + 1}/${rounds}: ours ${median(o[r].step_ms).toFixed(0)} ms, PyTorch ${median(p[r].step_ms).toFixed(0)} ms`);
   }
+  // The two sides must be the same model: a shape mismatch would make the ratio meaningless.
+  if (o[0].params !== p[0].params || o[0].trainable !== p[0].trainable)
+    throw new Error(`${part}: ours has ${o[0].params} parameters (${o[0].trainable} trained), PyTorch ${p[0].params} (${p[0].trainable})`);
   const sum = summarizeRounds(o.map((x) => x.step_ms), p.map((x) => x.step_ms));
   const r1 = (x: number) => +x.toFixed(1);
   return {
@@ -172,7 +175,7 @@ function measure(part: string, shape: ShapeName, seq: number, flopsPerStep: numb
     gflops: { ours: r1(flopsPerStep / sum.ours_ms / 1e6), torch: r1(flopsPerStep / sum.torch_ms / 1e6) },
     peak_rss_mb: { ours: Math.round(Math.max(...o.map((x) => x.peak_rss_mb))), torch: Math.round(Math.max(...p.map((x) => x.peak_rss_mb))) },
     faults_per_step: { ours: Math.round(median(o.map((x) => x.faults_per_step))), torch: Math.round(median(p.map((x) => x.faults_per_step))) },
-    params: o[0].params, trainable: o[0].trainable,
+    params: { ours: o[0].params, torch: p[0].params }, trainable: { ours: o[0].trainable, torch: p[0].trainable },
   };
 }
 
