@@ -65,7 +65,9 @@ export const ops = [
   ['sub', 'T self, TS other, S alpha=1', 'T', 'at::sub(self, other, alpha)', 'm'],
   ['mul', 'T self, TS other', 'T', 'at::mul(self, other)', 'm'],
   ['div', 'T self, TS other', 'T', 'at::div(self, other)', 'm'],
-  ['pow', 'T self, TS exponent', 'T', 'at::pow(self, exponent)', 'm'],
+  // A number exponent takes pow(Tensor, Scalar), as Python's x.pow(2) does: its kernel has the
+  // square/sqrt/reciprocal fast paths (x·x exactly), where the tensor-exponent kernel calls powf.
+  ['pow', 'T self, TS exponent', 'T', 'exponent.unsafeGetTensorImpl()->is_wrapped_number() ? at::pow(self, exponent.item()) : at::pow(self, exponent)', 'm'],
   ['neg', 'T self', 'T', 'at::neg(self)', 'm'],
   ['reciprocal', 'T self', 'T', 'at::reciprocal(self)', 'm'],
   ['sqrt', 'T self', 'T', 'at::sqrt(self)', 'm'],

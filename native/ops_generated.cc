@@ -322,7 +322,7 @@ static Napi::Value op_pow(const Napi::CallbackInfo& info) {
   OP_BEGIN("pow", "self", "exponent")
     const at::Tensor self = arg::tensor(info, 0);
     const at::Tensor exponent = arg::tensor_or_scalar(info, 1);
-    return wrap_tensor(info.Env(), at::pow(self, exponent));
+    return wrap_tensor(info.Env(), exponent.unsafeGetTensorImpl()->is_wrapped_number() ? at::pow(self, exponent.item()) : at::pow(self, exponent));
   OP_END
 }
 

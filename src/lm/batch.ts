@@ -27,6 +27,10 @@ export interface LmBatch {
   tokens: number;
   /** Token-level KD targets at the flattened positions `rows` of (B·T): (N) int64, (N, k) int64, (N, k) float. */
   teacher: { rows: Tensor; ids: Tensor; logprobs: Tensor } | null;
+  /** Packed rows (pack.ts): (B, T) int64 position of each token within its document, restarting at 0. */
+  positions?: Tensor;
+  /** Packed rows: (B, T) int64 document of each token within its row (−1 on padding); attention stays inside it. */
+  segments?: Tensor;
 }
 
 export const IGNORE = -100;
@@ -63,21 +67,26 @@ export function makeBatch(examples: readonly LmExample[], maxLen: number, padId:
       }
     }
   });
-  let teacher: LmBatch['teacher'] = null;
-  if (rows.length) {
-    const k = Math.min(...tIds.map((x) => x.length));
-    if (k < 1) throw new torch.ConfigError('makeBatch: a teacher distribution has no entries');
-    teacher = {
-      rows: torch.tensor(BigInt64Array.from(rows, BigInt)),
-      ids: torch.tensor(BigInt64Array.from(tIds.flatMap((x) => x.slice(0, k)), BigInt), { shape: [rows.length, k] }),
-      logprobs: torch.tensor(Float32Array.from(tLps.flatMap((x) => x.slice(0, k))), { shape: [rows.length, k] }),
-    };
-  }
   return {
     input: torch.tensor(input, { shape: [B, T] }),
     target: torch.tensor(target, { shape: [B, T] }),
     tokens,
-    teacher,
+    teacher: teacherTensors('makeBatch', rows, tIds, tLps),
+  };
+}
+
+/**
+ * The batch's KD targets from per-position teacher entries: flattened row indices (N),
+ * and the first k ids / log-probabilities of each (N, k), k the smallest entry's length.
+ */
+export function teacherTensors(who: string, rows: number[], tIds: number[][], tLps: number[][]): LmBatch['teacher'] {
+  if (!rows.length) return null;
+  const k = Math.min(...tIds.map((x) => x.length));
+  if (k < 1) throw new torch.ConfigError(`${who}: a teacher distribution has no entries`);
+  return {
+    rows: torch.tensor(BigInt64Array.from(rows, BigInt)),
+    ids: torch.tensor(BigInt64Array.from(tIds.flatMap((x) => x.slice(0, k)), BigInt), { shape: [rows.length, k] }),
+    logprobs: torch.tensor(Float32Array.from(tLps.flatMap((x) => x.slice(0, k))), { shape: [rows.length, k] }),
   };
 }
 
@@ -87,4 +96,6 @@ export function disposeLmBatch(b: LmBatch): void {
   b.teacher?.rows.dispose();
   b.teacher?.ids.dispose();
   b.teacher?.logprobs.dispose();
+  b.positions?.dispose();
+  b.segments?.dispose();
 }

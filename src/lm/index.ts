@@ -2,8 +2,10 @@
 // attention, MLP, block, model), generation from it, its tokenizers, batching and folders on disk.
 export {
   CausalLM, KVCache, lmConfig, countLmParameters, ropeTables, ropeInvFreq, LM_DEFAULTS,
-  type LmConfig, type ResolvedLmConfig, type LmArch, type Llama3RopeScaling, type ForwardOptions,
+  type LmConfig, type ResolvedLmConfig, type LmArch, type Llama3RopeScaling, type ForwardOptions, type BlockInputs,
 } from './model.js';
+export { forwardBackward, type ForwardBackwardOptions } from './checkpointing.js';
+export { packExamples, packRows, PAD_SEGMENT } from './pack.js';
 export { BatchDecoder, generate, generateBatch, type GenerateOptions, type GeneratedToken, type Generation, type BatchRow } from './generate.js';
 export { ByteTokenizer, HfTokenizer, tokenizerFromJSON, assertFitsEmbedding, type Tokenizer, type ChatTurn } from './tokenizer.js';
 export { type AddedToken } from './hf_tokenizer.js';

@@ -306,10 +306,24 @@ export class Block extends Module<[Tensor, Tensor, Tensor, Tensor | null, KVCach
 // ── model ───────────────────────────────────────────────────────────────────────────
 
 export interface ForwardOptions {
-  /** (B, T) int64: each token's position (left-padded rows start later). Default: cache length onwards. */
+  /** (B, T) int64: each token's position (left-padded rows start later; packed rows restart at 0 per document). Default: cache length onwards. */
   positions?: Tensor;
   /** (B, S) bool over all cached + new positions: false where the key is padding. */
   keyMask?: Tensor;
+  /**
+   * (B, T) int64: the document each token belongs to, for packed rows (several documents
+   * in one row). A query attends only to earlier keys of its own document. No cache.
+   */
+  segments?: Tensor;
+}
+
+/** What every block of one forward shares: RoPE tables at the tokens' positions and the additive mask. */
+export interface BlockInputs {
+  /** (T, h), or (B, 1, T, h) with per-row positions. */
+  cos: Tensor;
+  sin: Tensor;
+  /** Additive attention mask broadcastable to (B, H, T, S) (0 or −∞/−1e9), or null when nothing is masked. */
+  mask: Tensor | null;
 }
 
 export class CausalLM extends Module<[Tensor, KVCache?, ForwardOptions?], Tensor> {
@@ -338,13 +352,16 @@ export class CausalLM extends Module<[Tensor, KVCache?, ForwardOptions?], Tensor
     this.#sin = this.registerBuffer('rope_sin', sin, { persistent: false });
   }
 
+  /** The output projection (V, d): lm_head.weight, or embed_tokens.weight when tied. */
+  get headWeight(): Tensor {
+    return this.lm_head ? this.lm_head.weight : this.embed_tokens.weight;
+  }
+
   /**
-   * ids (B, T) int64 → logits (B, T, vocab). With a cache, the T new tokens follow the
-   * cache's S₀ positions and attend to all S₀ + T; the cache grows by T.
-   * Left-padded batches pass per-row `positions` (B, T) and a `keyMask` (B, S) that is
-   * false on padding, so each row computes exactly what it would alone.
+   * RoPE tables and mask for T new tokens after the cache's S₀ (S = S₀ + T keys).
+   * Exposed so a caller can run the blocks one by one (checkpointing.ts).
    */
-  forward(ids: Tensor, cache?: KVCache, o: ForwardOptions = {}): Tensor {
+  blockInputs(ids: Tensor, cache?: KVCache, o: ForwardOptions = {}): BlockInputs {
     const [B, T] = ids.shape;
     const start = cache?.length ?? 0;
     const S = start + T;
@@ -358,12 +375,31 @@ export class CausalLM extends Module<[Tensor, KVCache?, ForwardOptions?], Tensor
     // that diagonal. Built per call, not stored: at a real context (32k) a stored (S, S)
     // mask would take gigabytes. One new token sees everything.
     let mask: Tensor | null = T === 1 ? null : torch.triu(torch.full([T, S], -Infinity), start + 1);
+    if (o.segments) {
+      if (start !== 0) throw new torch.ConfigError('CausalLM: segments (packed rows) cannot be used with a filled KV cache');
+      // Same document: seg[b, i] == seg[b, j] → 0, else −∞; (B, T, 1) vs (B, 1, T) → (B, 1, T, T).
+      // Added to the causal mask, so a query sees the earlier keys of its own document only.
+      // Its own key is always one of them, so no row is all −∞ (no NaN from softmax).
+      const seg = o.segments;
+      const doc = torch.where(seg.unsqueeze(2).eq(seg.unsqueeze(1)), 0, -Infinity).view([B, 1, T, T]);
+      mask = mask ? doc.add(mask) : doc;
+    }
     if (o.keyMask) {
       // Padding keys get −1e9, not −∞: a padding query whose every key is padding then
       // gets a uniform (finite) row instead of NaN, and real queries give padding exactly 0.
       const pad = torch.where(o.keyMask, 0, -1e9).view([B, 1, 1, S]);
       mask = mask ? pad.add(mask) : pad;
     }
+    return { cos, sin, mask };
+  }
+
+  /**
+   * ids (B, T) int64 → hidden states (B, T, d) after the final norm: what the head reads.
+   * With a cache, the T new tokens follow the cache's S₀ positions and attend to all
+   * S₀ + T; the cache grows by T.
+   */
+  hidden(ids: Tensor, cache?: KVCache, o: ForwardOptions = {}): Tensor {
+    const { cos, sin, mask } = this.blockInputs(ids, cache, o);
     let x = this.embed_tokens.call(ids); // (B, T, d)
     let i = 0;
     // Each block in its own scope: its temporaries (attention scores, MLP activations) are
@@ -374,7 +410,21 @@ export class CausalLM extends Module<[Tensor, KVCache?, ForwardOptions?], Tensor
       const layer = i++;
       x = torch.tidy(() => block.call(x, cos, sin, mask, cache ?? null, layer));
     }
-    x = this.norm.call(x);
-    return this.lm_head ? this.lm_head.call(x) : torch.matmul(x, this.embed_tokens.weight.transpose(0, 1));
+    return this.norm.call(x);
+  }
+
+  /** Hidden states (…, d) → logits (…, V). */
+  head(h: Tensor): Tensor {
+    return this.lm_head ? this.lm_head.call(h) : torch.matmul(h, this.embed_tokens.weight.transpose(0, 1));
+  }
+
+  /**
+   * ids (B, T) int64 → logits (B, T, vocab): head(hidden(ids)).
+   * Left-padded batches pass per-row `positions` (B, T) and a `keyMask` (B, S) that is
+   * false on padding, so each row computes exactly what it would alone. Packed rows pass
+   * `positions` restarting at 0 per document and `segments`.
+   */
+  forward(ids: Tensor, cache?: KVCache, o: ForwardOptions = {}): Tensor {
+    return this.head(this.hidden(ids, cache, o));
   }
 }
