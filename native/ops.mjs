@@ -187,6 +187,8 @@ export const ops = [
   ['mul_', 'T self, TS other', 'self', 'self.mul_(other)', 'm'],
   ['div_', 'T self, TS other', 'self', 'self.div_(other)', 'm'],
   ['addcmul_', 'T self, T tensor1, T tensor2, S value=1', 'self', 'self.addcmul_(tensor1, tensor2, value)', 'm'],
+  // self = beta·self + alpha·mat1·mat2 in one BLAS gemm: accumulates a matrix product without a temporary (the chunked LM loss's weight gradient).
+  ['addmm_', 'T self, T mat1, T mat2, S beta=1, S alpha=1', 'self', 'self.addmm_(mat1, mat2, beta, alpha)', 'm'],
   ['addcdiv_', 'T self, T tensor1, T tensor2, S value=1', 'self', 'self.addcdiv_(tensor1, tensor2, value)', 'm'],
   ['lerp_', 'T self, T end, S weight', 'self', 'self.lerp_(end, weight)', 'm'],
   ['sqrt_', 'T self', 'self', 'self.sqrt_()', 'm'],

@@ -1252,6 +1252,17 @@ static Napi::Value op_addcmul_(const Napi::CallbackInfo& info) {
   OP_END
 }
 
+static Napi::Value op_addmm_(const Napi::CallbackInfo& info) {
+  OP_BEGIN("addmm_", "self", "mat1", "mat2", "beta", "alpha")
+    const at::Tensor self = arg::tensor(info, 0);
+    const at::Tensor mat1 = arg::tensor(info, 1);
+    const at::Tensor mat2 = arg::tensor(info, 2);
+    const at::Scalar beta = arg::scalar(info, 3);
+    const at::Scalar alpha = arg::scalar(info, 4);
+    self.addmm_(mat1, mat2, beta, alpha); return info[0];
+  OP_END
+}
+
 static Napi::Value op_addcdiv_(const Napi::CallbackInfo& info) {
   OP_BEGIN("addcdiv_", "self", "tensor1", "tensor2", "value")
     const at::Tensor self = arg::tensor(info, 0);
@@ -1495,6 +1506,7 @@ void register_ops(Napi::Env env, Napi::Object exports) {
   exports.Set("mul_", Napi::Function::New(env, op_mul_, "mul_"));
   exports.Set("div_", Napi::Function::New(env, op_div_, "div_"));
   exports.Set("addcmul_", Napi::Function::New(env, op_addcmul_, "addcmul_"));
+  exports.Set("addmm_", Napi::Function::New(env, op_addmm_, "addmm_"));
   exports.Set("addcdiv_", Napi::Function::New(env, op_addcdiv_, "addcdiv_"));
   exports.Set("lerp_", Napi::Function::New(env, op_lerp_, "lerp_"));
   exports.Set("sqrt_", Napi::Function::New(env, op_sqrt_, "sqrt_"));

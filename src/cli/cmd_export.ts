@@ -35,6 +35,8 @@ export interface ExportOptions {
   json?: boolean;
   /** LM folders: the GGUF weight type, f32 (default) or f16. */
   ggufDtype?: string;
+  /** LM folders: a PEFT LoRA adapter folder merged into the model first. */
+  lora?: string;
 }
 
 /** The largest |ours − onnxruntime| a float export may show on any logit. */
@@ -118,6 +120,7 @@ const kb = (b: number) => (b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(2)} MB` : `
 export async function runExport(dir: string | undefined, o: ExportOptions = {}): Promise<number> {
   // An LM folder (lm.json) or a Hugging Face LM folder (config.json + safetensors) exports as an LM.
   if (dir && (existsSync(join(dir, 'lm.json')) || isHfFolder(dir))) return (await import('./cmd_export_lm.js')).runExportLm(dir, o);
+  if (o.lora !== undefined) throw new torch.ConfigError(`--lora is for LM folders (lm.json or a Hugging Face config.json); ${resolve(dir ?? join('runs', 'demo'))} has neither`);
   const format = o.format ?? 'all';
   if (format === 'gguf') throw new torch.ConfigError(`--format gguf is for LM folders (lm.json or a Hugging Face config.json); ${resolve(dir ?? join('runs', 'demo'))} has neither`);
   const which = o.which ?? 'all';

@@ -13,6 +13,8 @@
 //                       forward on the weights dequantized from it (lm/gguf_lm.ts)
 //   hf/                 Hugging Face folder of the model's architecture (config.json, model.safetensors,
 //                       tokenizer files): read back here, same logits and same token ids
+// With --lora DIR, a PEFT LoRA adapter (adapter_model.safetensors + adapter_config.json) is loaded
+// onto the model first and merged into it (W + s·B·A): every format above holds the fine-tuned model.
 // The model is checked against the architecture first, so an unsupported layer is an
 // error naming it before any file is written.
 import { readFileSync } from 'node:fs';
@@ -20,6 +22,8 @@ import { basename, join, relative, resolve } from 'node:path';
 import * as torch from '../torch/index.js';
 import { loadSafetensors, writeFileAtomic } from '../io/index.js';
 import { loadAnyLm } from '../lm/load.js';
+import { mergeLora, loraConfigOf, type ResolvedLoraConfig } from '../lm/lora.js';
+import { loadLoraAdapter } from '../lm/peft.js';
 import { loadGgufLm } from '../lm/gguf_lm.js';
 import { CausalLM, type LmConfig } from '../lm/model.js';
 import { ByteTokenizer, HfTokenizer, type Tokenizer } from '../lm/tokenizer.js';
@@ -36,6 +40,8 @@ export interface ExportLmOptions {
   ggufDtype?: string;
   quantize?: boolean;
   json?: boolean;
+  /** A PEFT LoRA adapter folder, merged into the model before anything is written. */
+  lora?: string;
 }
 
 /** Context of the timed batch-1 forward of the float and int8 ONNX files. */
@@ -60,6 +66,8 @@ interface LmReport {
   params: number;
   config: LmConfig;
   tokenizer: string;
+  /** The adapter merged in (--lora). */
+  lora?: { dir: string } & ResolvedLoraConfig;
   ok: boolean;
   onnx?: { path: string; bytes: number; opset: number; check: LmCompareResult; ok: boolean; latencyMs?: number };
   /** Why the ONNX writer was skipped (a model using switches it does not support). */
@@ -105,11 +113,18 @@ export async function runExportLm(dir: string, o: ExportLmOptions = {}): Promise
   checkOutputDir(target); // a bad --out fails before the model loads
   const { model, tokenizer } = loadAnyLm(root);
   try {
+    let lora: LmReport['lora'];
+    if (o.lora !== undefined) {
+      // The adapter must have been trained on this base (by name and shapes); merged, the model is a plain one.
+      loadLoraAdapter(model, resolve(o.lora), { baseModel: root });
+      lora = { dir: resolve(o.lora), ...loraConfigOf(model)! };
+      mergeLora(model);
+    }
     // An unsupported layer fails here, before any file is written. ONNX covers the Llama layout
     // only; with --format all a model using Qwen's or Llama 3's switches skips it (below).
     checkLm(model, 'export', format === 'onnx' ? [] : ['qkvBias', 'oBias', 'qkNorm', 'headDim', 'ropeScaling']);
     const r: LmReport = {
-      dir: root, outDir, params: model.parameters().reduce((a, p) => a + p.numel, 0), config: model.cfg, tokenizer: tokenizer.kind, ok: true,
+      dir: root, outDir, params: model.parameters().reduce((a, p) => a + p.numel, 0), config: model.cfg, tokenizer: tokenizer.kind, lora, ok: true,
     };
     const stage = stageDir(target);
     try {
@@ -207,6 +222,7 @@ function ollamaModelfile(gguf: string, tokenizer: Tokenizer): string {
 function printLmReport(r: LmReport, c: LmConfig, tokenizer: string): void {
   const rel = (p: string) => relative(process.cwd(), p) || p;
   const lines = [`LM ${rel(r.dir)} (${r.params.toLocaleString('en-US')} parameters: ${c.nLayers} layers, d=${c.dim}, ${c.nHeads}/${c.nKvHeads} heads, vocab ${c.vocabSize}; tokenizer ${tokenizer})`];
+  if (r.lora) lines.push(`  LoRA adapter ${rel(r.lora.dir)} merged in (r=${r.lora.r}, alpha=${r.lora.alpha}${r.lora.rslora ? ', rsLoRA' : ''}, targets ${r.lora.targets.join(', ')})`);
   if (r.onnx) {
     const x = r.onnx;
     lines.push(`  ${rel(x.path)}  ${kb(x.bytes)}  opset ${x.opset}, input_ids (batch, sequence) → logits`);

@@ -146,8 +146,9 @@ program
   .addOption(choice('--which <m>', 'the models to export (those the run has)', ['student', 'baseline', 'teacher', 'all'], 'all'))
   .option('--out <dir>', 'output folder, replaced as a whole (default: <run>/export)')
   .option('--quantize', 'also write <role>.int8.onnx (model.int8.onnx for an LM folder: dynamic int8 Linear layers) and measure size, speed and agreement with float')
+  .option('--lora <dir>', 'LM folders: a PEFT LoRA adapter folder (adapter_model.safetensors + adapter_config.json) trained on this model, merged into it before export')
   .option('--json', 'print one JSON object: { runDir, outDir, ok, models: [...], page, runtime }')
-  .addHelpText('after', '\nExample:\n  npx distill export runs/demo --quantize\n  python3 -m http.server -b 127.0.0.1 -d runs/demo/export   # then open http://127.0.0.1:8000/\n  npx distill export runs/lm/student --gguf-dtype f16          # an LM folder: model.onnx, model.f16.gguf, hf/')
+  .addHelpText('after', '\nExample:\n  npx distill export runs/demo --quantize\n  python3 -m http.server -b 127.0.0.1 -d runs/demo/export   # then open http://127.0.0.1:8000/\n  npx distill export runs/lm/student --gguf-dtype f16          # an LM folder: model.onnx, model.f16.gguf, hf/\n  npx distill export models/Qwen2.5-0.5B --lora runs/lora/adapter --format gguf   # a base with its LoRA adapter merged in')
   .action(async (dir: string | undefined, opts: Record<string, unknown>) => {
     process.exitCode = await (await import('./cmd_export.js')).runExport(dir, opts);
   });

@@ -7,6 +7,7 @@ import * as torch from '../torch/index.js';
 import { loadSafetensors, saveSafetensors, writeFileAtomic } from '../io/index.js';
 import { CausalLM, lmConfig, type LmConfig } from './model.js';
 import { tokenizerFromJSON, type Tokenizer } from './tokenizer.js';
+import { loraConfigOf } from './lora.js';
 
 export const LM_FORMAT = 'distill-lm';
 export const LM_VERSION = 1;
@@ -20,6 +21,8 @@ export interface LmFolder {
 
 /** Saves weights (float32, or float16 to halve a shipped file) and the description. */
 export function saveLm(dir: string, model: CausalLM, tokenizer: Tokenizer, opts: { dtype?: 'float32' | 'float16'; info?: Record<string, unknown> } = {}): void {
+  // A LoRA model's state has lora_A/lora_B keys that no CausalLM loads: fold them in first.
+  if (loraConfigOf(model)) throw new torch.ConfigError(`saveLm(${dir}): the model has LoRA adapters; merge them first (mergeLora) and/or save them in PEFT's layout (saveLoraAdapter)`);
   mkdirSync(dir, { recursive: true });
   const dtype = opts.dtype ?? 'float32';
   torch.tidy(() => {

@@ -4,7 +4,7 @@
 // order is a pure function of (seed, step).
 import * as torch from '../torch/index.js';
 import { AdamW, warmupCosine } from '../optim/index.js';
-import { disposeLmBatch, makeBatch, type CausalLM, type LmBatch, type LmExample } from '../lm/index.js';
+import { disposeLmBatch, makeBatch, loraConfigOf, type CausalLM, type LmBatch, type LmExample } from '../lm/index.js';
 import { Trainer, checkpointHasRecipe } from '../train/index.js';
 import { tokenKdLoss } from '../kd/index.js';
 import { permutation } from '../data/index.js';
@@ -94,7 +94,11 @@ export function trainLm(o: LmTrainOptions): { step: number; last: LmStepInfo | n
   const T = o.T ?? 1;
   const seed = o.seed ?? 0;
   const maxLen = o.maxLen ?? model.cfg.maxSeqLen - 1;
-  const opt = new AdamW(model.parameters(), { lr: o.lr ?? 1e-3, weightDecay: o.weightDecay ?? 0.01 });
+  // Only what trains: with LoRA (lm/lora.ts) the frozen base stays out, the adapters go in.
+  const opt = new AdamW(model.parameters().filter((p) => p.requiresGrad), { lr: o.lr ?? 1e-3, weightDecay: o.weightDecay ?? 0.01 });
+  // A LoRA model's settings join the recipe, so a resume with other LoRA settings is refused.
+  const lora = loraConfigOf(model);
+  const recipe = lora ? { ...(o.recipe ?? {}), lora } : o.recipe;
   // Linear warm-up (default 10% of the run, at most 100 steps), then cosine to zero.
   const warmup = Math.max(1, Math.min(o.warmupSteps ?? Math.min(100, Math.floor(o.steps / 10)), o.steps - 1));
   const sched = o.steps >= 2 ? warmupCosine(opt, { warmupSteps: warmup, totalSteps: o.steps, startFactor: 0.01 }) : undefined;
@@ -129,7 +133,7 @@ export function trainLm(o: LmTrainOptions): { step: number; last: LmStepInfo | n
       epochs: Math.ceil(o.steps / perEpoch),
       maxSteps: o.steps,
       clipGradNorm: o.clip ?? 1,
-      checkpoint: o.checkpoint ? { path: o.checkpoint, everySteps: o.checkpointEvery, recipe: o.recipe ?? null } : undefined,
+      checkpoint: o.checkpoint ? { path: o.checkpoint, everySteps: o.checkpointEvery, recipe: recipe ?? null } : undefined,
       resume: true,
       callbacks: [{
         onStep: (s) => {

@@ -397,6 +397,9 @@ export function div_(self: Tensor, other: Tensor | number | boolean): Tensor {
 export function addcmul_(self: Tensor, tensor1: Tensor, tensor2: Tensor, value: number | boolean = 1): Tensor {
   native.addcmul_(self.handle, tensor1.handle, tensor2.handle, value); return self;
 }
+export function addmm_(self: Tensor, mat1: Tensor, mat2: Tensor, beta: number | boolean = 1, alpha: number | boolean = 1): Tensor {
+  native.addmm_(self.handle, mat1.handle, mat2.handle, beta, alpha); return self;
+}
 export function addcdiv_(self: Tensor, tensor1: Tensor, tensor2: Tensor, value: number | boolean = 1): Tensor {
   native.addcdiv_(self.handle, tensor1.handle, tensor2.handle, value); return self;
 }
@@ -527,6 +530,7 @@ declare module './tensor.js' {
     mul_(other: Tensor | number | boolean): Tensor;
     div_(other: Tensor | number | boolean): Tensor;
     addcmul_(tensor1: Tensor, tensor2: Tensor, value?: number | boolean): Tensor;
+    addmm_(mat1: Tensor, mat2: Tensor, beta?: number | boolean, alpha?: number | boolean): Tensor;
     addcdiv_(tensor1: Tensor, tensor2: Tensor, value?: number | boolean): Tensor;
     lerp_(end: Tensor, weight: number | boolean): Tensor;
     sqrt_(): Tensor;
@@ -822,6 +826,9 @@ Tensor.prototype.div_ = function (this: Tensor, other?: Tensor | number | boolea
 };
 Tensor.prototype.addcmul_ = function (this: Tensor, tensor1?: Tensor, tensor2?: Tensor, value?: number | boolean) {
   return (addcmul_ as (...a: unknown[]) => Tensor)(this, tensor1, tensor2, value);
+};
+Tensor.prototype.addmm_ = function (this: Tensor, mat1?: Tensor, mat2?: Tensor, beta?: number | boolean, alpha?: number | boolean) {
+  return (addmm_ as (...a: unknown[]) => Tensor)(this, mat1, mat2, beta, alpha);
 };
 Tensor.prototype.addcdiv_ = function (this: Tensor, tensor1?: Tensor, tensor2?: Tensor, value?: number | boolean) {
   return (addcdiv_ as (...a: unknown[]) => Tensor)(this, tensor1, tensor2, value);

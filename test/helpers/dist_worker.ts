@@ -4,12 +4,16 @@
 //   { mode: 'loop', timeoutMs }           allreduces until a peer fails; prints the error
 //   { mode: 'train', ... }                kd.train on a synthetic set; writes final weights
 //   { mode: 'cache', dir, out, topK? }    CachedTeacher.build split among the ranks; writes the logits
+//   { mode: 'lora', out, rows }           a LoRA'd CausalLM trained by the Trainer on this rank's rows; writes its state
 // Each prints one JSON line on stdout as its result.
 import { writeFileSync } from 'node:fs';
 import * as torch from '../../src/torch/index.js';
 import * as nn from '../../src/nn/index.js';
 import * as data from '../../src/data/index.js';
 import * as kd from '../../src/kd/index.js';
+import * as optim from '../../src/optim/index.js';
+import { Trainer } from '../../src/train/index.js';
+import { CausalLM, applyLora, loraParameters } from '../../src/lm/index.js';
 
 const job = JSON.parse(process.argv[2]) as Record<string, unknown>;
 const env = torch.distOptionsFromEnv()!;
@@ -86,12 +90,46 @@ function cacheJob(pg: torch.ProcessGroup | undefined) {
   c.dispose();
 }
 
+/**
+ * A tiny CausalLM with LoRA (the same on every rank), 4 AdamW steps; each step's batch is `rows`
+ * sequences of which this rank takes every worldSize-th. Writes the whole state and whether any
+ * frozen parameter got a gradient (one all-reduced would have: allreduceGradients fills missing ones).
+ */
+function loraJob(pg: torch.ProcessGroup | undefined) {
+  const rank = pg?.rank ?? 0, world = pg?.worldSize ?? 1, rows = job.rows as number;
+  torch.manualSeed(5);
+  const model = new CausalLM({ vocabSize: 30, dim: 16, nLayers: 1, nHeads: 2, nKvHeads: 1, hiddenDim: 24, maxSeqLen: 16 });
+  applyLora(model, { r: 2, alpha: 4, targets: ['q_proj', 'v_proj', 'down_proj'] }, 6);
+  const seqs = torch.randint(0, 30, [4 * rows, 9]);
+  const opt = new optim.AdamW(loraParameters(model), { lr: 0.05 });
+  new Trainer<torch.Tensor>({
+    model, optimizer: opt, epochs: 1, dist: pg,
+    data: {
+      batchesPerEpoch: 4,
+      *batches(_e: number, start: number) {
+        for (let b = start; b < 4; b++) yield seqs.narrow(0, b * rows, rows).indexSelect(0, torch.arange(rank, rows, world, 'int64'));
+      },
+    },
+    computeLoss: (x) => {
+      const T = x.shape[1] - 1;
+      const logits = model.call(x.narrow(1, 0, T)); // (b, T, V)
+      const loss = torch.crossEntropy(logits.reshape([-1, 30]), x.narrow(1, 1, T).reshape([-1]));
+      return { loss, weight: x.shape[0] }; // weighted by rows: the global mean over ranks
+    },
+  }).fit();
+  const frozenGrads = model.parameters().filter((p) => !p.requiresGrad && p.grad !== null).length;
+  const state = Object.fromEntries(Object.entries(model.stateDict()).map(([k, t]) => [k, Array.from(t.dataSync() as Float32Array)]));
+  writeFileSync(`${job.out as string}.${rank}.json`, JSON.stringify({ state, frozenGrads }));
+  out({ rank, done: true });
+}
+
 let pg: torch.ProcessGroup | undefined;
 try {
-  pg = env.worldSize > 1 || (job.mode !== 'train' && job.mode !== 'cache') ? torch.ProcessGroup.create({ ...env, timeoutMs: (job.timeoutMs as number) ?? 20_000 }) : undefined;
+  pg = env.worldSize > 1 || (job.mode !== 'train' && job.mode !== 'cache' && job.mode !== 'lora') ? torch.ProcessGroup.create({ ...env, timeoutMs: (job.timeoutMs as number) ?? 20_000 }) : undefined;
   if (job.mode === 'collectives') collectives(pg!);
   else if (job.mode === 'loop') loop(pg!);
   else if (job.mode === 'cache') cacheJob(pg);
+  else if (job.mode === 'lora') loraJob(pg);
   else trainJob(pg);
 } catch (e) {
   const err = e as torch.DistError;

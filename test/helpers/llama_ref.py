@@ -50,8 +50,9 @@ def inv_freq(cfg, hd):
     return torch.where(is_medium_freq, smoothed_inv_freq, inv_freq_llama)
 
 
-def hf_logits(sd, cfg, ids):
-    """sd: Hugging Face name → tensor; cfg: config.json dict; ids (B, T) int64 → logits (B, T, V)."""
+def hf_logits(sd, cfg, ids, lora=None):
+    """sd: Hugging Face name → tensor; cfg: config.json dict; ids (B, T) int64 → logits (B, T, V).
+    lora: optional {HF module name: f(h)}, each f's result added to that Linear's output (a LoRA update)."""
     mt = cfg["model_type"]
     assert mt in ("llama", "qwen2", "qwen3"), mt
     B, T = ids.shape
@@ -70,7 +71,8 @@ def hf_logits(sd, cfg, ids):
     def lin(h, name):
         y = h @ sd[name + ".weight"].T
         b = sd.get(name + ".bias")
-        return y if b is None else y + b
+        y = y if b is None else y + b
+        return y + lora[name](h) if lora and name in lora else y
 
     for i in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{i}."
@@ -89,15 +91,16 @@ def hf_logits(sd, cfg, ids):
         a = torch.softmax(q @ k.transpose(2, 3) * hd ** -0.5 + mask, dim=-1) @ v
         x = x + lin(a.transpose(1, 2).reshape(B, T, H * hd), p + "self_attn.o_proj")
         h = rms(x, sd[p + "post_attention_layernorm.weight"], eps)
-        g = F.silu(h @ sd[p + "mlp.gate_proj.weight"].T) * (h @ sd[p + "mlp.up_proj.weight"].T)
-        x = x + g @ sd[p + "mlp.down_proj.weight"].T
+        g = F.silu(lin(h, p + "mlp.gate_proj")) * lin(h, p + "mlp.up_proj")
+        x = x + lin(g, p + "mlp.down_proj")
     x = rms(x, sd["model.norm.weight"], eps)
     head = sd["model.embed_tokens.weight"] if cfg.get("tie_word_embeddings") else sd["lm_head.weight"]
     return x @ head.T
 
 
-def llama_logits(sd, cfg, ids):
-    """sd: name → tensor (our names, no 'model.' prefix); cfg: dict of our LmConfig; ids (B, T) int64."""
+def llama_logits(sd, cfg, ids, lora=None):
+    """sd: name → tensor (our names, no 'model.' prefix); cfg: dict of our LmConfig; ids (B, T) int64.
+    lora: as hf_logits', keyed by our module names."""
     hf = {(k if k == "lm_head.weight" else "model." + k): v for k, v in sd.items()}
     rs = cfg.get("ropeScaling")
     config = {
@@ -109,7 +112,7 @@ def llama_logits(sd, cfg, ids):
             "rope_type": "llama3", "factor": rs["factor"], "low_freq_factor": rs["lowFreqFactor"],
             "high_freq_factor": rs["highFreqFactor"], "original_max_position_embeddings": rs["originalMaxPositionEmbeddings"]},
     }
-    return hf_logits(hf, config, ids)
+    return hf_logits(hf, config, ids, lora and {(k if k == "lm_head" else "model." + k): f for k, f in lora.items()})
 
 
 def load_hf_folder(folder):

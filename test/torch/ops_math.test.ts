@@ -77,6 +77,8 @@ parityTests([
   // in-place updates
   { name: 'in-place arithmetic', inputs: { a, b, p, q }, py: 'a.clone().add_(b, alpha=0.5).mul_(p).sub_(q).div_(2.0).addcmul_(p, q, value=0.3).addcdiv_(p, q, value=-0.2).lerp_(p, 0.1).clamp_(-1, 1)',
     ours: ({ a, b, p, q }) => a.clone().add_(b, 0.5).mul_(p).sub_(q).div_(2).addcmul_(p, q, 0.3).addcdiv_(p, q, -0.2).lerp_(p, 0.1).clamp_(-1, 1) },
+  { name: 'addmm_ (β·self + α·m1·m2; β = 0 ignores self, transposed operands)', inputs: { a, p, q }, py: '(a.clone().addmm_(p, q.t() @ q, beta=0.5, alpha=-2.0), a.clone().addmm_(p, q.t() @ q), a.clone().fill_(float("nan")).addmm_(p, q.t() @ q, beta=0))',
+    ours: ({ a, p, q }) => { const m = q.transpose(0, 1).mm(q); return [a.clone().addmm_(p, m, 0.5, -2), a.clone().addmm_(p, m), a.clone().fill_(NaN).addmm_(p, m, 0)]; } },
   { name: 'sqrt_/fill_/zero_/copy_/maskedFill_', inputs: { p, a }, py: '(p.clone().sqrt_(), a.clone().fill_(3.5), a.clone().zero_(), a.clone().copy_(p), a.clone().masked_fill_(a > 0, -1.0))',
     ours: ({ p, a }) => [p.clone().sqrt_(), a.clone().fill_(3.5), a.clone().zero_(), a.clone().copy_(p), a.clone().maskedFill_(a.gt(0), -1)] },
 ]);
