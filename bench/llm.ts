@@ -30,10 +30,11 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as torch from '../src/torch/index.js';
-import { CausalLM } from '../src/lm/index.js';
+import { CausalLM, applyLora, chunkedLmLoss, forwardBackward, loraParameters } from '../src/lm/index.js';
 import { AdamW } from '../src/optim/index.js';
 import { median, summarizeRounds, type PairSummary } from './stats.js';
 import { peerEnv } from './peer.js';
+import { chunkedLossBench } from './chunked_loss.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -98,6 +99,16 @@ async function runChild(part: string, shapeName: ShapeName, seq: number, steps: 
       opt.zeroGrad();
       const logits = model.call(ids); // (1, T, V): full logits, as the peer
       torch.crossEntropy(logits.view([-1, s.vocab]), target).backward();
+      opt.step();
+    });
+  } else if (part === 'lora') {
+    // Adapters on q,k,v,o,gate,up,down (the default targets), base frozen; the blocks run
+    // through forwardBackward and the loss through the chunked head (no (T, V) logits).
+    applyLora(model, LORA, 0);
+    const opt = new AdamW(loraParameters(model), { lr: 1e-4, weightDecay: 0.01 });
+    step = () => torch.tidy(() => {
+      opt.zeroGrad();
+      forwardBackward(model, ids, (h) => chunkedLmLoss(h.view([-1, s.d]), model.headWeight, target), { checkpointing: args.checkpointing });
       opt.step();
     });
   } else {
@@ -256,6 +267,20 @@ if (parts.has('precision')) {
   const f = median(lm.float32), b = median(lm.bfloat16);
   result.precision = { matmul, torch_lm_step: { shape, seq, float32_ms: +f.toFixed(1), bfloat16_ms: +b.toFixed(1), bf16_speedup: +(f / b).toFixed(2) } };
   log(`precision: ${JSON.stringify(result.precision)}`);
+}
+if (parts.has('lora')) {
+  const shape: ShapeName = quick ? 'tiny-qwen' : 'qwen', seq = quick ? 64 : 1024;
+  // Frozen base: backward computes input gradients only (1× a forward) plus the adapters'.
+  const r = measure('lora', shape, seq, 2 * forwardFlops(SHAPES[shape], seq));
+  result.lora = { shape, seq, r: LORA.r, alpha: LORA.alpha, checkpointing: args.checkpointing, ...r, fraction_of_sgemm_peak: frac(r.gflops) };
+  // The whole LoRA step's peak resident memory, each side in its own process.
+  result.peak_rss_mb = r.peak_rss_mb;
+}
+if (parts.has('chunked')) {
+  // The loss part alone at Qwen2.5's vocabulary (bench/chunked_loss.ts, naive vs chunked).
+  const c = await chunkedLossBench(quick ? { vocab: 4096, tokens: 64, d: 64, rounds: 1, reps: 1, threads, trainable: false } : { rounds, threads });
+  result.chunked_loss = c;
+  log(`chunked loss: ${JSON.stringify(c)}`);
 }
 result.tokens_per_s = Object.fromEntries(['train', 'lora'].filter((k) => result[k]).map((k) => [k, (result[k] as PairResult).tokens_per_s]));
 console.log(JSON.stringify(result));
