@@ -3,7 +3,7 @@
 // LoRA and threads), in the same run.
 //
 //   npm run bench:llm -- [--json] [--quick] [--threads N=2] [--rounds N=3] [--steps N=2] [--warmup N=1]
-//                        [--parts train,lora,chunked,sgemm] [--checkpointing]
+//                        [--parts sgemm,train,lora,chunked,precision] [--checkpointing] [--peer-no-mmap]
 //
 // - train: a full fine-tuning step of the SmolLM2-135M shape at sequence 512 (AdamW, CE on
 //   every token, full logits on both sides);
@@ -23,7 +23,9 @@
 // Both models never sit in memory together (the 0.5B LoRA step takes several GB each), and a
 // child's VmHWM is the peak of that step alone. The ratio is the median of the per-round
 // ratios, with their interquartile range beside it (bench/stats.ts summarizeRounds).
-// --quick runs toy shapes through the same paths (a smoke test, seconds).
+// --quick runs toy shapes through the same paths (a smoke test, seconds). --peer-no-mmap gives
+// the PyTorch peer glibc's MALLOC_MMAP_MAX_=0 (no block of its own mapped fresh each step):
+// PyTorch without its page faults, at the price of a heap that keeps its fragments.
 // The last line of output is one JSON object.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -46,6 +48,7 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '1' },
     parts: { type: 'string', default: 'sgemm,train,lora,chunked,precision' },
     checkpointing: { type: 'boolean', default: false },
+    'peer-no-mmap': { type: 'boolean', default: false },
     // child mode (one timed side; internal)
     child: { type: 'string' },
     shape: { type: 'string' },
@@ -54,7 +57,7 @@ const { values: args } = parseArgs({
   },
 });
 if (args.help) {
-  console.log('npm run bench:llm -- [--json] [--quick] [--threads N=2] [--rounds N=3] [--steps N=2] [--warmup N=1] [--parts sgemm,train,lora,chunked,precision] [--checkpointing]   (needs python3-torch)');
+  console.log('npm run bench:llm -- [--json] [--quick] [--threads N=2] [--rounds N=3] [--steps N=2] [--warmup N=1] [--parts sgemm,train,lora,chunked,precision] [--checkpointing] [--peer-no-mmap]   (needs python3-torch)');
   process.exit(0);
 }
 
@@ -155,7 +158,7 @@ function side(who: 'ours' | 'torch', part: string, shape: ShapeName, seq: number
   const common = ['--shape', shape, '--seq', String(seq), '--steps', String(steps), '--warmup', String(warmup), '--threads', String(threads)];
   const out = who === 'ours'
     ? execFileSync(process.execPath, [SELF, '--child', part, ...common, ...(args.checkpointing ? ['--checkpointing'] : [])], { encoding: 'utf8', maxBuffer: 1 << 26 })
-    : execFileSync(PYTHON, [PEER, '--part', part, ...common, '--lora-r', String(LORA.r), '--lora-alpha', String(LORA.alpha)], { encoding: 'utf8', maxBuffer: 1 << 26, env: peerEnv(threads) });
+    : execFileSync(PYTHON, [PEER, '--part', part, ...common, '--lora-r', String(LORA.r), '--lora-alpha', String(LORA.alpha)], { encoding: 'utf8', maxBuffer: 1 << 26, env: { ...peerEnv(threads), ...(args['peer-no-mmap'] ? { MALLOC_MMAP_MAX_: '0' } : {}) } });
   return lastJson<SideResult>(out);
 }
 
@@ -229,7 +232,7 @@ function matmulMs(m: number, k: number, n: number, reps: number): Record<string,
 // OpenBLAS picks its kernels by CPU unless OPENBLAS_CORETYPE names one (this machine's
 // environment sets Haswell: AVX2 kernels, about half the float32 matmul speed of the
 // AVX-512 ones it detects otherwise). Recorded, never changed: both sides read it.
-const result: Record<string, unknown> = { threads, rounds, steps, warmup, quick, libtorch: torch.buildInfo().version, openblas_coretype: process.env.OPENBLAS_CORETYPE ?? 'auto' };
+const result: Record<string, unknown> = { threads, rounds, steps, warmup, quick, libtorch: torch.buildInfo().version, openblas_coretype: process.env.OPENBLAS_CORETYPE ?? 'auto', peer_no_mmap: args['peer-no-mmap'] };
 let peak = 0;
 if (parts.has('sgemm') || parts.has('train') || parts.has('lora')) {
   const n = quick ? 512 : 2048;
