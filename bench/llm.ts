@@ -62,7 +62,7 @@ if (args.help) {
 }
 
 /** Hugging Face config.json values of the two real shapes (and toy ones for --quick). */
-export const SHAPES = {
+const SHAPES = {
   smol: { arch: 'llama', vocab: 49152, d: 576, layers: 30, heads: 9, kv: 3, mlp: 1536, theta: 100000, eps: 1e-5, qkvBias: false },
   qwen: { arch: 'qwen2', vocab: 151936, d: 896, layers: 24, heads: 14, kv: 2, mlp: 4864, theta: 1000000, eps: 1e-6, qkvBias: true },
   tiny: { arch: 'llama', vocab: 512, d: 64, layers: 2, heads: 4, kv: 2, mlp: 128, theta: 10000, eps: 1e-5, qkvBias: false },
@@ -163,7 +163,7 @@ function side(who: 'ours' | 'torch', part: string, shape: ShapeName, seq: number
 }
 
 /** Model FLOPs of one forward over T tokens (matmuls only; attention over the full T×T). */
-export function forwardFlops(s: Shape, T: number): number {
+function forwardFlops(s: Shape, T: number): number {
   const hd = s.d / s.heads;
   const proj = s.d * s.heads * hd * 2 + s.d * s.kv * hd * 2 + 3 * s.d * s.mlp; // q, o; k, v; gate, up, down
   return s.layers * (2 * T * proj + 4 * T * T * s.heads * hd) + 2 * T * s.d * s.vocab;
