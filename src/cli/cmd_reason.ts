@@ -10,6 +10,7 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { ConfigError } from '../torch/errors.js';
 import { int } from './flags.js';
 import type { Problem, ReasoningTeacher } from '../reason/types.js';
+import type { Tokenizer } from '../lm/tokenizer.js';
 import { generateProblems } from '../reason/problems/generate.js';
 import { importProblems, type ImportFormat } from '../reason/problems/importers.js';
 import { readProblemsFile, readTracesFile, writeProblemsFile } from '../reason/files.js';
@@ -88,6 +89,8 @@ interface OpenTeacher {
   close(): Promise<void>;
   retries?: () => number;
   cost?: () => number;
+  /** The teacher's tokenizer where we run it (--lm): its top-k then go to the top-k store, not JSON. */
+  tokenizer?: Tokenizer;
   /** More for the progress line (a pool: endpoints up, failovers). */
   extra?: () => string;
   /** Lines for the end of the run (a pool: each endpoint's counts). */
@@ -126,7 +129,7 @@ async function openTeacher(o: Opts, concurrency: number): Promise<OpenTeacher> {
   if (o.lm !== undefined) {
     const { LocalTeacher } = await import('../reason/teachers/local.js');
     const t = LocalTeacher.load(String(o.lm));
-    return { teacher: t, close: () => t[Symbol.asyncDispose]() };
+    return { teacher: t, tokenizer: t.tokenizer, close: () => t[Symbol.asyncDispose]() };
   }
   const { GgufTeacher } = await import('../reason/teachers/gguf.js');
   const t = await GgufTeacher.load(String(o.gguf), { threads: intFlag(o, 'threads', '--threads', undefined, 1) });
@@ -209,7 +212,7 @@ export async function runTraces(o: Opts): Promise<number> {
   let r;
   try {
     r = await generateTraces({
-      teacher: t.teacher, problems, samples, out: outDir, preset, maxTokens, topLogprobs, seed, concurrency, onError,
+      teacher: t.teacher, problems, samples, out: outDir, preset, maxTokens, topLogprobs, topkTokenizer: t.tokenizer, seed, concurrency, onError,
       onProgress: (p) => !o.json && progress.update(p), signal: ac.signal,
       worker, chunkSize, leaseTtlMs: leaseTtl === undefined ? undefined : leaseTtl * 1000, log: say,
     });

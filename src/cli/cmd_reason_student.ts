@@ -71,6 +71,11 @@ export async function runPrune(o: Opts): Promise<number> {
 export const CHUNKED_LOSS_MIN_VOCAB = 32_768;
 
 export async function runTrainStudent(o: Opts): Promise<number> {
+  // On-policy distillation has its own runner (owner "gkd"), in one process.
+  if (o.kind === 'gkd') {
+    if ((torch.distOptionsFromEnv()?.worldSize ?? 1) > 1) throw new torch.ConfigError('--kind gkd does not run data parallel (--nproc / --world-size) yet; run it in one process');
+    return (await import('./cmd_reason_gkd.js')).runReasonGkd(o);
+  }
   const env = torch.distOptionsFromEnv();
   const lead = !env || env.rank === 0;
   const rep = makeReporter({ json: !!o.json, quiet: !lead });

@@ -16,6 +16,8 @@ const program = new Command('distill')
 
 /** The trace presets of src/reason/traces/generate.ts (PRESETS), named here so `--help` loads nothing. */
 const PRESET_NAMES = ['deepseek-r1', 'greedy', 'bare'];
+/** The token losses of src/kd/token_losses.ts (TOKEN_LOSS_NAMES), named here so `--help` loads nothing. */
+const TOKEN_LOSS_NAMES = ['forward_kl', 'reverse_kl', 'jsd', 'skew_kl', 'skew_reverse_kl', 'tvd', 'akl'];
 
 type Action = (opts: Record<string, unknown>) => Promise<number>;
 const run = (load: () => Promise<Action>) => async (opts: Record<string, unknown>) => {
@@ -241,13 +243,19 @@ distributed(sizeOptions(reason
     'resumable from <out>.ckpt; pass@1 on a problems file with --eval')
   .requiredOption('--traces <file>', 'traces.jsonl from `distill reason traces` (or its folder)')
   .requiredOption('--out <dir>', 'LM folder to write (its checkpoint: <out>.ckpt)')
-  .addOption(choice('--kind <k>', 'answers only, SFT on the traces, or SFT + token-level KD', ['sft', 'sft+kd', 'answer-only'], 'sft'))
+  .addOption(choice('--kind <k>', 'answers only, SFT on the traces, SFT + token-level KD, or gkd: on-policy distillation from --teacher on the traces\' prompts', ['sft', 'sft+kd', 'answer-only', 'gkd'], 'sft'))
   .option('--init <path>', 'start from this LM folder (e.g. from `distill reason prune`), Hugging Face folder or .gguf (its architecture, weights, tokenizer and chat template: traces are rendered with that template); else a random student of the size flags below'), 'without --init: ')
   .option('--steps <n>', `training steps (default: ${RD.steps})`, int(1))
   .option('--batch-size <n>', `sequences per step (default: ${RD.batchSize})`, int(1))
   .option('--lr <x>', `peak learning rate: warm-up, then cosine to zero (default: ${RD.lr})`, positive)
-  .option('--alpha <x>', `sft+kd: weight of the SFT term; 1 − alpha goes to KD (default: ${RD.alpha})`, probability)
-  .option('--temperature <T>', `sft+kd: KD temperature (default: ${RD.T})`, positive)
+  .option('--alpha <x>', `sft+kd: weight of the SFT term; 1 − alpha goes to KD (default: ${RD.alpha}); gkd: weight of SFT on off-policy completions (default: 0)`, probability)
+  .option('--temperature <T>', `sft+kd: KD temperature (default: ${RD.T}); gkd: the student's sampling temperature (default: 1)`, positive)
+  .option('--teacher <model>', 'gkd: the teacher that grades every token: an LM folder, a Hugging Face folder or a .gguf with the student\'s tokenizer')
+  .option('--lambda <x>', 'gkd: share of steps whose completions the student writes (TRL\'s lmbda; default: 0.5)', probability)
+  .option('--beta <x>', 'gkd: generalized JSD\'s β: 0 = forward KL, 1 = reverse KL (default: 0.5)', probability)
+  .addOption(choice('--divergence <d>', 'gkd: the token loss (default: jsd)', TOKEN_LOSS_NAMES))
+  .option('--seq-kd', 'gkd: off-policy completions are the teacher\'s own generations (sequence-level KD) instead of the traces\'')
+  .option('--max-new-tokens <n>', 'gkd: longest sampled completion (default: 256)', int(1))
   .option('--no-group-by-length', 'random batches instead of batches of similar length')
   .option('--seed <n>', 'seed of the batch order and a random init', int(0), 0)
   .option('--threads <n>', 'libtorch threads', int(1), 1)
@@ -259,7 +267,9 @@ distributed(sizeOptions(reason
   .option('--max-seq-len <n>', 'tokens per trace, prompt + completion; longer ones are cut (refused with --pack) (default: the model\'s context)', int(2))
   .option('--eval <problems>', 'problems JSONL (from `distill reason problems`) to measure pass@1 on after training')
   .option('--json', 'print one JSON object')
-  .addHelpText('after', '\nExample:\n  npx distill reason problems --families chickens-rabbits --split test --n 200 --out test.jsonl\n  npx distill reason train-student --traces runs/traces/traces.jsonl --init runs/student-init --kind sft+kd --eval test.jsonl --out runs/student\n  npx distill reason train-student --traces runs/traces/traces.jsonl --init ./Qwen3-0.6B --lora r=16,alpha=32 --pack --max-seq-len 1024 --out runs/qwen3-student'))
+  .addHelpText('after', '\nExample:\n  npx distill reason problems --families chickens-rabbits --split test --n 200 --out test.jsonl\n  npx distill reason train-student --traces runs/traces/traces.jsonl --init runs/student-init --kind sft+kd --eval test.jsonl --out runs/student\n' +
+    '  npx distill reason train-student --kind gkd --teacher assets/reasoning-teacher --traces runs/traces/traces.jsonl --init runs/student-init --lambda 0.5 --beta 0.5 --temperature 1 --out runs/gkd\n' +
+    '  npx distill reason train-student --traces runs/traces/traces.jsonl --init ./Qwen3-0.6B --lora r=16,alpha=32 --pack --max-seq-len 1024 --out runs/qwen3-student'))
   .action(runTraining(async () => (await import('./cmd_reason_student.js')).runTrainStudent as Action));
 reason
   .command('export')
@@ -277,7 +287,7 @@ reason
 
 program
   .command('serve <models...>')
-  .description('serve LM folders (lm.json), Hugging Face folders (config.json + safetensors + tokenizer.json; model id = folder name) or .gguf files (llama.cpp) over an OpenAI-compatible API (/v1/chat/completions with streaming, logprobs, reasoning_content; /v1/models) until Ctrl-C; prints the base URL')
+  .description('serve LM folders (lm.json), Hugging Face folders (config.json + safetensors + tokenizer.json; model id = folder name) or .gguf files (llama.cpp) over an OpenAI-compatible API (/v1/chat/completions with streaming, logprobs, reasoning_content; /v1/completions with prompt log-probabilities for grading given tokens; /v1/models) until Ctrl-C; prints the base URL')
   .option('--port <n>', 'port (0 picks a free one)', '0')
   .option('--host <host>', 'interface to bind; anything but 127.0.0.1 exposes the models to the network', '127.0.0.1')
   .option('--api-key-env <var>', 'require the key held in this environment variable on every request')

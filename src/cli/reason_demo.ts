@@ -105,6 +105,7 @@ export async function runReasoningDemo(opts: ReasoningDemoOptions): Promise<{ ro
     const res = await generateTraces({
       teacher: client, problems: train, samples: o.samples, out: join(dir, 'traces'), preset: 'bare',
       maxTokens: 256, topLogprobs: o.topLogprobs, seed: o.seed, concurrency: teacher.maxBatch,
+      topkTokenizer: tok, // the served teacher is ours: its top-k go to the top-k store traces/topk/
       onProgress: (p) => o.onProgress?.('traces', p.skipped + p.written + p.failed, p.planned),
     });
     note(`traces: ${res.kept} kept of ${res.written + res.skipped} (${res.skipped} from an earlier run)`);

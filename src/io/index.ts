@@ -1,6 +1,6 @@
 // The public surface of the io layer: safetensors files, training checkpoints, GGUF reading
 // (and the block formats a GGUF writer needs), and the atomic write every output file of
-// the project goes through.
+// the project goes through, and the top-k store of teacher distributions.
 export { writeFileAtomic, removeStaleTempFiles, type AtomicData } from './atomic.js';
 export {
   saveSafetensors, loadSafetensors, encodeSafetensors, encodeSafetensorsChunks, decodeSafetensors,
@@ -28,3 +28,7 @@ export {
 } from './gguf_model.js';
 export { llamaQuantType, compareLlamaTensorNames, type QuantMixModel } from './gguf_quant_mix.js';
 export { writeGguf, encodeGguf, type GgufWriteInput, type GgufWriteTensor } from './gguf_write.js';
+export {
+  TopkStoreWriter, TopkStoreReader, DEFAULT_QUANT,
+  type TopkStoreHeader, type TopkExpectation, type TopkWriterOptions, type TopkEntry, type TopkQuant,
+} from './topk_store.js';

@@ -12,6 +12,13 @@ export { sparseKL, sparseTeacherFromLogits, isSparseTeacher, type SparseTeacher 
 export { multiTeacherKL, multiTeacherTargets, normaliseWeights } from './multi_teacher.js';
 // token-level KD for causal LMs (per-position CE + KL to the teacher's top-k distributions)
 export { tokenKdLoss, type TokenKdParts } from './token_kd.js';
+// the token-level divergences by name (GKD's JSD(β), reverse KL, DistiLLM's skew KLs, TVD, AKL)
+export { tokenDivergence, tokenDivergenceRows, TOKEN_LOSS_NAMES, type TokenLossName, type TokenDivergenceOptions, type TopkTeacher } from './token_losses.js';
+// cross-tokenizer KD: spans aligned by text offsets, ULD and span KL over them
+export {
+  alignTokens, vocabMap, uldLoss, spanKl, crossTokenizerLoss, teacherFromTopk,
+  type Alignment, type AlignedSpan, type VocabMap, type CrossTokenizerStudent, type CrossTokenizerTeacher, type CrossTokenizerOptions,
+} from './cross_tokenizer.js';
 
 // feature losses
 export { HintRegressor, hintLoss, type HintRegressorOptions } from './hint.js';

@@ -18,6 +18,7 @@ import type { ChatTurn, Tokenizer } from './tokenizer.js';
 import { ChatTemplate, readChatTemplateSource, selectTemplate, type ChatMessage, type ChatTemplateSource, type RenderOptions } from './chat_template.js';
 import { ggufTokenizerMetadata, type GgufKv } from './gguf_vocab.js';
 import { bytesToUnicode } from './byte_vocab.js';
+import { offsetsFromTokenBytes, type EncodingWithOffsets } from './token_offsets.js';
 
 export interface AddedToken {
   id: number;
@@ -166,6 +167,26 @@ export class HfTokenizer implements Tokenizer {
     const ids = this.#tok.encode(text, { add_special_tokens: false }).ids;
     if (!o.addSpecialTokens) return ids;
     return [...(this.addBos && this.bosId !== null ? [this.bosId] : []), ...ids, ...(this.addEos ? [this.eosId] : [])];
+  }
+  /**
+   * `encode(text)` (no added BOS/EOS) and each token's UTF-8 byte span in `text`, from the
+   * tokens' bytes (an added token spelled in the text spans its content). ConfigError when
+   * the tokens do not spell the text (see token_offsets.ts).
+   */
+  encodeWithOffsets(text: string): EncodingWithOffsets {
+    const ids = this.encode(text);
+    const bytes = ids.map((id) => (this.#addedIds.has(id) ? Array.from(Buffer.from(this.#idToToken.get(id) ?? '', 'utf8')) : this.tokenBytes(id)));
+    return { ids, offsets: offsetsFromTokenBytes(text, bytes, { where: `tokenizer '${this.kind}'`, dummyPrefix: this.#dummyPrefix() }) };
+  }
+  /** Whether the tokenizer puts a space ("▁") before the text itself: a Prepend normalizer or a prefixing Metaspace. */
+  #dummyPrefix(): boolean {
+    const has = (x: unknown): boolean => {
+      const o = x as { type?: string; prepend?: string; add_prefix_space?: boolean; prepend_scheme?: string; normalizers?: unknown[]; pretokenizers?: unknown[] } | null | undefined;
+      if (o?.type === 'Prepend') return o.prepend === '\u2581' || o.prepend === ' ';
+      if (o?.type === 'Metaspace') return o.prepend_scheme !== undefined ? o.prepend_scheme !== 'never' : o.add_prefix_space !== false;
+      return (o?.normalizers ?? o?.pretokenizers ?? []).some(has);
+    };
+    return has(this.#json.normalizer) || has(this.#json.pre_tokenizer);
   }
   decode(ids: readonly number[], o: { skipSpecialTokens?: boolean } = {}): string {
     if (ids.length === 0) return '';

@@ -9,6 +9,8 @@ export { packExamples, packRows, PAD_SEGMENT } from './pack.js';
 export { BatchDecoder, generate, generateBatch, type GenerateOptions, type GeneratedToken, type Generation, type BatchRow } from './generate.js';
 export { ByteTokenizer, HfTokenizer, tokenizerFromJSON, assertFitsEmbedding, type Tokenizer, type ChatTurn } from './tokenizer.js';
 export { type AddedToken } from './hf_tokenizer.js';
+export { encodeWithOffsets } from './tokenizer.js';
+export { offsetsFromTokenBytes, type TokenSpans, type EncodingWithOffsets } from './token_offsets.js';
 export { ChatTemplate, readChatTemplateSource, selectTemplate, type ChatMessage, type RenderOptions, type ChatTemplateSource } from './chat_template.js';
 export { ggufTokenizerMetadata, ggufPreTokenizer, TOKEN_TYPE, type GgufKv, type GgufTypedValue } from './gguf_vocab.js';
 export { makeBatch, disposeLmBatch, IGNORE, type LmExample, type LmBatch, type TokenDistribution } from './batch.js';
@@ -22,7 +24,7 @@ export {
 export { bytesToUnicode, byteVocabTokens, byteTokenizerJson, BYTE_CHAT_TEMPLATE } from './byte_vocab.js';
 export { lmConfigFromGguf, loadGgufLm } from './gguf_lm.js';
 export { loadAnyLm, type LoadedLm } from './load.js';
-export { chunkedLmLoss, DEFAULT_CHUNK_SIZE, type ChunkedLossOptions, type ChunkedLossResult, type TopkTeacher, type LiveTeacher } from './chunked_loss.js';
+export { chunkedLmLoss, DEFAULT_CHUNK_SIZE, type ChunkedLossOptions, type ChunkedLossResult, type TopkTeacher, type TopkTeacherRows, type LiveTeacher } from './chunked_loss.js';
 export {
   applyLora, loraParameters, loraConfigOf, mergeLora, parseLoraFlag, loraModules, loraTargets, loraScaling,
   resolveLoraConfig, sameLoraConfig, formatLoraConfig, LoraLinear, DEFAULT_LORA_TARGETS, type LoraConfig, type ResolvedLoraConfig,

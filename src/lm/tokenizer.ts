@@ -4,6 +4,7 @@
 import * as torch from '../torch/index.js';
 import { HfTokenizer } from './hf_tokenizer.js';
 import type { GgufKv } from './gguf_vocab.js';
+import type { EncodingWithOffsets } from './token_offsets.js';
 
 export { HfTokenizer };
 
@@ -18,6 +19,11 @@ export interface Tokenizer {
   readonly vocabSize: number;
   readonly eosId: number;
   encode(text: string): number[];
+  /**
+   * `encode` plus each token's [start, end) span in the text, in UTF-8 byte offsets
+   * (token_offsets.ts); absent on a tokenizer without a text-offset mapping.
+   */
+  encodeWithOffsets?(text: string): EncodingWithOffsets;
   decode(ids: readonly number[]): string;
   /** The UTF-8 bytes a token stands for (null for special tokens): OpenAI's `bytes` field. */
   tokenBytes(id: number): number[] | null;
@@ -53,6 +59,10 @@ export class ByteTokenizer implements Tokenizer {
 
   encode(text: string): number[] {
     return Array.from(Buffer.from(text, 'utf8'));
+  }
+  encodeWithOffsets(text: string): EncodingWithOffsets {
+    const ids = this.encode(text);
+    return { ids, offsets: ids.map((_, i) => [i, i + 1]) };
   }
   decode(ids: readonly number[]): string {
     return Buffer.from(ids.filter((i) => i >= 0 && i < 256)).toString('utf8');
@@ -94,6 +104,12 @@ export class ByteTokenizer implements Tokenizer {
 export function assertFitsEmbedding(tok: Pick<Tokenizer, 'kind' | 'vocabSize'>, embeddingRows: number): void {
   if (tok.vocabSize > embeddingRows)
     throw new torch.ConfigError(`tokenizer '${tok.kind}' has ${tok.vocabSize} ids but the embedding has only ${embeddingRows} rows; ids ≥ ${embeddingRows} would have no embedding`);
+}
+
+/** The ids of `text` and their UTF-8 byte spans; a tokenizer without a text-offset mapping is a ConfigError. */
+export function encodeWithOffsets(tok: Tokenizer, text: string): EncodingWithOffsets {
+  if (!tok.encodeWithOffsets) throw new torch.ConfigError(`tokenizer '${tok.kind}' has no text-offset mapping (tokenizers without a text-offset mapping cannot be aligned across vocabularies)`);
+  return tok.encodeWithOffsets(text);
 }
 
 /** Recreates a tokenizer from its `toJSON()`. */

@@ -3,6 +3,7 @@
 // A bad line is one FormatError naming the file and its 1-based line, so a hand-edited or
 // foreign file is fixable from the message alone.
 import fs from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
 import { FormatError } from '../torch/errors.js';
 import type { Problem, Trace } from './types.js';
@@ -96,6 +97,8 @@ export function readTracesFile(path: string): Trace[] {
     const v = o.verdict as { ok?: unknown } | undefined;
     if (typeof o.id !== 'string' || typeof o.problemId !== 'string' || typeof o.question !== 'string' || typeof v?.ok !== 'boolean')
       throw new FormatError(`${path}:${l.no}: not a trace (needs id, problemId, question and verdict)`);
+    // A trace's top-k store is named relative to its file's folder (traces/topk_traces.ts).
+    if (typeof o.topk === 'string') o.topk = resolve(dirname(path), o.topk);
     out.push(o as unknown as Trace);
   }
   return out;

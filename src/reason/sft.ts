@@ -82,7 +82,7 @@ export interface LmStepInfo {
 }
 
 /** The examples of step `step`: consecutive slices of each epoch's shuffled order. */
-function batchAt(n: number, bs: number, seed: number, step: number): number[] {
+export function batchAt(n: number, bs: number, seed: number, step: number): number[] {
   const perEpoch = Math.max(1, Math.floor(n / bs));
   const epoch = Math.floor(step / perEpoch);
   const at = (step % perEpoch) * bs;

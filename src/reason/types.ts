@@ -87,6 +87,12 @@ export interface Trace {
   finishReason: string;
   usage: Usage;
   logprobs?: TokenLogprob[];
+  /** With `topk`, instead of `logprobs` (traces/topk_traces.ts): the reply's token ids, in the tokenizer the store hashes. */
+  tokens?: number[];
+  /** log p of each of `tokens` under the teacher. */
+  tokenLogprobs?: number[];
+  /** The top-k store holding this trace's per-token distributions: relative to the traces file's folder on disk, absolute once read. */
+  topk?: string;
   model: string;
   verdict: Verdict;
   createdAt: string;

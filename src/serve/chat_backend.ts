@@ -2,6 +2,7 @@
 // nothing of tensors; a backend built on our own LM (src/reason/teachers/local.ts) or any
 // ReasoningTeacher is handed to it, so this layer never imports libtorch itself.
 import type { ChatRequest, Completion, ReasoningTeacher, TokenLogprob } from '../reason/types.js';
+import type { TokenScore } from '../reason/teachers/scorer.js';
 
 /** One piece of a completion as it is generated: streamed to the client as an SSE chunk. */
 export interface ChatDelta {
@@ -25,6 +26,28 @@ export interface ChatBackend {
   countPromptTokens?(req: ChatRequest): number;
   /** Completes `req`; calls `onDelta` per token when it can stream (a backend that cannot just returns). */
   complete(req: ChatRequest, onDelta?: (d: ChatDelta) => void, signal?: AbortSignal): Promise<Completion>;
+  /** Token-level access for the legacy `/v1/completions` route; a backend without it answers that route 400. */
+  readonly tokens?: TokenBackend;
+}
+
+/** What `/v1/completions` needs of a model that the server can see token by token (our own LM). */
+export interface TokenBackend {
+  readonly vocabSize: number;
+  /** Tokens a prompt plus its completion may hold. */
+  readonly contextLength: number;
+  encode(text: string): number[];
+  decode(ids: readonly number[]): string;
+  /** Printable form of one token (OpenAI's `tokens` and `top_logprobs` keys). */
+  tokenText(id: number): string;
+  /** The UTF-8 bytes a token stands for, null for a special token (for `text_offset`). */
+  tokenBytes(id: number): number[] | null;
+  /** The grades of given tokens: see TokenScore (src/reason/teachers/scorer.ts). */
+  score(prompts: number[][], k: number, signal?: AbortSignal): Promise<TokenScore[]>;
+  /**
+   * Continues raw prompt ids (no chat template). The Completion's `content` is the whole
+   * continuation text, and its `logprobs` carry ids (TokenLogprob.id) when `req.topLogprobs` is set.
+   */
+  continue(prompt: number[], req: Omit<ChatRequest, 'messages'>, signal?: AbortSignal): Promise<Completion>;
 }
 
 /** Serves any ReasoningTeacher (a remote endpoint, a GGUF file) without streaming. */
@@ -40,6 +63,7 @@ export function withContextLength(backend: ChatBackend, contextLength: number, c
     contextLength,
     countPromptTokens,
     complete: (req, onDelta, signal) => backend.complete(req, onDelta, signal),
+    tokens: backend.tokens,
   };
 }
 

@@ -1,6 +1,9 @@
 // An OpenAI-compatible chat server over ChatBackends (node:http, no framework):
 //   GET  /v1/models, /v1/models/:id
 //   POST /v1/chat/completions     non-streaming, or `stream: true` as SSE `data: {chunk}` … `data: [DONE]`
+//   POST /v1/completions          the legacy route (completions_wire.ts): raw prompts or token ids, and the
+//                                 prompt's own log-probabilities (`echo` + `logprobs`, vLLM's `prompt_logprobs`)
+//                                 so that a client can grade given tokens; backends with `tokens` only
 // with `reasoning_content` in message and delta (DeepSeek's field), logprobs/top_logprobs and usage.
 // The official `openai` npm client works against it unchanged (tested).
 //
@@ -19,6 +22,7 @@ import {
   WireError, parseChatBody, newId, completionObject, chunkObject, deltaObject, wireUsage, errorObject, type ParsedChat,
 } from './openai_wire.js';
 import { StreamedText } from './streamed_text.js';
+import { parseCompletionBody, newCompletionId, textCompletionObject, type ChoiceParts } from './completions_wire.js';
 
 export interface OpenAIServerOptions {
   backends: ChatBackend | ChatBackend[];
@@ -41,9 +45,9 @@ export interface OpenAIServerOptions {
 export interface OpenAIServerStats {
   /** Every HTTP request received, refused ones included. */
   requests: number;
-  /** Chat completions that ran to the end. */
+  /** Completions (chat and legacy) that ran to the end. */
   completions: number;
-  /** Chat requests open now (queued, running or still being read), and the most at any moment. */
+  /** Completion requests open now (queued, running or still being read), and the most at any moment. */
   inFlight: number;
   peakInFlight: number;
   queued: number;
@@ -126,6 +130,55 @@ export async function startOpenAIServer(o: OpenAIServerOptions): Promise<OpenAIS
     }
   }
 
+  /** `POST /v1/completions`: score the prompts when their log-probabilities are asked, then continue each. */
+  async function completions(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const p = parseCompletionBody(await readJson(req, limit));
+    const entry = backends.get(p.model);
+    if (!entry) throw new WireError(404, `The model ${JSON.stringify(p.model)} does not exist`, 'model', 'invalid_request_error', 'model_not_found');
+    const { backend, queue } = entry;
+    const tb = backend.tokens;
+    if (!tb) throw new WireError(400, `model ${p.model} serves chat only: /v1/completions needs a model the server runs itself`, 'model', 'invalid_request_error', 'unsupported_model');
+    const prompts = p.prompts.map((q) => (typeof q === 'string' ? tb.encode(q) : q));
+    prompts.forEach((ids, i) => {
+      const at = prompts.length > 1 ? `prompt[${i}]` : 'prompt';
+      if (ids.length === 0) throw new WireError(400, `${at} is empty: there is nothing to score or continue`, 'prompt');
+      const bad = ids.find((id) => id >= tb.vocabSize);
+      if (bad !== undefined) throw new WireError(400, `${at} holds token id ${bad}; the vocabulary has ${tb.vocabSize} tokens`, 'prompt');
+      // OpenAI's check for this route: the prompt and the completion it asks for must fit together.
+      if (ids.length + p.maxTokens > tb.contextLength)
+        throw new WireError(400, `This model's maximum context length is ${tb.contextLength} tokens, however you requested ${ids.length + p.maxTokens} tokens (${ids.length} in your prompt; ${p.maxTokens} for the completion). Please reduce your prompt; or completion length.`,
+          'prompt', 'invalid_request_error', 'context_length_exceeded');
+    });
+    const k = Math.max(p.echo && p.logprobs !== null ? p.logprobs : -1, p.promptLogprobs ?? -1);
+    if (k > tb.vocabSize) throw new WireError(400, `logprobs ${k} is more than the vocabulary's ${tb.vocabSize} tokens`, p.promptLogprobs === k ? 'prompt_logprobs' : 'logprobs');
+    if (queue.running >= queue.limit && queue.waiting >= maxQueue)
+      throw new WireError(429, `model ${p.model} is busy: ${queue.waiting} requests waiting`, null, 'rate_limit_error', 'queue_full', { 'Retry-After': '1' });
+    const ac = new AbortController();
+    const abort = () => ac.abort(new Error('client went away'));
+    res.on('close', () => {
+      if (!res.writableFinished) abort();
+    });
+    live.add(abort);
+    try {
+      const parts = await queue.run(async (): Promise<ChoiceParts[]> => {
+        const scores = k >= 0 ? await tb.score(prompts, k, ac.signal) : null;
+        const gen = p.maxTokens > 0
+          ? await Promise.all(prompts.map((ids) => tb.continue(ids, {
+            maxTokens: p.maxTokens, temperature: p.temperature, topP: p.topP, topK: p.topK, seed: p.seed, stop: p.stop,
+            topLogprobs: p.logprobs ?? undefined,
+          }, ac.signal)))
+          : null;
+        return prompts.map((ids, i) => ({ prompt: ids, score: scores?.[i] ?? null, completion: gen?.[i] ?? null }));
+      }, ac.signal).catch((e) => {
+        throw clientFault(e) ?? e;
+      });
+      stats.completions++;
+      sendJson(res, 200, textCompletionObject(newCompletionId(), Math.floor(Date.now() / 1000), p, tb, parts));
+    } finally {
+      live.delete(abort);
+    }
+  }
+
   async function streamChat(res: ServerResponse, p: ParsedChat, entry: { backend: ChatBackend; queue: SerialQueue }, signal: AbortSignal): Promise<void> {
     const id = newId();
     const at = Math.floor(Date.now() / 1000);
@@ -196,11 +249,11 @@ export async function startOpenAIServer(o: OpenAIServerOptions): Promise<OpenAIS
       if (!backends.has(id)) throw new WireError(404, `The model ${JSON.stringify(id)} does not exist`, 'model', 'invalid_request_error', 'model_not_found');
       return sendJson(res, 200, modelObject(id));
     }
-    if (path === '/v1/chat/completions') {
+    if (path === '/v1/chat/completions' || path === '/v1/completions') {
       if (req.method !== 'POST') throw new WireError(405, `${req.method} not allowed`, null, undefined, 'method_not_allowed', { Allow: 'POST' });
       stats.peakInFlight = Math.max(stats.peakInFlight, ++stats.inFlight);
       try {
-        return await chat(req, res);
+        return await (path === '/v1/completions' ? completions(req, res) : chat(req, res));
       } finally {
         stats.inFlight--;
       }

@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { TopkStoreReader } from '../../src/io/topk_store.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const out = join(mkdtempSync(join(tmpdir(), 'reason-demo-')), 'run');
@@ -30,7 +31,11 @@ test('demo reasoning: teacher, three students of equal size ≥ 5× smaller, pas
   // Traces: 24 problems, each verified; the card and the KD student's teacher distributions exist.
   const traces = readFileSync(join(out, 'traces', 'traces.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.equal(traces.length, 24);
-  assert.ok(traces.every((t) => t.logprobs?.length > 0 && t.verdict));
+  // Their top-k live in the top-k store beside the file, one distribution per reply token.
+  assert.ok(traces.every((t) => t.logprobs === undefined && t.topk === 'topk' && t.tokens?.length > 0 && t.verdict));
+  const store = TopkStoreReader.open(join(out, 'traces', 'topk'));
+  assert.ok(traces.every((t) => store.tokensOf(t.id) === t.tokens.length));
+  store.close();
   assert.match(readFileSync(join(out, 'traces', 'card.md'), 'utf8'), /Samples \| 24/);
   const info = JSON.parse(readFileSync(join(out, 'student-c-sft-kd', 'lm.json'), 'utf8')).info;
   assert.equal(info.kind, 'sft+kd');

@@ -105,15 +105,15 @@ test('the reasoning demo\'s jobs (restartStale) delete a checkpoint of another r
 
 test('reason train-student / prune: bad flags and unusable traces get one clear message, exit ≠ 0, nothing written', () => {
   const cases: [string[], RegExp][] = [
-    [['reason', 'train-student', '--traces', TRACES, '--kind', 'rl', '--out', at('bad1')], /--kind must be sft, sft\+kd or answer-only, got 'rl'/],
+    [['reason', 'train-student', '--traces', TRACES, '--kind', 'rl', '--out', at('bad1')], /--kind must be sft, sft\+kd, answer-only or gkd, got 'rl'/],
     [['reason', 'train-student', '--traces', TRACES, '--init', work, '--out', at('bad2')], /is neither an LM folder \(no lm.json\) nor a Hugging Face folder/],
     [['reason', 'train-student', '--traces', at('none.jsonl'), '--out', at('bad3')], /none.jsonl: no such traces file or folder/],
     [['reason', 'train-student', '--traces', TRACES, '--lr', '-1', '--out', at('bad4')], /--lr must be a positive number, got '-1'/],
     [['reason', 'prune', '--teacher', TEACHER, '--traces', TRACES, '--residual', 'svd', '--out', at('bad5')], /--residual must be channels or pca, got 'svd'/],
     [['reason', 'prune', '--teacher', TEACHER, '--traces', TRACES, '--dim', '256', '--heads', '8', '--out', at('bad6')], /prune: dim 256 is larger than the teacher's 192; pruning only removes/],
   ];
-  // Traces without log-probabilities: nothing for token-level KD to learn from.
-  const plain = readFileSync(TRACES, 'utf8').split('\n').filter(Boolean).map((l) => JSON.stringify({ ...JSON.parse(l), logprobs: undefined })).join('\n') + '\n';
+  // Traces without log-probabilities (neither JSON nor in the top-k store): nothing for token-level KD to learn from.
+  const plain = readFileSync(TRACES, 'utf8').split('\n').filter(Boolean).map((l) => JSON.stringify({ ...JSON.parse(l), logprobs: undefined, tokens: undefined, tokenLogprobs: undefined, topk: undefined })).join('\n') + '\n';
   writeFileSync(at('plain.jsonl'), plain);
   cases.push([['reason', 'train-student', '--traces', at('plain.jsonl'), '--kind', 'sft+kd', '--out', at('bad7')], /no trace has log-probabilities/]);
   for (const [args, message] of cases) {

@@ -68,6 +68,10 @@ test('runServe with --max-body 1k --max-queue 0 --api-key-env: the limits hold, 
 
     const ok = await client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 3 });
     assert.equal(ok.model, 'tiny');
+    // The served LM folder grades given tokens too (/v1/completions, echo + logprobs, max_tokens 0).
+    const graded = await client.completions.create({ model: 'tiny', prompt: [104, 105, 33], max_tokens: 0, echo: true, logprobs: 2 });
+    assert.deepEqual(graded.choices[0].logprobs!.token_logprobs!.map((x) => x === null), [true, false, false]);
+    assert.ok(graded.choices[0].logprobs!.token_logprobs!.slice(1).every((x) => x! < 0));
     assert.equal((await fetch(`${baseURL}/models`)).status, 401, 'no key');
 
     // 1 KiB: a 600-byte body passes the limit (and is too long for a 96-token model), a 2 KiB one does not.

@@ -11,6 +11,8 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { ChatRequest, Completion, ReasoningTeacher } from '../types.js';
+import type { TokenScore, TokenScorer } from './scorer.js';
+import { parseScoreBody, scoreRequestBody, SCORE_FEATURE } from './score_parse.js';
 import { ConfigError } from '../../torch/errors.js';
 import { TokenBucket, Semaphore } from './rate_limit.js';
 import {
@@ -45,6 +47,10 @@ export interface HttpTeacherOptions {
   maxResponseBytes?: number;
   /** Completion budget assumed for the token bucket when a request sets no maxTokens (default 4096). */
   defaultMaxTokens?: number;
+  /** Prompts per scoring request (scoreTokens; default 8). */
+  scoreBatch?: number;
+  /** `max_tokens` of a scoring request (default 0; 1 for a server that refuses 0: the extra token is ignored). */
+  scoreMaxTokens?: number;
 }
 
 export interface TeacherStats {
@@ -72,13 +78,13 @@ export interface HttpTeacherDescription {
   maxRetries: number;
 }
 
-export class HttpTeacher implements ReasoningTeacher {
+export class HttpTeacher implements ReasoningTeacher, TokenScorer {
   readonly name: string;
   readonly model: string;
   readonly #o: Required<Pick<HttpTeacherOptions, 'apiKeyEnv' | 'timeoutMs' | 'maxRetries' | 'maxResponseBytes' | 'defaultMaxTokens'>> & HttpTeacherOptions;
   readonly #url: URL;
-  /** The endpoint for messages: origin and path, never userinfo or query. */
-  readonly #where: string;
+  /** `/completions` beside `/chat/completions`: where given tokens are graded (scoreTokens). */
+  readonly #scoreUrl: URL;
   readonly #agent: http.Agent;
   readonly #slots: Semaphore;
   readonly #rpm?: TokenBucket;
@@ -95,7 +101,7 @@ export class HttpTeacher implements ReasoningTeacher {
     if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new ConfigError(`teacher baseURL must be http(s), got ${base.protocol}`);
     if (!o.model) throw new ConfigError('teacher model is required');
     this.#url = new URL(base.pathname.replace(/\/+$/, '') + '/chat/completions', base);
-    this.#where = `${this.#url.origin}${this.#url.pathname}`;
+    this.#scoreUrl = new URL(base.pathname.replace(/\/+$/, '') + '/completions', base);
     this.#o = { apiKeyEnv: 'OPENAI_API_KEY', timeoutMs: 600_000, maxRetries: 5, maxResponseBytes: 64 << 20, defaultMaxTokens: 4096, ...o };
     this.model = o.model;
     this.name = o.name ?? o.model;
@@ -136,7 +142,35 @@ export class HttpTeacher implements ReasoningTeacher {
 
   async complete(req: ChatRequest, signal?: AbortSignal): Promise<Completion> {
     const body = JSON.stringify(requestBody(this.model, req));
-    const estimate = this.#estimate(req);
+    const c = await this.#send(this.#url, body, this.#estimate(req), (text) => parseChatBody(text, this.model), (c) => c.usage, signal);
+    this.#stats.completions++;
+    return c;
+  }
+
+  /**
+   * Grades given tokens (TokenScorer) through the server's `/v1/completions`: batches of
+   * `scoreBatch` prompts, each request retried and rate-limited like a chat request. A server
+   * without prompt log-probabilities fails with one non-retryable error naming the feature.
+   */
+  async scoreTokens(prompts: number[][], k: number, signal?: AbortSignal): Promise<TokenScore[]> {
+    if (!Number.isInteger(k) || k < 0) throw new ConfigError(`scoreTokens: k must be an integer ≥ 0, got ${k}`);
+    prompts.forEach((p, i) => {
+      if (!Array.isArray(p) || p.length === 0 || !p.every((id) => Number.isInteger(id) && id >= 0)) throw new ConfigError(`scoreTokens: prompt ${i} must be a non-empty array of token ids`);
+    });
+    const size = this.#o.scoreBatch ?? 8;
+    const where = `${this.#scoreUrl.origin}${this.#scoreUrl.pathname}`;
+    const batches: Promise<TokenScore[]>[] = [];
+    for (let s = 0; s < prompts.length; s += size) {
+      const part = prompts.slice(s, s + size);
+      const body = JSON.stringify(scoreRequestBody(this.model, part, k, this.#o.scoreMaxTokens ?? 0));
+      const tokens = part.reduce((n, p) => n + p.length, 0);
+      batches.push(this.#send(this.#scoreUrl, body, tokens, (text) => parseScoreBody(text, part, k, where), () => ({ promptTokens: tokens, completionTokens: 0 }), signal));
+    }
+    return (await Promise.all(batches)).flat();
+  }
+
+  /** One request with retries: a slot, the rate limits, attempts with backoff; `usage` settles the token bucket. */
+  async #send<T>(url: URL, body: string, estimate: number, parse: (text: string) => T, usage: (v: T) => { promptTokens: number; completionTokens: number }, signal?: AbortSignal): Promise<T> {
     const release = await this.#slots.acquire(signal);
     try {
       for (let attempt = 0; ; attempt++) {
@@ -144,13 +178,13 @@ export class HttpTeacher implements ReasoningTeacher {
         await this.#tpm?.take(estimate, signal);
         this.#stats.requests++;
         try {
-          const c = await this.#attempt(body, signal);
-          this.#account(c, estimate);
-          return c;
+          const v = await this.#attempt(url, body, parse, signal);
+          this.#account(usage(v), estimate);
+          return v;
         } catch (e) {
           // Providers do not bill a refused or failed request: give its token reservation back.
           this.#tpm?.settle(estimate);
-          const err = e instanceof TeacherError ? e : connectionError(e, this.#where);
+          const err = e instanceof TeacherError ? e : connectionError(e, `${url.origin}${url.pathname}`);
           if (!err.retryable || attempt >= this.#o.maxRetries) {
             err.attempts = attempt + 1;
             if (err.retryable) err.message += ` (gave up after ${attempt + 1} attempts)`;
@@ -174,29 +208,29 @@ export class HttpTeacher implements ReasoningTeacher {
     return Math.ceil(bytes / 3) + (req.maxTokens ?? this.#o.defaultMaxTokens);
   }
 
-  #account(c: Completion, estimate: number): void {
+  #account(u: { promptTokens: number; completionTokens: number }, estimate: number): void {
     const s = this.#stats;
-    s.completions++;
-    s.promptTokens += c.usage.promptTokens;
-    s.completionTokens += c.usage.completionTokens;
-    const used = c.usage.promptTokens + c.usage.completionTokens;
+    s.promptTokens += u.promptTokens;
+    s.completionTokens += u.completionTokens;
+    const used = u.promptTokens + u.completionTokens;
     if (used > 0) this.#tpm?.settle(estimate - used);
     const p = this.#o.prices;
-    if (p) s.costUsd += (c.usage.promptTokens * p.inputPerMTok + c.usage.completionTokens * p.outputPerMTok) / 1e6;
+    if (p) s.costUsd += (u.promptTokens * p.inputPerMTok + u.completionTokens * p.outputPerMTok) / 1e6;
   }
 
   /** One HTTP attempt; every failure comes out as a TeacherError with redacted text. */
-  #attempt(body: string, signal?: AbortSignal): Promise<Completion> {
+  #attempt<T>(url: URL, body: string, parse: (text: string) => T, signal?: AbortSignal): Promise<T> {
+    const where = `${url.origin}${url.pathname}`;
     const key = process.env[this.#o.apiKeyEnv]?.trim() || undefined;
     const headers: Record<string, string | number> = {
       'Content-Type': 'application/json', Accept: 'application/json', 'Content-Length': Buffer.byteLength(body),
     };
     if (key) headers.Authorization = `Bearer ${key}`;
-    const lib = this.#url.protocol === 'https:' ? https : http;
-    return new Promise<Completion>((resolve, reject) => {
+    const lib = url.protocol === 'https:' ? https : http;
+    return new Promise<T>((resolve, reject) => {
       if (signal?.aborted) return reject(abortError(signal));
       let settled = false;
-      const finish = (err: TeacherError | null, value?: Completion) => {
+      const finish = (err: TeacherError | null, value?: T) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
@@ -208,46 +242,49 @@ export class HttpTeacher implements ReasoningTeacher {
           reject(err);
         } else resolve(value!);
       };
-      const timer = setTimeout(() => finish(new TeacherError(`no complete answer from ${this.#where} within ${this.#o.timeoutMs} ms`, { kind: 'timeout', retryable: true })), this.#o.timeoutMs);
+      const timer = setTimeout(() => finish(new TeacherError(`no complete answer from ${where} within ${this.#o.timeoutMs} ms`, { kind: 'timeout', retryable: true })), this.#o.timeoutMs);
       const onAbort = () => finish(abortError(signal));
       signal?.addEventListener('abort', onAbort, { once: true });
 
-      const req = lib.request(this.#url, { method: 'POST', headers, agent: this.#agent });
-      req.on('error', (e) => finish(connectionError(e, this.#where)));
+      const req = lib.request(url, { method: 'POST', headers, agent: this.#agent });
+      req.on('error', (e) => finish(connectionError(e, where)));
       req.on('response', (res) => {
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (d: Buffer) => {
           size += d.length;
-          if (size > this.#o.maxResponseBytes) finish(new TeacherError(`bad response: body over ${this.#o.maxResponseBytes} bytes from ${this.#where}`, { kind: 'bad-response', retryable: false }));
+          if (size > this.#o.maxResponseBytes) finish(new TeacherError(`bad response: body over ${this.#o.maxResponseBytes} bytes from ${where}`, { kind: 'bad-response', retryable: false }));
           else chunks.push(d);
         });
-        res.on('error', (e) => finish(connectionError(e, this.#where)));
+        res.on('error', (e) => finish(connectionError(e, where)));
         res.on('close', () => {
-          if (!res.complete) finish(connectionError(Object.assign(new Error('connection closed mid-response'), { code: 'ECONNRESET' }), this.#where));
+          if (!res.complete) finish(connectionError(Object.assign(new Error('connection closed mid-response'), { code: 'ECONNRESET' }), where));
         });
         res.on('end', () => {
           const text = redact(Buffer.concat(chunks).toString('utf8'), key);
           const status = res.statusCode ?? 0;
           if (status >= 200 && status < 300) {
             try {
-              finish(null, parseChatBody(text, this.model));
+              finish(null, parse(text));
             } catch (e) {
               finish(e as TeacherError);
             }
             return;
           }
-          finish(this.#statusError(status, res.statusMessage ?? '', text, res.headers, key));
+          finish(this.#statusError(where, url === this.#scoreUrl, status, res.statusMessage ?? '', text, res.headers, key));
         });
       });
       req.end(body);
     });
   }
 
-  #statusError(status: number, statusText: string, text: string, headers: http.IncomingHttpHeaders, key: string | undefined): TeacherError {
-    let msg = `${this.#where} answered ${status}${statusText ? ` ${statusText}` : ''}: ${serverMessage(text)}`;
+  #statusError(where: string, scoring: boolean, status: number, statusText: string, text: string, headers: http.IncomingHttpHeaders, key: string | undefined): TeacherError {
+    let msg = `${where} answered ${status}${statusText ? ` ${statusText}` : ''}: ${serverMessage(text)}`;
     if (status === 401 || status === 403) msg += ` (API key from $${this.#o.apiKeyEnv}${key ? '' : ', which is not set'})`;
     if (status === 404) msg += ` (model ${JSON.stringify(this.model)})`;
+    // A refused scoring request is most often a server without the feature: say which one.
+    if (scoring && [400, 404, 405, 422, 501].includes(status))
+      msg += `; a scoring teacher needs ${SCORE_FEATURE}${this.#o.scoreMaxTokens ? '' : ' (a server that refuses max_tokens 0 may take scoreMaxTokens: 1)'}`;
     return new TeacherError(msg, { kind: 'http', status, retryable: isRetryableStatus(status), retryAfterMs: parseRetryAfter(headers) });
   }
 }

@@ -8,6 +8,7 @@ import { BatchDecoder } from '../../lm/generate.js';
 import { ByteTokenizer, type Tokenizer } from '../../lm/tokenizer.js';
 import { loadAnyLm } from '../../lm/load.js';
 import type { ChatRequest, Completion, ReasoningTeacher, TokenLogprob } from '../types.js';
+import { scoreWithModel, type TokenScore, type TokenScorer } from './scorer.js';
 
 export interface LocalDelta {
   content?: string;
@@ -44,7 +45,7 @@ function streamParts(text: string): { reasoning: string; content: string } {
   return { reasoning: t.slice(THINK_OPEN.length, end).replace(/^\n/, '').replace(/\n$/, ''), content: t.slice(end + THINK_CLOSE.length).replace(/^\n/, '') };
 }
 
-export class LocalTeacher implements ReasoningTeacher {
+export class LocalTeacher implements ReasoningTeacher, TokenScorer {
   /** Longest completion when a request does not say. */
   static readonly DEFAULT_MAX_TOKENS = 512;
   /** How long a new batch waits for more requests to join it. */
@@ -105,9 +106,35 @@ export class LocalTeacher implements ReasoningTeacher {
     return this.close();
   }
 
-  /** This teacher as the OpenAI-compatible server's backend (streaming deltas). */
-  backend(): { id: string; maxConcurrency: number; complete: (req: ChatRequest, onDelta?: (d: LocalDelta) => void, signal?: AbortSignal) => Promise<Completion> } {
-    return { id: this.name, maxConcurrency: this.maxBatch, complete: (req, onDelta, signal) => this.complete(req, signal, onDelta) };
+  /** This teacher as the OpenAI-compatible server's backend (streaming deltas, and tokens for /v1/completions). */
+  backend() {
+    const tok = this.tokenizer;
+    return {
+      id: this.name,
+      maxConcurrency: this.maxBatch,
+      complete: (req: ChatRequest, onDelta?: (d: LocalDelta) => void, signal?: AbortSignal) => this.complete(req, signal, onDelta),
+      tokens: {
+        vocabSize: tok.vocabSize,
+        contextLength: this.model.cfg.maxSeqLen,
+        encode: (text: string) => tok.encode(text),
+        decode: (ids: readonly number[]) => tok.decode(ids),
+        tokenText: (id: number) => tok.tokenText(id),
+        tokenBytes: (id: number) => tok.tokenBytes(id),
+        score: (prompts: number[][], k: number, signal?: AbortSignal) => this.scoreTokens(prompts, k, signal),
+        continue: (prompt: number[], req: Omit<ChatRequest, 'messages'>, signal?: AbortSignal) => this.#enqueue({ ...req, messages: [] }, signal, undefined, prompt),
+      },
+    };
+  }
+
+  /**
+   * The teacher's grades of given tokens (TokenScorer): one forward pass per group of prompts,
+   * between decoding steps of running requests (each call runs to its end on the one thread).
+   */
+  async scoreTokens(prompts: number[][], k: number, signal?: AbortSignal): Promise<TokenScore[]> {
+    if (this.#closing) throw new torch.ConfigError(`teacher ${this.name} is closed`);
+    await tick();
+    signal?.throwIfAborted();
+    return scoreWithModel(this.model, prompts, k);
   }
 
   /**
@@ -116,9 +143,14 @@ export class LocalTeacher implements ReasoningTeacher {
    * event loop between tokens so a server can stream. Deltas split at `<think>…</think>`.
    */
   complete(req: ChatRequest, signal?: AbortSignal, onDelta?: (d: LocalDelta) => void): Promise<Completion> {
+    return this.#enqueue(req, signal, onDelta);
+  }
+
+  /** A chat request, or with `raw` a continuation of those prompt ids (no template, no reasoning split). */
+  #enqueue(req: ChatRequest, signal?: AbortSignal, onDelta?: (d: LocalDelta) => void, raw?: number[]): Promise<Completion> {
     if (this.#closing) return Promise.reject(new torch.ConfigError(`teacher ${this.name} is closed`));
     return new Promise<Completion>((resolve, reject) => {
-      this.#pending.push({ req, signal, onDelta, resolve, reject });
+      this.#pending.push({ req, signal, onDelta, resolve, reject, raw });
       if (!this.#busy) this.#idle = this.#drain();
     });
   }
@@ -148,7 +180,7 @@ export class LocalTeacher implements ReasoningTeacher {
     for (const job of jobs) {
       try {
         job.signal?.throwIfAborted();
-        const prompt = tok.chatPrompt(job.req.messages);
+        const prompt = job.raw ?? tok.chatPrompt(job.req.messages);
         if (prompt.length >= this.model.cfg.maxSeqLen) throw new torch.ConfigError(`the prompt has ${prompt.length} tokens; ${this.name} reads at most ${this.model.cfg.maxSeqLen - 1}`);
         live.push({ job, prompt, stops: (job.req.stop ?? []).filter((x) => x.length > 0), sent: { reasoning: 0, content: 0 }, logprobs: [] });
       } catch (e) {
@@ -218,7 +250,7 @@ export class LocalTeacher implements ReasoningTeacher {
         const at = text.indexOf(x);
         if (at >= 0) text = text.slice(0, at);
       }
-      const { reasoning, content } = splitReasoning(text);
+      const { reasoning, content } = l.job.raw ? { reasoning: '', content: text } : splitReasoning(text);
       l.job.resolve({
         content,
         reasoning,
@@ -248,4 +280,6 @@ interface Job {
   onDelta?: (d: LocalDelta) => void;
   resolve: (c: Completion) => void;
   reject: (e: unknown) => void;
+  /** Prompt ids to continue as they are (/v1/completions), instead of the chat template. */
+  raw?: number[];
 }

@@ -21,6 +21,7 @@
 import { ConfigError } from '../../torch/errors.js';
 import type { ChatRequest, Completion, ReasoningTeacher } from '../types.js';
 import { HttpTeacher, type HttpTeacherOptions } from './http.js';
+import type { TokenScore, TokenScorer } from './scorer.js';
 import { TeacherError, abortError } from './retry.js';
 
 export interface PoolEndpoint {
@@ -87,7 +88,7 @@ interface Endpoint extends EndpointStats {
   probing: boolean;
 }
 
-export class TeacherPool implements ReasoningTeacher {
+export class TeacherPool implements ReasoningTeacher, TokenScorer {
   readonly name: string;
   readonly #eps: Endpoint[];
   readonly #o: Required<Pick<TeacherPoolOptions, 'cooldownMs' | 'maxCooldownMs' | 'deadlineMs'>> & TeacherPoolOptions;
@@ -176,7 +177,23 @@ export class TeacherPool implements ReasoningTeacher {
     return this.close();
   }
 
-  async complete(req: ChatRequest, signal?: AbortSignal): Promise<Completion> {
+  complete(req: ChatRequest, signal?: AbortSignal): Promise<Completion> {
+    return this.#route((t) => t.complete(req, signal), signal);
+  }
+
+  /**
+   * Grades given tokens (TokenScorer) on one endpoint, with the same balancing and failover as
+   * complete(); every endpoint must be a scorer (an HttpTeacher, a LocalTeacher).
+   */
+  scoreTokens(prompts: number[][], k: number, signal?: AbortSignal): Promise<TokenScore[]> {
+    return this.#route((t) => {
+      if (typeof (t as Partial<TokenScorer>).scoreTokens !== 'function') throw new ConfigError(`teacher ${t.name} cannot grade given tokens (no scoreTokens)`);
+      return (t as unknown as TokenScorer).scoreTokens(prompts, k, signal);
+    }, signal);
+  }
+
+  /** Runs `call` on a picked endpoint until one answers, failing over and waiting out cool-downs (see the file comment). */
+  async #route<T>(call: (t: ReasoningTeacher) => Promise<T>, signal?: AbortSignal): Promise<T> {
     const deadline = Date.now() + this.#o.deadlineMs;
     let failed = false;
     for (;;) {
@@ -194,7 +211,7 @@ export class TeacherPool implements ReasoningTeacher {
       ep.requests++;
       ep.inFlight++;
       try {
-        const c = await ep.teacher.complete(req, signal);
+        const c = await call(ep.teacher);
         ep.completions++;
         if (probe) this.#set(ep, 'up', 'answered its probe; back in rotation');
         if (ep.state === 'up') ep.consecutiveFailures = 0;

@@ -20,6 +20,8 @@ import type { ChatRequest, Completion, Problem, ReasoningTeacher, Trace, Verdict
 import { checkAnswer } from '../verify.js';
 import { filterTrace, type FilterOptions } from '../filters.js';
 import { TraceLog } from './trace_log.js';
+import { TraceTopkWriter } from './topk_traces.js';
+import type { Tokenizer } from '../../lm/tokenizer.js';
 import { TraceDirReader, traceFile } from './trace_dir.js';
 import type { Lease } from './lease.js';
 import { openShared, type ChunkFeeder, type JobSource } from './chunk_feeder.js';
@@ -73,6 +75,11 @@ export interface GenerateTracesOptions {
   maxTokens?: number;
   /** Ask for top-k token log-probabilities (for token-level KD) where the teacher gives them. */
   topLogprobs?: number;
+  /**
+   * The teacher's tokenizer: with topLogprobs, the top-k go to the top-k store `<out>/topk`
+   * (topk_traces.ts) instead of JSON in the traces file. Without it they stay JSON.
+   */
+  topkTokenizer?: Tokenizer;
   /** When set, sample i is sent with seed + i (reproducible on servers that honour seeds). */
   seed?: number;
   /** Requests kept in flight by the generator (default 4); the teacher may cap lower. */
@@ -196,6 +203,13 @@ export async function generateTraces(o: GenerateTracesOptions): Promise<Generate
     }
 
   const log = TraceLog.open(traceFile(o.out, o.worker));
+  let topk: TraceTopkWriter | undefined;
+  try {
+    if (o.topkTokenizer && o.topLogprobs) topk = new TraceTopkWriter(o.out, model, o.topkTokenizer, o.topLogprobs);
+  } catch (e) {
+    log.close();
+    throw e;
+  }
   let byOthers = 0;
   let started = false; // ids found by the first read were answered before this run
   // Answered requests are those in ANY traces file of the folder: this one, other workers', a single-process run's.
@@ -219,6 +233,7 @@ export async function generateTraces(o: GenerateTracesOptions): Promise<Generate
     }
   } catch (e) {
     log.close();
+    topk?.close();
     throw e;
   }
   const skipped = plan.filter((j) => reader.ids.has(j.id)).length;
@@ -270,8 +285,9 @@ export async function generateTraces(o: GenerateTracesOptions): Promise<Generate
         reasoning: c.reasoning, content: c.content, finishReason: c.finishReason, usage: c.usage, model: c.model, verdict,
         createdAt: new Date().toISOString(),
       };
-      if (c.logprobs) trace.logprobs = c.logprobs;
       try {
+        // The store's record is durable before the line that points at it.
+        if (c.logprobs && !topk?.keep(trace, c.logprobs)) trace.logprobs = c.logprobs;
         log.append(trace);
       } catch (e) {
         fatal = e;
@@ -300,6 +316,7 @@ export async function generateTraces(o: GenerateTracesOptions): Promise<Generate
     source.close?.();
     workerLease?.drop();
     log.close();
+    topk?.close();
   }
   if (feeder) {
     const chunksDone = feeder.doneCount();
