@@ -4,7 +4,7 @@
   },
   "targets": [{
     "target_name": "torch_addon",
-    "sources": ["native/addon.cc", "native/tensor_box.cc", "native/errors.cc", "native/ops_generated.cc", "native/dist.cc", "native/fused.cc", "native/python_checks.cc", "native/state.cc", "native/threads.cc"],
+    "sources": ["native/addon.cc", "native/tensor_box.cc", "native/errors.cc", "native/ops_generated.cc", "native/dist.cc", "native/fused.cc", "native/python_checks.cc", "native/state.cc", "native/threads.cc", "native/cpu_alloc.cc"],
     "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
     "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
     "cflags!": ["-fno-exceptions", "-fno-rtti"],

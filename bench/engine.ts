@@ -1,34 +1,36 @@
 // Engine benchmark: the same training steps in our engine and in PyTorch, same machine,
 // same run, same threads. Usage: npm run bench:engine -- [--json] [--threads N] [--steps N] [--rounds N]
+// Both sides stay loaded (the peer is one long-lived process, bench/peer.ts) and take turns:
+// `rounds` rounds of `steps` timed steps each, ours then PyTorch's. A round's figure is the
+// median of its steps; the ratio is the median of the per-round ratios, with their
+// interquartile range beside it, so load on a shared machine that comes and goes cancels.
 // The last line of output is one JSON object:
-//   {"mlp":{"ours_ms","torch_ms","ratio"},"cnn":{…},"op_overhead_us":…, …}
-import { execFileSync } from 'node:child_process';
+//   {"mlp":{"ours_ms","torch_ms","ratio","ratio_iqr","rounds","faults_per_step":{ours,torch}},"cnn":{…},"op_overhead_us":…, …}
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as torch from '../src/torch/index.js';
 import * as nn from '../src/nn/index.js';
 import { Adam } from '../src/optim/index.js';
-import { median } from './stats.js';
-import { peerEnv } from './peer.js';
+import { median, summarizeRounds } from './stats.js';
+import { PeerProcess, peerEnv } from './peer.js';
 
 const { values: args } = parseArgs({
   options: {
     json: { type: 'boolean', default: false },
     threads: { type: 'string', default: '1' },
-    steps: { type: 'string', default: '40' },
+    steps: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '10' },
-    rounds: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '12' },
     help: { type: 'boolean', default: false },
   },
 });
 if (args.help) {
-  console.log('npm run bench:engine -- [--json] [--threads N=1] [--steps N=40] [--warmup N=10] [--rounds N=3]');
+  console.log('npm run bench:engine -- [--json] [--threads N=1] [--steps N=10 per round] [--warmup N=10] [--rounds N=12]');
   process.exit(0);
 }
 const threads = Number(args.threads), steps = Number(args.steps), warmup = Number(args.warmup), rounds = Number(args.rounds);
 const log = (msg: string) => { if (!args.json) console.log(msg); };
 const PEER = fileURLToPath(new URL('../../bench/engine_torch.py', import.meta.url));
-
 
 // The models of bench/engine_torch.py, layer for layer.
 function build(model: 'mlp' | 'cnn') {
@@ -44,7 +46,8 @@ function build(model: 'mlp' | 'cnn') {
   return { net, x: torch.keep(torch.randn([64, 1, 28, 28])), y: torch.keep(torch.randint(0, 10, [64])) };
 }
 
-function timeOurs(model: 'mlp' | 'cnn'): number[] {
+/** Our training step, warmed up; `time(n)` runs n timed steps. */
+function ours(model: 'mlp' | 'cnn') {
   const { net, x, y } = build(model);
   const opt = new Adam(net.parameters(), { lr: 1e-3 });
   const step = () =>
@@ -55,22 +58,23 @@ function timeOurs(model: 'mlp' | 'cnn'): number[] {
       opt.step();
     });
   for (let i = 0; i < warmup; i++) step();
-  const times: number[] = [];
-  for (let i = 0; i < steps; i++) {
-    const t0 = process.hrtime.bigint();
-    step();
-    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
-  }
-  opt.dispose();
-  net.dispose();
-  x.dispose();
-  y.dispose();
-  return times;
-}
-
-function timeTorch(model: 'mlp' | 'cnn'): number[] {
-  const out = execFileSync('/usr/bin/python3', [PEER, '--model', model, '--steps', String(steps), '--warmup', String(warmup), '--threads', String(threads)], { encoding: 'utf8', env: peerEnv(threads) });
-  return (JSON.parse(out) as { step_ms: number[] }).step_ms;
+  return {
+    time(n: number): number[] {
+      const times: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const t0 = process.hrtime.bigint();
+        step();
+        times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      }
+      return times;
+    },
+    dispose() {
+      opt.dispose();
+      net.dispose();
+      x.dispose();
+      y.dispose();
+    },
+  };
 }
 
 /** Per-op overhead: one 1-element add, created and disposed, median over batches. */
@@ -90,15 +94,23 @@ function opOverheadUs(): number {
 torch.setNumThreads(threads);
 const result: Record<string, unknown> = {};
 for (const model of ['mlp', 'cnn'] as const) {
-  const ours: number[] = [], peer: number[] = [];
-  // Interleave rounds so drift on the machine hits both sides alike.
+  const peer = new PeerProcess('/usr/bin/python3', [PEER, '--model', model, '--warmup', String(warmup), '--threads', String(threads), '--serve'], peerEnv(threads));
+  await peer.next(); // set up and warmed up
+  const me = ours(model);
+  const o: number[][] = [], p: number[][] = [], peerFaults: number[] = [];
+  const f0 = process.resourceUsage().minorPageFault;
   for (let r = 0; r < rounds; r++) {
-    ours.push(...timeOurs(model));
-    peer.push(...timeTorch(model));
-    log(`${model} round ${r + 1}/${rounds}: ours ${median(ours).toFixed(2)} ms, PyTorch ${median(peer).toFixed(2)} ms`);
+    o.push(me.time(steps));
+    p.push(await peer.time(steps));
+    peerFaults.push(peer.faultsPerStep);
+    log(`${model} round ${r + 1}/${rounds}: ours ${median(o[r]).toFixed(2)} ms, PyTorch ${median(p[r]).toFixed(2)} ms`);
   }
-  const o = median(ours), p = median(peer);
-  result[model] = { ours_ms: +o.toFixed(3), torch_ms: +p.toFixed(3), ratio: +(o / p).toFixed(3) };
+  // Minor page faults per step: ~0 once the allocator keeps its memory (native/threads.cc
+  // tune_malloc); thousands per step, and a slow or fast mode by chance, without.
+  const faults = (process.resourceUsage().minorPageFault - f0) / (rounds * steps);
+  me.dispose();
+  await peer.close();
+  result[model] = { ...summarizeRounds(o, p), faults_per_step: { ours: Math.round(faults), torch: Math.round(median(peerFaults)) } };
 }
 result.op_overhead_us = +opOverheadUs().toFixed(3);
 result.threads = threads;

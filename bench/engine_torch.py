@@ -1,7 +1,8 @@
 """PyTorch peer of bench/engine.ts: the same models, batches and optimizer, timed the same way.
 
-Usage: /usr/bin/python3 bench/engine_torch.py --model mlp|cnn --steps N --warmup W --threads T
-Prints one JSON object: {"model", "step_ms": [...], "threads"}.
+Usage: /usr/bin/python3 bench/engine_torch.py --model mlp|cnn --steps N --warmup W --threads T [--serve]
+Prints one JSON object: {"model", "step_ms": [...], "threads"}; with --serve, warms up and then
+times steps on request (bench/peer_loop.py), for alternating rounds.
 """
 import argparse, json, time
 import torch
@@ -26,6 +27,7 @@ def main():
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--serve", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -47,6 +49,9 @@ def main():
 
     for _ in range(a.warmup):
         step()
+    if a.serve:
+        from peer_loop import serve
+        return serve(step, {"threads": torch.get_num_threads()})
     times = []
     for _ in range(a.steps):
         t0 = time.perf_counter()

@@ -8,6 +8,7 @@
 #include <torch/version.h>
 #include <cstring>
 #include "args.h"
+#include "threads.h"
 
 void register_ops(Napi::Env env, Napi::Object exports);
 void register_dist(Napi::Env env, Napi::Object exports);  // dist.cc: c10d store, Gloo group, collectives
@@ -17,6 +18,8 @@ void register_dist(Napi::Env env, Napi::Object exports);  // dist.cc: c10d store
 // init(errorFactory): the TS layer hands over the function that builds typed errors.
 FN(init) {
   set_error_factory(info.Env(), info[0].As<Napi::Function>());
+  distill::tune_malloc();
+  distill::install_cpu_allocator();
   return info.Env().Undefined();
 }
 

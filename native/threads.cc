@@ -2,6 +2,11 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
+#include <cstdlib>
+#include <cstring>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include "errors.h"
 
 namespace distill {
@@ -39,6 +44,33 @@ void set_num_threads(int64_t n) {
     if (!f) if (void* h = dlopen(lib, RTLD_NOW | RTLD_NOLOAD)) f = reinterpret_cast<SetBlasThreads>(dlsym(h, "openblas_set_num_threads"));
   if (f) f(static_cast<int>(n));
   if (g_flush_denormal) apply_flush_denormal();  // new workers start with clear flags
+}
+
+// glibc malloc's defaults make every training step page-fault. Blocks of 128 KiB and more
+// get their own mmap (the threshold then grows dynamically, by the history of frees), and
+// free memory at the top of a heap is given back to the kernel (trimmed) once it passes
+// 128 KiB: each step's temporaries are then fresh pages again, and a first touch of a page
+// costs ~1.8 us on this VM. Which sizes stay mmapped depends on the order of the first
+// frees, so a process landed in one of two speeds: the engine bench's CNN step took 21 or
+// 30 ms at 3,300 or 7,800 faults per step (docs/benchmarks.md). Here: blocks below 32 MiB
+// (the most glibc allows) come from the heap, and the heap is never trimmed (-1): ~0 faults
+// per step after warm-up. Larger blocks are cached by our CPU allocator (cpu_alloc.cc).
+// (Disabling mmap altogether, M_MMAP_MAX 0, also removes the faults of the large blocks,
+// but small long-lived blocks then settle inside the freed large ones and the heap kept
+// growing for a dozen steps, by 3x its working set in a test.) The cost: memory freed
+// below 32 MiB stays with the process. A user who sets glibc's own malloc knobs (or
+// DISTILL_MALLOC_DEFAULTS=1) keeps glibc's behaviour.
+bool tune_malloc() {
+#if defined(__GLIBC__)
+  const char* tunables = std::getenv("GLIBC_TUNABLES");
+  if (std::getenv("MALLOC_MMAP_THRESHOLD_") || std::getenv("MALLOC_TRIM_THRESHOLD_") || std::getenv("MALLOC_MMAP_MAX_") ||
+      std::getenv("DISTILL_MALLOC_DEFAULTS") || (tunables && std::strstr(tunables, "glibc.malloc.")))
+    return false;
+  const bool ok = mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1;
+  return mallopt(M_TRIM_THRESHOLD, -1) == 1 && ok;
+#else
+  return false;
+#endif
 }
 
 }  // namespace distill

@@ -16,7 +16,8 @@ import { prunedStudent, studentExamples, type StudentKind } from '../reason/stud
 import { readProblemsFile } from '../reason/files.js';
 import { evaluateLm } from '../reason/evaluate.js';
 import { REASONING_DEFAULTS } from './reason_defaults.js';
-import { loadTraces, trainedWith, trainStudent, type StudentJob } from './reason_student.js';
+import { isStudentFolder, loadTraces, trainedWith, trainStudent, ADAPTER_DIR, type StudentJob } from './reason_student.js';
+import { formatLoraConfig, parseLoraFlag, resolveLoraConfig } from '../lm/lora.js';
 import { makeReporter } from './progress.js';
 
 type Opts = Record<string, unknown>;
@@ -66,12 +67,21 @@ export async function runPrune(o: Opts): Promise<number> {
   return 0;
 }
 
+/** Vocabularies from this size on get the chunked head loss by default: their full logits dominate a step's memory (Qwen: 151,936 columns). */
+export const CHUNKED_LOSS_MIN_VOCAB = 32_768;
+
 export async function runTrainStudent(o: Opts): Promise<number> {
-  // On-policy distillation has its own runner (owner "gkd").
-  if (o.kind === 'gkd') return (await import('./cmd_reason_gkd.js')).runReasonGkd(o);
-  const rep = makeReporter({ json: !!o.json });
+  // On-policy distillation has its own runner (owner "gkd"), in one process.
+  if (o.kind === 'gkd') {
+    if ((torch.distOptionsFromEnv()?.worldSize ?? 1) > 1) throw new torch.ConfigError('--kind gkd does not run data parallel (--nproc / --world-size) yet; run it in one process');
+    return (await import('./cmd_reason_gkd.js')).runReasonGkd(o);
+  }
+  const env = torch.distOptionsFromEnv();
+  const lead = !env || env.rank === 0;
+  const rep = makeReporter({ json: !!o.json, quiet: !lead });
   const tracesPath = o.traces as string;
-  const out = o.out as string;
+  // `--out student/` names the folder `student` (its checkpoint is student.ckpt beside it, not student/.ckpt).
+  const out = (o.out as string).replace(/(.)[\\/]+$/, '$1');
   const kind = ((o.kind as string | undefined) ?? 'sft') as StudentKind;
   const init = o.init as string | undefined;
   // The student's size and tokenizer: the --init folder's, or the size flags with a byte tokenizer.
@@ -86,6 +96,13 @@ export async function runTrainStudent(o: Opts): Promise<number> {
     tokenizer = new ByteTokenizer().toJSON();
     config = sizeFlags(o, tokenizerFromJSON(tokenizer).vocabSize);
   }
+  // Issue 19's options: LoRA, the chunked loss (automatic for large vocabularies), checkpointing, packing, the sequence length.
+  const lora = o.lora !== undefined ? resolveLoraConfig(parseLoraFlag(String(o.lora))) : null; // a rank ≤ 0 … : one ConfigError
+  if (lora && !init) throw new torch.ConfigError('--lora trains adapters on a pretrained model: give it one with --init <Hugging Face folder | .gguf | LM folder>');
+  const maxSeqLen = o.maxSeqLen as number | undefined;
+  const context = (config as { maxSeqLen: number }).maxSeqLen;
+  if (maxSeqLen !== undefined && maxSeqLen > context) throw new torch.ConfigError(`--max-seq-len ${maxSeqLen} is longer than the model's context (${context} positions)`);
+  const chunkedLoss = (o.chunkedLoss as boolean | undefined) ?? config.vocabSize >= CHUNKED_LOSS_MIN_VOCAB;
   const job: StudentJob = {
     kind, traces: tracesPath, out, config, init, tokenizer,
     steps: num(o, 'steps', REASONING_DEFAULTS.steps),
@@ -96,34 +113,52 @@ export async function runTrainStudent(o: Opts): Promise<number> {
     T: num(o, 'temperature', REASONING_DEFAULTS.T),
     seed: num(o, 'seed', 0),
     threads: num(o, 'threads', 1),
+    lora, chunkedLoss, checkpointing: !!o.checkpointing, pack: !!o.pack, maxSeqLen,
   };
   // Refuse bad data before any training: no kept trace, or KD traces without log-probabilities.
   const traces = loadTraces(tracesPath);
   const tok = tokenizerFromJSON(tokenizer);
-  const examples = studentExamples(traces, tok, kind);
+  const examples = studentExamples(traces, tok, kind); // a turn the chat template cannot render: refused here, naming the trace
   if (examples.length === 0) throw new torch.ConfigError(`${tracesPath}: no verified traces to train on`);
   if (kind === 'sft+kd' && !examples.some((e) => e.teacher)) throw new torch.ConfigError(`${tracesPath}: no trace has log-probabilities, so there is nothing for token-level KD; sample traces with --top-logprobs, or use --kind sft`);
+  if (job.pack) {
+    // Packed rows cannot cut a trace: one longer than a row is refused, naming it.
+    const limit = maxSeqLen ?? context;
+    const kept = traces.filter((t) => t.verdict.ok);
+    const i = examples.findIndex((e) => e.prompt.length + e.completion.length > limit);
+    if (i >= 0) throw new torch.ConfigError(`--pack: trace ${kept[i].id.slice(0, 12)} is ${examples[i].prompt.length + examples[i].completion.length} tokens (prompt + completion), longer than --max-seq-len ${limit}; raise --max-seq-len or drop --pack (without it, long traces are cut)`);
+  }
   // A finished student is never overwritten by another recipe; the same flags rerun cheaply (resume).
-  if (existsSync(join(out, 'lm.json')) && !trainedWith(out, job))
-    throw new torch.ConfigError(`${out} already holds a student trained with other options (see its lm.json); choose another --out, or delete it and ${out}.ckpt to train anew`);
+  if (isStudentFolder(out) && !trainedWith(out, job))
+    throw new torch.ConfigError(`${out} already holds a student trained with other options (see its ${existsSync(join(out, 'lm.json')) ? 'lm.json' : 'distill_student.json'}); choose another --out, or delete it and ${out}.ckpt to train anew`);
   const evalProblems = o.eval ? readProblemsFile(String(o.eval)) : null;
-  rep.note(`${kind} student: ${countLmParameters(config).toLocaleString()} parameters, ${init ? `from ${init}` : 'random init'}, ${examples.length} traces, ${job.steps} steps of ${job.batchSize}${existsSync(`${out}.ckpt`) ? ` (resuming from ${out}.ckpt)` : ''}`);
+  const how = [lora ? `LoRA ${formatLoraConfig(lora)}` : 'full fine-tuning', chunkedLoss ? `chunked loss${o.chunkedLoss === undefined ? ` (vocabulary ${config.vocabSize.toLocaleString()} ≥ ${CHUNKED_LOSS_MIN_VOCAB.toLocaleString()})` : ''}` : null,
+    job.checkpointing ? 'checkpointing' : null, job.pack ? 'packed' : null, maxSeqLen !== undefined ? `max ${maxSeqLen} tokens` : null].filter(Boolean).join(', ');
+  rep.note(`${kind} student: ${countLmParameters(config).toLocaleString()} parameters, ${init ? `from ${init}` : 'random init'} (${how}), ${examples.length} traces, ${job.steps} steps of ${job.batchSize}${env && env.worldSize > 1 ? ` × ${env.worldSize} ranks` : ''}${existsSync(`${out}.ckpt`) ? ` (resuming from ${out}.ckpt)` : ''}`);
   const progress = rep.counter('train');
-  trainStudent(job, (step, steps) => progress(step, steps));
+  const dist = env && env.worldSize > 1 ? torch.ProcessGroup.create(env) : undefined;
+  try {
+    trainStudent(job, (step, steps) => progress(step, steps), dist);
+  } finally {
+    dist?.dispose();
+  }
+  if (!lead) return 0;
   let evaluation: { accuracy: number; correct: number; total: number } | null = null;
   if (evalProblems) {
-    const { model, tokenizer: t } = loadLm(out);
+    const { model, tokenizer: t } = loadAnyLm(out);
     const ev = evaluateLm(model, t, evalProblems, { onProgress: rep.counter('eval') });
     model.dispose();
     evaluation = { accuracy: ev.accuracy, correct: ev.correct, total: ev.total };
   }
   rep.stop();
-  const summary = { out, kind, params: countLmParameters(config), examples: examples.length, steps: job.steps, evaluation };
+  const summary = {
+    out, kind, params: countLmParameters(config), examples: examples.length, steps: job.steps, evaluation,
+    lora, adapter: lora ? join(out, ADAPTER_DIR) : null, chunkedLoss, checkpointing: job.checkpointing, pack: job.pack, maxSeqLen: maxSeqLen ?? null, ranks: env?.worldSize ?? 1,
+  };
   if (o.json) console.log(JSON.stringify(summary));
   else {
-    console.log(`student written to ${out}`);
+    console.log(`student written to ${out}${lora ? ` (merged; the LoRA adapter in PEFT's layout: ${summary.adapter})` : ''}`);
     if (evaluation) console.log(`pass@1 ${(evaluation.accuracy * 100).toFixed(1)}% (${evaluation.correct}/${evaluation.total}) on ${String(o.eval)}`);
   }
   return 0;
 }
-

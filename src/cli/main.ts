@@ -237,14 +237,14 @@ sizeOptions(reason
   .option('--json', 'print one JSON object')
   .addHelpText('after', '\nExample:\n  npx distill reason prune --teacher assets/reasoning-teacher --traces runs/traces/traces.jsonl --out runs/student-init\n  npx distill reason train-student --traces runs/traces/traces.jsonl --init runs/student-init --kind sft+kd --out runs/student')
   .action(run(async () => (await import('./cmd_reason_student.js')).runPrune as Action));
-sizeOptions(reason
+distributed(sizeOptions(reason
   .command('train-student')
   .description('fine-tune a student LM on verified traces: answers only, SFT on the replies (the loss on the completion only), or SFT + token-level KD from the traces\' top-k log-probabilities; ' +
     'resumable from <out>.ckpt; pass@1 on a problems file with --eval')
   .requiredOption('--traces <file>', 'traces.jsonl from `distill reason traces` (or its folder)')
   .requiredOption('--out <dir>', 'LM folder to write (its checkpoint: <out>.ckpt)')
   .addOption(choice('--kind <k>', 'answers only, SFT on the traces, SFT + token-level KD, or gkd: on-policy distillation from --teacher on the traces\' prompts', ['sft', 'sft+kd', 'answer-only', 'gkd'], 'sft'))
-  .option('--init <dir>', 'start from this LM folder (e.g. from `distill reason prune`) or Hugging Face folder (its architecture, weights, tokenizer and chat template); else a random student of the size flags below'), 'without --init: ')
+  .option('--init <path>', 'start from this LM folder (e.g. from `distill reason prune`), Hugging Face folder or .gguf (its architecture, weights, tokenizer and chat template: traces are rendered with that template); else a random student of the size flags below'), 'without --init: ')
   .option('--steps <n>', `training steps (default: ${RD.steps})`, int(1))
   .option('--batch-size <n>', `sequences per step (default: ${RD.batchSize})`, int(1))
   .option('--lr <x>', `peak learning rate: warm-up, then cosine to zero (default: ${RD.lr})`, positive)
@@ -265,12 +265,19 @@ sizeOptions(reason
   .option('--no-group-by-length', 'random batches instead of batches of similar length')
   .option('--seed <n>', 'seed of the batch order and a random init', int(0), 0)
   .option('--threads <n>', 'libtorch threads', int(1), 1)
+  .option('--lora <spec>', 'train LoRA adapters on the --init model instead of every weight: r=16,alpha=32[,dropout=0.05][,targets=q_proj+v_proj][,rslora]; writes the adapter in PEFT\'s layout (<out>/adapter) and the merged student (a Hugging Face folder when --init is one or a .gguf)')
+  .option('--chunked-loss', 'compute the LM head and loss over chunks of tokens, never the whole (tokens × vocabulary) logits (default: on when the vocabulary has 32,768 entries or more)')
+  .option('--no-chunked-loss', 'compute the whole logits at once')
+  .option('--checkpointing', 'recompute each block\'s activations in the backward pass instead of keeping them (less memory, about one more forward pass of time)')
+  .option('--pack', 'pack each step\'s traces into shared rows of --max-seq-len tokens (positions restart per trace, no attention across traces); a longer trace is refused')
+  .option('--max-seq-len <n>', 'tokens per trace, prompt + completion; longer ones are cut (refused with --pack) (default: the model\'s context)', int(2))
   .option('--eval <problems>', 'problems JSONL (from `distill reason problems`) to measure pass@1 on after training')
   .option('--json', 'print one JSON object')
   .addHelpText('after', '\nExample:\n  npx distill reason problems --families chickens-rabbits --split test --n 200 --out test.jsonl\n  npx distill reason train-student --traces runs/traces/traces.jsonl --init runs/student-init --kind sft+kd --eval test.jsonl --out runs/student\n' +
     '  npx distill reason train-student --kind gkd --teacher assets/reasoning-teacher --traces runs/traces/traces.jsonl --init runs/student-init --lambda 0.5 --beta 0.5 --temperature 1 --out runs/gkd\n' +
-    '  npx distill reason train-student --kind gkd --teacher-url http://127.0.0.1:8000/v1 --teacher-top-k 20 --traces runs/traces/traces.jsonl --init runs/student-init --lambda 1 --beta 1 --out runs/gkd-served')
-  .action(run(async () => (await import('./cmd_reason_student.js')).runTrainStudent as Action));
+    '  npx distill reason train-student --kind gkd --teacher-url http://127.0.0.1:8000/v1 --teacher-top-k 20 --traces runs/traces/traces.jsonl --init runs/student-init --lambda 1 --beta 1 --out runs/gkd-served\n' +
+    '  npx distill reason train-student --traces runs/traces/traces.jsonl --init ./Qwen3-0.6B --lora r=16,alpha=32 --pack --max-seq-len 1024 --out runs/qwen3-student'))
+  .action(runTraining(async () => (await import('./cmd_reason_student.js')).runTrainStudent as Action));
 reason
   .command('export')
   .description('write the kept traces as a fine-tuning dataset: messages (TRL), sharegpt (LLaMA-Factory) or alpaca JSONL; with --eval, refuse when a question overlaps the evaluation set')

@@ -3,14 +3,18 @@
 // progress back over IPC). The demo's students are independent and each trains fastest on
 // one thread, so two of them on two cores take the wall time of one.
 import { fork } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as torch from '../torch/index.js';
 import { CausalLM, type LmConfig } from '../lm/model.js';
 import { loadLm, saveLm } from '../lm/checkpoint.js';
 import { loadAnyLm } from '../lm/load.js';
-import { ByteTokenizer, tokenizerFromJSON } from '../lm/tokenizer.js';
+import { ByteTokenizer, HfTokenizer, tokenizerFromJSON, type Tokenizer } from '../lm/tokenizer.js';
+import { readJson, saveHfFolder } from '../lm/hf_folder.js';
+import { formatLoraConfig, mergeLora, resolveLoraConfig, sameLoraConfig, type LoraConfig } from '../lm/lora.js';
+import { saveLoraAdapter } from '../lm/peft.js';
+import { readCheckpointInfo } from '../io/index.js';
 import { studentExamples, type StudentKind } from '../reason/students.js';
 import { checkpointHasRecipe, trainLm } from '../reason/sft.js';
 import type { Trace } from '../reason/types.js';
@@ -38,6 +42,40 @@ export interface StudentJob {
   threads: number;
   /** A checkpoint left by a run with other options is deleted (the demo owns its folder) rather than refused. */
   restartStale?: boolean;
+  /** LoRA adapters on the --init model (only they train); null/absent = full fine-tuning. */
+  lora?: LoraConfig | null;
+  /** The LM head's loss over chunks of tokens (sft.ts). */
+  chunkedLoss?: boolean;
+  /** Recompute block activations in the backward pass. */
+  checkpointing?: boolean;
+  /** Pack each step's traces into shared rows of maxSeqLen tokens. */
+  pack?: boolean;
+  /** Tokens per sequence (prompt + completion); default: the model's context. */
+  maxSeqLen?: number;
+}
+
+/** The adapter folder (PEFT layout) inside a LoRA student's output. */
+export const ADAPTER_DIR = 'adapter';
+/** The recipe record of a student written as a Hugging Face folder (an LM folder keeps it in lm.json's info). */
+export const STUDENT_INFO = 'distill_student.json';
+
+/** What a job asked for, as its checkpoint and output record it; the issue-19 options appear only when used, so older recipes compare equal. */
+export function jobRecipe(job: StudentJob, examples: number): Record<string, unknown> {
+  const kd = job.kind === 'sft+kd';
+  return {
+    kind: job.kind, steps: job.steps, alpha: kd ? job.alpha : 1, T: job.T, lr: job.lr, batchSize: job.batchSize, groupByLength: job.groupByLength, seed: job.seed, init: job.init ?? null, examples,
+    ...(job.lora ? { lora: resolveLoraConfig(job.lora) } : {}),
+    ...(job.chunkedLoss ? { chunkedLoss: true } : {}),
+    ...(job.checkpointing ? { checkpointing: true } : {}),
+    ...(job.pack ? { pack: true } : {}),
+    ...(job.maxSeqLen !== undefined ? { maxSeqLen: job.maxSeqLen } : {}),
+  };
+}
+
+/** `--lora` as the user writes it, every setting spelled out: r=16,alpha=32,dropout=0,targets=q_proj+v_proj[,rslora]. */
+export function loraFlag(c: LoraConfig): string {
+  const r = resolveLoraConfig(c);
+  return `r=${r.r},alpha=${r.alpha},dropout=${r.dropout},targets=${r.targets.join('+')}${r.rslora ? ',rslora' : ''}`;
 }
 
 export type StudentProgress = (step: number, steps: number, loss: number) => void;
@@ -48,37 +86,138 @@ export function loadTraces(path: string): Trace[] {
   return statSync(path).isDirectory() ? mergeTraces(path) : readTracesFile(path);
 }
 
-export function trainStudent(job: StudentJob, onStep?: StudentProgress): void {
+export function trainStudent(job: StudentJob, onStep?: StudentProgress, dist?: torch.ProcessGroup): void {
   torch.setNumThreads(job.threads);
   const tok = job.tokenizer ? tokenizerFromJSON(job.tokenizer) : new ByteTokenizer();
   const examples = studentExamples(loadTraces(job.traces), tok, job.kind);
   torch.manualSeed(job.seed);
-  const model = job.init ? initialModel(job.init, job.config) : new CausalLM(job.config);
-  const kd = job.kind === 'sft+kd';
-  // The recipe goes into the checkpoint (a resume with other options is refused) and the LM folder.
-  const recipe = { kind: job.kind, steps: job.steps, alpha: kd ? job.alpha : 1, T: job.T, lr: job.lr, batchSize: job.batchSize, groupByLength: job.groupByLength, seed: job.seed, init: job.init ?? null, examples: examples.length };
+  // The recipe goes into the checkpoint (a resume with other options is refused) and the output folder.
+  const recipe = jobRecipe(job, examples.length);
   const checkpoint = `${job.out}.ckpt`, checkpointRecipe = { ...recipe, config: job.config };
   if (job.restartStale && existsSync(checkpoint) && !checkpointHasRecipe(checkpoint, checkpointRecipe)) rmSync(checkpoint);
-  trainLm({
-    model, examples, steps: job.steps, batchSize: job.batchSize, groupByLength: job.groupByLength, lr: job.lr, seed: job.seed, padId: tok.eosId,
-    alpha: recipe.alpha, T: job.T, checkpoint, checkpointEvery: 50, recipe: checkpointRecipe,
-    onStep: (s) => onStep?.(s.step, s.steps, s.loss),
-  });
-  saveLm(job.out, model, tok, { info: recipe });
-  model.dispose();
+  refuseOtherLora(checkpoint, job.lora ?? null);
+  const model = job.init ? initialModel(job.init, job.config) : new CausalLM(job.config);
+  try {
+    trainLm({
+      model, examples, steps: job.steps, batchSize: job.batchSize, groupByLength: job.groupByLength, lr: job.lr, seed: job.seed, padId: tok.eosId,
+      alpha: recipe.alpha as number, T: job.T, checkpoint, checkpointEvery: 50, recipe: checkpointRecipe,
+      maxLen: job.maxSeqLen !== undefined ? job.maxSeqLen - 1 : undefined,
+      lora: job.lora ?? null, chunkedLoss: job.chunkedLoss, checkpointing: job.checkpointing, pack: job.pack, dist,
+      onStep: (s) => onStep?.(s.step, s.steps, s.loss),
+    });
+    if (!dist || dist.rank === 0) saveStudent(job, model, tok, recipe);
+  } finally {
+    model.dispose();
+  }
 }
 
-/** Whether the LM folder `dir` holds a student trained with this job's recipe (as its lm.json records it). */
+/**
+ * A resume whose LoRA settings differ from the checkpoint's: refused naming both (the
+ * Trainer refuses any changed recipe too; this says which setting and how to resume).
+ */
+function refuseOtherLora(checkpoint: string, lora: LoraConfig | null): void {
+  if (!existsSync(checkpoint)) return;
+  let was: LoraConfig | null;
+  try {
+    was = ((readCheckpointInfo(checkpoint).extra.recipe ?? {}) as { lora?: LoraConfig }).lora ?? null;
+  } catch {
+    return; // an unreadable checkpoint is the Trainer's to report
+  }
+  const same = was && lora ? sameLoraConfig(was, lora) : was === lora;
+  if (!same) {
+    const text = (c: LoraConfig | null) => (c ? `LoRA ${formatLoraConfig(c)}` : 'no LoRA (full fine-tuning)');
+    throw new torch.ConfigError(`${checkpoint} was written with ${text(was)}, but this run asks for ${text(lora)}; rerun with ${was ? `--lora ${loraFlag(was)}` : 'no --lora'} to resume it, or delete it to start anew`);
+  }
+}
+
+/**
+ * The trained student. Full fine-tuning: an LM folder. LoRA: the adapters in PEFT's layout
+ * (<out>/adapter: adapter_model.safetensors + adapter_config.json), then the merged model:
+ * a Hugging Face folder when the start was one (or a .gguf), else an LM folder.
+ */
+function saveStudent(job: StudentJob, model: CausalLM, tok: Tokenizer, info: Record<string, unknown>): void {
+  if (!job.lora) {
+    saveLm(job.out, model, tok, { info });
+    return;
+  }
+  const hf = job.init!.endsWith('.gguf') || !existsSync(join(job.init!, 'lm.json'));
+  // Everything is staged beside <out> (the adapter before the merge removes it), then swapped in.
+  const staged = `${job.out}.${process.pid}.tmp`;
+  const adapter = `${staged}.adapter`;
+  for (const p of [staged, adapter]) rmSync(p, { recursive: true, force: true });
+  try {
+    saveLoraAdapter(model, adapter, { baseModel: resolve(job.init!) });
+    mergeLora(model);
+    if (!hf) {
+      saveLm(job.out, model, tok, { info });
+      rmSync(join(job.out, ADAPTER_DIR), { recursive: true, force: true });
+      renameSync(adapter, join(job.out, ADAPTER_DIR));
+      return;
+    }
+    saveHfStudent(staged, job.init!, model, tok, info);
+    renameSync(adapter, join(staged, ADAPTER_DIR));
+    const old = `${staged}.old`;
+    if (existsSync(job.out)) renameSync(job.out, old);
+    renameSync(staged, job.out);
+    if (existsSync(old)) {
+      // What else the old folder held (a rerun's <out>/export/ …) is kept.
+      for (const e of readdirSync(old)) if (!existsSync(join(job.out, e))) renameSync(join(old, e), join(job.out, e));
+      rmSync(old, { recursive: true, force: true });
+    }
+  } finally {
+    for (const p of [staged, adapter]) rmSync(p, { recursive: true, force: true });
+  }
+}
+
+const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'chat_template.jinja'];
+
+/** A Hugging Face folder of the merged student: the start's config, generation config and tokenizer files (from a .gguf: rebuilt). */
+function saveHfStudent(out: string, init: string, model: CausalLM, tok: Tokenizer, info: Record<string, unknown>): void {
+  const json = (v: unknown) => JSON.stringify(v, null, 2) + '\n';
+  const files: Record<string, string | Uint8Array> = { [STUDENT_INFO]: json({ config: model.cfg, info }) };
+  let baseConfig: Record<string, unknown> = {};
+  let generationConfig: Record<string, unknown> | undefined;
+  if (init.endsWith('.gguf')) {
+    const d = tok.toJSON() as { json: unknown; config: Record<string, unknown> };
+    files['tokenizer.json'] = json(d.json);
+    files['tokenizer_config.json'] = json(d.config);
+    const ids = { bos_token_id: tok instanceof HfTokenizer ? tok.bosId : null, eos_token_id: tok.eosId };
+    baseConfig = ids;
+    generationConfig = ids;
+  } else {
+    for (const f of TOKENIZER_FILES) if (existsSync(join(init, f))) files[f] = readFileSync(join(init, f));
+    baseConfig = readJson(join(init, 'config.json'));
+    if (existsSync(join(init, 'generation_config.json'))) generationConfig = readJson(join(init, 'generation_config.json'));
+  }
+  saveHfFolder(out, model, { baseConfig, generationConfig, files });
+}
+
+/** Whether `dir` holds a student trained with this job's recipe (as its lm.json or distill_student.json records it). */
 export function trainedWith(dir: string, job: StudentJob): boolean {
   try {
-    const desc = JSON.parse(readFileSync(join(dir, 'lm.json'), 'utf8')) as { config: LmConfig; info: Record<string, unknown> };
+    const file = existsSync(join(dir, 'lm.json')) ? join(dir, 'lm.json') : join(dir, STUDENT_INFO);
+    const desc = JSON.parse(readFileSync(file, 'utf8')) as { config: LmConfig; info: Record<string, unknown> };
     const i = desc.info;
-    const kd = job.kind === 'sft+kd';
-    return i.kind === job.kind && i.steps === job.steps && (i.init ?? null) === (job.init ?? null) && i.seed === job.seed && i.alpha === (kd ? job.alpha : 1) && i.T === job.T &&
-      i.lr === job.lr && i.batchSize === job.batchSize && (i.groupByLength ?? false) === job.groupByLength && JSON.stringify(desc.config) === JSON.stringify(job.config);
+    const { examples: _mine, ...want } = jobRecipe(job, 0);
+    const { examples: _theirs, ...had } = i;
+    // Older folders lack the keys that were later added with their default.
+    const norm = (r: Record<string, unknown>) => canonical({ ...r, groupByLength: r.groupByLength ?? false, init: r.init ?? null });
+    return norm(had) === norm(want) && JSON.stringify(desc.config) === JSON.stringify(job.config);
   } catch {
     return false;
   }
+}
+
+/** JSON with object keys sorted, so key order does not matter. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object') return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  return JSON.stringify(v ?? null);
+}
+
+/** Whether `dir` holds a finished student (an LM folder, or the Hugging Face folder of a LoRA student). */
+export function isStudentFolder(dir: string): boolean {
+  return existsSync(join(dir, 'lm.json')) || existsSync(join(dir, STUDENT_INFO));
 }
 
 /** The starting weights in `dir` (an LM or Hugging Face folder), which must have the job's config. */

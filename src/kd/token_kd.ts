@@ -9,6 +9,7 @@
 // teacher's log-probabilities and logZ = 0 (log-probabilities are already normalised).
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
+import type { TopkTeacherRows } from '../lm/index.js';
 import { sparseKL } from './sparse.js';
 import { checkT } from './util.js';
 
@@ -25,7 +26,7 @@ export interface TokenKdParts {
 export function tokenKdLoss(
   logits: Tensor,
   target: Tensor,
-  teacher: { rows: Tensor; ids: Tensor; logprobs: Tensor } | null,
+  teacher: TopkTeacherRows | null,
   o: { alpha: number; T: number },
 ): TokenKdParts {
   checkT('tokenKdLoss', o.T);

@@ -10,17 +10,14 @@
 // (it does not, in distillation: run it under noGrad), except through AKL's weights.
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
+import type { TopkTeacher } from '../lm/index.js';
 import { sparseKL } from './sparse.js';
 import { checkT, checkTensor, checkUnit, fmt, logSoftAt, rows, sameShape } from './util.js';
 
 export type TokenLossName = 'forward_kl' | 'reverse_kl' | 'jsd' | 'skew_kl' | 'skew_reverse_kl' | 'tvd' | 'akl';
 export const TOKEN_LOSS_NAMES: readonly TokenLossName[] = ['forward_kl', 'reverse_kl', 'jsd', 'skew_kl', 'skew_reverse_kl', 'tvd', 'akl'];
 
-/** A teacher known by its top-k: token ids (N, k) int64 and their log-probabilities (N, k) at T = 1 (what an LLM server returns). */
-export interface TopkTeacher {
-  ids: Tensor;
-  logprobs: Tensor;
-}
+export type { TopkTeacher };
 
 export interface TokenDivergenceOptions {
   /** jsd: the mixture weight of the teacher, β ∈ [0, 1] (default 0.5); 0 = forward KL, 1 = reverse KL. */

@@ -39,10 +39,14 @@ import type { Tensor } from '../torch/index.js';
  */
 export const DEFAULT_CHUNK_SIZE = 256;
 
+/** A teacher known by its top-k: token ids (N, k) int64 and their log-probabilities (N, k) at T = 1 (what an LLM server returns). */
 export interface TopkTeacher {
-  rows: Tensor;
   ids: Tensor;
   logprobs: Tensor;
+}
+/** A top-k teacher for some positions only: `rows` (N_t) int64 indexes the positions its rows grade. */
+export interface TopkTeacherRows extends TopkTeacher {
+  rows: Tensor;
 }
 export interface LiveTeacher {
   hidden: Tensor;
@@ -66,7 +70,7 @@ export interface ChunkedLossOptions {
    * states (N, d_t) for the same positions and its head weight (V, d_t); its logits are
    * computed chunk by chunk without autograd.
    */
-  teacher?: TopkTeacher | LiveTeacher;
+  teacher?: TopkTeacherRows | LiveTeacher;
   /**
    * Live teacher only: the divergence per chunk instead of forward KL. Gets the chunk's
    * student and teacher logits already divided by T, (n, V) each, and returns the MEAN
@@ -84,7 +88,7 @@ export interface ChunkedLossResult {
   kl: number | null;
 }
 
-const isTopk = (t: TopkTeacher | LiveTeacher): t is TopkTeacher => 'rows' in t;
+const isTopk = (t: TopkTeacherRows | LiveTeacher): t is TopkTeacherRows => 'rows' in t;
 const fmt = (t: Tensor) => `[${t.shape.join(', ')}]`;
 
 /**
@@ -290,7 +294,7 @@ export function chunkedLmLoss(hidden: Tensor, weight: Tensor, target: Tensor, o:
   };
 
   /** Σ over the chunk's teacher entries of T²·KL_buckets (the sparseKL of kd/sparse.ts with logZ = 0). */
-  const topkShare = (logits: Tensor, t: TopkTeacher, entries: number[] | undefined, rowsC: number[]): Tensor | null => {
+  const topkShare = (logits: Tensor, t: TopkTeacherRows, entries: number[] | undefined, rowsC: number[]): Tensor | null => {
     if (!entries) return null;
     const local = index(entries.map((j) => slot[topRows[j]] - slot[rowsC[0]])); // row of each entry inside the chunk
     return bucketKL(logits.indexSelect(0, local), pick(t.ids, entries), pick(t.logprobs, entries), T);
@@ -346,7 +350,7 @@ function bucketKL(s: Tensor, ids: Tensor, z: Tensor, T: number): Tensor {
   return kl.mul(T * T);
 }
 
-function checkTeacher(op: string, t: TopkTeacher | LiveTeacher, N: number, V: number): void {
+function checkTeacher(op: string, t: TopkTeacherRows | LiveTeacher, N: number, V: number): void {
   if (isTopk(t)) {
     const shapes = `rows=${fmt(t.rows)}, ids=${fmt(t.ids)}, logprobs=${fmt(t.logprobs)}`;
     const Nt = t.rows.shape[0];

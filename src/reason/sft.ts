@@ -2,10 +2,24 @@
 // token-level KD where the examples carry teacher distributions, on the one training loop
 // (train/trainer.ts). Seeded, checkpointed, and resumable to the same weights: the batch
 // order is a pure function of (seed, step).
+//
+// At real size (issue 19) four options change how a step is computed, not what it computes:
+//   lora           only low-rank adapters train (lm/lora.ts); the base is frozen, so the
+//                  optimizer, the clipping and the data-parallel all-reduce see the adapters only;
+//   chunkedLoss    the LM head and the loss run over chunks of tokens with their own backward
+//                  (lm/chunked_loss.ts): the (tokens × vocab) logits never exist at once;
+//   checkpointing  each block's activations are recomputed in the backward pass (lm/checkpointing.ts);
+//   pack           a step's examples share rows of `maxLen` positions (lm/pack.ts), positions
+//                  restarting per document and attention kept inside it: the same loss and
+//                  gradients as the unpacked batch, with less padding.
 import * as torch from '../torch/index.js';
 import { AdamW, warmupCosine } from '../optim/index.js';
-import { disposeLmBatch, makeBatch, loraConfigOf, type CausalLM, type LmBatch, type LmExample } from '../lm/index.js';
-import { Trainer, checkpointHasRecipe } from '../train/index.js';
+import { disposeLmBatch, makeBatch, type CausalLM, type LmBatch, type LmExample } from '../lm/index.js';
+import { applyLora, loraConfigOf, type LoraConfig } from '../lm/lora.js';
+import { chunkedLmLoss } from '../lm/chunked_loss.js';
+import { forwardBackward } from '../lm/checkpointing.js';
+import { packExamples } from '../lm/pack.js';
+import { Trainer, checkpointHasRecipe, type LossOutput } from '../train/index.js';
 import { tokenKdLoss } from '../kd/index.js';
 import { permutation } from '../data/index.js';
 
@@ -42,6 +56,18 @@ export interface LmTrainOptions {
    * options never continues the old run silently.
    */
   recipe?: Record<string, unknown>;
+  /** LoRA adapters on the frozen model (applied here, seeded by `seed`, unless it has them already); only they train. */
+  lora?: LoraConfig | null;
+  /** The head and loss over chunks of tokens, never the whole (tokens × vocab) logits. */
+  chunkedLoss?: boolean;
+  /** Tokens per chunk of the chunked loss (default: chunked_loss.ts's). */
+  chunkSize?: number;
+  /** Recompute each block's activations in the backward pass instead of keeping them. */
+  checkpointing?: boolean;
+  /** Pack each step's examples into rows of maxLen positions; an example longer is a ConfigError. */
+  pack?: boolean;
+  /** Data parallel: each rank trains on its slice of every step's batchSize·worldSize examples. */
+  dist?: torch.ProcessGroup;
   onStep?: (s: LmStepInfo) => void;
 }
 
@@ -87,48 +113,82 @@ export function groupedBatchAt(lengths: readonly number[], bs: number, seed: num
 
 /** Trains `o.model` for `o.steps` steps of one batch each; resumes from `o.checkpoint` when it exists. */
 export function trainLm(o: LmTrainOptions): { step: number; last: LmStepInfo | null } {
-  const { model, examples } = o;
+  const { model, examples, dist } = o;
   if (examples.length === 0) throw new torch.ConfigError('trainLm: no training examples');
-  const bs = Math.min(o.batchSize ?? 32, examples.length);
+  const world = dist?.worldSize ?? 1, rank = dist?.rank ?? 0;
+  const bs = Math.min(o.batchSize ?? 32, Math.floor(examples.length / world));
+  if (bs < 1) throw new torch.ConfigError(`trainLm: ${examples.length} examples cannot give each of ${world} ranks one`);
   const alpha = o.alpha ?? 1;
   const T = o.T ?? 1;
   const seed = o.seed ?? 0;
   const maxLen = o.maxLen ?? model.cfg.maxSeqLen - 1;
-  // Only what trains: with LoRA (lm/lora.ts) the frozen base stays out, the adapters go in.
-  const opt = new AdamW(model.parameters().filter((p) => p.requiresGrad), { lr: o.lr ?? 1e-3, weightDecay: o.weightDecay ?? 0.01 });
-  // A LoRA model's settings join the recipe, so a resume with other LoRA settings is refused.
+  if (o.lora && !loraConfigOf(model)) applyLora(model, o.lora, seed);
+  // A LoRA model's settings (defaults filled in) join the recipe, so a resume with other LoRA settings is refused.
   const lora = loraConfigOf(model);
   const recipe = lora ? { ...(o.recipe ?? {}), lora } : o.recipe;
+  // The chunked loss multiplies by the head's weight itself, so an adapter on lm_head would be left out.
+  if (o.chunkedLoss && lora?.targets.includes('lm_head')) throw new torch.ConfigError('the chunked loss computes the LM head from its weight and cannot include a LoRA adapter on lm_head; leave lm_head out of the LoRA targets, or turn the chunked loss off (--no-chunked-loss)');
+  // Only what trains: with LoRA (lm/lora.ts) the frozen base stays out, the adapters go in
+  // (and the Trainer clips and all-reduces only what requires grad).
+  const opt = new AdamW(model.parameters().filter((p) => p.requiresGrad), { lr: o.lr ?? 1e-3, weightDecay: o.weightDecay ?? 0.01 });
   // Linear warm-up (default 10% of the run, at most 100 steps), then cosine to zero.
   const warmup = Math.max(1, Math.min(o.warmupSteps ?? Math.min(100, Math.floor(o.steps / 10)), o.steps - 1));
   const sched = o.steps >= 2 ? warmupCosine(opt, { warmupSteps: warmup, totalSteps: o.steps, startFactor: 0.01 }) : undefined;
   const lengths = o.groupByLength ? examples.map((e) => Math.min(e.prompt.length + e.completion.length, maxLen + 1)) : null;
-  const perEpoch = Math.max(1, Math.floor(examples.length / bs));
+  // A step takes bs·world examples; rank r trains on its slice (the same order as one process with bs·world).
+  const global = bs * world;
+  const perEpoch = Math.max(1, Math.floor(examples.length / global));
+  const ownRun = o.chunkedLoss || o.checkpointing;
   let last: LmStepInfo | null = null;
   let kl: number | null = null;
   let ce = NaN;
   let tokens = 0;
   try {
     const r = new Trainer<LmBatch>({
-      model, optimizer: opt, scheduler: sched,
+      model, optimizer: opt, scheduler: sched, dist,
       data: {
         batchesPerEpoch: perEpoch,
         *batches(epoch: number, start: number) {
           for (let b = start; b < perEpoch; b++) {
             const step = epoch * perEpoch + b;
-            const ids = lengths ? groupedBatchAt(lengths, bs, seed, step) : batchAt(examples.length, bs, seed, step);
-            yield makeBatch(ids.map((i) => examples[i]), maxLen, o.padId);
+            const ids = (lengths ? groupedBatchAt(lengths, global, seed, step) : batchAt(examples.length, global, seed, step)).slice(rank * bs, (rank + 1) * bs);
+            const batch = ids.map((i) => examples[i]);
+            yield o.pack ? packExamples(batch, maxLen, o.padId) : makeBatch(batch, maxLen, o.padId);
           }
         },
         release: disposeLmBatch,
       },
       computeLoss: (batch) => {
-        const logits = model.call(batch.input); // (B, T, V)
-        const parts = tokenKdLoss(logits, batch.target, alpha < 1 ? batch.teacher : null, { alpha, T });
-        ({ ce, kl } = parts);
         tokens = batch.tokens;
-        // The loss is already the mean over the batch's completion tokens: weight 1 per step.
-        return { loss: parts.loss, weight: 1 };
+        const fo = { positions: batch.positions, segments: batch.segments };
+        const teacher = alpha < 1 ? batch.teacher : null;
+        // The loss is already the mean over the batch's completion tokens: weight 1 per step. Data
+        // parallel: each rank's mean weighs by its token count, so the step is the mean over every
+        // rank's tokens, as one process with the whole batch computes it.
+        const weight = world > 1 ? batch.tokens : 1;
+        if (!ownRun) {
+          const parts = tokenKdLoss(model.call(batch.input, undefined, fo), batch.target, teacher, { alpha, T }); // logits (B, T, V)
+          ({ ce, kl } = parts);
+          return { loss: parts.loss, weight };
+        }
+        // Blocks (checkpointed or not), then the head's loss, each with its own reverse pass: the
+        // head leaves dLoss/dhidden in hidden.grad and forwardBackward carries it through the blocks.
+        const out: LossOutput = {
+          loss: torch.tensor(Float32Array.of(NaN), { shape: [] }),
+          weight,
+          backward: (scale) => {
+            const value = forwardBackward(model, batch.input, (hidden) => { // (B, T, d), a leaf
+              const d = hidden.shape[2];
+              if (o.chunkedLoss) return chunkedLmLoss(hidden.view([-1, d]), model.headWeight, batch.target.reshape([-1]), { alpha, T, teacher: teacher ?? undefined, scale, chunkSize: o.chunkSize });
+              const parts = tokenKdLoss(model.head(hidden), batch.target, teacher, { alpha, T }); // logits (B, T, V)
+              parts.loss.mul(scale).backward();
+              return { loss: parts.loss.item(), ce: parts.ce, kl: parts.kl };
+            }, { ...fo, checkpointing: o.checkpointing });
+            ({ ce, kl } = value);
+            out.loss = torch.tensor(Float32Array.of(value.loss), { shape: [] });
+          },
+        };
+        return out;
       },
       epochs: Math.ceil(o.steps / perEpoch),
       maxSteps: o.steps,

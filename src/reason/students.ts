@@ -8,13 +8,14 @@ import { measureImportance, pruneLm, type Importance, type PruneTarget } from '.
 import type { LmExample, TokenDistribution } from '../lm/batch.js';
 import type { Trace, TokenLogprob } from './types.js';
 import { lastBoxed } from './verify.js';
+import { inlineReply, StudentChat } from './student_chat.js';
 import { TraceTopkReader } from './traces/topk_traces.js';
 
 export type StudentKind = 'answer-only' | 'sft' | 'sft+kd';
 
 /** The reply as the teacher wrote it: `<think>` block, then the answer. */
 export function replyText(t: Pick<Trace, 'reasoning' | 'content'>): string {
-  return t.reasoning ? `<think>\n${t.reasoning}\n</think>\n${t.content}` : t.content;
+  return inlineReply(t.reasoning, t.content);
 }
 
 /**
@@ -51,24 +52,31 @@ export function teacherDistributions(tok: Tokenizer, logprobs: readonly TokenLog
 }
 
 /**
- * One training example per kept trace, for a student of the given kind. A trace's top-k comes
- * from its JSON `logprobs`, or from the top-k store it points at (`topk`, read with the student's
- * tokenizer: a store of another tokenizer is refused).
+/**
+ * One training example per kept trace, for a student of the given kind. A tokenizer with a
+ * chat template renders the exchange its own way (student_chat.ts: its <think> convention
+ * wins); the byte tokenizer (and an HF one without a template) keeps the plain format:
+ * chatPrompt, then the reply and EOS. A trace's top-k comes from its JSON `logprobs`, or from
+ * the top-k store it points at (`topk`, read with the student's tokenizer: a store of another
+ * tokenizer is refused).
  */
 export function studentExamples(traces: readonly Trace[], tok: Tokenizer, kind: StudentKind): LmExample[] {
+  const chat = StudentChat.of(tok);
   const stored = new TraceTopkReader(tok);
   try {
     return traces.filter((t) => t.verdict.ok).map((t) => {
-      const prompt = tok.chatPrompt([{ role: 'user', content: t.question }]);
-      if (kind === 'answer-only') {
-        const boxed = lastBoxed(t.content);
-        return { prompt, completion: [...tok.encode(boxed !== null ? `\\boxed{${boxed}}` : t.content), tok.eosId] };
-      }
       const inStore = t.topk !== undefined && (t.tokens?.length ?? 0) > 0;
-      if (kind === 'sft' || (!t.logprobs?.length && !inStore)) return { prompt, completion: [...tok.encode(replyText(t)), tok.eosId] };
-      // The teacher's own tokens, so the distributions line up with the targets one for one.
-      const { ids, dists } = inStore ? stored.distributions(t) : teacherDistributions(tok, t.logprobs!, t.id);
-      return { prompt, completion: [...ids, tok.eosId], teacher: [...dists, null] };
+      if (kind === 'sft+kd' && (t.logprobs?.length || inStore)) {
+        // The teacher's own tokens, so the distributions line up with the targets one for one
+        // (the teacher generated them after the same kind of prompt).
+        const prompt = chat ? chat.render(t.question, '', t.content, t.id).prompt : tok.chatPrompt([{ role: 'user', content: t.question }]);
+        const { ids, dists } = inStore ? stored.distributions(t) : teacherDistributions(tok, t.logprobs!, t.id);
+        return { prompt, completion: [...ids, tok.eosId], teacher: [...dists, null] };
+      }
+      const boxed = kind === 'answer-only' ? lastBoxed(t.content) : null;
+      const [reasoning, content] = kind === 'answer-only' ? ['', boxed !== null ? `\\boxed{${boxed}}` : t.content] : [t.reasoning, t.content];
+      if (chat) return chat.render(t.question, reasoning, content, t.id);
+      return { prompt: tok.chatPrompt([{ role: 'user', content: t.question }]), completion: [...tok.encode(inlineReply(reasoning, content)), tok.eosId] };
     });
   } finally {
     stored.close();
