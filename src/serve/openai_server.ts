@@ -105,20 +105,13 @@ export async function startOpenAIServer(o: OpenAIServerOptions): Promise<OpenAIS
         throw new WireError(400, `This model's maximum context length is ${backend.contextLength} tokens. However, your messages resulted in ${n} tokens. Please reduce the length of the messages.`,
           'messages', 'invalid_request_error', 'context_length_exceeded');
     }
-    if (queue.running >= queue.limit && queue.waiting >= maxQueue)
-      throw new WireError(429, `model ${p.model} is busy: ${queue.waiting} requests waiting`, null, 'rate_limit_error', 'queue_full', { 'Retry-After': '1' });
-    const ac = new AbortController();
-    const abort = () => ac.abort(new Error('client went away'));
-    res.on('close', () => {
-      if (!res.writableFinished) abort();
-    });
-    live.add(abort);
+    const { signal, done } = admit(p.model, queue, res);
     try {
-      if (p.stream) await streamChat(res, p, entry, ac.signal);
+      if (p.stream) await streamChat(res, p, entry, signal);
       else {
         let c;
         try {
-          c = await queue.run(() => backend.complete(p.req, undefined, ac.signal), ac.signal);
+          c = await queue.run(() => backend.complete(p.req, undefined, signal), signal);
         } catch (e) {
           throw clientFault(e) ?? e;
         }
@@ -126,8 +119,24 @@ export async function startOpenAIServer(o: OpenAIServerOptions): Promise<OpenAIS
         sendJson(res, 200, completionObject(newId(), Math.floor(Date.now() / 1000), p.model, c, p.logprobs));
       }
     } finally {
-      live.delete(abort);
+      done();
     }
+  }
+
+  /**
+   * Admits a request to a model's queue (429 when its waiting line is full) and gives it an abort
+   * signal, fired when the client goes away or the server closes; `done` unregisters it.
+   */
+  function admit(model: string, queue: SerialQueue, res: ServerResponse): { signal: AbortSignal; done: () => void } {
+    if (queue.running >= queue.limit && queue.waiting >= maxQueue)
+      throw new WireError(429, `model ${model} is busy: ${queue.waiting} requests waiting`, null, 'rate_limit_error', 'queue_full', { 'Retry-After': '1' });
+    const ac = new AbortController();
+    const abort = () => ac.abort(new Error('client went away'));
+    res.on('close', () => {
+      if (!res.writableFinished) abort();
+    });
+    live.add(abort);
+    return { signal: ac.signal, done: () => live.delete(abort) };
   }
 
   /** `POST /v1/completions`: score the prompts when their log-probabilities are asked, then continue each. */
@@ -151,31 +160,24 @@ export async function startOpenAIServer(o: OpenAIServerOptions): Promise<OpenAIS
     });
     const k = Math.max(p.echo && p.logprobs !== null ? p.logprobs : -1, p.promptLogprobs ?? -1);
     if (k > tb.vocabSize) throw new WireError(400, `logprobs ${k} is more than the vocabulary's ${tb.vocabSize} tokens`, p.promptLogprobs === k ? 'prompt_logprobs' : 'logprobs');
-    if (queue.running >= queue.limit && queue.waiting >= maxQueue)
-      throw new WireError(429, `model ${p.model} is busy: ${queue.waiting} requests waiting`, null, 'rate_limit_error', 'queue_full', { 'Retry-After': '1' });
-    const ac = new AbortController();
-    const abort = () => ac.abort(new Error('client went away'));
-    res.on('close', () => {
-      if (!res.writableFinished) abort();
-    });
-    live.add(abort);
+    const { signal, done } = admit(p.model, queue, res);
     try {
       const parts = await queue.run(async (): Promise<ChoiceParts[]> => {
-        const scores = k >= 0 ? await tb.score(prompts, k, ac.signal) : null;
+        const scores = k >= 0 ? await tb.score(prompts, k, signal) : null;
         const gen = p.maxTokens > 0
           ? await Promise.all(prompts.map((ids) => tb.continue(ids, {
             maxTokens: p.maxTokens, temperature: p.temperature, topP: p.topP, topK: p.topK, seed: p.seed, stop: p.stop,
             topLogprobs: p.logprobs ?? undefined,
-          }, ac.signal)))
+          }, signal)))
           : null;
         return prompts.map((ids, i) => ({ prompt: ids, score: scores?.[i] ?? null, completion: gen?.[i] ?? null }));
-      }, ac.signal).catch((e) => {
+      }, signal).catch((e) => {
         throw clientFault(e) ?? e;
       });
       stats.completions++;
       sendJson(res, 200, textCompletionObject(newCompletionId(), Math.floor(Date.now() / 1000), p, tb, parts));
     } finally {
-      live.delete(abort);
+      done();
     }
   }
 
