@@ -6,47 +6,24 @@
 // server without prompt log-probabilities is refused with one message and nothing written.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as torch from '../../src/torch/index.js';
 import { ByteTokenizer } from '../../src/lm/tokenizer.js';
 import { CausalLM } from '../../src/lm/model.js';
 import { saveLm } from '../../src/lm/checkpoint.js';
 import { loadSafetensors } from '../../src/io/index.js';
+import { distillAsync, serveFolder } from '../helpers/cli_child.js';
 
-const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'distill-gkd-remote-'));
 const at = (...p: string[]) => join(work, ...p);
-const env = { ...process.env, NO_COLOR: '1' };
 
-/** The CLI as a child process, awaited (the test's own HTTP server keeps answering meanwhile). */
-function distill(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const p = spawn(process.execPath, [CLI, ...args], { cwd: work, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '', stderr = '';
-  p.stdout!.on('data', (d) => (stdout += d));
-  p.stderr!.on('data', (d) => (stderr += d));
-  return new Promise((ok) => p.on('close', (status) => ok({ status, stdout, stderr })));
-}
-
-/** `distill serve <folder>`; resolves with the base URL it prints first. */
-function serve(folder: string): Promise<{ url: string; proc: ChildProcess }> {
-  const proc = spawn(process.execPath, [CLI, 'serve', folder], { cwd: work, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '', err = '';
-  proc.stderr!.on('data', (d) => (err += d));
-  return new Promise((ok, fail) => {
-    proc.stdout!.on('data', (d) => {
-      out += d;
-      const url = /^(http:\/\/\S+)\n/.exec(out)?.[1];
-      if (url) ok({ url, proc });
-    });
-    proc.on('exit', (code) => fail(new Error(`serve exited (${code}): ${err}`)));
-  });
-}
+const distill = (args: string[]) => distillAsync(work, args);
+const serve = (folder: string) => serveFolder(work, folder);
 
 const tok = new ByteTokenizer();
 const cfg = (dim: number, layers: number) => ({ vocabSize: tok.vocabSize, dim, nLayers: layers, nHeads: 2, nKvHeads: 2, hiddenDim: 2 * dim, maxSeqLen: 192 });

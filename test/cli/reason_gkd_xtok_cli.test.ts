@@ -8,39 +8,22 @@
 // --teacher-tokenizer same refuses the pair with one message, nothing written.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadSafetensors } from '../../src/io/index.js';
 import { realTokenizerDir } from '../helpers/real_tokenizers.js';
+import { distillAsync, serveFolder } from '../helpers/cli_child.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'distill-gkd-xtok-'));
 const at = (...p: string[]) => join(work, ...p);
 const env = { ...process.env, NO_COLOR: '1' };
 const distillSync = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { cwd: work, env, encoding: 'utf8', timeout: 300_000 });
-function distill(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const p = spawn(process.execPath, [CLI, ...args], { cwd: work, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '', stderr = '';
-  p.stdout!.on('data', (d) => (stdout += d));
-  p.stderr!.on('data', (d) => (stderr += d));
-  return new Promise((ok) => p.on('close', (status) => ok({ status, stdout, stderr })));
-}
-function serve(folder: string): Promise<{ url: string; proc: ChildProcess }> {
-  const proc = spawn(process.execPath, [CLI, 'serve', folder], { cwd: work, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '', err = '';
-  proc.stderr!.on('data', (d) => (err += d));
-  return new Promise((ok, fail) => {
-    proc.stdout!.on('data', (d) => {
-      out += d;
-      const url = /^(http:\/\/\S+)\n/.exec(out)?.[1];
-      if (url) ok({ url, proc });
-    });
-    proc.on('exit', (code) => fail(new Error(`serve exited (${code}): ${err}`)));
-  });
-}
+const distill = (args: string[]) => distillAsync(work, args);
+const serve = (folder: string) => serveFolder(work, folder);
 const weights = (dir: string) => Object.fromEntries(Object.entries(loadSafetensors(join(dir, 'model.safetensors')).tensors).map(([n, t]) => [n, Float32Array.from(t.toDtype('float32').dataSync() as Float32Array)]));
 
 for (const [arch, tok, out] of [['qwen3', 'qwen3', 'student'], ['llama', 'llama3', 'teacher']]) {
