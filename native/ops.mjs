@@ -34,6 +34,15 @@ export const ops = [
   ['isGradEnabled', '', 'b', 'at::GradMode::is_enabled()', 'n'],
   ['setGradEnabled', 'b enabled', 'void', 'at::GradMode::set_enabled(enabled)', 'n'],
   ['manualSeed', 'i seed', 'void', 'distill::manual_seed(seed)', 'n'],
+  // Autocast (mixed precision) for one device, 'cpu' or 'cuda': libtorch's thread-local
+  // at::autocast state, the one torch.autocast sets (src/torch/autocast.ts scopes it).
+  ['autocastSetEnabled', "b on, s device='cpu'", 'void', 'distill::autocast_set_enabled(device, on)', 'n'],
+  ['autocastIsEnabled', "s device='cpu'", 'b', 'distill::autocast_is_enabled(device)', 'n'],
+  ['autocastSetDtype', "dt dtype, s device='cpu'", 'void', 'distill::autocast_set_dtype(device, dtype)', 'n'],
+  ['autocastGetDtype', "s device='cpu'", 'i', 'static_cast<int64_t>(distill::autocast_get_dtype(device))', 'n'],
+  ['autocastIncrementNesting', '', 'i', 'at::autocast::increment_nesting()', 'n'],
+  ['autocastDecrementNesting', '', 'i', 'at::autocast::decrement_nesting()', 'n'],
+  ['autocastClearCache', '', 'void', 'at::autocast::clear_cache()', 'n'],
   ['getRngState', '', 'T', 'distill::get_rng_state()', 'n'],
   ['setRngState', 'T state', 'void', 'distill::set_rng_state(state)', 'n'],
   ['getNumThreads', '', 'i', 'at::get_num_threads()', 'n'],

@@ -100,6 +100,57 @@ static Napi::Value op_manualSeed(const Napi::CallbackInfo& info) {
   OP_END
 }
 
+static Napi::Value op_autocastSetEnabled(const Napi::CallbackInfo& info) {
+  OP_BEGIN("autocastSetEnabled", "on", "device")
+    const bool on = arg::boolean(info, 0);
+    const std::string device = arg::str(info, 1);
+    distill::autocast_set_enabled(device, on); return info.Env().Undefined();
+  OP_END
+}
+
+static Napi::Value op_autocastIsEnabled(const Napi::CallbackInfo& info) {
+  OP_BEGIN("autocastIsEnabled", "device")
+    const std::string device = arg::str(info, 0);
+    return Napi::Boolean::New(info.Env(), distill::autocast_is_enabled(device));
+  OP_END
+}
+
+static Napi::Value op_autocastSetDtype(const Napi::CallbackInfo& info) {
+  OP_BEGIN("autocastSetDtype", "dtype", "device")
+    const at::ScalarType dtype = arg::dtype(info, 0);
+    const std::string device = arg::str(info, 1);
+    distill::autocast_set_dtype(device, dtype); return info.Env().Undefined();
+  OP_END
+}
+
+static Napi::Value op_autocastGetDtype(const Napi::CallbackInfo& info) {
+  OP_BEGIN("autocastGetDtype", "device")
+    const std::string device = arg::str(info, 0);
+    return Napi::Number::New(info.Env(), static_cast<double>(static_cast<int64_t>(distill::autocast_get_dtype(device))));
+  OP_END
+}
+
+static Napi::Value op_autocastIncrementNesting(const Napi::CallbackInfo& info) {
+  OP_BEGIN("autocastIncrementNesting")
+
+    return Napi::Number::New(info.Env(), static_cast<double>(at::autocast::increment_nesting()));
+  OP_END
+}
+
+static Napi::Value op_autocastDecrementNesting(const Napi::CallbackInfo& info) {
+  OP_BEGIN("autocastDecrementNesting")
+
+    return Napi::Number::New(info.Env(), static_cast<double>(at::autocast::decrement_nesting()));
+  OP_END
+}
+
+static Napi::Value op_autocastClearCache(const Napi::CallbackInfo& info) {
+  OP_BEGIN("autocastClearCache")
+
+    at::autocast::clear_cache(); return info.Env().Undefined();
+  OP_END
+}
+
 static Napi::Value op_getRngState(const Napi::CallbackInfo& info) {
   OP_BEGIN("getRngState")
 
@@ -1370,6 +1421,13 @@ void register_ops(Napi::Env env, Napi::Object exports) {
   exports.Set("isGradEnabled", Napi::Function::New(env, op_isGradEnabled, "isGradEnabled"));
   exports.Set("setGradEnabled", Napi::Function::New(env, op_setGradEnabled, "setGradEnabled"));
   exports.Set("manualSeed", Napi::Function::New(env, op_manualSeed, "manualSeed"));
+  exports.Set("autocastSetEnabled", Napi::Function::New(env, op_autocastSetEnabled, "autocastSetEnabled"));
+  exports.Set("autocastIsEnabled", Napi::Function::New(env, op_autocastIsEnabled, "autocastIsEnabled"));
+  exports.Set("autocastSetDtype", Napi::Function::New(env, op_autocastSetDtype, "autocastSetDtype"));
+  exports.Set("autocastGetDtype", Napi::Function::New(env, op_autocastGetDtype, "autocastGetDtype"));
+  exports.Set("autocastIncrementNesting", Napi::Function::New(env, op_autocastIncrementNesting, "autocastIncrementNesting"));
+  exports.Set("autocastDecrementNesting", Napi::Function::New(env, op_autocastDecrementNesting, "autocastDecrementNesting"));
+  exports.Set("autocastClearCache", Napi::Function::New(env, op_autocastClearCache, "autocastClearCache"));
   exports.Set("getRngState", Napi::Function::New(env, op_getRngState, "getRngState"));
   exports.Set("setRngState", Napi::Function::New(env, op_setRngState, "setRngState"));
   exports.Set("getNumThreads", Napi::Function::New(env, op_getNumThreads, "getNumThreads"));

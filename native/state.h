@@ -2,6 +2,7 @@
 // pull in: libtorch's default CPU generator, and the name of a tensor's autograd node.
 #pragma once
 #include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
 #include <string>
 
 namespace distill {
@@ -14,5 +15,12 @@ void set_rng_state(const at::Tensor& state);
 
 // The name of the autograd node that made `t` (e.g. "AddBackward0"); nullopt for a leaf.
 c10::optional<std::string> grad_fn_name(const at::Tensor& t);
+
+// Autocast state per device ("cpu" or "cuda"; anything else is an error naming both):
+// libtorch keeps one enabled flag and one lower-precision dtype per device, thread-local.
+void autocast_set_enabled(const std::string& device, bool on);
+bool autocast_is_enabled(const std::string& device);
+void autocast_set_dtype(const std::string& device, at::ScalarType dtype);
+at::ScalarType autocast_get_dtype(const std::string& device);
 
 }  // namespace distill

@@ -6,6 +6,7 @@ export { tidy, tidyAsync, scope, scopeAsync, keep, scopeDepth } from './scope.js
 export * from './creation.js';
 export { fromBytes } from './bytes.js';
 export * from './autograd.js';
+export * from './autocast.js';
 export * from './runtime.js';
 export { ProcessGroup, distOptionsFromEnv, DEFAULT_MASTER_PORT, DEFAULT_DIST_TIMEOUT_MS, type ProcessGroupOptions } from './dist.js';
 export {
