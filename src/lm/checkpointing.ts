@@ -7,6 +7,10 @@
 // Forward hooks on the blocks then run twice, the first time on outputs without a graph:
 // a feature-KD loss that reads block outputs through hooks needs checkpointing off.
 //
+// Under autocast (mixed precision) the forward and every recomputation run in the autocast
+// state of the call, and every backward pass outside it, as torch.utils.checkpoint does
+// (its recomputation re-enters the forward's autocast state; backward is not autocast).
+//
 // The head gets the final hidden states as a leaf, so it may compute its loss however it
 // likes (full logits, a chunked loss) and call backward itself; its gradient on that leaf
 // is then sent back through the norm, the blocks and the embedding.
@@ -53,12 +57,13 @@ function plain<R>(model: CausalLM, ids: Tensor, head: (hidden: Tensor) => R, o: 
   const leaf = h.detach().requiresGrad_();
   const r = head(leaf);
   const g = leafGrad(leaf);
-  if (h.requiresGrad) h.backward(g); // false only when every parameter below the head is frozen
+  if (h.requiresGrad) torch.noAutocast(() => h.backward(g)); // false only when every parameter below the head is frozen
   return r;
 }
 
 function checkpointed<R>(model: CausalLM, ids: Tensor, head: (hidden: Tensor) => R, o: ForwardOptions): R {
   const { cos, sin, mask } = model.blockInputs(ids, undefined, o);
+  const amp = torch.autocastState(); // the recomputation runs in the forward's autocast state
   const blocks = [...model.layers];
   // Forward without a graph. Each block's input is kept (it is the only thing the
   // recomputation needs), with the RNG state it started from: a block that draws random
@@ -73,12 +78,15 @@ function checkpointed<R>(model: CausalLM, ids: Tensor, head: (hidden: Tensor) =>
     x = torch.noGrad(() => torch.tidy(() => block.call(x, cos, sin, mask, null, i)));
   });
   const after = torch.getRngState();
+  // Autocast caches the bfloat16 casts of weights for its scope; those made under noGrad have
+  // no graph, and a recomputation that reused them would leave the weights without gradients.
+  if (amp.enabled) torch.clearAutocastCache();
   // Final norm with a graph from a leaf, so its gradient lands on the last block's output.
   const xLeaf = x.detach().requiresGrad_();
   const h = model.norm.call(xLeaf); // (B, T, d)
   const leaf = h.detach().requiresGrad_();
   const r = head(leaf);
-  h.backward(leafGrad(leaf));
+  torch.noAutocast(() => h.backward(leafGrad(leaf)));
   let g = leafGrad(xLeaf); // dLoss/d(output of block L−1)
   // Reverse pass: recompute block i from a detached copy of its input, backprop the
   // upstream gradient through it, and carry dLoss/d(input i) to block i − 1. One block's
@@ -88,7 +96,8 @@ function checkpointed<R>(model: CausalLM, ids: Tensor, head: (hidden: Tensor) =>
     g = torch.tidy(() => {
       torch.setRngState(rng[i]);
       const xi = inputs[i].detach().requiresGrad_();
-      blocks[i].call(xi, cos, sin, mask, null, i).backward(up);
+      const y = torch.withAutocastState(amp, () => blocks[i].call(xi, cos, sin, mask, null, i));
+      torch.noAutocast(() => y.backward(up));
       return leafGrad(xi);
     });
     up.dispose();
@@ -96,6 +105,6 @@ function checkpointed<R>(model: CausalLM, ids: Tensor, head: (hidden: Tensor) =>
   }
   torch.setRngState(after); // the generator continues as if the blocks ran once
   // The embedding last (skipped when it is frozen, e.g. under LoRA: nothing to backpropagate into).
-  if (model.embed_tokens.weight.requiresGrad) model.embed_tokens.call(ids).backward(g);
+  if (model.embed_tokens.weight.requiresGrad) torch.noAutocast(() => model.embed_tokens.call(ids).backward(g));
   return r;
 }

@@ -24,6 +24,12 @@
 // gradient flows through the view into h.grad, and for any other graph (a model's
 // output) it runs that graph's backward once.
 //
+// Mixed precision: under autocast (or with a bfloat16 head weight) the head's matmuls run in
+// that low precision, as PyTorch's autocast linear does, and everything else in float32:
+// each chunk's logits are upcast before the loss (HF's `logits.float()`), g is cast down for
+// the two gradient products, dL/dW is accumulated in the weight's dtype (float32 master
+// weights), and dL/dh returns in the hidden states' dtype. Backward passes run outside autocast.
+//
 // Only the rows that carry a loss (target ≠ −100, or a teacher row) go through the
 // head at all: prompt tokens cost nothing, and their hidden gradient is 0.
 import * as torch from '../torch/index.js';
@@ -162,8 +168,11 @@ export function chunkedLmLoss(hidden: Tensor, weight: Tensor, target: Tensor, o:
   let ceSum = 0;
   let kdSum = 0; // Σ over KD rows of the divergence × T² (not yet divided by nKd)
   const gradRows: Tensor[] = []; // dL/dh for the `needed` rows, chunk by chunk
+  // The head's compute dtype: autocast's when it is on, else the weight's own (float32 normally).
+  const amp = torch.autocastState();
+  const cd = amp.enabled && torch.isFloating(weight.dtype) ? amp.dtype : weight.dtype;
   const run = () => {
-    const W = weight.detach(); // (V, d)
+    const W = as(weight.detach(), cd); // (V, d), cast once for all chunks
     const Wt = W.transpose(0, 1); // (d, V)
     // A leaf weight accumulates in place into its .grad; another graph gets its gradient at the end.
     // Made by the first chunk's product when there is none yet (no zero-filled pass).
@@ -172,27 +181,30 @@ export function chunkedLmLoss(hidden: Tensor, weight: Tensor, target: Tensor, o:
     for (let start = 0, c = 0; start < needed.length; start += chunk, c++) {
       const rowsC = needed.slice(start, start + chunk);
       const parts = torch.tidy(() => {
-        const h = pick(hidden.detach(), rowsC); // (n, d)
-        const logits = torch.noGrad(() => h.mm(Wt)); // (n, V)
-        const { g, ce, kd } = !teacher ? crossEntropyByHand(logits, rowsC)
+        const h = as(pick(hidden.detach(), rowsC), cd); // (n, d)
+        const logits = torch.noGrad(() => float32(h.mm(Wt))); // (n, V), float32 for the loss
+        const { g: g32, ce, kd } = !teacher ? crossEntropyByHand(logits, rowsC)
           : !isTopk(teacher) && !o.divergence ? forwardKlByHand(logits, teacher, rowsC)
           : viaAutograd(logits, c, rowsC);
-        if (!g) return { ce, kd, dh: null };
+        if (!g32) return { ce, kd, dh: null };
+        const g = as(g32, cd); // (n, V) in the matmuls' dtype
+        if (g !== g32) g32.dispose();
         if (weight.requiresGrad) {
-          if (gradW) gradW.addmm_(g.transpose(0, 1), h); // (V, d) += gᵀ·h_c, in place
+          if (gradW && gradW.dtype === cd) gradW.addmm_(g.transpose(0, 1), h); // (V, d) += gᵀ·h_c, in place
+          else if (gradW) gradW.add_(g.transpose(0, 1).mm(h)); // a low-precision product into the float32 master's gradient
           else {
-            gradW = torch.keep(g.transpose(0, 1).mm(h)); // (V, d)
+            gradW = torch.keep(as(g.transpose(0, 1).mm(h), weight.dtype)); // (V, d)
             if (weight.isLeaf) weight.grad = gradW;
           }
         }
-        return { ce, kd, dh: hidden.requiresGrad ? g.mm(W) : null }; // (n, d)
+        return { ce, kd, dh: hidden.requiresGrad ? as(g.mm(W), hidden.dtype) : null }; // (n, d)
       });
       ceSum += parts.ce;
       kdSum += parts.kd;
       if (parts.dh) gradRows.push(parts.dh);
       else if (wantGrad && hidden.requiresGrad) gradRows.push(onDevice(torch.zeros([rowsC.length, hidden.shape[1]], hidden.dtype), dev));
     }
-    if (gradW && !weight.isLeaf) weight.backward(gradW);
+    if (gradW && !weight.isLeaf) torch.noAutocast(() => weight.backward(gradW!));
     gradW?.dispose(); // the handle only: a leaf's .grad keeps the storage
     if (wantGrad && hidden.requiresGrad && needed.length > 0) {
       torch.tidy(() => {
@@ -200,7 +212,7 @@ export function chunkedLmLoss(hidden: Tensor, weight: Tensor, target: Tensor, o:
         const full = needed.length === N
           ? dh
           : torch.zerosLike(hidden.detach()).scatter(0, index(needed).unsqueeze(1).expand([needed.length, hidden.shape[1]]), dh); // (N, d)
-        hidden.backward(full);
+        torch.noAutocast(() => hidden.backward(full));
       });
     }
   };
@@ -235,7 +247,7 @@ export function chunkedLmLoss(hidden: Tensor, weight: Tensor, target: Tensor, o:
     const ce = -logp.gather(1, tgtC).sum().item();
     const lq = T === 1 ? logp : logSoftAt(logits, T); // (n, V) log softmax(s/T)
     logits.dispose();
-    const teacherLogits = pick(t.hidden.detach(), rowsC).mm(t.weight.detach().transpose(0, 1)); // (n, V)
+    const teacherLogits = float32(pick(t.hidden.detach(), rowsC).mm(t.weight.detach().transpose(0, 1))); // (n, V)
     const lp = logSoftAt(teacherLogits, T); // (n, V) log p_teacher^T
     teacherLogits.dispose();
     const pt = lp.exp();
@@ -270,7 +282,7 @@ export function chunkedLmLoss(hidden: Tensor, weight: Tensor, target: Tensor, o:
     if (wantGrad) logits.requiresGrad_();
     const { loss, ce, kd } = torch.enableGrad(() => chunkLoss(logits, c, rowsC));
     if (!wantGrad || !loss) return { g: null, ce, kd };
-    loss.backward(onDevice(torch.full([], scale, logits.dtype), dev));
+    torch.noAutocast(() => loss.backward(onDevice(torch.full([], scale, logits.dtype), dev)));
     return { g: logits.grad!, ce, kd }; // (n, V)
   };
 
@@ -305,7 +317,7 @@ export function chunkedLmLoss(hidden: Tensor, weight: Tensor, target: Tensor, o:
    * teacher's logits. With a live teacher the head's rows are exactly the valid tokens.
    */
   const liveShare = (logits: Tensor, t: LiveTeacher, rowsC: number[]): Tensor => {
-    const teacherLogits = torch.noGrad(() => pick(t.hidden.detach(), rowsC).mm(t.weight.detach().transpose(0, 1) /* a view, no copy */)); // (n, V)
+    const teacherLogits = torch.noGrad(() => float32(pick(t.hidden.detach(), rowsC).mm(t.weight.detach().transpose(0, 1) /* a view, no copy */))); // (n, V)
     const sT = T === 1 ? logits : logits.div(T);
     const tT = T === 1 ? teacherLogits : teacherLogits.div(T);
     if (o.divergence) return o.divergence(sT, tT).mul(T * T * logits.shape[0]);
@@ -373,6 +385,19 @@ function logSoftAt(z: Tensor, T: number): Tensor {
   const out = zT.logSoftmax(-1);
   zT.dispose();
   return out;
+}
+
+/** `t` in dtype `d`: itself when it already is, else a cast copy. */
+function as(t: Tensor, d: torch.DType): Tensor {
+  return t.dtype === d ? t : t.toDtype(d);
+}
+
+/** float32 logits for the loss math, freeing a low-precision product once upcast. */
+function float32(t: Tensor): Tensor {
+  if (t.dtype === 'float32') return t;
+  const f = t.toDtype('float32');
+  t.dispose();
+  return f;
 }
 
 /** A tensor made on the CPU, moved to `device` when that is elsewhere. */

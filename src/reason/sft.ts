@@ -12,6 +12,11 @@
 //   pack           a step's examples share rows of `maxLen` positions (lm/pack.ts), positions
 //                  restarting per document and attention kept inside it: the same loss and
 //                  gradients as the unpacked batch, with less padding.
+// and one changes the arithmetic:
+//   precision      'bf16' runs the forward under torch.autocast('bfloat16') (PyTorch's mixed
+//                  precision: matmuls and linears in bfloat16, the rest in float32) with float32
+//                  master weights and optimizer state; the logits are upcast to float32 before the
+//                  loss, as Hugging Face does (`logits.float()`), and backward runs outside the scope.
 import * as torch from '../torch/index.js';
 import { AdamW, warmupCosine } from '../optim/index.js';
 import { disposeLmBatch, makeBatch, type CausalLM, type LmBatch, type LmExample } from '../lm/index.js';
@@ -22,6 +27,8 @@ import { packExamples } from '../lm/pack.js';
 import { Trainer, checkpointHasRecipe, type LossOutput } from '../train/index.js';
 import { tokenKdLoss } from '../kd/index.js';
 import { permutation } from '../data/index.js';
+import { readCheckpointInfo } from '../io/index.js';
+import { existsSync } from 'node:fs';
 
 export { checkpointHasRecipe };
 
@@ -68,7 +75,40 @@ export interface LmTrainOptions {
   pack?: boolean;
   /** Data parallel: each rank trains on its slice of every step's batchSize·worldSize examples. */
   dist?: torch.ProcessGroup;
+  /**
+   * 'fp32' (default) or 'bf16': the forward under bfloat16 autocast, float32 master weights and
+   * optimizer state. Recorded in the checkpoint's recipe; resuming with the other one is refused.
+   */
+  precision?: Precision;
   onStep?: (s: LmStepInfo) => void;
+}
+
+export type Precision = 'fp32' | 'bf16';
+export const PRECISIONS: readonly Precision[] = ['fp32', 'bf16'];
+
+/** Runs `fn` in the precision's autocast state: bf16 = torch.autocast('bfloat16'), fp32 = as it is. */
+export function withPrecision<T>(precision: Precision, fn: () => T): T {
+  return precision === 'bf16' ? torch.autocast('bfloat16', fn) : fn();
+}
+
+/** Logits for a loss: float32 (a bf16 forward's logits upcast, as Hugging Face's `logits.float()`). */
+const float32 = (t: torch.Tensor) => (t.dtype === 'float32' ? t : t.toDtype('float32'));
+
+/** The precision a checkpoint's recipe records (absent = 'fp32', what every older run used). */
+export function checkpointPrecision(path: string): Precision {
+  return ((readCheckpointInfo(path).extra.recipe ?? {}) as { precision?: Precision }).precision ?? 'fp32';
+}
+
+/** A resume in another precision would continue float32 training in bf16 (or back): one error naming both. */
+function refuseOtherPrecision(path: string | undefined, precision: Precision): void {
+  if (!path || !existsSync(path)) return;
+  let was: Precision;
+  try {
+    was = checkpointPrecision(path);
+  } catch {
+    return; // an unreadable checkpoint is the Trainer's to report
+  }
+  if (was !== precision) throw new torch.ConfigError(`${path} was written by a run with precision ${was}, but this run asks for precision ${precision}; rerun with --precision ${was} to resume it, or delete it to start anew`);
 }
 
 export interface LmStepInfo {
@@ -111,6 +151,60 @@ export function groupedBatchAt(lengths: readonly number[], bs: number, seed: num
   return batches[permutation(perEpoch, seed, epoch, 1)[step % perEpoch]];
 }
 
+export interface LmLossOptions {
+  alpha: number;
+  T: number;
+  /** The micro-batch's weight in the step's mean (LossOutput.weight). */
+  weight: number;
+  precision?: Precision;
+  chunkedLoss?: boolean;
+  chunkSize?: number;
+  checkpointing?: boolean;
+}
+
+/**
+ * One micro-batch's loss as the Trainer takes it (train/trainer.ts's computeLoss): either the
+ * loss tensor (the Trainer runs `loss.mul(weight).backward()`), or, with the chunked loss or
+ * checkpointing, a LossOutput whose `backward(scale)` runs the forward and the reverse pass
+ * together. `stats` holds CE and KL once the loss exists (after `backward` in the second case).
+ */
+export function lmBatchLoss(model: CausalLM, batch: LmBatch, o: LmLossOptions): LossOutput & { stats: { ce: number; kl: number | null } } {
+  const { alpha, T, weight } = o;
+  const amp = <R>(fn: () => R): R => withPrecision(o.precision ?? 'fp32', fn);
+  const fo = { positions: batch.positions, segments: batch.segments };
+  const teacher = alpha < 1 ? batch.teacher : null;
+  const stats: { ce: number; kl: number | null } = { ce: NaN, kl: null };
+  if (!o.chunkedLoss && !o.checkpointing) {
+    const logits = float32(amp(() => model.call(batch.input, undefined, fo))); // (B, T, V)
+    const parts = tokenKdLoss(logits, batch.target, teacher, { alpha, T });
+    stats.ce = parts.ce;
+    stats.kl = parts.kl;
+    return { loss: parts.loss, weight, stats };
+  }
+  // Blocks (checkpointed or not), then the head's loss, each with its own reverse pass: the
+  // head leaves dLoss/dhidden in hidden.grad and forwardBackward carries it through the blocks.
+  const out: LossOutput & { stats: typeof stats } = {
+    loss: torch.tensor(Float32Array.of(NaN), { shape: [] }),
+    weight,
+    stats,
+    backward: (scale) => {
+      // Under bf16 the whole pass runs in the autocast scope; forwardBackward and the chunked
+      // loss run their backward passes outside it and recompute blocks inside it.
+      const value = amp(() => forwardBackward(model, batch.input, (hidden) => { // (B, T, d), a leaf
+        const d = hidden.shape[2];
+        if (o.chunkedLoss) return chunkedLmLoss(hidden.view([-1, d]), model.headWeight, batch.target.reshape([-1]), { alpha, T, teacher: teacher ?? undefined, scale, chunkSize: o.chunkSize });
+        const parts = tokenKdLoss(float32(model.head(hidden)), batch.target, teacher, { alpha, T }); // logits (B, T, V)
+        torch.noAutocast(() => parts.loss.mul(scale).backward());
+        return { loss: parts.loss.item(), ce: parts.ce, kl: parts.kl };
+      }, { ...fo, checkpointing: o.checkpointing }));
+      stats.ce = value.ce;
+      stats.kl = value.kl;
+      out.loss = torch.tensor(Float32Array.of(value.loss), { shape: [] });
+    },
+  };
+  return out;
+}
+
 /** Trains `o.model` for `o.steps` steps of one batch each; resumes from `o.checkpoint` when it exists. */
 export function trainLm(o: LmTrainOptions): { step: number; last: LmStepInfo | null } {
   const { model, examples, dist } = o;
@@ -122,10 +216,15 @@ export function trainLm(o: LmTrainOptions): { step: number; last: LmStepInfo | n
   const T = o.T ?? 1;
   const seed = o.seed ?? 0;
   const maxLen = o.maxLen ?? model.cfg.maxSeqLen - 1;
+  const precision = o.precision ?? 'fp32';
+  if (!PRECISIONS.includes(precision)) throw new torch.ConfigError(`trainLm: precision must be one of ${PRECISIONS.join(', ')}, got '${String(precision)}'`);
+  refuseOtherPrecision(o.checkpoint, precision);
   if (o.lora && !loraConfigOf(model)) applyLora(model, o.lora, seed);
   // A LoRA model's settings (defaults filled in) join the recipe, so a resume with other LoRA settings is refused.
   const lora = loraConfigOf(model);
-  const recipe = lora ? { ...(o.recipe ?? {}), lora } : o.recipe;
+  // So does a bf16 precision (fp32 stays unrecorded, so older recipes compare equal).
+  const recipe0 = precision === 'bf16' ? { ...(o.recipe ?? {}), precision } : o.recipe;
+  const recipe = lora ? { ...(recipe0 ?? {}), lora } : recipe0;
   // The chunked loss multiplies by the head's weight itself, so an adapter on lm_head would be left out.
   if (o.chunkedLoss && lora?.targets.includes('lm_head')) throw new torch.ConfigError('the chunked loss computes the LM head from its weight and cannot include a LoRA adapter on lm_head; leave lm_head out of the LoRA targets, or turn the chunked loss off (--no-chunked-loss)');
   // Only what trains: with LoRA (lm/lora.ts) the frozen base stays out, the adapters go in
@@ -138,7 +237,6 @@ export function trainLm(o: LmTrainOptions): { step: number; last: LmStepInfo | n
   // A step takes bs·world examples; rank r trains on its slice (the same order as one process with bs·world).
   const global = bs * world;
   const perEpoch = Math.max(1, Math.floor(examples.length / global));
-  const ownRun = o.chunkedLoss || o.checkpointing;
   let last: LmStepInfo | null = null;
   let kl: number | null = null;
   let ce = NaN;
@@ -160,34 +258,14 @@ export function trainLm(o: LmTrainOptions): { step: number; last: LmStepInfo | n
       },
       computeLoss: (batch) => {
         tokens = batch.tokens;
-        const fo = { positions: batch.positions, segments: batch.segments };
-        const teacher = alpha < 1 ? batch.teacher : null;
         // The loss is already the mean over the batch's completion tokens: weight 1 per step. Data
         // parallel: each rank's mean weighs by its token count, so the step is the mean over every
         // rank's tokens, as one process with the whole batch computes it.
         const weight = world > 1 ? batch.tokens : 1;
-        if (!ownRun) {
-          const parts = tokenKdLoss(model.call(batch.input, undefined, fo), batch.target, teacher, { alpha, T }); // logits (B, T, V)
-          ({ ce, kl } = parts);
-          return { loss: parts.loss, weight };
-        }
-        // Blocks (checkpointed or not), then the head's loss, each with its own reverse pass: the
-        // head leaves dLoss/dhidden in hidden.grad and forwardBackward carries it through the blocks.
-        const out: LossOutput = {
-          loss: torch.tensor(Float32Array.of(NaN), { shape: [] }),
-          weight,
-          backward: (scale) => {
-            const value = forwardBackward(model, batch.input, (hidden) => { // (B, T, d), a leaf
-              const d = hidden.shape[2];
-              if (o.chunkedLoss) return chunkedLmLoss(hidden.view([-1, d]), model.headWeight, batch.target.reshape([-1]), { alpha, T, teacher: teacher ?? undefined, scale, chunkSize: o.chunkSize });
-              const parts = tokenKdLoss(model.head(hidden), batch.target, teacher, { alpha, T }); // logits (B, T, V)
-              parts.loss.mul(scale).backward();
-              return { loss: parts.loss.item(), ce: parts.ce, kl: parts.kl };
-            }, { ...fo, checkpointing: o.checkpointing });
-            ({ ce, kl } = value);
-            out.loss = torch.tensor(Float32Array.of(value.loss), { shape: [] });
-          },
-        };
+        const out = lmBatchLoss(model, batch, { alpha, T, weight, precision, chunkedLoss: o.chunkedLoss, chunkSize: o.chunkSize, checkpointing: o.checkpointing });
+        const backward = out.backward;
+        if (backward) out.backward = (scale) => { backward(scale); ({ ce, kl } = out.stats); }; // the loss exists after its backward
+        else ({ ce, kl } = out.stats);
         return out;
       },
       epochs: Math.ceil(o.steps / perEpoch),

@@ -66,9 +66,18 @@ export function autocast<T>(dtype: AutocastDType, fn: () => T, o: AutocastOption
  * when it recomputes a block: the same autocast state as the forward it repeats).
  */
 export function withAutocastState<T>(s: AutocastState, fn: () => T, device: AutocastDevice = 'cpu'): T {
+  const now = autocastState(device);
+  if (now.enabled === s.enabled && (!s.enabled || now.dtype === s.dtype)) return fn();
   if (!s.enabled) return autocast('bfloat16', fn, { enabled: false, device });
   return autocast(s.dtype as AutocastDType, fn, { device });
 }
 
 /** Runs `fn` with CPU autocast off (a backward pass, a loss kept in float32), restoring the state after. */
 export const noAutocast = <T>(fn: () => T): T => (isAutocastEnabled() ? autocast('bfloat16', fn, { enabled: false }) : fn());
+
+/**
+ * Drops the cached low-precision casts of weights (PyTorch's torch.clear_autocast_cache()).
+ * Casts made under noGrad are cached without a graph: a recomputation with grad in the same
+ * scope (activation checkpointing) must clear them first, or its weights get no gradient.
+ */
+export const clearAutocastCache = (): void => native.autocastClearCache();
