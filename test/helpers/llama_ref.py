@@ -61,8 +61,10 @@ def hf_logits(sd, cfg, ids, lora=None):
     hd = cfg.get("head_dim") or d // H
     eps = cfg["rms_norm_eps"]
     inv = inv_freq(cfg, hd)
-    # LlamaRotaryEmbedding.forward: freqs = inv_freq @ positions (float32), emb = cat(freqs, freqs)
-    freqs = (inv[:, None] @ torch.arange(T).float()[None, :]).transpose(0, 1)
+    # LlamaRotaryEmbedding.forward: freqs = inv_freq @ positions (float32), emb = cat(freqs, freqs);
+    # HF computes it with autocast disabled, so it stays float32 under torch.autocast too.
+    with torch.autocast("cpu", enabled=False):
+        freqs = (inv[:, None] @ torch.arange(T).float()[None, :]).transpose(0, 1)
     emb = torch.cat((freqs, freqs), dim=-1)
     cos, sin = emb.cos(), emb.sin()
     x = F.embedding(ids, sd["model.embed_tokens.weight"])
