@@ -15,7 +15,8 @@ import { ByteTokenizer, tokenizerFromJSON } from '../lm/tokenizer.js';
 import { prunedStudent, studentExamples, type StudentKind } from '../reason/students.js';
 import { readProblemsFile } from '../reason/files.js';
 import { evaluateLm } from '../reason/evaluate.js';
-import { REASONING_DEFAULTS } from './reason_defaults.js';
+import { REASONING_DEFAULTS, DEFAULT_PRECISION } from './reason_defaults.js';
+import type { Precision } from '../reason/sft.js';
 import { isStudentFolder, loadTraces, trainedWith, trainStudent, ADAPTER_DIR, type StudentJob } from './reason_student.js';
 import { formatLoraConfig, parseLoraFlag, resolveLoraConfig } from '../lm/lora.js';
 import { makeReporter } from './progress.js';
@@ -73,6 +74,7 @@ export const CHUNKED_LOSS_MIN_VOCAB = 32_768;
 export async function runTrainStudent(o: Opts): Promise<number> {
   // On-policy distillation has its own runner (owner "gkd"), in one process.
   if (o.kind === 'gkd') {
+    if (o.precision === 'bf16') throw new torch.ConfigError('--precision bf16 is not supported with --kind gkd yet; drop --precision (gkd trains in fp32)');
     if ((torch.distOptionsFromEnv()?.worldSize ?? 1) > 1) throw new torch.ConfigError('--kind gkd does not run data parallel (--nproc / --world-size) yet; run it in one process');
     return (await import('./cmd_reason_gkd.js')).runReasonGkd(o);
   }
@@ -114,6 +116,7 @@ export async function runTrainStudent(o: Opts): Promise<number> {
     seed: num(o, 'seed', 0),
     threads: num(o, 'threads', 1),
     lora, chunkedLoss, checkpointing: !!o.checkpointing, pack: !!o.pack, maxSeqLen,
+    precision: (o.precision as Precision | undefined) ?? DEFAULT_PRECISION,
   };
   // Refuse bad data before any training: no kept trace, or KD traces without log-probabilities.
   const traces = loadTraces(tracesPath);

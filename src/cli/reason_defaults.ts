@@ -25,6 +25,13 @@ export const REASONING_DEFAULTS = {
   init: 'pruned' as 'pruned' | 'scratch',
 };
 
+/**
+ * `reason train-student --precision`'s default: fp32 (see docs/benchmarks.md, "Real-size
+ * training"). bf16 = the forward under bfloat16 autocast with float32 master weights.
+ */
+export const DEFAULT_PRECISION: 'fp32' | 'bf16' = 'fp32';
+export const PRECISION_WHY = 'measured on this CPU (docs/benchmarks.md, "Real-size training")';
+
 /** The recipe that made assets/reasoning-teacher (docs/results.md). */
 export const TEACHER_RECIPE = {
   config: { dim: 192, nLayers: 6, nHeads: 6, nKvHeads: 6, hiddenDim: 512, maxSeqLen: 384 },

@@ -16,7 +16,7 @@ import { formatLoraConfig, mergeLora, resolveLoraConfig, sameLoraConfig, type Lo
 import { saveLoraAdapter } from '../lm/peft.js';
 import { readCheckpointInfo } from '../io/index.js';
 import { studentExamples, type StudentKind } from '../reason/students.js';
-import { checkpointHasRecipe, trainLm } from '../reason/sft.js';
+import { checkpointHasRecipe, trainLm, type Precision } from '../reason/sft.js';
 import type { Trace } from '../reason/types.js';
 import { readTracesFile } from '../reason/files.js';
 import { mergeTraces } from '../reason/traces/trace_dir.js';
@@ -52,6 +52,8 @@ export interface StudentJob {
   pack?: boolean;
   /** Tokens per sequence (prompt + completion); default: the model's context. */
   maxSeqLen?: number;
+  /** 'bf16': the forward under bfloat16 autocast, float32 master weights (sft.ts); default fp32. */
+  precision?: Precision;
 }
 
 /** The adapter folder (PEFT layout) inside a LoRA student's output. */
@@ -69,6 +71,7 @@ export function jobRecipe(job: StudentJob, examples: number): Record<string, unk
     ...(job.checkpointing ? { checkpointing: true } : {}),
     ...(job.pack ? { pack: true } : {}),
     ...(job.maxSeqLen !== undefined ? { maxSeqLen: job.maxSeqLen } : {}),
+    ...(job.precision === 'bf16' ? { precision: 'bf16' } : {}),
   };
 }
 
@@ -102,7 +105,7 @@ export function trainStudent(job: StudentJob, onStep?: StudentProgress, dist?: t
       model, examples, steps: job.steps, batchSize: job.batchSize, groupByLength: job.groupByLength, lr: job.lr, seed: job.seed, padId: tok.eosId,
       alpha: recipe.alpha as number, T: job.T, checkpoint, checkpointEvery: 50, recipe: checkpointRecipe,
       maxLen: job.maxSeqLen !== undefined ? job.maxSeqLen - 1 : undefined,
-      lora: job.lora ?? null, chunkedLoss: job.chunkedLoss, checkpointing: job.checkpointing, pack: job.pack, dist,
+      lora: job.lora ?? null, chunkedLoss: job.chunkedLoss, checkpointing: job.checkpointing, pack: job.pack, dist, precision: job.precision,
       onStep: (s) => onStep?.(s.step, s.steps, s.loss),
     });
     if (!dist || dist.rank === 0) saveStudent(job, model, tok, recipe);

@@ -86,6 +86,29 @@ test('reason train-student: a pruned student with token-level KD, measured on a 
   assert.deepEqual(readFileSync(at('student', 'model.safetensors')), weights, 'the same options resume it');
 });
 
+test('reason train-student --precision bf16: trained in bf16 autocast, recorded; resuming it as fp32 is one clear error naming both', () => {
+  const args = ['reason', 'train-student', '--traces', TRACES, '--init', at('init'), '--kind', 'sft', '--steps', '3', '--batch-size', '4', '--out', at('bf16'), '--json'];
+  ok([...args, '--precision', 'bf16']);
+  assert.equal(JSON.parse(readFileSync(at('bf16', 'lm.json'), 'utf8')).info.precision, 'bf16');
+  const weights = readFileSync(at('bf16', 'model.safetensors'));
+  ok([...args.map((a) => (a === at('bf16') ? at('fp32') : a))]); // the default, fp32
+  assert.notDeepEqual(readFileSync(at('fp32', 'model.safetensors')), weights, 'bf16 computed something else than fp32');
+  assert.equal(JSON.parse(readFileSync(at('fp32', 'lm.json'), 'utf8')).info.precision, undefined);
+  // An interrupted bf16 run (its checkpoint, no student folder) resumed in fp32: refused, the checkpoint kept.
+  rmSync(at('bf16'), { recursive: true });
+  const ckpt = readFileSync(at('bf16.ckpt'));
+  const r = distill([...args, '--precision', 'fp32']);
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /bf16\.ckpt was written by a run with precision bf16, but this run asks for precision fp32; rerun with --precision bf16/);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.deepEqual(readFileSync(at('bf16.ckpt')), ckpt);
+  ok([...args, '--precision', 'bf16']);
+  assert.deepEqual(readFileSync(at('bf16', 'model.safetensors')), weights, 'resumed in bf16: the same weights');
+  const bad = distill([...args, '--precision', 'fp16']);
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /--precision must be fp32 or bf16, got 'fp16'/);
+});
+
 test('the reasoning demo\'s jobs (restartStale) delete a checkpoint of another recipe and train anew', () => {
   const init = JSON.parse(readFileSync(at('init', 'lm.json'), 'utf8'));
   const job: StudentJob = {
