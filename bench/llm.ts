@@ -3,7 +3,7 @@
 // LoRA and threads), in the same run.
 //
 //   npm run bench:llm -- [--json] [--quick] [--threads N=2] [--rounds N=3] [--steps N=2] [--warmup N=1]
-//                        [--parts sgemm,train,lora,chunked,precision] [--checkpointing] [--peer-no-mmap]
+//                        [--parts sgemm,train,lora,chunked,precision,train_bf16,lora_bf16] [--checkpointing] [--peer-no-mmap]
 //
 // - train: a full fine-tuning step of the SmolLM2-135M shape at sequence 512 (AdamW, CE on
 //   every token, full logits on both sides);
@@ -16,7 +16,12 @@
 //   measured in the same run (2048² float32 matmul, best of 10, same threads);
 // - precision: float32 against bfloat16 matmuls, ours and PyTorch's (the same libtorch
 //   kernels: OpenBLAS for float32, oneDNN for bfloat16), and PyTorch's LM training step
-//   in each dtype (ours cannot run bfloat16 weights yet: docs/benchmarks.md, Precision).
+//   in each dtype;
+// - train_bf16, lora_bf16: the train and lora steps in mixed precision on both sides, the
+//   forward under `torch.autocast('cpu', dtype=torch.bfloat16)` (ours: torch.autocast, as
+//   `--precision bf16` trains), float32 master weights and AdamW state, the logits upcast
+//   for the loss; with their speedup over the float32 step of the same side (when the train
+//   / lora part ran too) and peak RSS. (`--parts train_bf16,lora_bf16` runs just these.)
 //
 // Every timed side runs in its own child process (`--child`), one at a time: R rounds of
 // (ours, PyTorch), each process building its model, warming up and timing `steps` steps.
@@ -46,7 +51,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string' },
     steps: { type: 'string' },
     warmup: { type: 'string', default: '1' },
-    parts: { type: 'string', default: 'sgemm,train,lora,chunked,precision' },
+    parts: { type: 'string', default: 'sgemm,train,lora,chunked,precision,train_bf16,lora_bf16' },
     checkpointing: { type: 'boolean', default: false },
     'peer-no-mmap': { type: 'boolean', default: false },
     // child mode (one timed side; internal)
@@ -57,7 +62,7 @@ const { values: args } = parseArgs({
   },
 });
 if (args.help) {
-  console.log('npm run bench:llm -- [--json] [--quick] [--threads N=2] [--rounds N=3] [--steps N=2] [--warmup N=1] [--parts sgemm,train,lora,chunked,precision] [--checkpointing] [--peer-no-mmap]   (needs python3-torch)');
+  console.log('npm run bench:llm -- [--json] [--quick] [--threads N=2] [--rounds N=3] [--steps N=2] [--warmup N=1] [--parts sgemm,train,lora,chunked,precision,train_bf16,lora_bf16] [--checkpointing] [--peer-no-mmap]   (needs python3-torch)');
   process.exit(0);
 }
 
@@ -96,22 +101,27 @@ async function runChild(part: string, shapeName: ShapeName, seq: number, steps: 
   const ids = torch.keep(torch.randint(0, s.vocab, [1, seq]));
   const target = torch.keep(torch.randint(0, s.vocab, [seq]));
   let step: () => void;
-  if (part === 'train') {
+  // The _bf16 parts: the same step with its forward under bfloat16 autocast (float32 masters).
+  const bf16 = part.endsWith('_bf16');
+  const amp = <T>(fn: () => T): T => (bf16 ? torch.autocast('bfloat16', fn) : fn());
+  const base = bf16 ? part.slice(0, -'_bf16'.length) : part;
+  if (base === 'train') {
     const opt = new AdamW(model.parameters(), { lr: 1e-4, weightDecay: 0.01 });
     step = () => torch.tidy(() => {
       opt.zeroGrad();
-      const logits = model.call(ids); // (1, T, V): full logits, as the peer
+      const out = amp(() => model.call(ids)); // (1, T, V): full logits, as the peer
+      const logits = out.dtype === 'float32' ? out : out.toDtype('float32'); // upcast for the loss, as the peer's .float()
       torch.crossEntropy(logits.view([-1, s.vocab]), target).backward();
       opt.step();
     });
-  } else if (part === 'lora') {
+  } else if (base === 'lora') {
     // Adapters on q,k,v,o,gate,up,down (the default targets), base frozen; the blocks run
     // through forwardBackward and the loss through the chunked head (no (T, V) logits).
     applyLora(model, LORA, 0);
     const opt = new AdamW(loraParameters(model), { lr: 1e-4, weightDecay: 0.01 });
     step = () => torch.tidy(() => {
       opt.zeroGrad();
-      forwardBackward(model, ids, (h) => chunkedLmLoss(h.view([-1, s.d]), model.headWeight, target), { checkpointing: args.checkpointing });
+      amp(() => forwardBackward(model, ids, (h) => chunkedLmLoss(h.view([-1, s.d]), model.headWeight, target), { checkpointing: args.checkpointing }));
       opt.step();
     });
   } else {
@@ -158,7 +168,7 @@ function side(who: 'ours' | 'torch', part: string, shape: ShapeName, seq: number
   const common = ['--shape', shape, '--seq', String(seq), '--steps', String(steps), '--warmup', String(warmup), '--threads', String(threads)];
   const out = who === 'ours'
     ? execFileSync(process.execPath, [SELF, '--child', part, ...common, ...(args.checkpointing ? ['--checkpointing'] : [])], { encoding: 'utf8', maxBuffer: 1 << 26 })
-    : execFileSync(PYTHON, [PEER, '--part', part, ...common, '--lora-r', String(LORA.r), '--lora-alpha', String(LORA.alpha)], { encoding: 'utf8', maxBuffer: 1 << 26, env: { ...peerEnv(threads), ...(args['peer-no-mmap'] ? { MALLOC_MMAP_MAX_: '0' } : {}) } });
+    : execFileSync(PYTHON, [PEER, '--part', part.replace(/_bf16$/, ''), ...(part.endsWith('_bf16') ? ['--amp'] : []), ...common, '--lora-r', String(LORA.r), '--lora-alpha', String(LORA.alpha)], { encoding: 'utf8', maxBuffer: 1 << 26, env: { ...peerEnv(threads), ...(args['peer-no-mmap'] ? { MALLOC_MMAP_MAX_: '0' } : {}) } });
   return lastJson<SideResult>(out);
 }
 
@@ -234,7 +244,7 @@ function matmulMs(m: number, k: number, n: number, reps: number): Record<string,
 // AVX-512 ones it detects otherwise). Recorded, never changed: both sides read it.
 const result: Record<string, unknown> = { threads, rounds, steps, warmup, quick, libtorch: torch.buildInfo().version, openblas_coretype: process.env.OPENBLAS_CORETYPE ?? 'auto', peer_no_mmap: args['peer-no-mmap'] };
 let peak = 0;
-if (parts.has('sgemm') || parts.has('train') || parts.has('lora')) {
+if (parts.has('sgemm') || parts.has('train') || parts.has('lora') || parts.has('train_bf16') || parts.has('lora_bf16')) {
   const n = quick ? 512 : 2048;
   const ours = sgemmGflops(n, 10);
   const peer = lastJson<{ gflops: number }>(execFileSync(PYTHON, [PEER, '--part', 'sgemm', '--n', String(n), '--steps', '10', '--threads', String(threads)], { encoding: 'utf8', env: peerEnv(threads) })).gflops;
@@ -285,5 +295,18 @@ if (parts.has('chunked')) {
   result.chunked_loss = c;
   log(`chunked loss: ${JSON.stringify(c)}`);
 }
-result.tokens_per_s = Object.fromEntries(['train', 'lora'].filter((k) => result[k]).map((k) => [k, (result[k] as PairResult).tokens_per_s]));
+// Mixed precision: the same steps under bfloat16 autocast on both sides, and the speedup of each
+// side over its own float32 step (train / lora above, when they ran).
+for (const [part, fp32] of [['train_bf16', 'train'], ['lora_bf16', 'lora']] as const) {
+  if (!parts.has(part)) continue;
+  const shape: ShapeName = part === 'train_bf16' ? (quick ? 'tiny' : 'smol') : (quick ? 'tiny-qwen' : 'qwen');
+  const seq = quick ? 64 : part === 'train_bf16' ? 512 : 1024;
+  const flops = (part === 'train_bf16' ? 3 : 2) * forwardFlops(SHAPES[shape], seq);
+  const r = measure(part, shape, seq, flops);
+  const f = result[fp32] as PairResult | undefined;
+  const speedup = f ? { ours: +(f.ours_ms / r.ours_ms).toFixed(3), torch: +(f.torch_ms / r.torch_ms).toFixed(3) } : null;
+  result[part] = { shape, seq, ...(part === 'lora_bf16' ? { r: LORA.r, alpha: LORA.alpha, checkpointing: args.checkpointing } : {}), ...r, fraction_of_sgemm_peak: peak ? frac(r.gflops) : null, speedup_over_fp32: speedup };
+  log(`${part}: ${JSON.stringify(result[part])}`);
+}
+result.tokens_per_s = Object.fromEntries(['train', 'lora', 'train_bf16', 'lora_bf16'].filter((k) => result[k]).map((k) => [k, (result[k] as PairResult).tokens_per_s]));
 console.log(JSON.stringify(result));

@@ -5,7 +5,10 @@ attention with an additive causal mask, SwiGLU, tied head; PEFT-style LoRA on nn
 Random init; the same shapes, dtype, loss and threads as ours, not the same weights (timing).
 
   /usr/bin/python3 bench/llm_torch.py --part train|lora|sgemm|matmul --shape smol|qwen|tiny|tiny-qwen
-      --seq T --warmup W --steps N --threads K [--dtype float32|bfloat16] [--lora-r 16 --lora-alpha 32]
+      --seq T --warmup W --steps N --threads K [--dtype float32|bfloat16] [--amp] [--lora-r 16 --lora-alpha 32]
+
+--amp: the forward under torch.autocast('cpu', dtype=torch.bfloat16) (float32 weights and AdamW
+state, the logits upcast for the loss, backward outside the scope): bench/llm.ts's _bf16 parts.
 
 Prints one JSON line: {"step_ms": [...], "peak_rss_mb", "faults_per_step", "params", "trainable"}
 (sgemm: {"gflops": best of the reps}; matmul: {"ms": {dtype: median ms}}).
@@ -197,6 +200,7 @@ def main():
     ap.add_argument("--steps", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--dtype", default="float32")
+    ap.add_argument("--amp", action="store_true")
     ap.add_argument("--lora-r", type=int, default=16)
     ap.add_argument("--lora-alpha", type=float, default=32)
     ap.add_argument("--n", type=int, default=2048)
@@ -225,7 +229,8 @@ def main():
 
     def step():
         opt.zero_grad(set_to_none=True)
-        logits = model(ids)  # (1, T, V): the naive loss, full logits
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.amp):
+            logits = model(ids)  # (1, T, V): the naive loss, full logits
         F.cross_entropy(logits.view(-1, c["vocab"]).float(), target).backward()
         opt.step()
 
