@@ -41,7 +41,10 @@ class RMSNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x):
-        return self.weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps))
+        # LlamaRMSNorm: statistics in float32, back to the input's dtype (identity casts in float32)
+        dt = x.dtype
+        x = x.float()
+        return self.weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)).to(dt)
 
 
 def rotate_half(x):
@@ -70,7 +73,7 @@ class Attention(nn.Module):
         k = k[:, :, None].expand(B, self.Hkv, rep, T, self.hd).reshape(B, self.H, T, self.hd)
         v = v[:, :, None].expand(B, self.Hkv, rep, T, self.hd).reshape(B, self.H, T, self.hd)
         scores = q @ k.transpose(2, 3) * self.hd ** -0.5 + mask  # (B, H, T, T)
-        out = torch.softmax(scores, dim=-1) @ v
+        out = torch.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype) @ v  # HF eager: softmax in float32
         return self.o_proj(out.transpose(1, 2).reshape(B, T, self.H * self.hd))
 
 
@@ -147,14 +150,18 @@ class LoraLinear(nn.Module):
         return self.base(x) + self.lora_B(self.lora_A(x)) * self.scaling
 
 
-def apply_lora(model, r, alpha):
+def apply_lora(model, r, alpha, adapter_dtype=None):
+    """adapter_dtype: the adapters' dtype (default: the base's; PEFT keeps them float32 on a bf16 base)."""
     for p in model.parameters():
         p.requires_grad_(False)
     for mod in list(model.modules()):
         for name in LORA_TARGETS:
             child = getattr(mod, name, None)
             if isinstance(child, nn.Linear):
-                setattr(mod, name, LoraLinear(child, r, alpha).to(child.weight.dtype))
+                lora = LoraLinear(child, r, alpha)
+                lora.lora_A.to(adapter_dtype or child.weight.dtype)
+                lora.lora_B.to(adapter_dtype or child.weight.dtype)
+                setattr(mod, name, lora)
 
 
 def vm_hwm_mb():
@@ -201,6 +208,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--amp", action="store_true")
+    ap.add_argument("--bf16-base", action="store_true", help="lora: the frozen base in bfloat16, the adapters float32 (PEFT's layout)")
     ap.add_argument("--lora-r", type=int, default=16)
     ap.add_argument("--lora-alpha", type=float, default=32)
     ap.add_argument("--n", type=int, default=2048)
@@ -221,7 +229,9 @@ def main():
     dtype = getattr(torch, a.dtype)
     model = CausalLM(c, a.seq).to(dtype)
     if a.part == "lora":
-        apply_lora(model, a.lora_r, a.lora_alpha)
+        if a.bf16_base:
+            model.to(torch.bfloat16)
+        apply_lora(model, a.lora_r, a.lora_alpha, torch.float32 if a.bf16_base else None)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.01)
     ids = torch.randint(0, c["vocab"], (1, a.seq))

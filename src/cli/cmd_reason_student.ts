@@ -5,7 +5,7 @@
 //   train-student  verified traces → a student LM folder: answers only, SFT on the replies,
 //                  or SFT + token-level KD from the traces' top-k log-probabilities;
 //                  resumable (<out>.ckpt), with pass@1 on a problems file when given one.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as torch from '../torch/index.js';
 import { countLmParameters, lmConfig, type LmConfig } from '../lm/model.js';
@@ -15,8 +15,8 @@ import { ByteTokenizer, tokenizerFromJSON } from '../lm/tokenizer.js';
 import { prunedStudent, studentExamples, type StudentKind } from '../reason/students.js';
 import { readProblemsFile } from '../reason/files.js';
 import { evaluateLm } from '../reason/evaluate.js';
-import { REASONING_DEFAULTS, DEFAULT_PRECISION } from './reason_defaults.js';
-import type { Precision } from '../reason/sft.js';
+import { REASONING_DEFAULTS } from './reason_defaults.js';
+import { checkpointPrecision, type Precision } from '../reason/sft.js';
 import { isStudentFolder, loadTraces, trainedWith, trainStudent, ADAPTER_DIR, type StudentJob } from './reason_student.js';
 import { formatLoraConfig, parseLoraFlag, resolveLoraConfig } from '../lm/lora.js';
 import { makeReporter } from './progress.js';
@@ -68,6 +68,30 @@ export async function runPrune(o: Opts): Promise<number> {
   return 0;
 }
 
+/**
+ * `--precision`'s default: bf16 where the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX:
+ * oneDNN's kernels), where a real-size step measured 2.6–3.5× faster than fp32 and the demo
+ * student 1.36× (docs/benchmarks.md, "Mixed precision"); fp32 elsewhere, where oneDNN emulates
+ * bfloat16 and OpenBLAS' float32 is the faster.
+ */
+export function defaultPrecision(): Precision {
+  try {
+    return /\b(avx512_bf16|amx_bf16)\b/.test(readFileSync('/proc/cpuinfo', 'utf8')) ? 'bf16' : 'fp32';
+  } catch {
+    return 'fp32';
+  }
+}
+
+/** A run resumed without --precision keeps its checkpoint's (undefined: no readable checkpoint). */
+function resumedPrecision(checkpoint: string): Precision | undefined {
+  if (!existsSync(checkpoint)) return undefined;
+  try {
+    return checkpointPrecision(checkpoint);
+  } catch {
+    return undefined; // an unreadable checkpoint is the Trainer's to report
+  }
+}
+
 /** Vocabularies from this size on get the chunked head loss by default: their full logits dominate a step's memory (Qwen: 151,936 columns). */
 export const CHUNKED_LOSS_MIN_VOCAB = 32_768;
 
@@ -116,7 +140,7 @@ export async function runTrainStudent(o: Opts): Promise<number> {
     seed: num(o, 'seed', 0),
     threads: num(o, 'threads', 1),
     lora, chunkedLoss, checkpointing: !!o.checkpointing, pack: !!o.pack, maxSeqLen,
-    precision: (o.precision as Precision | undefined) ?? DEFAULT_PRECISION,
+    precision: (o.precision as Precision | undefined) ?? resumedPrecision(`${out}.ckpt`) ?? defaultPrecision(),
   };
   // Refuse bad data before any training: no kept trace, or KD traces without log-probabilities.
   const traces = loadTraces(tracesPath);

@@ -25,12 +25,8 @@ export const REASONING_DEFAULTS = {
   init: 'pruned' as 'pruned' | 'scratch',
 };
 
-/**
- * `reason train-student --precision`'s default: fp32 (see docs/benchmarks.md, "Real-size
- * training"). bf16 = the forward under bfloat16 autocast with float32 master weights.
- */
-export const DEFAULT_PRECISION: 'fp32' | 'bf16' = 'fp32';
-export const PRECISION_WHY = 'measured on this CPU (docs/benchmarks.md, "Real-size training")';
+/** `reason train-student --precision`'s default, in words (cmd_reason_student.ts defaultPrecision decides). */
+export const PRECISION_DEFAULT_TEXT = 'bf16 on a CPU with native bfloat16 (AVX512-BF16 or AMX), where it measured 1.4–3.5× faster, else fp32; a resume keeps its checkpoint\'s (docs/benchmarks.md, "Mixed precision")';
 
 /** The recipe that made assets/reasoning-teacher (docs/results.md). */
 export const TEACHER_RECIPE = {

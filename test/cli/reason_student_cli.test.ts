@@ -86,12 +86,12 @@ test('reason train-student: a pruned student with token-level KD, measured on a 
   assert.deepEqual(readFileSync(at('student', 'model.safetensors')), weights, 'the same options resume it');
 });
 
-test('reason train-student --precision bf16: trained in bf16 autocast, recorded; resuming it as fp32 is one clear error naming both', () => {
+test('reason train-student --precision: bf16 trained and recorded; a resume keeps it (refused in fp32, naming both); the default follows the CPU', () => {
   const args = ['reason', 'train-student', '--traces', TRACES, '--init', at('init'), '--kind', 'sft', '--steps', '3', '--batch-size', '4', '--out', at('bf16'), '--json'];
   ok([...args, '--precision', 'bf16']);
   assert.equal(JSON.parse(readFileSync(at('bf16', 'lm.json'), 'utf8')).info.precision, 'bf16');
   const weights = readFileSync(at('bf16', 'model.safetensors'));
-  ok([...args.map((a) => (a === at('bf16') ? at('fp32') : a))]); // the default, fp32
+  ok([...args.map((a) => (a === at('bf16') ? at('fp32') : a)), '--precision', 'fp32']);
   assert.notDeepEqual(readFileSync(at('fp32', 'model.safetensors')), weights, 'bf16 computed something else than fp32');
   assert.equal(JSON.parse(readFileSync(at('fp32', 'lm.json'), 'utf8')).info.precision, undefined);
   // An interrupted bf16 run (its checkpoint, no student folder) resumed in fp32: refused, the checkpoint kept.
@@ -102,8 +102,13 @@ test('reason train-student --precision bf16: trained in bf16 autocast, recorded;
   assert.match(r.stderr, /bf16\.ckpt was written by a run with precision bf16, but this run asks for precision fp32; rerun with --precision bf16/);
   assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   assert.deepEqual(readFileSync(at('bf16.ckpt')), ckpt);
-  ok([...args, '--precision', 'bf16']);
+  // Without --precision the resume keeps the checkpoint's: the same weights.
+  ok(args);
   assert.deepEqual(readFileSync(at('bf16', 'model.safetensors')), weights, 'resumed in bf16: the same weights');
+  // A fresh run without --precision: bf16 where the CPU has native bfloat16, else fp32.
+  const native = /\b(avx512_bf16|amx_bf16)\b/.test(readFileSync('/proc/cpuinfo', 'utf8'));
+  ok(args.map((a) => (a === at('bf16') ? at('default') : a)));
+  assert.equal(JSON.parse(readFileSync(at('default', 'lm.json'), 'utf8')).info.precision, native ? 'bf16' : undefined);
   const bad = distill([...args, '--precision', 'fp16']);
   assert.notEqual(bad.status, 0);
   assert.match(bad.stderr, /--precision must be fp32 or bf16, got 'fp16'/);
