@@ -229,7 +229,7 @@ function sizeOptions(cmd: Command, when: string) {
 sizeOptions(reason
   .command('prune')
   .description("prune a trained LM folder to a smaller one of the same family (Minitron: whole layers, heads, MLP neurons and residual channels ranked by their activations on verified traces; the least important layers dropped, the head size kept); the start of a student")
-  .requiredOption('--teacher <path>', 'the model to prune: an LM folder, a Hugging Face folder or a .gguf file (Llama layout)')
+  .requiredOption('--teacher <path>', 'the model to prune: an LM folder, a Hugging Face folder or a .gguf file (Llama, Qwen2 or Qwen3 layout)')
   .requiredOption('--traces <file>', 'traces.jsonl (or its folder) whose first verified traces calibrate the importance')
   .requiredOption('--out <dir>', 'LM folder to write'), '')
   .addOption(choice('--residual <how>', 'channels (keep the most active) or pca (rotate onto the principal directions, SliceGPT)', ['channels', 'pca'], 'channels'))
