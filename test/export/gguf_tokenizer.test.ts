@@ -296,6 +296,29 @@ test(`llama2 (SentencePiece): the merges rebuilt from the GGUF's scores are Llam
   assert.deepEqual(back.encode('hi', { addSpecialTokens: true }), tok.encode('hi', { addSpecialTokens: true }));
 });
 
+test('llama2 without the space prefix (tokenizer.ggml.add_space_prefix = false): the read-back tokenizer follows llama.cpp there too', async () => {
+  const tok = realTokenizer('llama2');
+  // The same vocabulary with the GGUF key llama.cpp reads (Mistral-style SentencePiece models set it).
+  const noPrefix = new Proxy(tok, {
+    get: (t, k) => (k === 'ggufMetadata' ? (v: number) => [...t.ggufMetadata(v), ['tokenizer.ggml.add_space_prefix', { t: 'bool', v: false }]] : Reflect.get(t, k, t)),
+  });
+  const path = writeGguf(noPrefix, 'llama2-no-prefix');
+  const f = GgufFile.open(path);
+  const back = (() => {
+    try {
+      return tokenizerFromGguf(f.metadata, 'no-prefix');
+    } finally {
+      f.close();
+    }
+  })();
+  const texts = tokenizerTestStrings(500, specialsOf(tok), 99);
+  const p = await parity(back, path, texts);
+  assert.deepEqual(p.mismatches.slice(0, 3), []);
+  // Without the prefix, a word at the start is not the ▁word token, and decoding keeps a leading space.
+  assert.notDeepEqual(back.encode('Hello world'), tok.encode('Hello world'));
+  assert.equal(back.decode(back.encode(' Hello world')), ' Hello world');
+});
+
 test('tokenizerFromGguf refuses an unknown tokenizer model and an unknown pre-tokenizer, naming what it reads', () => {
   const f = GgufFile.open(ggufOf('llama2'));
   try {
