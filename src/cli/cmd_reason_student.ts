@@ -13,6 +13,7 @@ import { loadLm, saveLm } from '../lm/checkpoint.js';
 import { loadAnyLm, peekLm } from '../lm/load.js';
 import { ByteTokenizer, tokenizerFromJSON } from '../lm/tokenizer.js';
 import { prunedStudent, studentExamples, type StudentKind } from '../reason/students.js';
+import type { PruneTarget } from '../lm/prune.js';
 import { readProblemsFile } from '../reason/files.js';
 import { evaluateLm } from '../reason/evaluate.js';
 import { REASONING_DEFAULTS } from './reason_defaults.js';
@@ -51,12 +52,10 @@ export async function runPrune(o: Opts): Promise<number> {
   if (!traces.some((t) => t.verdict.ok)) throw new torch.ConfigError(`${tracesPath}: no verified traces to calibrate on`);
   const { model: teacher, tokenizer: tok } = loadAnyLm(teacherDir);
   const c = teacher.cfg;
-  // Minitron's importance and slicing (lm/prune.ts) know the Llama layout: no biases, q/k norms, separate head size or RoPE scaling.
-  if (c.qkvBias || c.oBias || c.qkNorm || c.headDim !== c.dim / c.nHeads || c.ropeScaling) {
-    teacher.dispose();
-    throw new torch.ConfigError(`reason prune: ${teacherDir} (${c.arch}) uses q/k/v biases, q/k norms, a separate head size or RoPE scaling, which pruning does not handle yet; prune a Llama-layout model`);
-  }
-  const target = sizeFlags(o, tok.vocabSize);
+  // The target sizes as given: the head size stays the teacher's (prunedConfig checks what pruning can reach).
+  const d = REASONING_DEFAULTS.student;
+  const heads = num(o, 'heads', d.nHeads!);
+  const target: PruneTarget = { dim: num(o, 'dim', d.dim!), nHeads: heads, nKvHeads: num(o, 'kvHeads', heads), hiddenDim: num(o, 'hidden', d.hiddenDim!), nLayers: num(o, 'layers', d.nLayers!) };
   const { model, importance, sequences } = prunedStudent(teacher, traces, tok, target, { calibration, residual });
   saveLm(out, model, tok, { info: { prunedFrom: teacherDir, residual, calibrationSequences: sequences, layerImportance: Array.from(importance.layers) } });
   const summary = { out, teacherParams: countLmParameters(teacher.cfg), params: countLmParameters(model.cfg), config: model.cfg, calibrationSequences: sequences };
