@@ -1,6 +1,6 @@
 // One rank of a test's process group, started by test/helpers/dist.ts with torchrun's
 // variables (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT). argv[2] is a JSON job:
-//   { mode: 'collectives' }               allreduce/broadcast/barrier; prints the results
+//   { mode: 'collectives' }               allreduce/broadcast/allgather/reduceScatter/barrier; prints the results
 //   { mode: 'loop', timeoutMs }           allreduces until a peer fails; prints the error
 //   { mode: 'train', ... }                kd.train on a synthetic set; writes final weights
 //   { mode: 'cache', dir, out, topK? }    CachedTeacher.build split among the ranks; writes the logits
@@ -29,8 +29,21 @@ function collectives(pg: torch.ProcessGroup) {
   pg.allreduce([f, m, d, i]);
   const b = torch.tensor([r, r, r]);
   pg.broadcast([b], pg.worldSize - 1);
+  // allgather: every rank's part, in rank order; reduceScatter: rank r's slice of the sum.
+  const part = torch.tensor([[r + 1, 10 * (r + 1)], [100 * (r + 1), -(r + 1)]]);
+  const whole = torch.zeros([pg.worldSize * 4]);
+  pg.allgather(whole, part);
+  const wide = torch.tensor([0, 1, 2, 3, 4, 5], { dtype: 'float64' }).mul(r + 1); // (worldSize · 3) on 2 ranks
+  const mine = torch.zeros([3], 'float64');
+  pg.reduceScatter(mine, wide);
+  let badShape = '';
+  try {
+    pg.allgather(torch.zeros([5]), part);
+  } catch (e) {
+    badShape = (e as Error).name;
+  }
   pg.barrier();
-  out({ rank: r, f: f.toArray(), m: m.toArray(), d: d.toArray(), i: i.toArray(), b: b.toArray() });
+  out({ rank: r, f: f.toArray(), m: m.toArray(), d: d.toArray(), i: i.toArray(), b: b.toArray(), whole: whole.toArray(), mine: mine.toArray(), wide: wide.toArray(), badShape });
 }
 
 function loop(pg: torch.ProcessGroup) {
