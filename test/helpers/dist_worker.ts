@@ -5,6 +5,8 @@
 //   { mode: 'train', ... }                kd.train on a synthetic set; writes final weights
 //   { mode: 'cache', dir, out, topK? }    CachedTeacher.build split among the ranks; writes the logits
 //   { mode: 'lora', out, rows }           a LoRA'd CausalLM trained by the Trainer on this rank's rows; writes its state
+//   { mode: 'zero', out, rows, zero, ckpt?, resume?, maxSteps? }
+//                                         a CausalLM fully trained (AdamW in two groups, StepLR, clipping) with ZeRO stage `zero`
 // Each prints one JSON line on stdout as its result.
 import { writeFileSync } from 'node:fs';
 import * as torch from '../../src/torch/index.js';
@@ -136,13 +138,48 @@ function loraJob(pg: torch.ProcessGroup | undefined) {
   out({ rank, done: true });
 }
 
+/**
+ * A tiny CausalLM, every parameter trained: AdamW in two groups (decay on matrices only), StepLR,
+ * clipping by the global norm; 6 steps of `rows` sequences, this rank taking every worldSize-th.
+ * Writes the final weights and the optimizer-state bytes this rank held.
+ */
+function zeroJob(pg: torch.ProcessGroup | undefined) {
+  const rank = pg?.rank ?? 0, world = pg?.worldSize ?? 1, rows = job.rows as number;
+  torch.manualSeed(5);
+  const model = new CausalLM({ vocabSize: 30, dim: 16, nLayers: 2, nHeads: 2, nKvHeads: 1, hiddenDim: 24, maxSeqLen: 16 });
+  const seqs = torch.randint(0, 30, [6 * rows, 9]);
+  const ps = model.parameters();
+  const opt = new optim.AdamW([{ params: ps.filter((p) => p.ndim >= 2), weightDecay: 0.1 }, { params: ps.filter((p) => p.ndim < 2), weightDecay: 0 }], { lr: 0.02 });
+  const sched = new optim.StepLR(opt, { stepSize: 2, gamma: 0.5 });
+  const res = new Trainer<torch.Tensor>({
+    model, optimizer: opt, scheduler: sched, epochs: 1, dist: pg, zero: job.zero as 0 | 1, clipGradNorm: 0.05,
+    maxSteps: job.maxSteps as number | undefined,
+    checkpoint: job.ckpt ? { path: job.ckpt as string } : undefined, resume: !!job.resume,
+    data: {
+      batchesPerEpoch: 6,
+      *batches(_e: number, start: number) {
+        for (let b = start; b < 6; b++) yield seqs.narrow(0, b * rows, rows).indexSelect(0, torch.arange(rank, rows, world, 'int64'));
+      },
+    },
+    computeLoss: (x) => {
+      const T = x.shape[1] - 1;
+      const logits = model.call(x.narrow(1, 0, T)); // (b, T, V)
+      return { loss: torch.crossEntropy(logits.reshape([-1, 30]), x.narrow(1, 1, T).reshape([-1])), weight: x.shape[0] };
+    },
+  }).fit();
+  const state = Object.fromEntries(Object.entries(model.stateDict()).map(([k, t]) => [k, Array.from(t.dataSync() as Float32Array)]));
+  writeFileSync(`${job.out as string}.${rank}.json`, JSON.stringify({ state, stateBytes: res.optimizerStateBytes, step: res.step, numel: ps.reduce((s, p) => s + p.numel, 0) }));
+  out({ rank, done: true });
+}
+
 let pg: torch.ProcessGroup | undefined;
 try {
-  pg = env.worldSize > 1 || (job.mode !== 'train' && job.mode !== 'cache' && job.mode !== 'lora') ? torch.ProcessGroup.create({ ...env, timeoutMs: (job.timeoutMs as number) ?? 20_000 }) : undefined;
+  pg = env.worldSize > 1 || (job.mode !== 'train' && job.mode !== 'cache' && job.mode !== 'lora' && job.mode !== 'zero') ? torch.ProcessGroup.create({ ...env, timeoutMs: (job.timeoutMs as number) ?? 20_000 }) : undefined;
   if (job.mode === 'collectives') collectives(pg!);
   else if (job.mode === 'loop') loop(pg!);
   else if (job.mode === 'cache') cacheJob(pg);
   else if (job.mode === 'lora') loraJob(pg);
+  else if (job.mode === 'zero') zeroJob(pg);
   else trainJob(pg);
 } catch (e) {
   const err = e as torch.DistError;
