@@ -28,13 +28,17 @@
 import { ConfigError, ITEM_SIZE, cat, keep, noGrad, tensor, tidy, zeros, type ProcessGroup, type Tensor } from '../torch/index.js';
 import { stateKey, type GroupOptions, type Optimizer, type OptimizerMeta, type OptimizerStateDict } from './optimizer.js';
 
+/** Elements per allgather: bounds the step's extra memory to a few buckets' worth (DeepSpeed's allgather_bucket_size). */
+export const DEFAULT_BUCKET_ELEMENTS = 1 << 22;
+
 /** One parameter's slice of this rank's shard. */
 interface Piece {
   /** Index of the parameter in the optimizer's global order. */
   param: number;
-  /** Element offset of the slice within the parameter, and its length. */
+  /** Element offset of the slice within the parameter, its length, and its offset within the shard. */
   start: number;
   length: number;
+  local: number;
   /** A flat view of those elements of the parameter (a leaf the inner optimizer updates in place). */
   view: Tensor;
 }
@@ -51,13 +55,19 @@ export class ZeroRedundancyOptimizer implements Disposable {
   readonly shardSize: number;
   readonly #params: Tensor[];
   readonly #offsets: number[];
+  /** Each parameter as a flat view of its storage, without autograd (where gathered values land). */
+  readonly #flat: Tensor[];
   readonly #pieces: Piece[];
+  readonly #bucket: number;
   /** The same optimizer class over this rank's pieces: it holds the sharded state. */
   readonly #inner: AnyOptimizer;
 
-  constructor(optimizer: Optimizer<GroupOptions>, group: ProcessGroup) {
+  /** `bucketElements`: elements of each rank's shard sent per allgather (default 2²² = 16 MB of float32). */
+  constructor(optimizer: Optimizer<GroupOptions>, group: ProcessGroup, opts: { bucketElements?: number } = {}) {
     this.optimizer = optimizer;
     this.group = group;
+    this.#bucket = opts.bucketElements ?? DEFAULT_BUCKET_ELEMENTS;
+    if (!Number.isInteger(this.#bucket) || this.#bucket < 1) throw new ConfigError(`ZeRO-1: bucketElements must be a positive integer, got ${this.#bucket}`);
     const params = (this.#params = optimizer.params);
     const dtype = params[0].dtype;
     if (params.some((p) => p.dtype !== dtype))
@@ -67,6 +77,8 @@ export class ZeroRedundancyOptimizer implements Disposable {
     this.numel = n;
     this.shardSize = Math.ceil(n / group.worldSize);
     const lo = group.rank * this.shardSize, hi = Math.min(n, lo + this.shardSize);
+    // detach(): the same storage without autograd, so views are leaves the optimizer accepts and writes need no grad mode.
+    this.#flat = params.map((p) => keep(noGrad(() => p.detach().reshape([-1]))));
 
     // This rank's pieces, group by group, in global order.
     this.#pieces = [];
@@ -77,9 +89,8 @@ export class ZeroRedundancyOptimizer implements Disposable {
         const i = params.indexOf(p);
         const a = Math.max(lo, this.#offsets[i]), b = Math.min(hi, this.#offsets[i] + p.numel);
         if (b <= a) continue;
-        // detach(): the same storage without autograd, so the view is a leaf the optimizer accepts.
-        const view = keep(noGrad(() => p.detach().reshape([-1]).narrow(0, a - this.#offsets[i], b - a)));
-        this.#pieces.push({ param: i, start: a - this.#offsets[i], length: b - a, view });
+        const view = keep(this.#flat[i].narrow(0, a - this.#offsets[i], b - a));
+        this.#pieces.push({ param: i, start: a - this.#offsets[i], length: b - a, local: a - lo, view });
         views.push(view);
       }
       return { ...structuredClone(hyper), params: views };
@@ -118,13 +129,8 @@ export class ZeroRedundancyOptimizer implements Disposable {
     );
     this.#inner.step();
     this.#inner.zeroGrad();
-    // Every rank's updated shard, gathered: (W·S) = cat over ranks of (S), padded at the end.
-    noGrad(() =>
-      tidy(() => {
-        const whole = this.#gather((pc) => pc.view);
-        this.#params.forEach((p, i) => p.copy_(whole.narrow(0, this.#offsets[i], p.numel).view([...p.shape])));
-      }),
-    );
+    // Every rank's updated shard, gathered bucket by bucket into every rank's parameters.
+    this.#gather((pc) => pc.view, (start, values) => this.#scatterInto(this.#flat, start, values));
   }
 
   /** Drops every parameter's gradient (PyTorch's zero_grad(set_to_none=True)). */
@@ -135,10 +141,11 @@ export class ZeroRedundancyOptimizer implements Disposable {
 
   /**
    * The full state in the wrapped optimizer's own format, as if it had run unsharded: a
-   * collective (every rank must call it; every rank gets the whole). The tensors are the
-   * caller's to dispose (disposeStateDict).
+   * collective (every rank must call it). With `root`, only that rank keeps the tensors (the
+   * others get the meta and no tensors: the checkpoint's writer alone pays the memory). The
+   * tensors are the caller's to dispose (disposeStateDict).
    */
-  stateDict(): OptimizerStateDict & { meta: OptimizerMeta } {
+  stateDict(root?: number): OptimizerStateDict & { meta: OptimizerMeta } {
     const meta = this.optimizer.stateDict().meta; // groups, hyper-parameters and shapes; no state
     const inner = this.#inner.stateDict();
     const names = (this.#inner as unknown as { bufferNames: readonly string[] }).bufferNames;
@@ -157,17 +164,19 @@ export class ZeroRedundancyOptimizer implements Disposable {
       return Array.from(t.dataSync() as Float64Array);
     });
     const tensors: Record<string, Tensor> = {};
+    const keepHere = root === undefined || root === this.group.rank;
     names.forEach((name, j) => {
       const has = this.#params.map((_, i) => info[i * (1 + names.length) + 1 + j] > 0);
       if (!has.some(Boolean)) return;
-      noGrad(() =>
-        tidy(() => {
-          const whole = this.#gather((_, k) => inner.tensors[stateKey(k, name)] ?? null);
-          this.#params.forEach((p, i) => {
-            if (has[i]) tensors[stateKey(i, name)] = keep(whole.narrow(0, this.#offsets[i], p.numel).view([...p.shape]).clone());
-          });
-        }),
-      );
+      // Where the gathered values land: a flat view of each full buffer (none for params without it, or off root).
+      const full = this.#params.map((p, i) => (keepHere && has[i] ? keep(zeros([...p.shape], p.dtype)) : null));
+      full.forEach((t, i) => t && (tensors[stateKey(i, name)] = t));
+      const flat = full.map((t) => (t ? keep(t.reshape([-1])) : null));
+      try {
+        this.#gather((_, k) => inner.tensors[stateKey(k, name)] ?? null, (start, values) => keepHere && this.#scatterInto(flat, start, values));
+      } finally {
+        flat.forEach((t) => t?.dispose());
+      }
     });
     this.#params.forEach((_, i) => {
       const row = info.slice(i * (1 + names.length), (i + 1) * (1 + names.length));
@@ -190,8 +199,8 @@ export class ZeroRedundancyOptimizer implements Disposable {
   /** Frees the shard's state. */
   dispose(): void {
     this.#inner.dispose();
-    for (const pc of this.#pieces) pc.view.dispose();
-    this.#pieces.length = 0;
+    for (const t of [...this.#pieces.map((pc) => pc.view), ...this.#flat]) t.dispose();
+    this.#pieces.length = this.#flat.length = 0;
   }
   [Symbol.dispose](): void {
     this.dispose();
@@ -224,16 +233,46 @@ export class ZeroRedundancyOptimizer implements Disposable {
     });
   }
 
-  /** Allgathers one flat (S) buffer per rank built from the pieces' tensors (zeros where null): a (W·S) tensor. */
-  #gather(of: (pc: Piece, k: number) => Tensor | null): Tensor {
-    const dtype = this.#params[0].dtype;
-    const parts = this.#pieces.map((pc, k) => of(pc, k) ?? zeros([pc.length], dtype));
-    const used = this.#pieces.reduce((s, pc) => s + pc.length, 0);
-    if (used < this.shardSize) parts.push(zeros([this.shardSize - used], dtype));
-    const mine = parts.length === 1 ? parts[0].contiguous() : cat(parts, 0);
-    const whole = zeros([this.group.worldSize * this.shardSize], dtype);
-    this.group.allgather(whole, mine);
-    return whole;
+  /**
+   * Allgathers every rank's shard (S elements, zero-padded at the end) built from the pieces'
+   * tensors (zeros where `of` gives null), in buckets of at most `bucketElements` per rank, so
+   * the extra memory is a few buckets, not the model. Each bucket's values from rank r, which
+   * start at flat element r·S + b, go to take(r·S + b, values).
+   */
+  #gather(of: (pc: Piece, k: number) => Tensor | null, take: (start: number, values: Tensor) => void): void {
+    const S = this.shardSize, W = this.group.worldSize, dtype = this.#params[0].dtype;
+    for (let b = 0; b < S; b += this.#bucket) {
+      const len = Math.min(this.#bucket, S - b);
+      noGrad(() =>
+        tidy(() => {
+          // This rank's elements [b, b + len) of its shard: (len)
+          const parts: Tensor[] = [];
+          let at = b;
+          this.#pieces.forEach((pc, k) => {
+            const from = Math.max(b, pc.local), to = Math.min(b + len, pc.local + pc.length);
+            if (to <= from) return;
+            const src = of(pc, k);
+            parts.push(src ? src.narrow(0, from - pc.local, to - from) : zeros([to - from], dtype));
+            at = to;
+          });
+          if (at < b + len) parts.push(zeros([b + len - at], dtype)); // the last shard's padding
+          const mine = parts.length === 1 ? parts[0].contiguous() : cat(parts, 0);
+          const whole = zeros([W * len], dtype); // (W·len): rank r's bucket at r·len
+          this.group.allgather(whole, mine);
+          for (let r = 0; r < W; r++) take(r * S + b, whole.narrow(0, r * len, len));
+        }),
+      );
+    }
+  }
+
+  /** Copies `values`, which hold flat elements [start, start + n), into the parameters' flat tensors they overlap (null: skipped). */
+  #scatterInto(flat: (Tensor | null)[], start: number, values: Tensor): void {
+    const end = start + values.numel;
+    this.#params.forEach((p, i) => {
+      const t = flat[i];
+      const from = Math.max(start, this.#offsets[i]), to = Math.min(end, this.#offsets[i] + p.numel);
+      if (t && to > from) t.narrow(0, from - this.#offsets[i], to - from).copy_(values.narrow(0, from - start, to - from));
+    });
   }
 }
 

@@ -150,6 +150,8 @@ export interface TrainerOptions<B> {
    * is nothing to shard over and 1 changes nothing.
    */
   zero?: 0 | 1;
+  /** Under `zero: 1`: elements of each rank's shard per allgather (default optim/zero.ts's, 2²²). */
+  zeroBucketElements?: number;
   /** Seeds each rank's dropout per epoch under `dist`. */
   seed?: number;
   callbacks?: TrainerCallback[];
@@ -212,9 +214,9 @@ export class Trainer<B> {
   }
 
   #run(): TrainerResult {
-    const { optimizer: opt, dist, zero: stage } = this.#o;
+    const { optimizer: opt, dist, zero: stage, zeroBucketElements: bucketElements } = this.#o;
     // ZeRO-1: the optimizer's state moves into per-rank shards; `opt` keeps the hyper-parameters.
-    const zero = dist && stage === 1 ? new ZeroRedundancyOptimizer(opt, dist) : null;
+    const zero = dist && stage === 1 ? new ZeroRedundancyOptimizer(opt, dist, { bucketElements }) : null;
     try {
       return this.#loop(zero);
     } finally {
@@ -289,7 +291,7 @@ export class Trainer<B> {
     }
     const save = () => {
       if (!ckpt) return;
-      const full = zero?.stateDict() ?? null; // a collective: every rank takes part, rank 0 writes
+      const full = zero?.stateDict(0) ?? null; // a collective: every rank takes part, rank 0 alone keeps and writes it
       try {
         if (!lead) return;
         const cbState = Object.fromEntries(callbacks.filter((c) => c.name && c.state).map((c) => [c.name!, c.state!()]));

@@ -5,7 +5,7 @@
 //   { mode: 'train', ... }                kd.train on a synthetic set; writes final weights
 //   { mode: 'cache', dir, out, topK? }    CachedTeacher.build split among the ranks; writes the logits
 //   { mode: 'lora', out, rows }           a LoRA'd CausalLM trained by the Trainer on this rank's rows; writes its state
-//   { mode: 'zero', out, rows, zero, ckpt?, resume?, maxSteps? }
+//   { mode: 'zero', out, rows, zero, bucket?, ckpt?, resume?, maxSteps? }
 //                                         a CausalLM fully trained (AdamW in two groups, StepLR, clipping) with ZeRO stage `zero`
 // Each prints one JSON line on stdout as its result.
 import { writeFileSync } from 'node:fs';
@@ -148,11 +148,13 @@ function zeroJob(pg: torch.ProcessGroup | undefined) {
   torch.manualSeed(5);
   const model = new CausalLM({ vocabSize: 30, dim: 16, nLayers: 2, nHeads: 2, nKvHeads: 1, hiddenDim: 24, maxSeqLen: 16 });
   const seqs = torch.randint(0, 30, [6 * rows, 9]);
-  const ps = model.parameters();
+  // A loss-owned parameter of 7 elements makes N odd, so the last shard is padded.
+  const extra = torch.randn([7]).requiresGrad_(true);
+  const ps = [...model.parameters(), extra];
   const opt = new optim.AdamW([{ params: ps.filter((p) => p.ndim >= 2), weightDecay: 0.1 }, { params: ps.filter((p) => p.ndim < 2), weightDecay: 0 }], { lr: 0.02 });
   const sched = new optim.StepLR(opt, { stepSize: 2, gamma: 0.5 });
   const res = new Trainer<torch.Tensor>({
-    model, optimizer: opt, scheduler: sched, epochs: 1, dist: pg, zero: job.zero as 0 | 1, clipGradNorm: 0.05,
+    model, extraParams: [extra], optimizer: opt, scheduler: sched, epochs: 1, dist: pg, zero: job.zero as 0 | 1, zeroBucketElements: job.bucket as number | undefined, clipGradNorm: 0.05,
     maxSteps: job.maxSteps as number | undefined,
     checkpoint: job.ckpt ? { path: job.ckpt as string } : undefined, resume: !!job.resume,
     data: {
@@ -164,10 +166,11 @@ function zeroJob(pg: torch.ProcessGroup | undefined) {
     computeLoss: (x) => {
       const T = x.shape[1] - 1;
       const logits = model.call(x.narrow(1, 0, T)); // (b, T, V)
-      return { loss: torch.crossEntropy(logits.reshape([-1, 30]), x.narrow(1, 1, T).reshape([-1])), weight: x.shape[0] };
+      const ce = torch.crossEntropy(logits.reshape([-1, 30]), x.narrow(1, 1, T).reshape([-1]));
+      return { loss: ce.add(extra.mul(extra).sum().mul(0.01).mul(ce)), weight: x.shape[0] };
     },
   }).fit();
-  const state = Object.fromEntries(Object.entries(model.stateDict()).map(([k, t]) => [k, Array.from(t.dataSync() as Float32Array)]));
+  const state = Object.fromEntries(Object.entries({ ...model.stateDict(), extra }).map(([k, t]) => [k, Array.from(t.dataSync() as Float32Array)]));
   writeFileSync(`${job.out as string}.${rank}.json`, JSON.stringify({ state, stateBytes: res.optimizerStateBytes, step: res.step, numel: ps.reduce((s, p) => s + p.numel, 0) }));
   out({ rank, done: true });
 }
