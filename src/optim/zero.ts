@@ -29,7 +29,7 @@ import { ConfigError, ITEM_SIZE, cat, keep, noGrad, tensor, tidy, zeros, type Pr
 import { stateKey, type GroupOptions, type Optimizer, type OptimizerMeta, type OptimizerStateDict } from './optimizer.js';
 
 /** Elements per allgather: bounds the step's extra memory to a few buckets' worth (DeepSpeed's allgather_bucket_size). */
-export const DEFAULT_BUCKET_ELEMENTS = 1 << 22;
+export const DEFAULT_BUCKET_ELEMENTS = 1 << 20;
 
 /** One parameter's slice of this rank's shard. */
 interface Piece {
