@@ -4,7 +4,7 @@
 //   { mode: 'loop', timeoutMs }           allreduces until a peer fails; prints the error
 //   { mode: 'train', ... }                kd.train on a synthetic set; writes final weights
 //   { mode: 'cache', dir, out, topK? }    CachedTeacher.build split among the ranks; writes the logits
-//   { mode: 'lora', out, rows }           a LoRA'd CausalLM trained by the Trainer on this rank's rows; writes its state
+//   { mode: 'lora', out, rows, zero? }    a LoRA'd CausalLM trained by the Trainer on this rank's rows; writes its state
 //   { mode: 'zero', out, rows, zero, bucket?, ckpt?, resume?, maxSteps? }
 //                                         a CausalLM fully trained (AdamW in two groups, StepLR, clipping) with ZeRO stage `zero`
 // Each prints one JSON line on stdout as its result.
@@ -118,7 +118,7 @@ function loraJob(pg: torch.ProcessGroup | undefined) {
   const seqs = torch.randint(0, 30, [4 * rows, 9]);
   const opt = new optim.AdamW(loraParameters(model), { lr: 0.05 });
   new Trainer<torch.Tensor>({
-    model, optimizer: opt, epochs: 1, dist: pg,
+    model, optimizer: opt, epochs: 1, dist: pg, zero: job.zero as 0 | 1 | undefined,
     data: {
       batchesPerEpoch: 4,
       *batches(_e: number, start: number) {

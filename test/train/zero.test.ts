@@ -90,6 +90,19 @@ test('ZeRO-1 resume: stopped at step 3 and resumed on 2 processes it ends bit-id
   assert.ok(d < 1e-5, `resumed on 1 process vs 1 process throughout: max |Δ| ${d}`);
 });
 
+test('ZeRO-1 with LoRA on 2 processes: only the adapters are sharded and trained, the same bits as unsharded', async () => {
+  const runLora = async (zero: number) => {
+    const ranks = await launch(2, { mode: 'lora', rows: 4, zero, out: join(dir, `lora${zero}`) });
+    const exits = await Promise.all(ranks.map((r) => r.exited));
+    exits.forEach((e, i) => assert.equal(e.code, 0, `rank ${i}: ${ranks[i].stderr}`));
+    return [0, 1].map((r) => JSON.parse(readFileSync(join(dir, `lora${zero}.${r}.json`), 'utf8')) as { state: Record<string, number[]>; frozenGrads: number });
+  };
+  const [plain, zero] = [await runLora(0), await runLora(1)];
+  assert.deepEqual(zero[0].state, plain[0].state);
+  assert.deepEqual(zero[1].state, plain[0].state);
+  assert.deepEqual(zero.map((r) => r.frozenGrads), [0, 0]);
+});
+
 test('Trainer: zero other than 0 or 1 is one ConfigError; zero: 1 without a process group changes nothing', () => {
   const make = (zero: number) => {
     torch.manualSeed(1);
