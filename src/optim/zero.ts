@@ -62,7 +62,10 @@ export class ZeroRedundancyOptimizer implements Disposable {
   /** The same optimizer class over this rank's pieces: it holds the sharded state. */
   readonly #inner: AnyOptimizer;
 
-  /** `bucketElements`: elements of each rank's shard sent per allgather (default 2²² = 16 MB of float32). */
+  /**
+   * `optimizer`: its class must be constructible from parameter groups alone (SGD, Adam, AdamW
+   * are). `bucketElements`: elements of each rank's shard sent per allgather (default 2²⁰ = 4 MB of float32).
+   */
   constructor(optimizer: Optimizer<GroupOptions>, group: ProcessGroup, opts: { bucketElements?: number } = {}) {
     this.optimizer = optimizer;
     this.group = group;
@@ -148,6 +151,7 @@ export class ZeroRedundancyOptimizer implements Disposable {
   stateDict(root?: number): OptimizerStateDict & { meta: OptimizerMeta } {
     const meta = this.optimizer.stateDict().meta; // groups, hyper-parameters and shapes; no state
     const inner = this.#inner.stateDict();
+    // The buffer names the class may hold (protected in Optimizer; read here, where the layout is built).
     const names = (this.#inner as unknown as { bufferNames: readonly string[] }).bufferNames;
     // Step count and buffer presence per parameter, reported by the rank holding its first
     // element (the others send 0), summed over ranks: (P, 1 + B) float64.
