@@ -113,6 +113,7 @@ export async function runTrainStudent(o: Opts): Promise<number> {
     seed: num(o, 'seed', 0),
     threads: num(o, 'threads', 1),
     lora, chunkedLoss, checkpointing: !!o.checkpointing, pack: !!o.pack, maxSeqLen,
+    zero: o.zero === 1 ? 1 : 0,
   };
   // Refuse bad data before any training: no kept trace, or KD traces without log-probabilities.
   const traces = loadTraces(tracesPath);
@@ -133,11 +134,12 @@ export async function runTrainStudent(o: Opts): Promise<number> {
   const evalProblems = o.eval ? readProblemsFile(String(o.eval)) : null;
   const how = [lora ? `LoRA ${formatLoraConfig(lora)}` : 'full fine-tuning', chunkedLoss ? `chunked loss${o.chunkedLoss === undefined ? ` (vocabulary ${config.vocabSize.toLocaleString()} ≥ ${CHUNKED_LOSS_MIN_VOCAB.toLocaleString()})` : ''}` : null,
     job.checkpointing ? 'checkpointing' : null, job.pack ? 'packed' : null, maxSeqLen !== undefined ? `max ${maxSeqLen} tokens` : null].filter(Boolean).join(', ');
-  rep.note(`${kind} student: ${countLmParameters(config).toLocaleString()} parameters, ${init ? `from ${init}` : 'random init'} (${how}), ${examples.length} traces, ${job.steps} steps of ${job.batchSize}${env && env.worldSize > 1 ? ` × ${env.worldSize} ranks` : ''}${existsSync(`${out}.ckpt`) ? ` (resuming from ${out}.ckpt)` : ''}`);
+  rep.note(`${kind} student: ${countLmParameters(config).toLocaleString()} parameters, ${init ? `from ${init}` : 'random init'} (${how}), ${examples.length} traces, ${job.steps} steps of ${job.batchSize}${env && env.worldSize > 1 ? ` × ${env.worldSize} ranks${job.zero ? ' (ZeRO-1: optimizer state sharded)' : ''}` : ''}${existsSync(`${out}.ckpt`) ? ` (resuming from ${out}.ckpt)` : ''}`);
   const progress = rep.counter('train');
   const dist = env && env.worldSize > 1 ? torch.ProcessGroup.create(env) : undefined;
+  let optimizerStateBytes: number;
   try {
-    trainStudent(job, (step, steps) => progress(step, steps), dist);
+    ({ optimizerStateBytes } = trainStudent(job, (step, steps) => progress(step, steps), dist));
   } finally {
     dist?.dispose();
   }
@@ -153,6 +155,8 @@ export async function runTrainStudent(o: Opts): Promise<number> {
   const summary = {
     out, kind, params: countLmParameters(config), examples: examples.length, steps: job.steps, evaluation,
     lora, adapter: lora ? join(out, ADAPTER_DIR) : null, chunkedLoss, checkpointing: job.checkpointing, pack: job.pack, maxSeqLen: maxSeqLen ?? null, ranks: env?.worldSize ?? 1,
+    // ZeRO stage and the optimizer state rank 0 held (with --zero 1: its shard's, ≈ 1/ranks of the whole).
+    zero: job.zero ?? 0, optimizerStateBytes,
   };
   if (o.json) console.log(JSON.stringify(summary));
   else {

@@ -27,6 +27,7 @@ const run = (load: () => Promise<Action>) => async (opts: Record<string, unknown
 /** Data-parallel runs (src/cli/launch.ts): --nproc starts the ranks here, --rank/--world-size joins a group. */
 const runTraining = (load: () => Promise<Action>) => async (opts: Record<string, unknown>) => {
   const launch = await import('./launch.js');
+  launch.checkZeroFlag(opts);
   if (opts.nproc !== undefined) {
     process.exitCode = await launch.launchLocal(opts);
     return;
@@ -41,7 +42,8 @@ function distributed(cmd: Command) {
     .option('--world-size <n>', 'data parallel across machines: ranks in all', int(1))
     .option('--master-addr <host>', "rank 0's address, where the rendezvous store listens (default: 127.0.0.1)")
     .option('--master-port <port>', 'rendezvous port (default: a free one with --nproc alone, else 29500)', int(1, 65535))
-    .option('--dist-timeout <s>', 'seconds a rank waits for its peers before failing (default: 300)', positive);
+    .option('--dist-timeout <s>', 'seconds a rank waits for its peers before failing (default: 300)', positive)
+    .option('--zero <stage>', 'data parallel: 1 = ZeRO stage 1, each rank keeps the optimizer state of its 1/n shard of the parameters only (needs n ≥ 2 ranks); 0 = off (default)', int(0, 1));
 }
 
 /** The options every training command shares. */
