@@ -80,6 +80,8 @@ export interface LmTrainOptions {
    * optimizer state. Recorded in the checkpoint's recipe; resuming with the other one is refused.
    */
   precision?: Precision;
+  /** With `dist`: 1 = ZeRO stage 1, each rank keeps the optimizer state of its shard only (optim/zero.ts). */
+  zero?: 0 | 1;
   onStep?: (s: LmStepInfo) => void;
 }
 
@@ -206,7 +208,7 @@ export function lmBatchLoss(model: CausalLM, batch: LmBatch, o: LmLossOptions): 
 }
 
 /** Trains `o.model` for `o.steps` steps of one batch each; resumes from `o.checkpoint` when it exists. */
-export function trainLm(o: LmTrainOptions): { step: number; last: LmStepInfo | null } {
+export function trainLm(o: LmTrainOptions): { step: number; last: LmStepInfo | null; optimizerStateBytes: number } {
   const { model, examples, dist } = o;
   if (examples.length === 0) throw new torch.ConfigError('trainLm: no training examples');
   const world = dist?.worldSize ?? 1, rank = dist?.rank ?? 0;
@@ -243,7 +245,7 @@ export function trainLm(o: LmTrainOptions): { step: number; last: LmStepInfo | n
   let tokens = 0;
   try {
     const r = new Trainer<LmBatch>({
-      model, optimizer: opt, scheduler: sched, dist,
+      model, optimizer: opt, scheduler: sched, dist, zero: o.zero,
       data: {
         batchesPerEpoch: perEpoch,
         *batches(epoch: number, start: number) {
@@ -280,7 +282,7 @@ export function trainLm(o: LmTrainOptions): { step: number; last: LmStepInfo | n
         },
       }],
     }).fit();
-    return { step: r.step, last };
+    return { step: r.step, last, optimizerStateBytes: r.optimizerStateBytes };
   } finally {
     opt.dispose();
     model.eval();
