@@ -3,7 +3,7 @@
 // LoRA and threads), in the same run.
 //
 //   npm run bench:llm -- [--json] [--quick] [--threads N=2] [--rounds N=3] [--steps N=2] [--warmup N=1]
-//                        [--parts sgemm,train,lora,chunked,precision,train_bf16,lora_bf16] [--checkpointing] [--peer-no-mmap]
+//                        [--parts sgemm,train,lora,chunked,precision,train_bf16,lora_bf16] [--checkpointing] [--bf16-base] [--peer-no-mmap]
 //
 // - train: a full fine-tuning step of the SmolLM2-135M shape at sequence 512 (AdamW, CE on
 //   every token, full logits on both sides);
@@ -22,6 +22,8 @@
 //   `--precision bf16` trains), float32 master weights and AdamW state, the logits upcast
 //   for the loss; with their speedup over the float32 step of the same side (when the train
 //   / lora part ran too) and peak RSS. (`--parts train_bf16,lora_bf16` runs just these.)
+//   --bf16-base: lora_bf16 holds the frozen base in bfloat16 on both sides (`model.to('bfloat16')`
+//   before the adapters, which stay float32 as PEFT keeps them): the memory it saves.
 //
 // Every timed side runs in its own child process (`--child`), one at a time: R rounds of
 // (ours, PyTorch), each process building its model, warming up and timing `steps` steps.
@@ -53,6 +55,7 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '1' },
     parts: { type: 'string', default: 'sgemm,train,lora,chunked,precision,train_bf16,lora_bf16' },
     checkpointing: { type: 'boolean', default: false },
+    'bf16-base': { type: 'boolean', default: false },
     'peer-no-mmap': { type: 'boolean', default: false },
     // child mode (one timed side; internal)
     child: { type: 'string' },
@@ -62,7 +65,7 @@ const { values: args } = parseArgs({
   },
 });
 if (args.help) {
-  console.log('npm run bench:llm -- [--json] [--quick] [--threads N=2] [--rounds N=3] [--steps N=2] [--warmup N=1] [--parts sgemm,train,lora,chunked,precision,train_bf16,lora_bf16] [--checkpointing] [--peer-no-mmap]   (needs python3-torch)');
+  console.log('npm run bench:llm -- [--json] [--quick] [--threads N=2] [--rounds N=3] [--steps N=2] [--warmup N=1] [--parts sgemm,train,lora,chunked,precision,train_bf16,lora_bf16] [--checkpointing] [--bf16-base] [--peer-no-mmap]   (needs python3-torch)');
   process.exit(0);
 }
 
@@ -117,6 +120,7 @@ async function runChild(part: string, shapeName: ShapeName, seq: number, steps: 
   } else if (base === 'lora') {
     // Adapters on q,k,v,o,gate,up,down (the default targets), base frozen; the blocks run
     // through forwardBackward and the loss through the chunked head (no (T, V) logits).
+    if (bf16 && args['bf16-base']) model.to('bfloat16'); // the frozen base at 2 bytes a weight
     applyLora(model, LORA, 0);
     const opt = new AdamW(loraParameters(model), { lr: 1e-4, weightDecay: 0.01 });
     step = () => torch.tidy(() => {
@@ -167,8 +171,8 @@ function lastJson<T>(out: string): T {
 function side(who: 'ours' | 'torch', part: string, shape: ShapeName, seq: number): SideResult {
   const common = ['--shape', shape, '--seq', String(seq), '--steps', String(steps), '--warmup', String(warmup), '--threads', String(threads)];
   const out = who === 'ours'
-    ? execFileSync(process.execPath, [SELF, '--child', part, ...common, ...(args.checkpointing ? ['--checkpointing'] : [])], { encoding: 'utf8', maxBuffer: 1 << 26 })
-    : execFileSync(PYTHON, [PEER, '--part', part.replace(/_bf16$/, ''), ...(part.endsWith('_bf16') ? ['--amp'] : []), ...common, '--lora-r', String(LORA.r), '--lora-alpha', String(LORA.alpha)], { encoding: 'utf8', maxBuffer: 1 << 26, env: { ...peerEnv(threads), ...(args['peer-no-mmap'] ? { MALLOC_MMAP_MAX_: '0' } : {}) } });
+    ? execFileSync(process.execPath, [SELF, '--child', part, ...common, ...(args.checkpointing ? ['--checkpointing'] : []), ...(args['bf16-base'] ? ['--bf16-base'] : [])], { encoding: 'utf8', maxBuffer: 1 << 26 })
+    : execFileSync(PYTHON, [PEER, '--part', part.replace(/_bf16$/, ''), ...(part.endsWith('_bf16') ? ['--amp'] : []), ...(part === 'lora_bf16' && args['bf16-base'] ? ['--bf16-base'] : []), ...common, '--lora-r', String(LORA.r), '--lora-alpha', String(LORA.alpha)], { encoding: 'utf8', maxBuffer: 1 << 26, env: { ...peerEnv(threads), ...(args['peer-no-mmap'] ? { MALLOC_MMAP_MAX_: '0' } : {}) } });
   return lastJson<SideResult>(out);
 }
 
@@ -305,7 +309,7 @@ for (const [part, fp32] of [['train_bf16', 'train'], ['lora_bf16', 'lora']] as c
   const r = measure(part, shape, seq, flops);
   const f = result[fp32] as PairResult | undefined;
   const speedup = f ? { ours: +(f.ours_ms / r.ours_ms).toFixed(3), torch: +(f.torch_ms / r.torch_ms).toFixed(3) } : null;
-  result[part] = { shape, seq, ...(part === 'lora_bf16' ? { r: LORA.r, alpha: LORA.alpha, checkpointing: args.checkpointing } : {}), ...r, fraction_of_sgemm_peak: peak ? frac(r.gflops) : null, speedup_over_fp32: speedup };
+  result[part] = { shape, seq, ...(part === 'lora_bf16' ? { r: LORA.r, alpha: LORA.alpha, checkpointing: args.checkpointing, bf16_base: args['bf16-base'] } : {}), ...r, fraction_of_sgemm_peak: peak ? frac(r.gflops) : null, speedup_over_fp32: speedup };
   log(`${part}: ${JSON.stringify(result[part])}`);
 }
 result.tokens_per_s = Object.fromEntries(['train', 'lora', 'train_bf16', 'lora_bf16'].filter((k) => result[k]).map((k) => [k, (result[k] as PairResult).tokens_per_s]));
