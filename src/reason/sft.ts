@@ -20,7 +20,7 @@ import { chunkedLmLoss } from '../lm/chunked_loss.js';
 import { forwardBackward } from '../lm/checkpointing.js';
 import { packExamples } from '../lm/pack.js';
 import { Trainer, checkpointHasRecipe, type LossOutput } from '../train/index.js';
-import { tokenKdLoss } from '../kd/index.js';
+import { tokenKdLoss, tokenKdValues } from '../kd/index.js';
 import { permutation } from '../data/index.js';
 
 export { checkpointHasRecipe };
@@ -168,7 +168,7 @@ export function trainLm(o: LmTrainOptions): { step: number; last: LmStepInfo | n
         const weight = world > 1 ? batch.tokens : 1;
         if (!ownRun) {
           const parts = tokenKdLoss(model.call(batch.input, undefined, fo), batch.target, teacher, { alpha, T }); // logits (B, T, V)
-          ({ ce, kl } = parts);
+          ({ ce, kl } = tokenKdValues(parts, T));
           return { loss: parts.loss, weight };
         }
         // Blocks (checkpointed or not), then the head's loss, each with its own reverse pass: the
@@ -182,7 +182,7 @@ export function trainLm(o: LmTrainOptions): { step: number; last: LmStepInfo | n
               if (o.chunkedLoss) return chunkedLmLoss(hidden.view([-1, d]), model.headWeight, batch.target.reshape([-1]), { alpha, T, teacher: teacher ?? undefined, scale, chunkSize: o.chunkSize });
               const parts = tokenKdLoss(model.head(hidden), batch.target, teacher, { alpha, T }); // logits (B, T, V)
               parts.loss.mul(scale).backward();
-              return { loss: parts.loss.item(), ce: parts.ce, kl: parts.kl };
+              return { loss: parts.loss.item(), ...tokenKdValues(parts, T) };
             }, { ...fo, checkpointing: o.checkpointing });
             ({ ce, kl } = value);
             out.loss = torch.tensor(Float32Array.of(value.loss), { shape: [] });
