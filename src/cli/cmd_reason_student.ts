@@ -11,6 +11,7 @@ import * as torch from '../torch/index.js';
 import { countLmParameters, lmConfig, type LmConfig } from '../lm/model.js';
 import { loadLm, saveLm } from '../lm/checkpoint.js';
 import { loadAnyLm, peekLm } from '../lm/load.js';
+import { readGenerationConfig } from '../lm/hf_folder.js';
 import { ByteTokenizer, tokenizerFromJSON } from '../lm/tokenizer.js';
 import { prunedStudent, studentExamples, type StudentKind } from '../reason/students.js';
 import { readProblemsFile } from '../reason/files.js';
@@ -145,8 +146,10 @@ export async function runTrainStudent(o: Opts): Promise<number> {
   if (!lead) return 0;
   let evaluation: { accuracy: number; correct: number; total: number } | null = null;
   if (evalProblems) {
-    const { model, tokenizer: t } = loadAnyLm(out);
-    const ev = evaluateLm(model, t, evalProblems, { onProgress: rep.counter('eval') });
+    const { model, tokenizer: t, eosIds } = loadAnyLm(out);
+    // An LM folder keeps the tokenizer's EOS only: the --init folder's generation_config list stops replies too.
+    const initEos = init && !init.endsWith('.gguf') ? (readGenerationConfig(init)?.eosTokenIds ?? []) : [];
+    const ev = evaluateLm(model, t, evalProblems, { eosIds: [...eosIds, ...initEos], onProgress: rep.counter('eval') });
     model.dispose();
     evaluation = { accuracy: ev.accuracy, correct: ev.correct, total: ev.total };
   }

@@ -79,6 +79,21 @@ export class StudentChat {
     if (completion.length <= 1) throw new torch.ConfigError(`trace ${id}: the student's chat template renders an empty assistant turn`);
     return { prompt: this.#tok.encode(promptText), completion };
   }
+
+  /**
+   * The special token the template closes an assistant turn with (<|eot_id|>, <|im_end|>), from
+   * a rendered probe turn: where a student trained on this template stops. Null where the
+   * template cannot render the probe.
+   */
+  endOfTurnId(): number | null {
+    try {
+      const { completion } = this.render('Q', '', 'A', 'end-of-turn probe');
+      const last = completion[completion.length - 1];
+      return this.#tok.isSpecial(last) ? last : null;
+    } catch {
+      return null;
+    }
+  }
 }
 
 /** Where the template puts reasoning: rendered once with marker strings for the reasoning and the answer. */
