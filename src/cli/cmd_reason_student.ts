@@ -17,7 +17,8 @@ import { prunedStudent, studentExamples, type StudentKind } from '../reason/stud
 import { readProblemsFile } from '../reason/files.js';
 import { evaluateLm } from '../reason/evaluate.js';
 import { REASONING_DEFAULTS } from './reason_defaults.js';
-import { isStudentFolder, loadTraces, trainedWith, trainStudent, ADAPTER_DIR, type StudentJob } from './reason_student.js';
+import { isStudentFolder, loadTraces, studentChatFormat, trainedWith, trainStudent, ADAPTER_DIR, type StudentJob } from './reason_student.js';
+import { describeChatFormat } from '../reason/student_chat.js';
 import { formatLoraConfig, parseLoraFlag, resolveLoraConfig } from '../lm/lora.js';
 import { makeReporter } from './progress.js';
 
@@ -157,10 +158,12 @@ export async function runTrainStudent(o: Opts): Promise<number> {
   const summary = {
     out, kind, params: countLmParameters(config), examples: examples.length, steps: job.steps, evaluation,
     lora, adapter: lora ? join(out, ADAPTER_DIR) : null, chunkedLoss, checkpointing: job.checkpointing, pack: job.pack, maxSeqLen: maxSeqLen ?? null, ranks: env?.worldSize ?? 1,
+    chatFormat: studentChatFormat(job),
   };
   if (o.json) console.log(JSON.stringify(summary));
   else {
     console.log(`student written to ${out}${lora ? ` (merged; the LoRA adapter in PEFT's layout: ${summary.adapter})` : ''}`);
+    console.log(`traces rendered with: ${describeChatFormat(summary.chatFormat)}`);
     if (evaluation) console.log(`pass@1 ${(evaluation.accuracy * 100).toFixed(1)}% (${evaluation.correct}/${evaluation.total}) on ${String(o.eval)}`);
   }
   return 0;
