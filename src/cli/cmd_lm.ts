@@ -20,7 +20,7 @@ import { readGenerationConfig, readJson, saveHfFolder, tokenizerJsonSize, weight
 import { readSafetensorsHeader } from '../io/safetensors.js';
 import { GgufModelReader, LLAMA_FTYPE } from '../io/index.js';
 import { ggufConfig } from '../lm/gguf_lm.js';
-import { ByteTokenizer, tokenizerFromJSON } from '../lm/tokenizer.js';
+import { ByteTokenizer, HfTokenizer, tokenizerFromJSON } from '../lm/tokenizer.js';
 import { chatTemplateFile } from '../lm/chat_template.js';
 import { describeChatFormat, type ChatFormat } from '../reason/student_chat.js';
 import { STUDENT_INFO } from './reason_student.js';
@@ -66,8 +66,6 @@ function tokenId(tok: Record<string, unknown>, text: string | null): number | nu
   return vocab && !Array.isArray(vocab) && typeof (vocab as Record<string, unknown>)[text] === 'number' ? (vocab as Record<string, number>)[text] : null;
 }
 
-const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'chat_template.jinja'];
-
 export async function runLmInit(o: Opts): Promise<number> {
   const arch = oneOf(o.arch, '--arch', SUPPORTED_MODEL_TYPES);
   const size = oneOf(o.size, '--size', SIZES);
@@ -94,7 +92,7 @@ export async function runLmInit(o: Opts): Promise<number> {
   const bos = tokenId(tok, tokenText(tokConfig.bos_token));
   const eos = tokenId(tok, tokenText(tokConfig.eos_token));
   const files: Record<string, Uint8Array> = {};
-  for (const f of TOKENIZER_FILES) if (existsSync(join(tokDir, f))) files[f] = readFileSync(join(tokDir, f));
+  for (const f of HfTokenizer.FILES) if (existsSync(join(tokDir, f))) files[f] = readFileSync(join(tokDir, f));
   if (!files['tokenizer.json']) files['tokenizer.json'] = readFileSync(tokJson); // a tokenizer file under another name
   const out = resolve(o.out);
   const written = saveHfFolder(out, model, {

@@ -183,8 +183,6 @@ function saveStudent(job: StudentJob, model: CausalLM, tok: Tokenizer, info: Rec
   }
 }
 
-const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'chat_template.jinja'];
-
 /** A Hugging Face folder of the merged student: the start's config, generation config and tokenizer files (from a .gguf: rebuilt). */
 function saveHfStudent(out: string, init: string, model: CausalLM, tok: Tokenizer, info: Record<string, unknown>): void {
   const json = (v: unknown) => JSON.stringify(v, null, 2) + '\n';
@@ -199,7 +197,7 @@ function saveHfStudent(out: string, init: string, model: CausalLM, tok: Tokenize
     baseConfig = ids;
     generationConfig = ids;
   } else {
-    for (const f of TOKENIZER_FILES) if (existsSync(join(init, f))) files[f] = readFileSync(join(init, f));
+    for (const f of HfTokenizer.FILES) if (existsSync(join(init, f))) files[f] = readFileSync(join(init, f));
     baseConfig = readJson(join(init, 'config.json'));
     if (existsSync(join(init, 'generation_config.json'))) generationConfig = readJson(join(init, 'generation_config.json'));
   }
