@@ -28,6 +28,10 @@ export const ops = [
   ['setRequiresGrad', 'T self, b requiresGrad', 'self', 'distill::set_requires_grad(self, requiresGrad)', 'n', 'requiresGrad_'],
   ['grad', 'T self', 'T?', 'self.grad()', 'n'],
   ['setGrad', 'T self, T? grad', 'void', 'distill::set_grad(self, grad)', 'n', 'grad'],
+  // `param.data = src` (libtorch set_data): the same tensor object now holds src's storage, dtype and
+  // shape; Module.to(dtype) converts parameters in place with it, so optimizers and ties keep their references.
+  // recount_box: memory() now counts the new storage's bytes for this handle, not the old one's.
+  ['setData', 'T self, T src', 'void', '(self.set_data(src), recount_box(info[0]))', 'n', 'data'],
   ['detach', 'T self', 'T', 'self.detach()', 'n'],
   ['isLeaf', 'T self', 'b', 'self.is_leaf()', 'n'],
   ['gradFn', 'T self', 's?', 'distill::grad_fn_name(self)', 'n'],

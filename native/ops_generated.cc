@@ -58,6 +58,14 @@ static Napi::Value op_setGrad(const Napi::CallbackInfo& info) {
   OP_END
 }
 
+static Napi::Value op_setData(const Napi::CallbackInfo& info) {
+  OP_BEGIN("data", "self", "src")
+    const at::Tensor self = arg::tensor(info, 0);
+    const at::Tensor src = arg::tensor(info, 1);
+    (self.set_data(src), recount_box(info[0])); return info.Env().Undefined();
+  OP_END
+}
+
 static Napi::Value op_detach(const Napi::CallbackInfo& info) {
   OP_BEGIN("detach", "self")
     const at::Tensor self = arg::tensor(info, 0);
@@ -1364,6 +1372,7 @@ void register_ops(Napi::Env env, Napi::Object exports) {
   exports.Set("setRequiresGrad", Napi::Function::New(env, op_setRequiresGrad, "setRequiresGrad"));
   exports.Set("grad", Napi::Function::New(env, op_grad, "grad"));
   exports.Set("setGrad", Napi::Function::New(env, op_setGrad, "setGrad"));
+  exports.Set("setData", Napi::Function::New(env, op_setData, "setData"));
   exports.Set("detach", Napi::Function::New(env, op_detach, "detach"));
   exports.Set("isLeaf", Napi::Function::New(env, op_isLeaf, "isLeaf"));
   exports.Set("gradFn", Napi::Function::New(env, op_gradFn, "gradFn"));

@@ -82,6 +82,16 @@ void release_box(Napi::Env env, TensorBox* box) {
 
 TensorBox* box_of(const Napi::Value& v) { return tagged_box(v.Env(), v); }
 
+void recount_box(const Napi::Value& handle) {
+  TensorBox* box = box_of(handle);
+  if (!box || !box->t.defined()) return;
+  const at::Tensor& t = box->t;
+  const int64_t now = t.is_view() || !t.has_storage() ? 0 : static_cast<int64_t>(t.storage().nbytes());
+  const int64_t bytes = g_memory.bytes += now - box->reported;
+  box->reported = now;
+  if (bytes > g_memory.peak_bytes.load()) g_memory.peak_bytes = bytes;
+}
+
 const char* dtype_name(at::ScalarType s) {
   switch (s) {
     case at::kFloat: return "float32";

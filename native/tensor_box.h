@@ -34,6 +34,8 @@ void release_box(Napi::Env env, TensorBox* box);
 void dispose_handle(Napi::Env env, const Napi::Value& handle);
 // The empty box behind the shared "disposed" handle.
 extern TensorBox g_disposed_box;
+// After set_data changed the storage behind `handle`, counts its new bytes in g_memory instead of the old.
+void recount_box(const Napi::Value& handle);
 // The box behind a JS value, or nullptr when the value is not one of our (tagged) tensor handles.
 TensorBox* box_of(const Napi::Value& v);
 // Short description used in error messages: "[2, 3] float32".

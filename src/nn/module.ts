@@ -10,7 +10,7 @@
 // Names follow PyTorch, so `stateDict()` keys (`0.weight`, `fc1.bias`, `1.running_mean`)
 // match `model.state_dict()` and a checkpoint can move between the two.
 import * as torch from '../torch/index.js';
-import type { Tensor } from '../torch/index.js';
+import type { Tensor, DType } from '../torch/index.js';
 
 /** Any module, whatever its forward signature. */
 export type AnyModule = Module<any[], any>;
@@ -186,6 +186,46 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
     for (const c of this.#modules.values()) c.apply(fn);
     fn(this);
     return this;
+  }
+
+  // ── dtype ──
+
+  /**
+   * PyTorch's `module.to(torch.bfloat16)`: converts every floating parameter and buffer to
+   * `dtype` in place, through `param.data = param.to(dtype)` (Tensor.setData). The Tensor
+   * objects stay the same (optimizers, tied weights and stateDict references keep working),
+   * requiresGrad is kept, integer buffers are left alone. A converted parameter's gradient is
+   * dropped (PyTorch converts it too; here it would be of the wrong dtype for the next backward).
+   * Returns this.
+   */
+  to(dtype: DType): this {
+    if (!torch.isFloating(dtype))
+      throw new torch.ConfigError(`${this.#kind()}.to: a module converts to a floating dtype (float32, bfloat16, float16, float64), got '${String(dtype)}'`);
+    const seen = new Set<Tensor>();
+    torch.noGrad(() => {
+      for (const t of [...this.parameters(), ...this.buffers()]) {
+        if (seen.has(t)) continue;
+        seen.add(t);
+        if (!torch.isFloating(t.dtype) || t.dtype === dtype) continue;
+        const converted = t.toDtype(dtype);
+        t.grad = null;
+        t.setData(converted);
+        converted.dispose(); // t now owns the storage
+      }
+    });
+    return this;
+  }
+  /** `to('float32')`. */
+  float(): this {
+    return this.to('float32');
+  }
+  /** `to('bfloat16')`. */
+  bfloat16(): this {
+    return this.to('bfloat16');
+  }
+  /** `to('float16')`. */
+  half(): this {
+    return this.to('float16');
   }
 
   // ── state ──

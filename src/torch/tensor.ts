@@ -125,6 +125,19 @@ export class Tensor implements Tracked {
     return new Tensor(native.toDevice(this.handle, target));
   }
 
+  /**
+   * PyTorch's `t.data = src` (libtorch set_data): this same Tensor object now holds src's
+   * storage, dtype and shape; its requiresGrad stays, its autograd history does not. `src`
+   * keeps its own handle to the shared storage: dispose it when done. Returns `this`.
+   * (Another JS Tensor wrapping the same libtorch tensor keeps its cached shape and dtype.)
+   */
+  setData(src: Tensor): this {
+    native.setData(this.handle, src.handle);
+    this.#shape = undefined;
+    this.#dtype = undefined;
+    return this;
+  }
+
   // ── lifetime ──
   dispose(): void {
     native.dispose(this.handle);
