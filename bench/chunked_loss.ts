@@ -92,9 +92,9 @@ function worker(variant: 'naive' | 'chunked', o: WorkerOptions): WorkerResult {
     if (variant === 'chunked') return chunkedLmLoss(hidden, weight, target, { chunkSize: o.chunk }).loss;
     return torch.tidy(() => {
       const logits = hidden.mm(weight.transpose(0, 1)).unsqueeze(0); // (1, N, V)
-      const parts = tokenKdLoss(logits, target.unsqueeze(0), null, { alpha: 1, T: 1 });
-      parts.loss.backward();
-      return parts.ce;
+      const r = tokenKdLoss(logits, target.unsqueeze(0), null, { alpha: 1, T: 1 });
+      r.loss.backward();
+      return r.parts.hard.item();
     });
   };
   const inputs = (V: number) => [

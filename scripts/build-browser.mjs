@@ -1,7 +1,7 @@
 // Builds the browser code: type-checks the */browser/ folders of src/ against the DOM
 // (src/tsconfig.browser.json), then bundles each page's entry with esbuild into dist/browser/,
 // one classic script per page, which the page writers inline (src/export/web_page.ts,
-// src/serve/page.ts). Run by `npm run build`, `npm run build:lib` (so `npm pack` ships the
+// src/serve/page.ts, src/report/render.ts). Run by `npm run build`, `npm run build:lib` (so `npm pack` ships the
 // bundles) and scripts/setup.sh. Not minified: the pages stay readable in the browser.
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -25,6 +25,7 @@ const t1 = performance.now();
 const ENTRIES = {
   'export-page': 'src/export/browser/export_page.ts',
   dashboard: 'src/serve/browser/dashboard.ts',
+  'report-page': 'src/report/browser/report_page.ts',
 };
 await build({
   absWorkingDir: root,

@@ -20,7 +20,10 @@ import { readGenerationConfig, readJson, saveHfFolder, tokenizerJsonSize, weight
 import { readSafetensorsHeader } from '../io/safetensors.js';
 import { GgufModelReader, LLAMA_FTYPE } from '../io/index.js';
 import { ggufConfig } from '../lm/gguf_lm.js';
-import { ByteTokenizer, tokenizerFromJSON } from '../lm/tokenizer.js';
+import { ByteTokenizer, HfTokenizer, tokenizerFromJSON } from '../lm/tokenizer.js';
+import { chatTemplateFile } from '../lm/chat_template.js';
+import { describeChatFormat, type ChatFormat } from '../reason/student_chat.js';
+import { STUDENT_INFO } from './reason_student.js';
 
 /** llama.h's name of a general.file_type ('MOSTLY_Q4_K_M'). */
 const fileTypeName = (t: number) => Object.entries(LLAMA_FTYPE).find(([, v]) => v === t)?.[0] ?? `file type ${t}`;
@@ -63,8 +66,6 @@ function tokenId(tok: Record<string, unknown>, text: string | null): number | nu
   return vocab && !Array.isArray(vocab) && typeof (vocab as Record<string, unknown>)[text] === 'number' ? (vocab as Record<string, number>)[text] : null;
 }
 
-const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'chat_template.jinja'];
-
 export async function runLmInit(o: Opts): Promise<number> {
   const arch = oneOf(o.arch, '--arch', SUPPORTED_MODEL_TYPES);
   const size = oneOf(o.size, '--size', SIZES);
@@ -91,7 +92,7 @@ export async function runLmInit(o: Opts): Promise<number> {
   const bos = tokenId(tok, tokenText(tokConfig.bos_token));
   const eos = tokenId(tok, tokenText(tokConfig.eos_token));
   const files: Record<string, Uint8Array> = {};
-  for (const f of TOKENIZER_FILES) if (existsSync(join(tokDir, f))) files[f] = readFileSync(join(tokDir, f));
+  for (const f of HfTokenizer.FILES) if (existsSync(join(tokDir, f))) files[f] = readFileSync(join(tokDir, f));
   if (!files['tokenizer.json']) files['tokenizer.json'] = readFileSync(tokJson); // a tokenizer file under another name
   const out = resolve(o.out);
   const written = saveHfFolder(out, model, {
@@ -129,7 +130,7 @@ export function inspectHfFolder(dir: string): Record<string, unknown> {
   const tok = existsSync(tokPath) ? readJson(tokPath) : null;
   const generation = readGenerationConfig(dir);
   const specials = Object.fromEntries(['bos_token', 'eos_token', 'pad_token', 'unk_token'].map((k) => [k, tokenText(tokConfig[k])]).filter(([, v]) => v !== null));
-  const template = typeof tokConfig.chat_template === 'string' ? 'tokenizer_config.json' : existsSync(join(dir, 'chat_template.jinja')) ? 'chat_template.jinja' : null;
+  const template = chatTemplateFile(dir);
   return {
     dir, format: 'huggingface', architecture: cfg.arch, architectures: config.architectures ?? null,
     params: countLmParameters(cfg), torchDtype, weightDtypes: dtypes, weightFiles, weightBytes: bytes,
@@ -140,7 +141,14 @@ export function inspectHfFolder(dir: string): Record<string, unknown> {
     chatTemplate: template,
     specialTokens: specials,
     generation: generation ? { bosTokenId: generation.bosTokenId, eosTokenIds: generation.eosTokenIds, padTokenId: generation.padTokenId } : null,
+    studentChatFormat: studentChatFormatIn(join(dir, STUDENT_INFO)),
   };
+}
+
+/** The ChatFormat a trained student's record (lm.json's or distill_student.json's info) holds; null for other models. */
+function studentChatFormatIn(file: string): ChatFormat | null {
+  if (!existsSync(file)) return null;
+  return ((readJson(file) as { info?: { chatFormat?: ChatFormat } }).info?.chatFormat) ?? null;
 }
 
 /** What a GGUF file holds, from its header (no tensor data read): the same fields as inspectHfFolder where they apply. */
@@ -186,6 +194,7 @@ function inspectLmFolder(dir: string): Record<string, unknown> {
     chatTemplate: tokenizer instanceof ByteTokenizer ? 'built in (byte tokenizer)' : 'lm.json',
     specialTokens: { eos_token: tokenizer.tokenText(tokenizer.eosId) },
     generation: null,
+    studentChatFormat: studentChatFormatIn(join(dir, 'lm.json')),
   };
 }
 
@@ -213,6 +222,7 @@ export async function runLmInspect(model: string, o: Opts): Promise<number> {
     `  tokenizer      ${tk ? `${tk.model ?? '?'}, ${tk.size} tokens` : 'none'}`,
     `  chat template  ${String(r.chatTemplate ?? 'none')}`,
     `  special tokens ${JSON.stringify(r.specialTokens)}${g ? `; eos ids ${JSON.stringify(g.eosTokenIds)}` : ''}`,
+    ...(r.studentChatFormat ? [`  trained on     ${describeChatFormat(r.studentChatFormat as ChatFormat)}`] : []),
   ].join('\n'));
   return 0;
 }

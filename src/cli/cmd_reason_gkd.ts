@@ -144,7 +144,8 @@ export async function runReasonGkd(o: Opts): Promise<number> {
   let evaluation: { accuracy: number; correct: number; total: number } | null = null;
   if (evalProblems) {
     const { model: m, tokenizer } = loadLm(out);
-    const ev = evaluateLm(m, tokenizer, evalProblems, { onProgress: rep.counter('eval') });
+    // The LM folder keeps the tokenizer's EOS only: the --init model's eos list stops replies too.
+    const ev = evaluateLm(m, tokenizer, evalProblems, { eosIds, onProgress: rep.counter('eval') });
     m.dispose();
     evaluation = { accuracy: ev.accuracy, correct: ev.correct, total: ev.total };
   }

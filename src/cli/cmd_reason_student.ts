@@ -11,6 +11,7 @@ import * as torch from '../torch/index.js';
 import { countLmParameters, lmConfig, type LmConfig } from '../lm/model.js';
 import { loadLm, saveLm } from '../lm/checkpoint.js';
 import { loadAnyLm, peekLm } from '../lm/load.js';
+import { readGenerationConfig } from '../lm/hf_folder.js';
 import { ByteTokenizer, tokenizerFromJSON } from '../lm/tokenizer.js';
 import { prunedStudent, studentExamples, type StudentKind } from '../reason/students.js';
 import type { PruneTarget } from '../lm/prune.js';
@@ -18,7 +19,8 @@ import { readProblemsFile } from '../reason/files.js';
 import { evaluateLm } from '../reason/evaluate.js';
 import { REASONING_DEFAULTS } from './reason_defaults.js';
 import { checkpointPrecision, type Precision } from '../reason/sft.js';
-import { isStudentFolder, loadTraces, trainedWith, trainStudent, ADAPTER_DIR, type StudentJob } from './reason_student.js';
+import { isStudentFolder, loadTraces, studentChatFormat, trainedWith, trainStudent, ADAPTER_DIR, type StudentJob } from './reason_student.js';
+import { describeChatFormat } from '../reason/student_chat.js';
 import { formatLoraConfig, parseLoraFlag, resolveLoraConfig } from '../lm/lora.js';
 import { makeReporter } from './progress.js';
 
@@ -173,8 +175,10 @@ export async function runTrainStudent(o: Opts): Promise<number> {
   if (!lead) return 0;
   let evaluation: { accuracy: number; correct: number; total: number } | null = null;
   if (evalProblems) {
-    const { model, tokenizer: t } = loadAnyLm(out);
-    const ev = evaluateLm(model, t, evalProblems, { onProgress: rep.counter('eval') });
+    const { model, tokenizer: t, eosIds } = loadAnyLm(out);
+    // An LM folder keeps the tokenizer's EOS only: the --init folder's generation_config list stops replies too.
+    const initEos = init && !init.endsWith('.gguf') ? (readGenerationConfig(init)?.eosTokenIds ?? []) : [];
+    const ev = evaluateLm(model, t, evalProblems, { eosIds: [...eosIds, ...initEos], onProgress: rep.counter('eval') });
     model.dispose();
     evaluation = { accuracy: ev.accuracy, correct: ev.correct, total: ev.total };
   }
@@ -182,12 +186,14 @@ export async function runTrainStudent(o: Opts): Promise<number> {
   const summary = {
     out, kind, params: countLmParameters(config), examples: examples.length, steps: job.steps, evaluation,
     lora, adapter: lora ? join(out, ADAPTER_DIR) : null, chunkedLoss, checkpointing: job.checkpointing, pack: job.pack, maxSeqLen: maxSeqLen ?? null, ranks: env?.worldSize ?? 1,
+    chatFormat: studentChatFormat(job),
     // ZeRO stage and the optimizer state rank 0 held (with --zero 1: its shard's, ≈ 1/ranks of the whole).
     zero: job.zero ?? 0, optimizerStateBytes,
   };
   if (o.json) console.log(JSON.stringify(summary));
   else {
     console.log(`student written to ${out}${lora ? ` (merged; the LoRA adapter in PEFT's layout: ${summary.adapter})` : ''}`);
+    console.log(`traces rendered with: ${describeChatFormat(summary.chatFormat)}`);
     if (evaluation) console.log(`pass@1 ${(evaluation.accuracy * 100).toFixed(1)}% (${evaluation.correct}/${evaluation.total}) on ${String(o.eval)}`);
   }
   return 0;

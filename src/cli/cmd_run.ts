@@ -96,6 +96,21 @@ export async function openUi(o: RunOptions, exp: Experiment): Promise<{ close():
   return (await import('./cmd_dashboard.js')).attachDashboard(exp.runsDir, { apiKeyEnv: o.apiKeyEnv });
 }
 
+/**
+ * The frame of every run command: setup (config, data, the data-parallel group), the dashboard
+ * with --ui on the lead process, then `body`; the group and the dashboard are closed however it ends.
+ */
+async function withRun(o: RunOptions, body: (s: Setup) => Promise<number>): Promise<number> {
+  const s = setup(o);
+  const ui = s.lead ? await openUi(o, s.exp) : null;
+  try {
+    return await body(s);
+  } finally {
+    s.dist?.dispose();
+    await ui?.close();
+  }
+}
+
 function printRows(rows: evaluate.ComparisonRow[], dir: string, json: boolean | undefined, extra: Record<string, unknown> = {}): void {
   if (json) {
     console.log(JSON.stringify({ runDir: dir, ...extra, rows }));
@@ -106,9 +121,7 @@ function printRows(rows: evaluate.ComparisonRow[], dir: string, json: boolean | 
 }
 
 export async function runDemo(o: RunOptions): Promise<number> {
-  const { exp, rep, d, dir, dist, lead, zero } = setup(o);
-  const ui = lead ? await openUi(o, exp) : null;
-  try {
+  return withRun(o, async ({ exp, rep, d, dir, dist, lead, zero }) => {
     const teacher = teacherStage(exp, d, rep, { force: o.fresh, dist, zero });
     const resume = !!o.resume;
     const baseline = studentStage(exp, d, rep, join(dir, 'baseline'), undefined, { resume, dist, zero });
@@ -135,32 +148,22 @@ export async function runDemo(o: RunOptions): Promise<number> {
     printRows(rows, dir, o.json, { dataset: d.name, gapClosed: closed, teacherReused: teacher.reused, report, ...(reportError ? { reportError } : {}) });
     if (!o.json && report) console.log(`report: ${report}`);
     return 0;
-  } finally {
-    dist?.dispose();
-    await ui?.close();
-  }
+  });
 }
 
 export async function runTrainTeacher(o: RunOptions): Promise<number> {
-  const { exp, rep, d, dir, dist, lead, zero } = setup(o);
-  const ui = lead ? await openUi(o, exp) : null;
-  try {
+  return withRun(o, async ({ exp, rep, d, dir, dist, lead, zero }) => {
     const teacher = teacherStage(exp, d, rep, { force: o.fresh, dir: join(dir, 'teacher'), dist, zero });
     if (!lead) return 0;
     const rows = compareStage([{ name: `teacher (${exp.teacher.arch})`, role: 'teacher', model: teacher.model }], d, join(dir, 'teacher'), rep);
     rep.stop();
     printRows(rows, join(dir, 'teacher'), o.json);
     return 0;
-  } finally {
-    dist?.dispose();
-    await ui?.close();
-  }
+  });
 }
 
 export async function runTrainStudent(o: RunOptions): Promise<number> {
-  const { exp, rep, d, dir, dist, lead, zero } = setup(o);
-  const ui = lead ? await openUi(o, exp) : null;
-  try {
+  return withRun(o, async ({ exp, rep, d, dir, dist, lead, zero }) => {
     const out = join(dir, 'baseline');
     const baseline = studentStage(exp, d, rep, out, undefined, { resume: !!o.resume, dist, zero });
     if (!lead) return 0;
@@ -168,16 +171,11 @@ export async function runTrainStudent(o: RunOptions): Promise<number> {
     rep.stop();
     printRows(rows, out, o.json);
     return 0;
-  } finally {
-    dist?.dispose();
-    await ui?.close();
-  }
+  });
 }
 
 export async function runDistill(o: RunOptions): Promise<number> {
-  const { exp, rep, d, dir, dist, lead, zero } = setup(o);
-  const ui = lead ? await openUi(o, exp) : null;
-  try {
+  return withRun(o, async ({ exp, rep, d, dir, dist, lead, zero }) => {
     const teacher = teacherStage(exp, d, rep, { dist, zero });
     const out = join(dir, 'student');
     const student = studentStage(exp, d, rep, out, teacher.model, { resume: !!o.resume, dist, zero });
@@ -189,8 +187,5 @@ export async function runDistill(o: RunOptions): Promise<number> {
     rep.stop();
     printRows(rows, out, o.json);
     return 0;
-  } finally {
-    dist?.dispose();
-    await ui?.close();
-  }
+  });
 }

@@ -16,6 +16,8 @@ import { formatLoraConfig, mergeLora, resolveLoraConfig, sameLoraConfig, type Lo
 import { saveLoraAdapter } from '../lm/peft.js';
 import { readCheckpointInfo } from '../io/index.js';
 import { studentExamples, type StudentKind } from '../reason/students.js';
+import { chatFormatOf, type ChatFormat } from '../reason/student_chat.js';
+import { chatTemplateFile } from '../lm/chat_template.js';
 import { checkpointHasRecipe, trainLm, type Precision } from '../reason/sft.js';
 import type { Trace } from '../reason/types.js';
 import { readTracesFile } from '../reason/files.js';
@@ -86,6 +88,18 @@ export function loraFlag(c: LoraConfig): string {
   return `r=${r.r},alpha=${r.alpha},dropout=${r.dropout},targets=${r.targets.join('+')}${r.rslora ? ',rslora' : ''}`;
 }
 
+/**
+ * How the job's traces are rendered: the --init model's chat template, where it came from, and
+ * where the reasoning goes. Saved beside the recipe (not in it: it follows from --init, so a
+ * resume or rerun compares equal without it).
+ */
+export function studentChatFormat(job: Pick<StudentJob, 'init' | 'tokenizer'>): ChatFormat {
+  const tok = job.tokenizer ? tokenizerFromJSON(job.tokenizer) : new ByteTokenizer();
+  const init = job.init;
+  const origin = !init ? null : init.endsWith('.gguf') ? 'GGUF metadata' : existsSync(join(init, 'lm.json')) ? 'lm.json' : chatTemplateFile(init);
+  return chatFormatOf(tok, origin);
+}
+
 export type StudentProgress = (step: number, steps: number, loss: number) => void;
 
 /** Traces from a traces.jsonl, checked line by line, or from a (shared) traces folder: each trace once. */
@@ -114,7 +128,7 @@ export function trainStudent(job: StudentJob, onStep?: StudentProgress, dist?: t
       lora: job.lora ?? null, chunkedLoss: job.chunkedLoss, checkpointing: job.checkpointing, pack: job.pack, dist, zero: job.zero, precision: job.precision,
       onStep: (s) => onStep?.(s.step, s.steps, s.loss),
     });
-    if (!dist || dist.rank === 0) saveStudent(job, model, tok, recipe);
+    if (!dist || dist.rank === 0) saveStudent(job, model, tok, { ...recipe, chatFormat: studentChatFormat(job) });
     return { optimizerStateBytes: r.optimizerStateBytes };
   } finally {
     model.dispose();
@@ -179,8 +193,6 @@ function saveStudent(job: StudentJob, model: CausalLM, tok: Tokenizer, info: Rec
   }
 }
 
-const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'chat_template.jinja'];
-
 /** A Hugging Face folder of the merged student: the start's config, generation config and tokenizer files (from a .gguf: rebuilt). */
 function saveHfStudent(out: string, init: string, model: CausalLM, tok: Tokenizer, info: Record<string, unknown>): void {
   const json = (v: unknown) => JSON.stringify(v, null, 2) + '\n';
@@ -195,7 +207,7 @@ function saveHfStudent(out: string, init: string, model: CausalLM, tok: Tokenize
     baseConfig = ids;
     generationConfig = ids;
   } else {
-    for (const f of TOKENIZER_FILES) if (existsSync(join(init, f))) files[f] = readFileSync(join(init, f));
+    for (const f of HfTokenizer.FILES) if (existsSync(join(init, f))) files[f] = readFileSync(join(init, f));
     baseConfig = readJson(join(init, 'config.json'));
     if (existsSync(join(init, 'generation_config.json'))) generationConfig = readJson(join(init, 'generation_config.json'));
   }
@@ -209,7 +221,7 @@ export function trainedWith(dir: string, job: StudentJob): boolean {
     const desc = JSON.parse(readFileSync(file, 'utf8')) as { config: LmConfig; info: Record<string, unknown> };
     const i = desc.info;
     const { examples: _mine, ...want } = jobRecipe(job, 0);
-    const { examples: _theirs, ...had } = i;
+    const { examples: _theirs, chatFormat: _format, ...had } = i;
     // Older folders lack the keys that were later added with their default.
     const norm = (r: Record<string, unknown>) => canonical({ ...r, groupByLength: r.groupByLength ?? false, init: r.init ?? null });
     return norm(had) === norm(want) && JSON.stringify(desc.config) === JSON.stringify(job.config);

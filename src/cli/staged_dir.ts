@@ -11,10 +11,10 @@
 // a mix. Because the whole folder is replaced, a folder is only replaced when it is empty or
 // was written by export (it holds the marker file), or when it is the command's own default
 // location: `--out ~/models` never deletes someone's other files.
-import { existsSync, fsyncSync, closeSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { ConfigError } from '../torch/errors.js';
-import { isTempFileFor, tempPathFor } from '../io/atomic.js';
+import { fsyncDir, isProcessAlive, isTempFileFor, tempPathFor } from '../io/atomic.js';
 
 /** Written into every staged folder: what marks a folder as an earlier export that may be replaced. */
 export const EXPORT_MARKER = '.distill-export';
@@ -59,35 +59,15 @@ export function checkOutputDir(o: OutputDir): void {
       'export replaces its folder as a whole, so give a new or empty folder, or an earlier export');
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Staging folders that a killed export left beside `target` (their process is gone). */
 function removeStaleStaging(target: string): void {
   for (const name of readdirSync(dirname(target))) {
     if (!isTempFileFor(name, target)) continue;
     const pid = Number(name.slice(basename(target).length + 2).split('.')[0]);
-    if (pid !== process.pid && !isAlive(pid)) rmSync(join(dirname(target), name), { recursive: true, force: true });
+    if (pid !== process.pid && !isProcessAlive(pid)) rmSync(join(dirname(target), name), { recursive: true, force: true });
   }
 }
 
-/** Best effort: makes the renames durable where the filesystem allows a directory fsync. */
-function syncDir(dir: string): void {
-  try {
-    const fd = openSync(dir, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch { /* not supported here (some network or FUSE filesystems) */ }
-}
 
 /** Checks the target, then creates an empty staging folder beside it. */
 export function stageDir(o: OutputDir): StagedDir {
@@ -115,7 +95,7 @@ export function stageDir(o: OutputDir): StagedDir {
         throw e;
       }
       done = true;
-      syncDir(parent);
+      fsyncDir(parent);
       if (old) rmSync(old, { recursive: true, force: true });
     },
     abort() {

@@ -7,6 +7,7 @@ import * as ort from 'onnxruntime-node';
 import * as torch from '../torch/index.js';
 import type * as nn from '../nn/index.js';
 import { inEval } from './layers.js';
+import { mulberry32 } from '../torch/prng.js';
 
 /** A session on one intra-op thread, the same budget the engine gets in the comparisons. */
 export async function ortSession(path: string, threads = 1): Promise<ort.InferenceSession> {
@@ -26,16 +27,7 @@ export function ourLogits(model: nn.AnyModule, x: Float32Array, shape: readonly 
 
 /** Uniform [0, 1) values from a small seeded generator (mulberry32), so checks repeat. */
 export function seededUniform(n: number, seed: number): Float32Array {
-  let a = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  return out;
+  return Float32Array.from({ length: n }, mulberry32(seed));
 }
 
 /** Float input samples for onnxruntime and our engine alike. */

@@ -47,7 +47,7 @@
 // tokenizer brings its own keys (tokenizer.ggufMetadata, src/lm/gguf_vocab.ts).
 import { statSync } from 'node:fs';
 import * as torch from '../torch/index.js';
-import { writeFileAtomic, quantizeTensor, llamaQuantType, encodeGguf, GGML_TYPE as GGML, LLAMA_FTYPE, type GgufValue } from '../io/index.js';
+import { writeFileAtomic, quantizeTensor, llamaQuantType, encodeGguf, permuteRope, GGML_TYPE as GGML, LLAMA_FTYPE, type GgufValue } from '../io/index.js';
 import { ByteTokenizer, type Tokenizer } from '../lm/tokenizer.js';
 import { lmWeights, weight, type LmWeights } from './lm_weights.js';
 import { ropeInvFreq, type LmArch, type Llama3RopeScaling } from '../lm/model.js';
@@ -92,19 +92,8 @@ export interface GgufExportInfo {
   tiedEmbeddings: boolean;
 }
 
-/** The rows of a (nHeads·h, in) projection from rotate-half to interleaved-pair order. */
-export function permuteRope(data: Float32Array, nHeads: number, headDim: number, cols: number): Float32Array {
-  const out = new Float32Array(data.length);
-  const half = headDim / 2;
-  for (let hd = 0; hd < nHeads; hd++)
-    for (let i = 0; i < half; i++)
-      for (let j = 0; j < 2; j++) {
-        const from = (hd * headDim + j * half + i) * cols;
-        const to = (hd * headDim + 2 * i + j) * cols;
-        out.set(data.subarray(from, from + cols), to);
-      }
-  return out;
-}
+// The rows of llama's q/k from rotate-half to interleaved-pair order: one implementation with its inverse, in io.
+export { permuteRope };
 
 /** float32 values → IEEE half bytes, rounded to nearest even (libtorch's conversion). */
 function toHalfBytes(data: Float32Array): Uint8Array {

@@ -33,7 +33,8 @@ export function isTempFileFor(name: string, target: string): boolean {
   return name.startsWith(prefix) && /^\d+\.[0-9a-f]{12}\.tmp$/.test(name.slice(prefix.length));
 }
 
-function isAlive(pid: number): boolean {
+/** Whether process `pid` exists (signal 0 probes without signalling; EPERM: it exists, owned by another user). */
+export function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -59,7 +60,7 @@ export function removeStaleTempFiles(target: string): string[] {
     if (!isTempFileFor(name, target)) continue;
     const pid = Number(name.slice(basename(target).length + 2).split('.')[0]);
     // Our own pid is skipped too: a worker thread of this process may be mid-write.
-    if (pid === process.pid || isAlive(pid)) continue;
+    if (pid === process.pid || isProcessAlive(pid)) continue;
     try {
       fs.unlinkSync(join(dir, name));
       removed.push(name);
@@ -78,7 +79,11 @@ function writeAll(fd: number, chunk: Uint8Array): void {
 // filesystems: EINVAL). Those mean "cannot make the rename durable here", not failure.
 const DIR_SYNC_UNSUPPORTED = new Set(['EPERM', 'EISDIR', 'EINVAL', 'ENOTSUP', 'EBADF', 'EACCES']);
 
-function fsyncDir(dir: string): void {
+/**
+ * Makes the names in `dir` (a rename, a new file) durable: fsync of the directory itself. Where
+ * the filesystem cannot do that (the codes above) it does nothing; any other error is thrown.
+ */
+export function fsyncDir(dir: string): void {
   let fd: number | undefined;
   try {
     fd = fs.openSync(dir, 'r');

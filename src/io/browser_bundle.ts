@@ -1,6 +1,6 @@
 // The browser code's bundles: scripts/build-browser.mjs (run by `npm run build`) type-checks
 // src/*/browser/ against the DOM and bundles each page's entry with esbuild into
-// dist/browser/<name>.js; the page writers (export/web_page.ts, serve/page.ts) inline them.
+// dist/browser/<name>.js; the page writers (export/web_page.ts, serve/page.ts, report/render.ts) inline them.
 // Node built-ins only (and the error classes): the dashboard must not load libtorch.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,7 +11,7 @@ import { DistillError } from '../torch/errors.js';
 export const BROWSER_DIR = fileURLToPath(new URL('../../browser/', import.meta.url));
 
 /** The bundles scripts/build-browser.mjs writes. */
-export type BrowserBundle = 'export-page' | 'dashboard';
+export type BrowserBundle = 'export-page' | 'dashboard' | 'report-page';
 
 /**
  * The text of dist/browser/<name>.js, ready to sit inside an inline <script> (a `</script`

@@ -17,25 +17,36 @@
 // RoPE layout: for the `llama` architecture only, the converter reorders the rows of Q and
 // K (weights and biases) in each head from Hugging Face's rotate-half order to llama.cpp's
 // interleaved pairs: new row 2i + j of a head is old row j·h/2 + i (j ∈ {0, 1}, h the
-// head's rows), K with the KV head count (src/export/gguf.ts `permuteRope`). qwen2 and
+// head's rows), K with the KV head count (`permuteRope` below). qwen2 and
 // qwen3 use rotate-half (NEOX) RoPE in llama.cpp and are stored unpermuted.
 import { FormatError } from '../torch/errors.js';
 import { GgufFile, type GgufTensorInfo, type GgufValue } from './gguf_read.js';
 
 /**
- * The inverse of the converter's permutation: rows of a (nHeads·headDim, cols) projection
- * (cols = 1 for a bias) from interleaved-pair order back to rotate-half order.
+ * The converter's permutation (convert_hf_to_gguf.py's `permute`): rows of a (nHeads·headDim,
+ * cols) projection (cols = 1 for a bias) from rotate-half order, row j·half + i of a head, to
+ * interleaved-pair order, row 2i + j. The GGUF export writes llama's q/k this way.
  */
+export function permuteRope(data: Float32Array, nHeads: number, headDim: number, cols: number): Float32Array {
+  return ropeRows(data, nHeads, headDim, cols, true);
+}
+
+/** The inverse of permuteRope: interleaved-pair order back to rotate-half order (reading a llama GGUF). */
 export function unpermuteRope(data: Float32Array, nHeads: number, headDim: number, cols: number): Float32Array {
+  return ropeRows(data, nHeads, headDim, cols, false);
+}
+
+function ropeRows(data: Float32Array, nHeads: number, headDim: number, cols: number, toInterleaved: boolean): Float32Array {
   if (headDim % 2 !== 0 || data.length !== nHeads * headDim * cols)
-    throw new FormatError(`GGUF: cannot undo the RoPE row order of ${data.length} values as ${nHeads} heads × ${headDim} rows × ${cols}`);
+    throw new FormatError(`GGUF: cannot ${toInterleaved ? 'apply' : 'undo'} the RoPE row order of ${data.length} values as ${nHeads} heads × ${headDim} rows × ${cols}`);
   const out = new Float32Array(data.length);
   const half = headDim / 2;
   for (let hd = 0; hd < nHeads; hd++)
     for (let i = 0; i < half; i++)
       for (let j = 0; j < 2; j++) {
-        const from = (hd * headDim + 2 * i + j) * cols;
-        const to = (hd * headDim + j * half + i) * cols;
+        const halfRow = (hd * headDim + j * half + i) * cols;
+        const pairRow = (hd * headDim + 2 * i + j) * cols;
+        const [from, to] = toInterleaved ? [halfRow, pairRow] : [pairRow, halfRow];
         out.set(data.subarray(from, from + cols), to);
       }
   return out;

@@ -23,7 +23,7 @@ export {
   type GgufHeader, type GgufTensorInfo, type GgufValue,
 } from './gguf_read.js';
 export {
-  readGgufModel, GgufModelReader, unpermuteRope, hfTensorName, ggufTensorName,
+  readGgufModel, GgufModelReader, permuteRope, unpermuteRope, hfTensorName, ggufTensorName,
   type GgufModel, type GgufModelTensor,
 } from './gguf_model.js';
 export { llamaQuantType, compareLlamaTensorNames, type QuantMixModel } from './gguf_quant_mix.js';

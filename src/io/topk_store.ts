@@ -25,6 +25,7 @@ import fs from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { ConfigError, FormatError } from '../torch/errors.js';
+import { fsyncDir } from './atomic.js';
 import { DEFAULT_QUANT, decodeTopk, encodeTopk, type TopkEntry, type TopkQuant } from './topk_codec.js';
 
 export { DEFAULT_QUANT, type TopkEntry, type TopkQuant } from './topk_codec.js';
@@ -102,18 +103,6 @@ function checkExpected(dir: string, h: TopkStoreHeader, want: TopkExpectation): 
 const sameHeader = (a: TopkStoreHeader, b: TopkStoreHeader) =>
   a.teacher === b.teacher && a.tokenizerHash === b.tokenizerHash && a.k === b.k && a.vocabSize === b.vocabSize && a.quant.bits === b.quant.bits && a.quant.step === b.quant.step;
 
-function syncDir(dir: string): void {
-  try {
-    const fd = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    /* some filesystems refuse to fsync a directory; the data files are synced regardless */
-  }
-}
 
 export interface TopkWriterOptions extends Omit<TopkStoreHeader, 'quant'> {
   quant?: TopkQuant;
@@ -189,7 +178,7 @@ export class TopkStoreWriter {
       const all = Buffer.concat([head, json]);
       fs.writeSync(fd, all, 0, all.length, 0);
       fs.fdatasyncSync(fd);
-      syncDir(this.dir);
+      fsyncDir(this.dir);
       this.#fd = fd;
       this.#size = all.length;
       this.#shard = i;

@@ -7,6 +7,7 @@ import { checkT, checkTensor, checkUnit, describe, fmt, rows, sameShape } from '
 import { forwardKL } from './divergences.js';
 import { isSparseTeacher, sparseKL, type SparseTeacher } from './sparse.js';
 import { multiTeacherKL } from './multi_teacher.js';
+import type { LossResult } from './loss_result.js';
 
 /** Teacher logits (…, C), a sparse top-k teacher, or several teachers' logits. */
 export type TeacherInput = Tensor | SparseTeacher | Tensor[];
@@ -65,15 +66,6 @@ export function hardCE(student: Tensor, labels: Tensor, opts: HardOptions = {}):
   });
 }
 
-export interface HintonParts {
-  /** α·hard + (1 − α)·soft */
-  total: Tensor;
-  /** CE(y, softmax(s)), the mean over rows (0 when alpha is 0 and no labels are given). */
-  hard: Tensor;
-  /** T²·KL(p_T ‖ q_T), batchmean: the T² is already in. */
-  soft: Tensor;
-}
-
 /**
  * T²·KL(teacher_T ‖ student_T) for whichever form the teacher comes in: full logits
  * (forwardKL), a sparse top-k teacher (sparseKL) or several teachers (multiTeacherKL).
@@ -95,8 +87,11 @@ export function softKL(student: Tensor, teacher: TeacherInput, T = 1, weights?: 
  *
  * `student` is (…, C) logits, `labels` (…) int64 class indices (may be null when α = 0).
  * `labelSmoothing` and `mixed` (mixup) change the hard term only; see hardCE.
+ * Returns { loss: α·hard + (1 − α)·soft, parts: { hard, soft } }: hard = CE(y, softmax(s)),
+ * the mean over rows (0 when alpha is 0 and no labels are given); soft = T²·KL(p_T ‖ q_T),
+ * batchmean, with the T² already in.
  */
-export function hintonLoss(student: Tensor, teacher: TeacherInput, labels: Tensor | null | undefined, opts: HintonOptions): HintonParts {
+export function hintonLoss(student: Tensor, teacher: TeacherInput, labels: Tensor | null | undefined, opts: HintonOptions): LossResult {
   const op = 'hintonLoss';
   checkTensor(op, 'student', student);
   const T = checkT(op, opts?.T);
@@ -115,18 +110,17 @@ export function hintonLoss(student: Tensor, teacher: TeacherInput, labels: Tenso
       ? softKL(standardizeLogits(student), Array.isArray(teacher) ? teacher.map(standardizeLogits) : standardizeLogits(teacher as Tensor), T, opts.weights)
       : softKL(student, teacher, T, opts.weights);
     const hard = labels != null ? hardCE(student, labels, opts) : torch.zeros([]);
-    const total = hard.mul(alpha).add(soft.mul(1 - alpha));
-    return { total, hard, soft };
+    return { loss: hard.mul(alpha).add(soft.mul(1 - alpha)), parts: { hard, soft } };
   });
 }
 
-function fusedHinton(op: string, student: Tensor, teacher: Tensor, labels: Tensor | null, T: number, alpha: number): HintonParts {
+function fusedHinton(op: string, student: Tensor, teacher: Tensor, labels: Tensor | null, T: number, alpha: number): LossResult {
   sameShape(op, student, teacher);
   return torch.tidy(() => {
     const s = rows(op, 'student', student);
     if (labels && labels.numel !== s.shape[0])
       throw new torch.ShapeError('ERR_SHAPE', op, 'labels must have one class index per row of student logits', `student=${fmt(student)}, labels=${fmt(labels)}`);
-    const [total, hard, soft] = torch.hintonKd(s, rows(op, 'teacher', teacher), labels, T, alpha);
-    return { total, hard, soft };
+    const [loss, hard, soft] = torch.hintonKd(s, rows(op, 'teacher', teacher), labels, T, alpha);
+    return { loss, parts: { hard, soft } };
   });
 }

@@ -5,13 +5,16 @@
 // temperature-softened distributions and their entropies
 export { softTargets, logSoftTargets, entropy, entropyAtT } from './temperature.js';
 
+// what hintonLoss, tokenKdLoss and createLoss's callable return: { loss, parts }
+export type { LossResult } from './loss_result.js';
+
 // logit losses (each × T², batchmean over rows)
-export { hintonLoss, hardCE, softKL, standardizeLogits, type HintonOptions, type HardOptions, type HintonParts, type Mixup, type TeacherInput } from './hinton.js';
+export { hintonLoss, hardCE, softKL, standardizeLogits, type HintonOptions, type HardOptions, type Mixup, type TeacherInput } from './hinton.js';
 export { forwardKL, reverseKL, jsd, totalVariation, mseLogits } from './divergences.js';
 export { sparseKL, sparseTeacherFromLogits, isSparseTeacher, type SparseTeacher } from './sparse.js';
 export { multiTeacherKL, multiTeacherTargets, normaliseWeights } from './multi_teacher.js';
 // token-level KD for causal LMs (per-position CE + KL to the teacher's top-k distributions)
-export { tokenKdLoss, type TokenKdParts } from './token_kd.js';
+export { tokenKdLoss, tokenKdValues } from './token_kd.js';
 // the token-level divergences by name (GKD's JSD(β), reverse KL, DistiLLM's skew KLs, TVD, AKL)
 export { tokenDivergence, tokenDivergenceRows, TOKEN_LOSS_NAMES, type TokenLossName, type TokenDivergenceOptions, type TopkTeacher } from './token_losses.js';
 // cross-tokenizer KD: spans aligned by text offsets, ULD and span KL over them
@@ -28,7 +31,7 @@ export { captureFeatures, type FeatureCapture } from './capture.js';
 // by name, from a config
 export {
   createLoss, registerLoss, lossNames, describeLosses,
-  type KDLoss, type LossSpec, type LossName, type LossOptions, type NoOptions, type LossInputs, type LossContext, type LossResult,
+  type KDLoss, type LossSpec, type LossName, type LossOptions, type NoOptions, type LossInputs, type LossContext,
   type LossComponent, type LossDefinition, type OptionRule,
 } from './registry.js';
 

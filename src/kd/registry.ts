@@ -12,6 +12,7 @@ import { isSparseTeacher, sparseKL } from './sparse.js';
 import { multiTeacherKL, normaliseWeights } from './multi_teacher.js';
 import { HintRegressor, hintLoss } from './hint.js';
 import { attentionTransfer } from './attention.js';
+import type { LossResult } from './loss_result.js';
 
 // ── the call ──
 
@@ -33,13 +34,6 @@ export interface LossContext {
   T: number;
   /** Weight of the hard (label) term in 'hinton', in [0, 1]. */
   alpha: number;
-}
-
-export interface LossResult {
-  /** Σ_k weight_k · loss_k, the scalar to backpropagate. */
-  total: Tensor;
-  /** Each component's unweighted value by its key (plus sub-parts such as 'hinton.soft'). */
-  parts: Record<string, Tensor>;
 }
 
 // ── the options of each built-in loss (an interface, so a registerLoss user can augment it) ──
@@ -77,9 +71,9 @@ export interface FeatureNames {
   teacher: string[];
 }
 
-/** A built loss: its value on a batch, plus any trainable state (a hint regressor). */
+/** A built loss: its value on a batch (a LossResult whose sub-parts may be omitted), plus any trainable state (a hint regressor). */
 export interface LossComponent {
-  run(inputs: LossInputs, ctx: LossContext): { value: Tensor; parts?: Record<string, Tensor> };
+  run(inputs: LossInputs, ctx: LossContext): { loss: Tensor; parts?: Record<string, Tensor> };
   /** The intermediate features it reads, by module name on each side (feature losses). */
   features?: FeatureNames;
   parameters?(): Tensor[];
@@ -172,10 +166,10 @@ registerLoss<LossOptions['hinton']>('hinton', {
   build: (o, key) => ({
     run: (inputs, ctx) => {
       const y = ctx.alpha > 0 ? labels(key, inputs) : inputs.labels;
-      const { total, hard, soft } = hintonLoss(inputs.student, anyTeacher(key, inputs), y, {
+      const { loss, parts } = hintonLoss(inputs.student, anyTeacher(key, inputs), y, {
         T: ctx.T, alpha: ctx.alpha, weights: o.weights, labelSmoothing: o.labelSmoothing, mixed: inputs.mixed, standardize: o.standardize,
       });
-      return { value: total, parts: { [`${key}.hard`]: hard, [`${key}.soft`]: soft } };
+      return { loss, parts: { [`${key}.hard`]: parts.hard, [`${key}.soft`]: parts.soft } };
     },
   }),
 });
@@ -183,31 +177,31 @@ registerLoss<LossOptions['hinton']>('hinton', {
 registerLoss<LossOptions['kl']>('kl', {
   description: 'forward KL T²·KL(p_t ‖ q_s), batchmean; teacher logits, sparse top-k or several teachers',
   options: { weights: rule.weights },
-  build: (o, key) => ({ run: (inputs, ctx) => ({ value: softKL(inputs.student, anyTeacher(key, inputs), ctx.T, o.weights) }) }),
+  build: (o, key) => ({ run: (inputs, ctx) => ({ loss: softKL(inputs.student, anyTeacher(key, inputs), ctx.T, o.weights) }) }),
 });
 
 registerLoss<LossOptions['reverse_kl']>('reverse_kl', {
   description: 'reverse KL T²·KL(q_s ‖ p_t), batchmean (mode-seeking)',
   options: {},
-  build: (_o, key) => ({ run: (inputs, ctx) => ({ value: reverseKL(inputs.student, teacherLogits(key, inputs), ctx.T) }) }),
+  build: (_o, key) => ({ run: (inputs, ctx) => ({ loss: reverseKL(inputs.student, teacherLogits(key, inputs), ctx.T) }) }),
 });
 
 registerLoss<LossOptions['jsd']>('jsd', {
   description: 'generalised JSD(beta) of GKD (Agarwal et al. 2024) × T²; beta in (0, 1), default 0.5',
   options: { beta: rule.openUnit },
-  build: (o, key) => ({ run: (inputs, ctx) => ({ value: jsd(inputs.student, teacherLogits(key, inputs), ctx.T, o.beta ?? 0.5) }) }),
+  build: (o, key) => ({ run: (inputs, ctx) => ({ loss: jsd(inputs.student, teacherLogits(key, inputs), ctx.T, o.beta ?? 0.5) }) }),
 });
 
 registerLoss<LossOptions['tv']>('tv', {
   description: 'total variation T²·½Σ|p_t − q_s|, mean over rows',
   options: {},
-  build: (_o, key) => ({ run: (inputs, ctx) => ({ value: totalVariation(inputs.student, teacherLogits(key, inputs), ctx.T) }) }),
+  build: (_o, key) => ({ run: (inputs, ctx) => ({ loss: totalVariation(inputs.student, teacherLogits(key, inputs), ctx.T) }) }),
 });
 
 registerLoss<LossOptions['mse_logits']>('mse_logits', {
   description: 'logit matching (Ba & Caruana 2014): mean (s − t)², independent of T',
   options: {},
-  build: (_o, key) => ({ run: (inputs, ctx) => ({ value: mseLogits(inputs.student, teacherLogits(key, inputs), ctx.T) }) }),
+  build: (_o, key) => ({ run: (inputs, ctx) => ({ loss: mseLogits(inputs.student, teacherLogits(key, inputs), ctx.T) }) }),
 });
 
 registerLoss<LossOptions['sparse_kl']>('sparse_kl', {
@@ -217,7 +211,7 @@ registerLoss<LossOptions['sparse_kl']>('sparse_kl', {
     run: (inputs, ctx) => {
       const t = inputs.teacher;
       if (!isSparseTeacher(t)) throw new torch.ConfigError(`loss '${key}' needs a sparse teacher { indices, logits, logZ } in inputs.teacher; got ${t === undefined ? 'none' : describe(t)}`);
-      return { value: sparseKL(inputs.student, t, ctx.T) };
+      return { loss: sparseKL(inputs.student, t, ctx.T) };
     },
   }),
 });
@@ -230,7 +224,7 @@ registerLoss<LossOptions['multi_teacher']>('multi_teacher', {
       const t = inputs.teacher;
       if (!Array.isArray(t)) throw new torch.ConfigError(`loss '${key}' needs an array of teachers' logits in inputs.teacher; got ${t === undefined ? 'none' : describe(t)}`);
       if (o.weights) normaliseWeights(`loss '${key}'`, t.length, o.weights);
-      return { value: multiTeacherKL(inputs.student, t, ctx.T, o.weights) };
+      return { loss: multiTeacherKL(inputs.student, t, ctx.T, o.weights) };
     },
   }),
 });
@@ -239,7 +233,7 @@ registerLoss<LossOptions['ce']>('ce', {
   description: "cross-entropy on the labels, the student's own task loss",
   options: { labelSmoothing: rule.unit },
   build: (o, key) => ({
-    run: (inputs) => ({ value: hardCE(inputs.student, labels(key, inputs), { labelSmoothing: o.labelSmoothing, mixed: inputs.mixed }) }),
+    run: (inputs) => ({ loss: hardCE(inputs.student, labels(key, inputs), { labelSmoothing: o.labelSmoothing, mixed: inputs.mixed }) }),
   }),
 });
 
@@ -256,7 +250,7 @@ registerLoss<LossOptions['hint']>('hint', {
       regressor = new HintRegressor(o.studentDim!, o.teacherDim!, { spatial: o.spatial ?? false });
     }
     return {
-      run: (inputs) => ({ value: hintLoss(feature(key, inputs, 'student', o.student), feature(key, inputs, 'teacher', o.teacher), regressor) }),
+      run: (inputs) => ({ loss: hintLoss(feature(key, inputs, 'student', o.student), feature(key, inputs, 'teacher', o.teacher), regressor) }),
       features: { student: [o.student], teacher: [o.teacher] },
       parameters: () => regressor?.parameters() ?? [],
       dispose: () => regressor?.dispose(),
@@ -271,7 +265,7 @@ registerLoss<LossOptions['attention']>('attention', {
   build: (o, key) => ({
     features: { student: o.pairs.map((p) => p[0]), teacher: o.pairs.map((p) => p[1]) },
     run: (inputs) => ({
-      value: attentionTransfer(o.pairs.map(([s, t]) => [feature(key, inputs, 'student', s), feature(key, inputs, 'teacher', t)] as const), { p: o.p, squared: o.squared }),
+      loss: attentionTransfer(o.pairs.map(([s, t]) => [feature(key, inputs, 'student', s), feature(key, inputs, 'teacher', t)] as const), { p: o.p, squared: o.squared }),
     }),
   }),
 });
@@ -325,7 +319,7 @@ function buildOne(raw: unknown, where: string, usedKeys: Set<string>): { key: st
  * A loss from one spec `{ name, weight?, ...options }` or the weighted sum of several.
  * Everything is checked here, before training starts. The result is called once per
  * batch with the inputs and the current { T, alpha } (see makeSchedule):
- *   total = Σ_k weight_k · loss_k,   parts[key_k] = loss_k (unweighted).
+ *   loss = Σ_k weight_k · loss_k,   parts[key_k] = loss_k (unweighted).
  */
 export function createLoss(spec: LossSpec | readonly LossSpec[]): KDLoss {
   const list: unknown[] = Array.isArray(spec) ? spec : [spec];
@@ -348,7 +342,7 @@ export function createLoss(spec: LossSpec | readonly LossSpec[]): KDLoss {
       const parts: Record<string, Tensor> = {};
       let total: Tensor | null = null;
       for (const b of built) {
-        const { value, parts: sub } = b.component.run(inputs, ctx);
+        const { loss: value, parts: sub } = b.component.run(inputs, ctx);
         parts[b.key] = value;
         Object.assign(parts, sub);
         const weighted = b.weight === 1 ? value : value.mul(b.weight);
@@ -357,7 +351,7 @@ export function createLoss(spec: LossSpec | readonly LossSpec[]): KDLoss {
       // A lone unit-weight component: total is a distinct tensor from parts[key], so
       // disposing one never frees the other.
       if (total === parts[built[0].key]) total = total.clone();
-      return { total: total!, parts };
+      return { loss: total!, parts };
     });
   };
   return Object.assign(call, {

@@ -3,6 +3,7 @@
 // of all C logits.
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
+import { bucketKL } from '../lm/index.js';
 import { checkT, checkTensor, fmt, rows } from './util.js';
 
 /**
@@ -79,39 +80,15 @@ function validate(student: Tensor, teacher: SparseTeacher): { N: number; C: numb
  * bucketed KL is at most the full KL (data-processing inequality), with equality when the
  * student's distribution inside the tail is proportional to the teacher's.
  * Gradients reach the student only; the teacher's buckets are computed as constants.
+ * The buckets are computed by lm/bucket_kl.ts, which the chunked LM loss shares.
  */
 export function sparseKL(student: Tensor, teacher: SparseTeacher, T = 1): Tensor {
   checkT('sparseKL', T);
-  const { N, C, k } = validate(student, teacher);
+  const { N, k } = validate(student, teacher);
   return torch.tidy(() => {
     const s = rows('sparseKL', 'student', student); // (N, C)
     const idx = teacher.indices.reshape([N, k]); // (N, k)
     const z = teacher.logits.reshape([N, k]); // (N, k)
-    const lq = (T === 1 ? s : s.div(T)).logSoftmax(-1); // (N, C)
-    const lqK = lq.gather(1, idx); // (N, k)
-    let kl: Tensor;
-    if (k === C) {
-      // No tail: all teacher logits are present, so p = softmax(z/T) is exact.
-      const lp = torch.noGrad(() => (T === 1 ? z : z.div(T)).logSoftmax(-1));
-      kl = torch.klDiv(lqK, lp, { reduction: 'batchmean', logTarget: true });
-    } else {
-      const kept = torch.zeros([N, C], 'bool').scatterValue(1, idx, true); // (N, C)
-      const lqTail = lq.maskedFill(kept, -Infinity).logsumexp(1, true); // (N, 1): log Σ_{j∉K} q_j
-      // The teacher's buckets are constants of size (N, k+1), so they are computed in
-      // float64: 1 − Σ p_i cancels badly when the top k hold nearly all the mass, and
-      // at T > 1 the tail's error is blown up (its mass goes like p_tail^(1/T)).
-      const p = torch.noGrad(() => {
-        const z64 = z.toDtype('float64');
-        const logZ = teacher.logZ.reshape([N, 1]).toDtype('float64');
-        const tail = z64.sub(logZ).exp().sum(1, true).neg().add(1).clamp(0); // (N, 1): p_tail at T = 1
-        // log of the tail bucket's unnormalised weight at T; −∞ (weight 0) when p_tail = 0.
-        // At T = 1 the log(C − k) terms cancel exactly, so the T = 1 buckets are exact.
-        const tailLogit = logZ.add(tail.log()).div(T).add((1 - 1 / T) * Math.log(C - k)); // (N, 1)
-        return torch.cat([T === 1 ? z64 : z64.div(T), tailLogit], 1).softmax(1).toDtype(lq.dtype); // (N, k+1)
-      });
-      // Probability (not log) targets: kl_div uses xlogy, so an empty tail bucket adds 0.
-      kl = torch.klDiv(torch.cat([lqK, lqTail], 1), p, { reduction: 'batchmean' });
-    }
-    return kl.mul(T * T);
+    return bucketKL(s, idx, z, T, { logZ: teacher.logZ.reshape([N, 1]), reduction: 'batchmean' });
   });
 }

@@ -12,33 +12,38 @@ import type { Tensor } from '../torch/index.js';
 import type { TopkTeacherRows } from '../lm/index.js';
 import { sparseKL } from './sparse.js';
 import { checkT } from './util.js';
-
-export interface TokenKdParts {
-  loss: Tensor;
-  ce: number;
-  kl: number | null;
-}
+import type { LossResult } from './loss_result.js';
 
 /**
  * logits (B, T, V); target (B, T) with −100 where there is nothing to predict;
  * teacher: flattened row indices (N), top-k ids (N, k) and log-probabilities (N, k).
+ * Returns { loss, parts: { hard, soft } } as hintonLoss: hard = the CE (a tensor distinct
+ * from loss), soft = T²·KL, only when the KL was computed (a teacher and α < 1).
  */
 export function tokenKdLoss(
   logits: Tensor,
   target: Tensor,
   teacher: TopkTeacherRows | null,
   o: { alpha: number; T: number },
-): TokenKdParts {
+): LossResult {
   checkT('tokenKdLoss', o.T);
   if (!(o.alpha >= 0 && o.alpha <= 1)) throw new torch.ConfigError(`tokenKdLoss: alpha must be in [0, 1], got ${o.alpha}`);
   const V = logits.shape[2];
   const flat = logits.reshape([-1, V]); // (B·T, V)
   const ce = torch.crossEntropy(flat, target.reshape([-1]), { ignoreIndex: -100 });
-  if (!teacher || o.alpha === 1) return { loss: ce, ce: ce.item(), kl: null };
+  if (!teacher || o.alpha === 1) return { loss: ce.clone(), parts: { hard: ce } };
   if (teacher.ids.shape[1] > V) throw new torch.ConfigError(`tokenKdLoss: the teacher gives ${teacher.ids.shape[1]} alternatives per token but the student's vocabulary has ${V}`);
   const rows = flat.indexSelect(0, teacher.rows); // (N, V)
   const N = teacher.rows.shape[0];
-  const kl = sparseKL(rows, { indices: teacher.ids, logits: teacher.logprobs, logZ: torch.zeros([N]) }, o.T);
-  const loss = ce.mul(o.alpha).add(kl.mul(1 - o.alpha));
-  return { loss, ce: ce.item(), kl: kl.item() / (o.T * o.T) };
+  const soft = sparseKL(rows, { indices: teacher.ids, logits: teacher.logprobs, logZ: torch.zeros([N]) }, o.T); // T²·KL
+  return { loss: ce.mul(o.alpha).add(soft.mul(1 - o.alpha)), parts: { hard: ce, soft } };
+}
+
+/**
+ * A tokenKdLoss result's parts as the numbers chunkedLmLoss reports (src/lm/chunked_loss.ts):
+ * the mean CE and the mean KL without its T² (null when no KL was computed), so a caller that
+ * takes either path logs the same figures.
+ */
+export function tokenKdValues(r: LossResult, T: number): { ce: number; kl: number | null } {
+  return { ce: r.parts.hard.item(), kl: r.parts.soft ? r.parts.soft.item() / (T * T) : null };
 }

@@ -31,7 +31,8 @@ import { computeLogits, type Teacher } from './teacher.js';
 import type { SparseTeacher } from './sparse.js';
 import type { ViewLogitsStore } from './view_store.js';
 import { captureFeatures, type FeatureCapture } from './capture.js';
-import type { KDLoss, LossInputs, LossContext, LossResult } from './registry.js';
+import type { KDLoss, LossInputs, LossContext } from './registry.js';
+import type { LossResult } from './loss_result.js';
 import { trainConfig, type TrainConfig, type TrainConfigInput } from './config.js';
 
 export { NonFiniteLossError };
@@ -216,16 +217,16 @@ export function train(req: TrainRequest): TrainResult {
       mixed = { perm: m.perm, lambda: m.lambda };
     }
     const student = model.call(x);
-    let out: { total: Tensor; parts: Record<string, Tensor> };
+    let out: LossResult;
     if (kd) {
       const teacher = teacherLogits(viewEpoch, ctx.batchInEpoch, x, batch.index);
       const f = features;
       out = kd.loss({ student, teacher, labels: batch.y, mixed, features: f && { student: f.student.features(), teacher: f.teacher.features() } }, { T: T!, alpha: alpha! });
     } else {
-      out = { total: hardCE(student, batch.y, { labelSmoothing: c.labelSmoothing, mixed }), parts: {} };
+      out = { loss: hardCE(student, batch.y, { labelSmoothing: c.labelSmoothing, mixed }), parts: {} };
     }
     return {
-      loss: out.total, parts: out.parts, weight: batch.y.shape[0],
+      loss: out.loss, parts: out.parts, weight: batch.y.shape[0],
       // Captured features serve only this step's backward.
       release: () => {
         features?.student.clear();

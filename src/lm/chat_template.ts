@@ -67,6 +67,17 @@ export function readChatTemplateSource(config: Record<string, unknown>, dir?: st
   return file && existsSync(file) ? readFileSync(file, 'utf8') : null;
 }
 
+/**
+ * Which file of the Hugging Face folder `dir` holds its chat template, in readChatTemplateSource's
+ * order: 'tokenizer_config.json' (its chat_template key), else 'chat_template.jinja'; null for none.
+ */
+export function chatTemplateFile(dir: string): 'tokenizer_config.json' | 'chat_template.jinja' | null {
+  const configPath = `${dir}/tokenizer_config.json`;
+  const config = existsSync(configPath) ? (JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>) : {};
+  if (config.chat_template !== undefined && config.chat_template !== null) return 'tokenizer_config.json';
+  return existsSync(`${dir}/chat_template.jinja`) ? 'chat_template.jinja' : null;
+}
+
 /** One compiled chat template with the tokenizer's special tokens bound. */
 export class ChatTemplate {
   readonly source: string;

@@ -34,6 +34,7 @@
 // head at all: prompt tokens cost nothing, and their hidden gradient is 0.
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
+import { bucketKL } from './bucket_kl.js';
 
 /**
  * Loss rows per chunk by default, chosen by measurement (bench/chunked_loss.ts, vocab
@@ -305,11 +306,11 @@ export function chunkedLmLoss(hidden: Tensor, weight: Tensor, target: Tensor, o:
     return { loss, ce, kd };
   };
 
-  /** Σ over the chunk's teacher entries of T²·KL_buckets (the sparseKL of kd/sparse.ts with logZ = 0). */
+  /** Σ over the chunk's teacher entries of T²·KL_buckets (bucket_kl.ts; log-probabilities, so logZ = 0). */
   const topkShare = (logits: Tensor, t: TopkTeacherRows, entries: number[] | undefined, rowsC: number[]): Tensor | null => {
     if (!entries) return null;
     const local = index(entries.map((j) => slot[topRows[j]] - slot[rowsC[0]])); // row of each entry inside the chunk
-    return bucketKL(logits.indexSelect(0, local), pick(t.ids, entries), pick(t.logprobs, entries), T);
+    return bucketKL(logits.indexSelect(0, local), pick(t.ids, entries), pick(t.logprobs, entries), T, { reduction: 'sum' });
   };
 
   /**
@@ -330,36 +331,6 @@ export function chunkedLmLoss(hidden: Tensor, weight: Tensor, target: Tensor, o:
   if (!teacher) return { loss: ce, ce, kl: null };
   const kdMean = nKd > 0 ? kdSum / nKd : NaN; // T²·KL
   return { loss: alpha * ce + (1 - alpha) * kdMean, ce, kl: kdMean / (T * T) };
-}
-
-/**
- * Σ over m rows of T²·KL over k + 1 buckets (the k kept ids and the tail) for a teacher
- * given as top-k log-probabilities: kd/sparse.ts's sparseKL with logZ = 0, summed
- * instead of averaged (lm sits below kd, so it cannot import it; the tests hold the two
- * equal through tokenKdLoss). Teacher buckets at T = 1: p_i = exp(z_i), p_tail = 1 − Σ p_i;
- * at T ≠ 1 the tail's mass is spread uniformly over its V − k ids (see sparseKL).
- */
-function bucketKL(s: Tensor, ids: Tensor, z: Tensor, T: number): Tensor {
-  const [m, V] = s.shape;
-  const k = ids.shape[1];
-  const lq = (T === 1 ? s : s.div(T)).logSoftmax(-1); // (m, V)
-  const lqK = lq.gather(1, ids); // (m, k)
-  let kl: Tensor;
-  if (k === V) {
-    const lp = torch.noGrad(() => (T === 1 ? z : z.div(T)).logSoftmax(-1));
-    kl = torch.klDiv(lqK, lp, { reduction: 'sum', logTarget: true });
-  } else {
-    const kept = onDevice(torch.zeros([m, V], 'bool'), s.device).scatterValue(1, ids, true); // (m, V)
-    const lqTail = lq.maskedFill(kept, -Infinity).logsumexp(1, true); // (m, 1)
-    const p = torch.noGrad(() => {
-      const z64 = z.toDtype('float64');
-      const tail = z64.exp().sum(1, true).neg().add(1).clamp(0); // (m, 1): p_tail at T = 1
-      const tailLogit = tail.log().div(T).add((1 - 1 / T) * Math.log(V - k)); // (m, 1)
-      return torch.cat([T === 1 ? z64 : z64.div(T), tailLogit], 1).softmax(1).toDtype(lq.dtype); // (m, k+1)
-    });
-    kl = torch.klDiv(torch.cat([lqK, lqTail], 1), p, { reduction: 'sum' });
-  }
-  return kl.mul(T * T);
 }
 
 function checkTeacher(op: string, t: TopkTeacherRows | LiveTeacher, N: number, V: number): void {

@@ -24,6 +24,7 @@ export {
 export { bytesToUnicode, byteVocabTokens, byteTokenizerJson, BYTE_CHAT_TEMPLATE } from './byte_vocab.js';
 export { lmConfigFromGguf, loadGgufLm } from './gguf_lm.js';
 export { loadAnyLm, type LoadedLm } from './load.js';
+export { bucketKL, type BucketKlOptions } from './bucket_kl.js';
 export { chunkedLmLoss, DEFAULT_CHUNK_SIZE, type ChunkedLossOptions, type ChunkedLossResult, type TopkTeacher, type TopkTeacherRows, type LiveTeacher } from './chunked_loss.js';
 export {
   applyLora, loraParameters, loraConfigOf, mergeLora, parseLoraFlag, loraModules, loraTargets, loraScaling,

@@ -6,6 +6,7 @@ import { BatchDecoder, generate } from '../lm/generate.js';
 import type { Tokenizer } from '../lm/tokenizer.js';
 import type { Problem } from './types.js';
 import { checkAnswer } from './verify.js';
+import { StudentChat } from './student_chat.js';
 
 export interface LmEvaluation {
   accuracy: number;
@@ -17,19 +18,34 @@ export interface LmEvaluation {
   tokensPerSecondBatch1: number;
   /** Highest tensor bytes held during batched decoding, weights included. */
   peakBytes: number;
-  /** Per problem: id, correct, the reply. */
-  answers: { id: string; ok: boolean; reply: string }[];
+  /** Per problem: id, correct, the reply, its generated tokens (the stop id not counted) and why it ended. */
+  answers: { id: string; ok: boolean; reply: string; tokens: number; finishReason: 'stop' | 'length' }[];
 }
 
 export interface EvaluateOptions {
   batchSize?: number;
   maxNewTokens?: number;
+  /** The model's end-of-sequence ids (loadAnyLm's eosIds: generation_config.json's list); see replyStopIds. */
+  eosIds?: readonly number[];
   onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * Every id that ends a reply: the tokenizer's EOS, the model's generation_config eos list
+ * (Llama 3.1 lists <|end_of_text|>, <|eom_id|>, <|eot_id|>) and the special token the chat
+ * template closes an assistant turn with (<|eot_id|>, <|im_end|>): a student trained on its own
+ * template (student_chat.ts) ends its turns there, not at the tokenizer's EOS, and would
+ * otherwise run on to maxNewTokens and be graded on what follows.
+ */
+export function replyStopIds(tok: Tokenizer, eosIds: readonly number[] = []): number[] {
+  const endOfTurn = StudentChat.of(tok)?.endOfTurnId() ?? null;
+  return [...new Set([tok.eosId, ...eosIds, ...(endOfTurn === null ? [] : [endOfTurn])])];
 }
 
 export function evaluateLm(model: CausalLM, tok: Tokenizer, problems: readonly Problem[], o: EvaluateOptions = {}): LmEvaluation {
   const bs = o.batchSize ?? 64;
   const maxNewTokens = o.maxNewTokens ?? 200;
+  const eosId = replyStopIds(tok, o.eosIds);
   const answers: LmEvaluation['answers'] = [];
   let tokens = 0;
   let seconds = 0;
@@ -37,13 +53,13 @@ export function evaluateLm(model: CausalLM, tok: Tokenizer, problems: readonly P
   for (let i = 0; i < problems.length; i += bs) {
     const chunk = problems.slice(i, i + bs);
     const t0 = performance.now();
-    using d = new BatchDecoder(model, chunk.map((p) => ({ prompt: tok.chatPrompt([{ role: 'user', content: p.question }]), options: { maxNewTokens, eosId: tok.eosId } })));
+    using d = new BatchDecoder(model, chunk.map((p) => ({ prompt: tok.chatPrompt([{ role: 'user', content: p.question }]), options: { maxNewTokens, eosId } })));
     while (!d.done) d.step();
     seconds += (performance.now() - t0) / 1000;
     d.results().forEach((g, j) => {
       tokens += g.ids.length;
       const reply = tok.decode(g.ids);
-      answers.push({ id: chunk[j].id, ok: checkAnswer(reply, chunk[j]).ok, reply });
+      answers.push({ id: chunk[j].id, ok: checkAnswer(reply, chunk[j]).ok, reply, tokens: g.ids.length, finishReason: g.finishReason });
     });
     o.onProgress?.(Math.min(i + bs, problems.length), problems.length);
   }
@@ -53,7 +69,7 @@ export function evaluateLm(model: CausalLM, tok: Tokenizer, problems: readonly P
   let n1 = 0;
   for (const p of problems.slice(0, 3)) {
     const t0 = performance.now();
-    n1 += generate(model, tok.chatPrompt([{ role: 'user', content: p.question }]), { maxNewTokens, eosId: tok.eosId }).ids.length;
+    n1 += generate(model, tok.chatPrompt([{ role: 'user', content: p.question }]), { maxNewTokens, eosId }).ids.length;
     t1 += (performance.now() - t0) / 1000;
   }
   const correct = answers.filter((a) => a.ok).length;

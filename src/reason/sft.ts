@@ -25,7 +25,7 @@ import { chunkedLmLoss } from '../lm/chunked_loss.js';
 import { forwardBackward } from '../lm/checkpointing.js';
 import { packExamples } from '../lm/pack.js';
 import { Trainer, checkpointHasRecipe, type LossOutput } from '../train/index.js';
-import { tokenKdLoss } from '../kd/index.js';
+import { tokenKdLoss, tokenKdValues } from '../kd/index.js';
 import { permutation } from '../data/index.js';
 import { readCheckpointInfo } from '../io/index.js';
 import { existsSync } from 'node:fs';
@@ -179,8 +179,7 @@ export function lmBatchLoss(model: CausalLM, batch: LmBatch, o: LmLossOptions): 
   if (!o.chunkedLoss && !o.checkpointing) {
     const logits = float32(amp(() => model.call(batch.input, undefined, fo))); // (B, T, V)
     const parts = tokenKdLoss(logits, batch.target, teacher, { alpha, T });
-    stats.ce = parts.ce;
-    stats.kl = parts.kl;
+    Object.assign(stats, tokenKdValues(parts, T));
     return { loss: parts.loss, weight, stats };
   }
   // Blocks (checkpointed or not), then the head's loss, each with its own reverse pass: the
@@ -197,7 +196,7 @@ export function lmBatchLoss(model: CausalLM, batch: LmBatch, o: LmLossOptions): 
         if (o.chunkedLoss) return chunkedLmLoss(hidden.view([-1, d]), model.headWeight, batch.target.reshape([-1]), { alpha, T, teacher: teacher ?? undefined, scale, chunkSize: o.chunkSize });
         const parts = tokenKdLoss(float32(model.head(hidden)), batch.target, teacher, { alpha, T }); // logits (B, T, V)
         torch.noAutocast(() => parts.loss.mul(scale).backward());
-        return { loss: parts.loss.item(), ce: parts.ce, kl: parts.kl };
+        return { loss: parts.loss.item(), ...tokenKdValues(parts, T) };
       }, { ...fo, checkpointing: o.checkpointing }));
       stats.ce = value.ce;
       stats.kl = value.kl;

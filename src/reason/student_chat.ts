@@ -79,6 +79,52 @@ export class StudentChat {
     if (completion.length <= 1) throw new torch.ConfigError(`trace ${id}: the student's chat template renders an empty assistant turn`);
     return { prompt: this.#tok.encode(promptText), completion };
   }
+
+  /**
+   * The special token the template closes an assistant turn with (<|eot_id|>, <|im_end|>), from
+   * a rendered probe turn: where a student trained on this template stops. Null where the
+   * template cannot render the probe.
+   */
+  endOfTurnId(): number | null {
+    try {
+      const { completion } = this.render('Q', '', 'A', 'end-of-turn probe');
+      const last = completion[completion.length - 1];
+      return this.#tok.isSpecial(last) ? last : null;
+    } catch {
+      return null;
+    }
+  }
+}
+
+/**
+ * How a student's traces were rendered, recorded beside its recipe (lm.json's info,
+ * distill_student.json) and shown by `distill reason train-student` and `distill lm inspect`:
+ * a student trained on one format answers in it, so whoever serves it must prompt it so.
+ */
+export interface ChatFormat {
+  /**
+   * Where the template came from: 'tokenizer_config.json', 'chat_template.jinja', 'GGUF metadata'
+   * or 'lm.json'; 'none' when the tokenizer has no template (the byte tokenizer's format, or
+   * HfTokenizer's plain `User: …\nAssistant:`).
+   */
+  template: string;
+  /** Where the reasoning went (ReasoningPlacement); without a template it is written inline. */
+  reasoning: ReasoningPlacement;
+  /** Whether `<think>` is the template's own (a reasoning_content field, or R1-style after the prompt); false: written inline as a fallback. */
+  nativeThink: boolean;
+}
+
+/** The ChatFormat of a student with tokenizer `tok`, whose template (if any) came from `templateOrigin`. */
+export function chatFormatOf(tok: Tokenizer, templateOrigin: string | null): ChatFormat {
+  const chat = StudentChat.of(tok);
+  const reasoning = chat?.placement ?? 'inline';
+  return { template: chat ? (templateOrigin ?? 'unknown') : 'none', reasoning, nativeThink: reasoning !== 'inline' };
+}
+
+/** One line for people: "tokenizer_config.json template, reasoning in reasoning_content (native <think>)". */
+export function describeChatFormat(f: ChatFormat): string {
+  const where = { field: 'in reasoning_content', inline: 'inline', 'after-prompt': 'after the generation prompt' }[f.reasoning];
+  return `${f.template === 'none' ? 'no chat template (plain format)' : `${f.template} template`}, reasoning ${where} (${f.nativeThink ? 'native <think>' : 'no native <think>: inline fallback'})`;
 }
 
 /** Where the template puts reasoning: rendered once with marker strings for the reasoning and the answer. */

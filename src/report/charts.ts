@@ -4,16 +4,14 @@ import { className, distinctParts, partLabel, temperatureSeries, type RunReportD
 import { lineChartSvg } from './svg_chart.js';
 import { groupedBarsSvg, heatmapSvg } from './svg_bars.js';
 import { grayImageSvg } from './markup.js';
+import type { ChartData } from './chart_data.js';
+
+export type { ChartData } from './chart_data.js';
 
 // Dark for T = 1 to light for T = 20: the eye reads the order of the temperatures.
 const T_COLORS = ['#08306b', '#2171b5', '#6baed6', '#fd8d3c', '#d94801', '#7f2704', '#525252'];
 const LINE_COLORS = ['#111111', '#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#8c564b'];
 
-export interface ChartData {
-  temperature?: { index: number; logits: number[]; classes: string[]; label: string; predicted: string; series: { T: number; probs: number[]; entropy: number; color: string }[] };
-  loss?: { x: number[]; series: { name: string; values: (number | null)[]; color: string }[] };
-  accuracy?: { x: number[]; series: { name: string; values: (number | null)[]; color: string; dash?: boolean }[] };
-}
 
 export function chartData(d: RunReportData): ChartData {
   const out: ChartData = {};

@@ -17,6 +17,16 @@ export const scriptJson = (v: unknown): string =>
  * 0 → white, 1 → black. Only inked pixels get a rectangle (MNIST-like images are mostly
  * background), so a 28×28 digit is a few hundred elements.
  */
+/**
+ * The opening of a standalone chart: the <svg> element (W × H, sans-serif at `fontSize`), a white
+ * background and the title centred at y = `titleY`. The caller appends the chart and `</svg>`.
+ */
+export function svgOpen(W: number, H: number, title: string, o: { fontSize?: number; titleY?: number } = {}): string {
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="${o.fontSize ?? 12}">` +
+    `<rect width="${W}" height="${H}" fill="white"/>` +
+    `<text x="${W / 2}" y="${o.titleY ?? 22}" text-anchor="middle" font-size="15">${esc(title)}</text>`;
+}
+
 export function grayImageSvg(img: { width: number; height: number; pixels: readonly number[] }, opts: { scale?: number; x?: number; y?: number; title?: string } = {}): string {
   const s = opts.scale ?? 5, w = img.width, h = img.height;
   const rects: string[] = [];

@@ -1,12 +1,13 @@
 // The "render" half of the report: RunReportData → one self-contained HTML page. Pure
 // (no models, no run folder): uPlot's script and stylesheet, the data and the page's own
-// script are inlined, so the file opens offline and can be mailed as one attachment.
+// script (browser/report_page.ts, bundled at build into dist/browser/report-page.js) are
+// inlined, so the file opens offline and can be mailed as one attachment.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { RunReportData } from './data.js';
 import { chartData, chartSvgs, type ChartData } from './charts.js';
 import { comparisonSection, curvesSection, errorsSection, temperatureSection, tracesSection } from './sections.js';
-import { CLIENT_SCRIPT } from './client.js';
+import { readBrowserBundle } from '../io/browser_bundle.js';
 import { esc, scriptJson } from './markup.js';
 
 export interface UplotAssets {
@@ -77,7 +78,7 @@ ${sections.map(([, , html]) => html).join('\n')}
 <footer>${svgs.length ? `Static copies of the charts: ${svgs.map((f) => `<a href="charts/${f}">charts/${f}</a>`).join(', ')}. ` : ''}Written by <code>distill report</code>; everything on this page is inline and works offline.</footer>
 <script type="application/json" id="report-data">${scriptJson(cd)}</script>
 <script>${inlineJs(assets.js)}</script>
-<script>${inlineJs(CLIENT_SCRIPT)}</script>
+<script>${readBrowserBundle('report-page')}</script>
 </body></html>
 `;
 }

@@ -1,6 +1,6 @@
 // Static SVG twins of the report's bar chart and heat map, for a terminal user (open the
 // file, or paste it into a paper). Dependency-free, like svg_chart.ts.
-import { esc } from './markup.js';
+import { esc, svgOpen } from './markup.js';
 
 export interface BarSeries {
   name: string;
@@ -22,9 +22,7 @@ export function groupedBarsSvg(groups: string[], series: BarSeries[], o: { title
   const barW = (groupW * 0.8) / Math.max(1, series.length);
   const py = (v: number) => T + (1 - v / yMax) * plotH;
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
-  parts.push(`<rect width="${W}" height="${H}" fill="white"/>`);
-  parts.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="15">${esc(o.title)}</text>`);
+  parts.push(svgOpen(W, H, o.title));
   for (let i = 0; i <= 5; i++) {
     const v = (yMax * i) / 5, y = py(v);
     parts.push(`<line x1="${L}" x2="${W - R}" y1="${y}" y2="${y}" stroke="#ddd"/><text x="${L - 6}" y="${y + 4}" text-anchor="end">${v.toFixed(2)}</text>`);
@@ -60,9 +58,7 @@ export function heatmapSvg(m: number[][], labels: string[], o: { title: string }
   const slant = labels.some((l) => l.length > 3);
   const L = 90, T = 60, W = L + n * cell + 20, H = T + n * cell + (slant ? 90 : 40);
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`);
-  parts.push(`<rect width="${W}" height="${H}" fill="white"/>`);
-  parts.push(`<text x="${W / 2}" y="20" text-anchor="middle" font-size="15">${esc(o.title)}</text>`);
+  parts.push(svgOpen(W, H, o.title, { fontSize: 11, titleY: 20 }));
   parts.push(`<text x="${L + (n * cell) / 2}" y="42" text-anchor="middle">predicted</text>`);
   parts.push(`<text transform="translate(14 ${T + (n * cell) / 2}) rotate(-90)" text-anchor="middle">true</text>`);
   m.forEach((row, t) => {

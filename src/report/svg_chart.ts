@@ -1,5 +1,7 @@
 // A small dependency-free SVG line chart, for files a terminal user can open or paste
 // into a paper (the HTML report uses a charting library; this is the static twin).
+import { esc, svgOpen } from './markup.js';
+
 export interface Series {
   name: string;
   points: { x: number; y: number; label?: string }[];
@@ -25,7 +27,6 @@ export interface ChartOptions {
 }
 
 const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd'];
-const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 export function lineChartSvg(series: Series[], o: ChartOptions): string {
   const W = o.width ?? 640, H = o.height ?? 400, L = 70, R = 160, T = 40, B = 55;
@@ -42,9 +43,7 @@ export function lineChartSvg(series: Series[], o: ChartOptions): string {
   const yFmt = o.yFormat ?? ((v: number) => v.toFixed(3));
   const xFmt = o.xFormat ?? ((v: number) => String(v));
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
-  parts.push(`<rect width="${W}" height="${H}" fill="white"/>`);
-  parts.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="15">${esc(o.title)}</text>`);
+  parts.push(svgOpen(W, H, o.title));
   for (let i = 0; i <= 5; i++) {
     const v = y0 + ((y1 - y0) * i) / 5, y = py(v);
     parts.push(`<line x1="${L}" x2="${W - R}" y1="${y}" y2="${y}" stroke="#ddd"/><text x="${L - 6}" y="${y + 4}" text-anchor="end">${esc(yFmt(v))}</text>`);

@@ -7,8 +7,6 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +16,7 @@ import { CausalLM } from '../../src/lm/model.js';
 import { saveLm } from '../../src/lm/checkpoint.js';
 import { loadSafetensors } from '../../src/io/index.js';
 import { distillAsync, serveFolder } from '../helpers/cli_child.js';
+import { fakeHttpServer } from '../helpers/fake_http.js';
 
 const work = mkdtempSync(join(tmpdir(), 'distill-gkd-remote-'));
 const at = (...p: string[]) => join(work, ...p);
@@ -82,23 +81,18 @@ test('gkd --teacher-url (distill serve) trains as the same model as a local top-
 
 test('gkd --teacher-url: a server without prompt log-probabilities is refused with one message, nothing written', async () => {
   // A chat-only server: /v1/completions answers with text and no logprobs.
-  const srv = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      res.setHeader('Content-Type', 'application/json');
-      res.end(JSON.stringify(req.url!.endsWith('/models') ? { object: 'list', data: [{ id: 'chat-only', object: 'model' }] }
-        : { id: 'x', object: 'text_completion', model: 'chat-only', choices: [{ index: 0, text: 'hi', finish_reason: 'length', logprobs: null }] }));
-    });
-  });
-  await new Promise<void>((ok) => srv.listen(0, '127.0.0.1', ok));
+  const srv = await fakeHttpServer((req) => ({
+    json: req.url!.endsWith('/models') ? { object: 'list', data: [{ id: 'chat-only', object: 'model' }] }
+      : { id: 'x', object: 'text_completion', model: 'chat-only', choices: [{ index: 0, text: 'hi', finish_reason: 'length', logprobs: null }] },
+  }));
   try {
-    const url = `http://127.0.0.1:${(srv.address() as AddressInfo).port}/v1`;
+    const url = `${srv.origin}/v1`;
     const r = await distill(args('bad', ['--teacher-url', url]));
     assert.notEqual(r.status, 0);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
     assert.match(r.stderr, /cannot grade given tokens: .*A scoring teacher needs \/v1\/completions with the prompt's log-probabilities/);
     assert.ok(!existsSync(at('bad')) && !existsSync(at('bad.ckpt')) && !existsSync(at('bad.ckpt.samples.jsonl')), 'nothing written');
   } finally {
-    srv.close();
+    await srv.close();
   }
 });

@@ -17,11 +17,12 @@ import { DistillError } from '../../src/torch/errors.js';
 import { writeWebPage } from '../../src/export/web_page.js';
 import { pageCsp } from '../../src/export/serve_static.js';
 import { renderPage } from '../../src/serve/page.js';
+import { renderRunReport } from '../../src/report/render.js';
 import type { MetricLine as ServerLine, RunInfo as ServerRun } from '../../src/serve/runs.js';
 import type { MetricLine, RunsAnswer } from '../../src/serve/dashboard_api.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const BUNDLES = { 'export-page': 'src/export/browser/export_page.ts', dashboard: 'src/serve/browser/dashboard.ts' } as const;
+const BUNDLES = { 'export-page': 'src/export/browser/export_page.ts', dashboard: 'src/serve/browser/dashboard.ts', 'report-page': 'src/report/browser/report_page.ts' } as const;
 const work = mkdtempSync(join(tmpdir(), 'distill-bundles-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 
@@ -30,7 +31,7 @@ const serverLineFits: [ServerLine] extends [MetricLine] ? true : false = true;
 const serverRunsFit: [{ runsDir: string; runs: ServerRun[] }] extends [RunsAnswer] ? true : false = true;
 const sha = (s: string) => `'sha256-${createHash('sha256').update(s, 'utf8').digest('base64')}'`;
 
-test('dist/browser holds both bundles, as esbuild builds them from src/*/browser/ now', async () => {
+test('dist/browser holds every bundle, as esbuild builds them from src/*/browser/ now', async () => {
   assert.ok(serverLineFits && serverRunsFit);
   assert.equal(BROWSER_DIR, join(ROOT, 'dist', 'browser') + '/');
   for (const [name, entry] of Object.entries(BUNDLES)) {
@@ -75,6 +76,13 @@ test('the export page inlines its bundle verbatim and the static server hashes t
   assert.ok(pageCsp(html).includes(sha(bundle)));
 });
 
+test('the report page inlines its bundle verbatim, after uPlot and the chart data it reads', () => {
+  const bundle = readFileSync(join(BROWSER_DIR, 'report-page.js'), 'utf8');
+  const html = renderRunReport({ title: 't', runDir: 'runs/x', generatedAt: 'now' }, { assets: { js: '/* uPlot */', css: '' } });
+  const scripts = [...html.matchAll(/<script[^>]*>([\s\S]*?)<\/script>/g)].map((m) => m[1]);
+  assert.deepEqual(scripts, ['{}', '/* uPlot */', bundle]);
+});
+
 test('a missing bundle is one ERR_NOT_BUILT error that names npm run build', () => {
   const empty = join(work, 'empty');
   mkdirSync(empty);
@@ -82,7 +90,7 @@ test('a missing bundle is one ERR_NOT_BUILT error that names npm run build', () 
     e instanceof DistillError && e.code === 'ERR_NOT_BUILT' && e.message.includes(join(empty, 'dashboard.js')) && e.message.includes('`npm run build`'));
 });
 
-test('a package without dist/browser/ refuses to write either page, and writes nothing', { timeout: 60_000 }, () => {
+test('a package without dist/browser/ refuses to write any page, and writes nothing', { timeout: 60_000 }, () => {
   // A copy of the built package (dist/src, package.json) beside the real node_modules and addon,
   // with no dist/browser/: what a checkout gets that ran `tsc -b` alone.
   const pkg = join(work, 'pkg');
@@ -95,7 +103,9 @@ test('a package without dist/browser/ refuses to write either page, and writes n
   writeFileSync(script, `
     const { writeWebPage } = await import('./dist/src/export/web_page.js');
     const { startDashboard } = await import('./dist/src/serve/index.js');
+    const { renderRunReport } = await import('./dist/src/report/render.js');
     const tries = [
+      () => renderRunReport({ title: 't', runDir: 'r', generatedAt: 'now' }, { assets: { js: '', css: '' } }),
       () => writeWebPage(${JSON.stringify(out)}, { models: [], inputShape: [1], classNames: ['a'], samples: { x: new Float32Array(0), labels: [], index: [] } }),
       () => startDashboard({ runsDir: ${JSON.stringify(join(work, 'runs'))} }),
     ];
@@ -105,8 +115,9 @@ test('a package without dist/browser/ refuses to write either page, and writes n
   const r = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 50_000 });
   assert.equal(r.status, 0, r.stdout + r.stderr);
   const errors = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { code: string; message: string });
-  assert.deepEqual(errors.map((e) => e.code), ['ERR_NOT_BUILT', 'ERR_NOT_BUILT']);
-  assert.match(errors[0].message, /dist\/browser\/export-page\.js is missing; run `npm run build`/);
-  assert.match(errors[1].message, /dist\/browser\/dashboard\.js is missing; run `npm run build`/);
+  assert.deepEqual(errors.map((e) => e.code), ['ERR_NOT_BUILT', 'ERR_NOT_BUILT', 'ERR_NOT_BUILT']);
+  assert.match(errors[0].message, /dist\/browser\/report-page\.js is missing; run `npm run build`/);
+  assert.match(errors[1].message, /dist\/browser\/export-page\.js is missing; run `npm run build`/);
+  assert.match(errors[2].message, /dist\/browser\/dashboard\.js is missing; run `npm run build`/);
   assert.ok(!existsSync(out), 'nothing written');
 });

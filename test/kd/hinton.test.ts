@@ -36,7 +36,7 @@ for (const [form, grad] of [['composite', ['s', 't']], ['fused (teacher as data)
         py: `hinton(s, t, y, ${T}, ${alpha})`,
         ours: ({ s, t, y }: In) => {
           const r = kd.hintonLoss(s, t, y, { T, alpha });
-          return [r.total, r.hard, r.soft];
+          return [r.loss, r.parts.hard, r.parts.soft];
         },
       });
 cases.push({
@@ -45,7 +45,7 @@ cases.push({
   py: 'hinton(s3.reshape(-1, 7), t3.reshape(-1, 7), y3.reshape(-1), 4, 0.3)',
   ours: ({ s3, t3, y3 }: In) => {
     const r = kd.hintonLoss(s3, t3, y3, { T: 4, alpha: 0.3 });
-    return [r.total, r.hard, r.soft];
+    return [r.loss, r.parts.hard, r.parts.soft];
   },
 });
 cases.push({
@@ -54,7 +54,7 @@ cases.push({
   py: '(lambda r: (r[0] + 2 * r[1] - r[2], r[0], r[1], r[2]))(hinton(s3.reshape(-1, 7), t3.reshape(-1, 7), y3.reshape(-1), 4, 0.3))',
   ours: ({ s3, t3, y3 }: In) => {
     const r = kd.hintonLoss(s3, t3, y3, { T: 4, alpha: 0.3 });
-    return [r.total.add(r.hard.mul(2)).sub(r.soft), r.total, r.hard, r.soft];
+    return [r.loss.add(r.parts.hard.mul(2)).sub(r.parts.soft), r.loss, r.parts.hard, r.parts.soft];
   },
 });
 const perm = I([3, 0, 1, 2, 7, 4, 6, 5]);
@@ -65,7 +65,7 @@ cases.push({
     0.3 * F.cross_entropy(S, y, label_smoothing=0.1) + 0.7 * F.cross_entropy(S, y[perm], label_smoothing=0.1)))(s.double(), t.double())`,
   ours: ({ s, t, y, perm }: In) => {
     const r = kd.hintonLoss(s, t, y, { T: 4, alpha: 0.4, labelSmoothing: 0.1, mixed: { perm, lambda: 0.3 } });
-    return [r.total, r.hard];
+    return [r.loss, r.parts.hard];
   },
 });
 // Logit standardisation, as in the paper's code (Sun et al. 2024, logit_stand: (z − mean) /
@@ -81,7 +81,7 @@ for (const [form, grad] of [['teacher with gradient', ['s', 't']], ['teacher as 
     py: '(lambda r, h: ((0.3 * h.double() + 0.7 * r[2].double()).float(), h, r[2]))(hinton(zs(s.double()), zs(t.double()), y, 2, 0.3), F.cross_entropy(s.double(), y).float())',
     ours: ({ s, t, y }: In) => {
       const r = kd.hintonLoss(s, t, y, { T: 2, alpha: 0.3, standardize: true });
-      return [r.total, r.hard, r.soft];
+      return [r.loss, r.parts.hard, r.parts.soft];
     },
   });
 const t2 = R(8, 10).mul(0.5);
@@ -90,7 +90,7 @@ cases.push({
   inputs: { s, t, t2, y }, grad: ['s'], setup: standardize,
   py: `(lambda S, m: (F.kl_div(F.log_softmax(zs(S) / 2, -1), m, reduction='batchmean') * 4).float())(
     s.double(), 0.25 * F.softmax(zs(t.double()) / 2, -1) + 0.75 * F.softmax(zs(t2.double()) / 2, -1))`,
-  ours: ({ s, t, t2, y }: In) => [kd.hintonLoss(s, [t, t2], y, { T: 2, alpha: 0, standardize: true, weights: [1, 3] }).total],
+  ours: ({ s, t, t2, y }: In) => [kd.hintonLoss(s, [t, t2], y, { T: 2, alpha: 0, standardize: true, weights: [1, 3] }).loss],
 });
 cases.push({
   name: 'standardizeLogits over a sequence (B, L, C): each row has mean 0 and unbiased std 1',
@@ -113,8 +113,8 @@ test('standardize with a sparse top-k teacher is a ConfigError naming the option
 /** ‖∂ soft / ∂ s‖ for the soft term as returned (× T²) and with the T² taken out. */
 function softGradNorms(T: number): { scaled: number; unscaled: number } {
   return torch.tidy(() => {
-    const scaled = gradsOf([s], (a) => kd.hintonLoss(a, t, null, { T, alpha: 0 }).soft).grads[0].norm().item();
-    const unscaled = gradsOf([s], (a) => kd.hintonLoss(a, t, null, { T, alpha: 0 }).soft.div(T * T)).grads[0].norm().item();
+    const scaled = gradsOf([s], (a) => kd.hintonLoss(a, t, null, { T, alpha: 0 }).parts.soft).grads[0].norm().item();
+    const unscaled = gradsOf([s], (a) => kd.hintonLoss(a, t, null, { T, alpha: 0 }).parts.soft.div(T * T)).grads[0].norm().item();
     return { scaled, unscaled };
   });
 }
@@ -122,7 +122,7 @@ function softGradNorms(T: number): { scaled: number; unscaled: number } {
 test('the soft term includes T²: soft = T²·KL(p_T ‖ q_T) exactly', () => {
   torch.tidy(() => {
     for (const T of [1, 4, 20]) {
-      const { soft } = kd.hintonLoss(s, t, y, { T, alpha: 0.5 });
+      const { soft } = kd.hintonLoss(s, t, y, { T, alpha: 0.5 }).parts;
       const kl = torch.klDiv(s.div(T).logSoftmax(-1), t.div(T).softmax(-1), { reduction: 'batchmean' });
       near(soft, kl.item() * T * T, { rtol: 1e-5, label: `T=${T}` });
       if (T > 1) assert.ok(Math.abs(soft.item() - kl.item()) > 0.5 * soft.item(), `T=${T}: dropping T² would change the soft term`);
@@ -148,8 +148,8 @@ test('with T² the soft gradient norm is ~T-independent for large T; without it,
 test('alpha = 0 needs no labels (hard is 0); alpha > 0 without labels is a ConfigError', () => {
   torch.tidy(() => {
     const r = kd.hintonLoss(s, t, null, { T: 4, alpha: 0 });
-    assert.equal(r.hard.item(), 0);
-    near(r.total, r.soft.item(), { rtol: 1e-7 });
+    assert.equal(r.parts.hard.item(), 0);
+    near(r.loss, r.parts.soft.item(), { rtol: 1e-7 });
   });
   assert.throws(() => kd.hintonLoss(s, t, null, { T: 4, alpha: 0.5 }), (e: Error) => e instanceof torch.ConfigError && /labels/.test(e.message));
   assert.throws(() => kd.hintonLoss(s, t, y, { T: 4, alpha: 1.5 }), (e: Error) => e instanceof torch.ConfigError && /alpha/.test(e.message));
@@ -161,18 +161,18 @@ test('hintonLoss frees its intermediates: only total, hard and soft remain', () 
   const base = torch.memory().liveTensors;
   const r = kd.hintonLoss(s, t, y, { T: 4, alpha: 0.1 });
   assert.equal(torch.memory().liveTensors, base + 3);
-  r.total.dispose();
-  r.hard.dispose();
-  r.soft.dispose();
+  r.loss.dispose();
+  r.parts.hard.dispose();
+  r.parts.soft.dispose();
   assert.equal(torch.memory().liveTensors, base);
 });
 
 test('a teacher without gradient takes the fused op (one graph node); a teacher with gradient the composite', () => {
   torch.tidy(() => {
     const a = R(8, 10).requiresGrad_(true);
-    assert.match(kd.hintonLoss(a, t, y, { T: 4, alpha: 0.1 }).total.gradFn ?? '', /HintonKD/);
+    assert.match(kd.hintonLoss(a, t, y, { T: 4, alpha: 0.1 }).loss.gradFn ?? '', /HintonKD/);
     assert.throws(() => kd.hintonLoss(a, t, I([0, 3, 9, 2, 2, 7, 5, 10]), { T: 4, alpha: 0.1 }), /label 10 is out of range for 10 classes/);
     const b = R(8, 10).requiresGrad_(true);
-    assert.doesNotMatch(kd.hintonLoss(a, b, y, { T: 4, alpha: 0.1 }).total.gradFn ?? '', /HintonKD/);
+    assert.doesNotMatch(kd.hintonLoss(a, b, y, { T: 4, alpha: 0.1 }).loss.gradFn ?? '', /HintonKD/);
   });
 });

@@ -19,8 +19,8 @@ const err = (re: RegExp) => (e: Error) => e instanceof torch.ConfigError && re.t
 test('every built-in name is registered and gives the value of its function', () => {
   assert.deepEqual(kd.lossNames(), ['hinton', 'kl', 'reverse_kl', 'jsd', 'tv', 'mse_logits', 'sparse_kl', 'multi_teacher', 'ce', 'hint', 'attention']);
   torch.tidy(() => {
-    const one = (spec: kd.LossSpec, i: kd.LossInputs = inputs) => kd.createLoss(spec)(i, ctx).total;
-    near(one({ name: 'hinton' }), kd.hintonLoss(s, t, y, ctx).total, { rtol: 0 });
+    const one = (spec: kd.LossSpec, i: kd.LossInputs = inputs) => kd.createLoss(spec)(i, ctx).loss;
+    near(one({ name: 'hinton' }), kd.hintonLoss(s, t, y, ctx).loss, { rtol: 0 });
     near(one({ name: 'kl' }), kd.forwardKL(s, t, 4), { rtol: 0 });
     near(one({ name: 'reverse_kl' }), kd.reverseKL(s, t, 4), { rtol: 0 });
     near(one({ name: 'jsd', beta: 0.3 }), kd.jsd(s, t, 4, 0.3), { rtol: 0 });
@@ -29,8 +29,8 @@ test('every built-in name is registered and gives the value of its function', ()
     near(one({ name: 'ce', labelSmoothing: 0.1 }), torch.crossEntropy(s, y, { labelSmoothing: 0.1 }), { rtol: 0 });
     const mixed = { perm: I([1, 0, 3, 2, 5, 4, 7, 6]), lambda: 0.25 };
     near(one({ name: 'ce' }, { ...inputs, mixed }), kd.hardCE(s, y, { mixed }), { rtol: 0 });
-    near(one({ name: 'hinton', labelSmoothing: 0.2 }, { ...inputs, mixed }), kd.hintonLoss(s, t, y, { ...ctx, labelSmoothing: 0.2, mixed }).total, { rtol: 0 });
-    near(one({ name: 'hinton', standardize: true }), kd.hintonLoss(s, t, y, { ...ctx, standardize: true }).total, { rtol: 0 });
+    near(one({ name: 'hinton', labelSmoothing: 0.2 }, { ...inputs, mixed }), kd.hintonLoss(s, t, y, { ...ctx, labelSmoothing: 0.2, mixed }).loss, { rtol: 0 });
+    near(one({ name: 'hinton', standardize: true }), kd.hintonLoss(s, t, y, { ...ctx, standardize: true }).loss, { rtol: 0 });
     near(one({ name: 'attention', pairs: [['conv', 'conv']] }), kd.attentionTransfer([[ms, mt]]), { rtol: 0 });
     const sparse = kd.sparseTeacherFromLogits(t, 3);
     near(one({ name: 'sparse_kl' }, { student: s, teacher: sparse }), kd.sparseKL(s, sparse, 4), { rtol: 0 });
@@ -52,7 +52,7 @@ test('a weighted sum: total = Σ weight·part, parts unweighted, hinton sub-part
   ]);
   assert.deepEqual(loss.components.map((c) => [c.key, c.weight]), [['hinton', 1], ['jsd', 0.25], ['kl', 2], ['kl#2', 0.5], ['hint', 0.1], ['attention', 3]]);
   torch.tidy(() => {
-    const { total, parts } = loss(inputs, ctx);
+    const { loss: total, parts } = loss(inputs, ctx);
     assert.deepEqual(Object.keys(parts).sort(), ['attention', 'hint', 'hinton', 'hinton.hard', 'hinton.soft', 'jsd', 'kl', 'kl#2'].sort());
     const sum = loss.components.reduce((acc, c) => acc + c.weight * parts[c.key].item(), 0);
     near(total, sum, { rtol: 1e-6, label: 'total vs Σ weight·part' });
@@ -70,7 +70,7 @@ test("the loss's parameters are the hint regressors', and the total's gradient r
   assert.deepEqual(params.map((p) => [...p.shape]), [[5, 3, 1, 1], [5]]);
   torch.tidy(() => {
     const student = s.detach().requiresGrad_();
-    loss({ ...inputs, student }, ctx).total.backward();
+    loss({ ...inputs, student }, ctx).loss.backward();
     for (const p of params) assert.ok(p.grad && p.grad.abs().sum().item() > 0);
     assert.ok(student.grad);
   });
@@ -83,7 +83,7 @@ test('a loss call frees everything but total and parts', () => {
   const base = torch.memory().liveTensors;
   const r = loss(inputs, ctx);
   assert.equal(torch.memory().liveTensors, base + 1 + Object.keys(r.parts).length);
-  r.total.dispose();
+  r.loss.dispose();
   for (const p of Object.values(r.parts)) p.dispose();
   assert.equal(torch.memory().liveTensors, base);
 });
@@ -118,7 +118,7 @@ test('bad inputs at call time name the loss and what it needs', () => {
     assert.throws(() => kd.createLoss({ name: 'attention', pairs: [['conv', 'nope']] })(inputs, ctx), err(/no teacher feature named 'nope'.*'fc', 'conv'/));
     assert.throws(() => kd.createLoss({ name: 'kl' })(inputs, { T: 0, alpha: 0.5 }), err(/temperature/));
     assert.throws(() => kd.createLoss({ name: 'kl' })(inputs, { T: 1, alpha: 2 }), err(/alpha/));
-    near(kd.createLoss({ name: 'hinton' })({ student: s, teacher: t }, { T: 2, alpha: 0 }).total, kd.forwardKL(s, t, 2), { rtol: 0 });
+    near(kd.createLoss({ name: 'hinton' })({ student: s, teacher: t }, { T: 2, alpha: 0 }).loss, kd.forwardKL(s, t, 2), { rtol: 0 });
   });
 });
 
@@ -126,11 +126,11 @@ test('registerLoss adds a custom loss that createLoss finds by name', () => {
   kd.registerLoss<{ scale?: number }>('l1_logits_test', {
     description: 'mean |s − t| (test only)',
     options: { scale: (v, fail) => (typeof v === 'number' ? v : fail('must be a number')) },
-    build: (o) => ({ run: (i) => ({ value: (i.student.sub(i.teacher as torch.Tensor).abs().mean()).mul(o.scale ?? 1) }) }),
+    build: (o) => ({ run: (i) => ({ loss: (i.student.sub(i.teacher as torch.Tensor).abs().mean()).mul(o.scale ?? 1) }) }),
   });
   torch.tidy(() => {
     const loss = kd.createLoss({ name: 'l1_logits_test', scale: 2 } as unknown as kd.LossSpec);
-    near(loss(inputs, ctx).total, s.sub(t).abs().mean().mul(2), { rtol: 0 });
+    near(loss(inputs, ctx).loss, s.sub(t).abs().mean().mul(2), { rtol: 0 });
   });
   assert.ok(kd.lossNames().includes('l1_logits_test'));
   assert.equal(typeof kd.describeLosses().hinton, 'string');
@@ -147,7 +147,7 @@ test('the capture → loss path: features captured from real models feed the hin
     const x = R(8, 6);
     const tl = torch.noGrad(() => teacher.call(x));
     const sl = student.call(x);
-    const { total } = loss({ student: sl, teacher: tl, labels: y, features: { student: cs.features(), teacher: ct.features() } }, ctx);
+    const { loss: total } = loss({ student: sl, teacher: tl, labels: y, features: { student: cs.features(), teacher: ct.features() } }, ctx);
     total.backward();
   });
   cs.clear();

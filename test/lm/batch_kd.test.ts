@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../../src/torch/index.js';
 import { makeBatch, IGNORE } from '../../src/lm/batch.js';
-import { tokenKdLoss } from '../../src/kd/token_kd.js';
+import { tokenKdLoss, tokenKdValues } from '../../src/kd/token_kd.js';
+import { hintonLoss } from '../../src/kd/hinton.js';
 import { oracleChecks } from '../helpers/checks.js';
 import { assertClose } from '../helpers/assert.js';
 
@@ -65,4 +66,30 @@ test('tokenKdLoss: alpha = 1 or no teacher is plain SFT cross-entropy; bad alpha
   assert.ok(Math.abs(tokenKdLoss(logits, target, null, { alpha: 0.3, T: 2 }).loss.item() - ce) < 1e-6);
   assert.throws(() => tokenKdLoss(logits, target, null, { alpha: 1.5, T: 2 }), /alpha must be in \[0, 1\]/);
   assert.throws(() => tokenKdLoss(logits, target, null, { alpha: 0.5, T: 0 }), /temperature T must be/);
+});
+
+test('tokenKdLoss returns hintonLoss\'s shape { loss, parts: { hard, soft } }: equal to it where every position has a target and a full teacher', () => {
+  torch.tidy(() => {
+    torch.manualSeed(5);
+    const V = 6;
+    const logits = torch.randn([1, 4, V]); // (B, T, V), every position graded
+    const target = torch.tensor(BigInt64Array.from([2n, 0n, 5n, 3n]), { shape: [1, 4] });
+    const teacherLogits = torch.randn([4, V]);
+    const all = torch.tensor(BigInt64Array.from([0n, 1n, 2n, 3n]));
+    const ids = torch.tensor(BigInt64Array.from({ length: 4 * V }, (_, i) => BigInt(i % V)), { shape: [4, V] }); // k = V: exact
+    for (const [alpha, T] of [[0.3, 2], [0, 1], [1, 4]] as const) {
+      const got = tokenKdLoss(logits, target, { rows: all, ids, logprobs: teacherLogits.logSoftmax(-1) }, { alpha, T });
+      const ref = hintonLoss(logits.reshape([4, V]), teacherLogits, target.reshape([-1]), { alpha, T }); // the fused native op
+      const close = (a: number, b: number, label: string) => assert.ok(Math.abs(a - b) <= 1e-5 * Math.abs(b) + 1e-7, `${label}: ${a} vs ${b}`);
+      close(got.loss.item(), ref.loss.item(), `loss α=${alpha} T=${T}`);
+      close(got.parts.hard.item(), ref.parts.hard.item(), `hard α=${alpha} T=${T}`);
+      if (alpha === 1) assert.equal(got.parts.soft, undefined, 'α = 1 computes no KL');
+      else close(got.parts.soft.item(), ref.parts.soft.item(), `soft α=${alpha} T=${T}`);
+      const v = tokenKdValues(got, T);
+      assert.equal(v.ce, got.parts.hard.item());
+      assert.equal(v.kl, alpha === 1 ? null : got.parts.soft.item() / (T * T));
+    }
+    const sft = tokenKdLoss(logits, target, null, { alpha: 1, T: 1 });
+    assert.notEqual(sft.loss, sft.parts.hard, 'loss and parts are distinct tensors');
+  });
 });

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import * as torch from '../../src/torch/index.js';
 import type { Tensor } from '../../src/torch/index.js';
 import { chunkedLmLoss, type ChunkedLossOptions } from '../../src/lm/chunked_loss.js';
-import { tokenKdLoss } from '../../src/kd/token_kd.js';
+import { tokenKdLoss, tokenKdValues } from '../../src/kd/token_kd.js';
 import { CausalLM, type LmConfig } from '../../src/lm/model.js';
 import { forwardBackward } from '../../src/lm/checkpointing.js';
 import { oracleChecks, type Check } from '../helpers/checks.js';
@@ -134,7 +134,7 @@ function unchunked(teacher: { rows: Tensor; ids: Tensor; logprobs: Tensor } | nu
   const logits = h.mm(w.transpose(0, 1)).unsqueeze(0); // (1, N, V)
   const parts = tokenKdLoss(logits, target.unsqueeze(0), teacher, { alpha, T });
   parts.loss.backward();
-  return { loss: parts.loss.item(), ce: parts.ce, kl: parts.kl, gh: h.grad!, gw: w.grad! };
+  return { loss: parts.loss.item(), ...tokenKdValues(parts, T), gh: h.grad!, gw: w.grad! };
 }
 
 const near = (a: Tensor, b: Tensor, label: string) => {

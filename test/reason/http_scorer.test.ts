@@ -4,7 +4,7 @@
 // log-probabilities fails once, non-retryably, naming the missing feature; a pool fails over.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
+import { fakeHttpServer } from '../helpers/fake_http.js';
 import { startOpenAIServer, type OpenAIServerHandle } from '../../src/serve/openai_server.js';
 import { startFaultProxy } from '../../src/serve/fault_proxy.js';
 import { HttpTeacher } from '../../src/reason/teachers/http.js';
@@ -88,20 +88,8 @@ test('429, 500, a dropped connection and garbage on the way are retried; the gra
 const fakeServer = (answer: (body: any) => { status?: number; json: unknown }) => fakeServerAsync(async (b) => answer(b));
 
 async function fakeServerAsync(answer: (body: any) => Promise<{ status?: number; json: unknown }>): Promise<{ url: string; hits: () => number; close: () => Promise<void> }> {
-  let hits = 0;
-  const s: Server = createServer((req, res) => {
-    let text = '';
-    req.on('data', (d) => (text += d));
-    req.on('end', async () => {
-      hits++;
-      const a = await answer(JSON.parse(text));
-      res.writeHead(a.status ?? 200, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify(a.json));
-    });
-  });
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  return { url: `http://127.0.0.1:${port}/v1`, hits: () => hits, close: () => new Promise((r) => s.close(() => r())) };
+  const s = await fakeHttpServer((_req, text) => answer(JSON.parse(text)));
+  return { ...s, url: `${s.origin}/v1` };
 }
 
 test("OpenAI's echo form alone (vLLM's field dropped on the way), with max_tokens 1: the same grades", async () => {

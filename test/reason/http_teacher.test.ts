@@ -5,7 +5,6 @@
 // concurrency cap and rate limits as the server sees them. Nothing is mocked.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
 import { inspect } from 'node:util';
 import { startOpenAIServer, type OpenAIServerHandle } from '../../src/serve/openai_server.js';
 import { startFaultProxy, type Fault, type FaultProxyHandle } from '../../src/serve/fault_proxy.js';
@@ -15,6 +14,7 @@ import { TeacherError } from '../../src/reason/teachers/retry.js';
 import type { ChatRequest } from '../../src/reason/types.js';
 import { LocalTeacher } from '../../src/reason/teachers/local.js';
 import { AdderBackend } from './chat_fixtures.js';
+import { fakeHttpServer } from '../helpers/fake_http.js';
 
 const seen: ChatRequest[] = [];
 const adder = new AdderBackend({ id: 'adder', onRequest: (r) => seen.push(r) });
@@ -208,14 +208,9 @@ test('the API key never appears in errors, logs, inspect output or the saved des
   const keyed = await startOpenAIServer({ backends: adder, apiKey: SECRET });
   const wrong = await startOpenAIServer({ backends: adder, apiKey: 'another-key' });
   // A careless server that echoes the Authorization header back in its errors and bodies.
-  let calls = 0;
-  const echo: Server = createServer((req, res) => {
-    req.resume();
-    const status = calls++ % 2 === 0 ? 500 : 200;
-    res.writeHead(status, { 'Content-Type': 'application/json' });
-    res.end(status === 500 ? JSON.stringify({ error: { message: `bad token ${req.headers.authorization}` } }) : `not json ${req.headers.authorization}`);
-  });
-  await new Promise<void>((ok) => echo.listen(0, '127.0.0.1', ok));
+  const echo = await fakeHttpServer((req) => (echo.hits() % 2 === 1
+    ? { status: 500, json: { error: { message: `bad token ${req.headers.authorization}` } } }
+    : { text: `not json ${req.headers.authorization}` }));
   try {
     const ok = teacher(keyed.baseURL);
     assert.equal((await ok.complete(ask())).content, 'The answer is \\boxed{7}.', 'the key is sent');
@@ -228,8 +223,7 @@ test('the API key never appears in errors, logs, inspect output or the saved des
       return true;
     });
     const lines: string[] = [];
-    const port = (echo.address() as { port: number }).port;
-    const careless = teacher(`http://127.0.0.1:${port}/v1`, { maxRetries: 3, log: (l) => lines.push(l) });
+    const careless = teacher(`${echo.origin}/v1`, { maxRetries: 3, log: (l) => lines.push(l) });
     await assert.rejects(careless.complete(ask()), (e: Error) => {
       texts.push(e.message, String(e.stack), inspect(e));
       return true;
@@ -242,8 +236,7 @@ test('the API key never appears in errors, logs, inspect output or the saved des
   } finally {
     await keyed.close();
     await wrong.close();
-    await new Promise((ok) => echo.close(ok));
-    echo.closeAllConnections();
+    await echo.close();
   }
 });
 

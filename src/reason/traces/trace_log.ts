@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import { dirname } from 'node:path';
 import { DistillError, FormatError } from '../../torch/errors.js';
 import type { Trace } from '../types.js';
+import { fsyncDir } from '../../io/atomic.js';
 
 /** A write to the trace file failed; what was written before is intact. */
 export class TraceWriteError extends DistillError {
@@ -53,7 +54,7 @@ export class TraceLog {
     try {
       const { ids, lines, end, size } = scan(fd, path);
       if (end < size) fs.ftruncateSync(fd, end);
-      if (created) syncDir(dirname(path)); // the new name itself must survive a crash
+      if (created) fsyncDir(dirname(path)); // the new name itself must survive a crash
       return new TraceLog(path, fd, end, lines, size - end, ids);
     } catch (e) {
       fs.closeSync(fd);
@@ -150,15 +151,3 @@ function scan(fd: number, path: string): { ids: Set<string>; lines: number; end:
   return { ids, lines, end, size };
 }
 
-function syncDir(dir: string): void {
-  try {
-    const d = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(d);
-    } finally {
-      fs.closeSync(d);
-    }
-  } catch {
-    /* some filesystems refuse fsync on a directory; the file's own fsync still holds */
-  }
-}
