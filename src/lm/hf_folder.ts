@@ -5,10 +5,14 @@
 //   model.safetensors.index.json      with {"metadata": {"total_size"}, "weight_map": {name: file}}
 //   generation_config.json            bos/eos ids (eos may be a list), sampling defaults
 //   tokenizer.json, tokenizer_config.json, …   carried along untouched here
-// Weights may be float32, bfloat16 or float16; each converts exactly to the model's float32
-// (libtorch's copy_; bfloat16 is the top half of a float32). Loading validates every
-// header against config.json before reading data, builds the model without drawing random
-// weights, then streams each tensor through one buffer into its parameter.
+// Weights may be float32, bfloat16 or float16. By default each converts exactly to the
+// model's float32 (libtorch's copy_; bfloat16 is the top half of a float32); `dtype: 'auto'`
+// keeps the file's bfloat16 (half the memory, no widening; the model then runs with Hugging
+// Face's eager bf16 numerics, model.ts), and 'bfloat16' rounds any file to bfloat16 as
+// `from_pretrained(torch_dtype=torch.bfloat16)` does. Loading validates every header against
+// config.json before reading data, builds the model without drawing random weights,
+// allocates the parameters in the chosen dtype, then streams each tensor through one buffer
+// into its parameter.
 // Writing goes to a temporary sibling folder that is renamed into place, so a reader sees
 // the old folder or the new one, never half of one.
 import fs from 'node:fs';
@@ -115,8 +119,36 @@ export function weightFilesOf(dir: string): { files: string[]; index: Map<string
   throw new torch.ConfigError(`${dir}: no ${HF_WEIGHTS} and no ${HF_INDEX}` + (shards.length ? ` (found ${shards.join(', ')} without the index that lists them)` : ''));
 }
 
-/** Loads a Hugging Face folder of a supported family into a float32 CausalLM (in eval mode). */
-export function loadHfFolder(dir: string): HfFolder {
+/**
+ * The dtype a loaded LM's parameters are held in:
+ *   float32 (the default): every weight widened exactly to float32;
+ *   bfloat16 / float16: rounded to it (exact when the file holds it already);
+ *   auto: the file's own dtype, without widening, where the CPU can run it: bfloat16 and
+ *         float32 stay; float16 becomes float32 (libtorch 1.13 has no float16 matmul on the CPU).
+ */
+export type LmDtype = 'auto' | 'float32' | 'bfloat16' | 'float16';
+export const LM_DTYPES: readonly LmDtype[] = ['float32', 'bfloat16', 'float16', 'auto'];
+
+/** `v` as an LmDtype; anything else is one ConfigError naming the choices (`what` says where it came from). */
+export function checkLmDtype(v: unknown, what = 'dtype'): LmDtype {
+  if (typeof v === 'string' && (LM_DTYPES as readonly string[]).includes(v)) return v as LmDtype;
+  throw new torch.ConfigError(`${what} must be one of ${LM_DTYPES.join(', ')}; got ${JSON.stringify(v)}`);
+}
+
+/** The parameters' dtype for a requested LmDtype and the file's (most common) weight dtype. */
+export function resolveLmDtype(want: LmDtype, file: HfDtype): 'float32' | 'bfloat16' | 'float16' {
+  if (want !== 'auto') return want;
+  return file === 'bfloat16' ? 'bfloat16' : 'float32';
+}
+
+export interface LoadHfOptions {
+  /** Parameter dtype (default float32): see LmDtype. */
+  dtype?: LmDtype;
+}
+
+/** Loads a Hugging Face folder of a supported family into a CausalLM (in eval mode), float32 unless `dtype` says otherwise. */
+export function loadHfFolder(dir: string, opts: LoadHfOptions = {}): HfFolder {
+  const want = checkLmDtype(opts.dtype ?? 'float32', 'loadHfFolder: dtype');
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new torch.ConfigError(`${dir} is not a folder`);
   const configPath = join(dir, 'config.json');
   if (!fs.existsSync(configPath)) throw new torch.ConfigError(`${dir} is not a Hugging Face model folder (no config.json)`);
@@ -141,22 +173,38 @@ export function loadHfFolder(dir: string): HfFolder {
   const model = init.skipInit(() => new CausalLM(cfg));
   try {
     const plan = planWeights(model, found, dir);
+    // The file's dtype: the most common one, by elements, across the tensors the model reads.
+    const counts = new Map<string, number>();
+    for (const { entry } of plan.values()) counts.set(entry.dtype, (counts.get(entry.dtype) ?? 0) + entry.shape.reduce((a, b) => a * b, 1));
+    const dtype = ([...counts].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'float32') as HfDtype;
+    const target = resolveLmDtype(want, dtype);
+    if (target !== 'float32') {
+      // model.to(target) before any data is read, so the parameters are allocated at 2 bytes.
+      // Every parameter is overwritten from the file below, so each gets fresh (uninitialised)
+      // memory in the target dtype, through setData as Module.to does, rather than a conversion
+      // of the garbage skipInit left. The only buffers, the RoPE tables, stay float32 as
+      // CausalLM.to keeps them.
+      torch.noGrad(() => {
+        for (const p of model.parameters()) {
+          const fresh = torch.empty([...p.shape], target);
+          p.setData(fresh);
+          fresh.dispose();
+        }
+      });
+    }
     const params = new Map(model.namedParameters());
     const byFile = new Map<string, Map<string, torch.Tensor>>(); // file → HF name → parameter
     for (const [ours, src] of plan) {
       if (!byFile.has(src.file)) byFile.set(src.file, new Map());
       byFile.get(src.file)!.set(src.entry.name, params.get(ours)!);
     }
-    const counts = new Map<string, number>();
     const flat = new Map<torch.Tensor, torch.Tensor>(); // parameter → its flat view
     for (const [file, wanted] of byFile)
       forEachSafetensorChunk(file, (e) => wanted.has(e.name), (e, piece, start) => {
         const p = wanted.get(e.name)!;
-        if (start === 0) {
-          counts.set(e.dtype, (counts.get(e.dtype) ?? 0) + p.numel);
-          flat.set(p, torch.noGrad(() => p.view([-1])));
-        }
-        // Piece by piece into the float32 parameter; libtorch widens bf16/f16 exactly.
+        if (start === 0) flat.set(p, torch.noGrad(() => p.view([-1])));
+        // Piece by piece into the parameter: a plain copy when the dtypes agree; libtorch
+        // widens bf16/f16 to float32 exactly and rounds to bf16 to nearest even.
         torch.noGrad(() => {
           const dst = flat.get(p)!.narrow(0, start, piece.numel);
           dst.copy_(piece);
@@ -164,7 +212,6 @@ export function loadHfFolder(dir: string): HfFolder {
         });
       });
     for (const v of flat.values()) v.dispose();
-    const dtype = ([...counts].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'float32') as HfDtype;
     return { dir, model: model.eval(), config, dtype, generation, weightFiles: files };
   } catch (e) {
     model.dispose();
