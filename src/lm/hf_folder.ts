@@ -19,12 +19,12 @@ import fs from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import * as torch from '../torch/index.js';
-import { init } from '../nn/index.js';
 import { encodeSafetensorsChunks, forEachSafetensorChunk, readSafetensorsHeader } from '../io/safetensors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { CausalLM, type ResolvedLmConfig } from './model.js';
 import { hfConfigFromLm, lmConfigFromHf, type HfDtype } from './hf_config.js';
 import { hfName, planWeights, type WeightSource } from './hf_weights.js';
+import { checkLmDtype, resolveLmDtype, type LmDtype } from './dtype.js';
 
 export const HF_WEIGHTS = 'model.safetensors';
 export const HF_INDEX = 'model.safetensors.index.json';
@@ -119,28 +119,6 @@ export function weightFilesOf(dir: string): { files: string[]; index: Map<string
   throw new torch.ConfigError(`${dir}: no ${HF_WEIGHTS} and no ${HF_INDEX}` + (shards.length ? ` (found ${shards.join(', ')} without the index that lists them)` : ''));
 }
 
-/**
- * The dtype a loaded LM's parameters are held in:
- *   float32 (the default): every weight widened exactly to float32;
- *   bfloat16 / float16: rounded to it (exact when the file holds it already);
- *   auto: the file's own dtype, without widening, where the CPU can run it: bfloat16 and
- *         float32 stay; float16 becomes float32 (libtorch 1.13 has no float16 matmul on the CPU).
- */
-export type LmDtype = 'auto' | 'float32' | 'bfloat16' | 'float16';
-export const LM_DTYPES: readonly LmDtype[] = ['float32', 'bfloat16', 'float16', 'auto'];
-
-/** `v` as an LmDtype; anything else is one ConfigError naming the choices (`what` says where it came from). */
-export function checkLmDtype(v: unknown, what = 'dtype'): LmDtype {
-  if (typeof v === 'string' && (LM_DTYPES as readonly string[]).includes(v)) return v as LmDtype;
-  throw new torch.ConfigError(`${what} must be one of ${LM_DTYPES.join(', ')}; got ${JSON.stringify(v)}`);
-}
-
-/** The parameters' dtype for a requested LmDtype and the file's (most common) weight dtype. */
-export function resolveLmDtype(want: LmDtype, file: HfDtype): 'float32' | 'bfloat16' | 'float16' {
-  if (want !== 'auto') return want;
-  return file === 'bfloat16' ? 'bfloat16' : 'float32';
-}
-
 export interface LoadHfOptions {
   /** Parameter dtype (default float32): see LmDtype. */
   dtype?: LmDtype;
@@ -170,28 +148,15 @@ export function loadHfFolder(dir: string, opts: LoadHfOptions = {}): HfFolder {
     for (const [name, f] of index)
       if (!found.has(name)) throw new torch.ConfigError(`${join(dir, HF_INDEX)} puts '${name}' in '${f}', which has no such tensor`);
 
-  const model = init.skipInit(() => new CausalLM(cfg));
+  // The file's dtype: the most common one, by elements, across the tensors. The plan below
+  // checks every tensor the model reads; the parameters are then allocated in the target
+  // dtype before any data is read (bfloat16: 2 bytes an element, no float32 copy at all).
+  const counts = new Map<string, number>();
+  for (const { entry } of found.values()) counts.set(entry.dtype, (counts.get(entry.dtype) ?? 0) + entry.shape.reduce((a, b) => a * b, 1));
+  const dtype = ([...counts].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'float32') as HfDtype;
+  const model = CausalLM.uninitialized(cfg, resolveLmDtype(want, dtype));
   try {
     const plan = planWeights(model, found, dir);
-    // The file's dtype: the most common one, by elements, across the tensors the model reads.
-    const counts = new Map<string, number>();
-    for (const { entry } of plan.values()) counts.set(entry.dtype, (counts.get(entry.dtype) ?? 0) + entry.shape.reduce((a, b) => a * b, 1));
-    const dtype = ([...counts].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'float32') as HfDtype;
-    const target = resolveLmDtype(want, dtype);
-    if (target !== 'float32') {
-      // model.to(target) before any data is read, so the parameters are allocated at 2 bytes.
-      // Every parameter is overwritten from the file below, so each gets fresh (uninitialised)
-      // memory in the target dtype, through setData as Module.to does, rather than a conversion
-      // of the garbage skipInit left. The only buffers, the RoPE tables, stay float32 as
-      // CausalLM.to keeps them.
-      torch.noGrad(() => {
-        for (const p of model.parameters()) {
-          const fresh = torch.empty([...p.shape], target);
-          p.setData(fresh);
-          fresh.dispose();
-        }
-      });
-    }
     const params = new Map(model.namedParameters());
     const byFile = new Map<string, Map<string, torch.Tensor>>(); // file → HF name → parameter
     for (const [ours, src] of plan) {

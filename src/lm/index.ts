@@ -19,12 +19,12 @@ export { measureImportance, pruneLm, prunedConfig, type PruneTarget, type PruneO
 export { lmConfigFromHf, hfConfigFromLm, SUPPORTED_MODEL_TYPES, type HfDtype, type HfConfigInfo } from './hf_config.js';
 export {
   loadHfFolder, saveHfFolder, isHfFolder, readGenerationConfig, generationConfigOf, checkTokenizerFits, tokenizerJsonSize,
-  HF_WEIGHTS, HF_INDEX, LM_DTYPES, checkLmDtype, resolveLmDtype, type HfFolder, type GenerationConfig, type SaveHfOptions,
-  type LmDtype, type LoadHfOptions,
+  HF_WEIGHTS, HF_INDEX, type HfFolder, type GenerationConfig, type SaveHfOptions, type LoadHfOptions,
 } from './hf_folder.js';
+export { LM_DTYPES, checkLmDtype, resolveLmDtype, type LmDtype } from './dtype.js';
 export { bytesToUnicode, byteVocabTokens, byteTokenizerJson, BYTE_CHAT_TEMPLATE } from './byte_vocab.js';
 export { lmConfigFromGguf, loadGgufLm } from './gguf_lm.js';
-export { loadAnyLm, type LoadedLm } from './load.js';
+export { loadAnyLm, type LoadedLm, type LoadAnyLmOptions } from './load.js';
 export { chunkedLmLoss, DEFAULT_CHUNK_SIZE, type ChunkedLossOptions, type ChunkedLossResult, type TopkTeacher, type TopkTeacherRows, type LiveTeacher } from './chunked_loss.js';
 export {
   applyLora, loraParameters, loraConfigOf, mergeLora, parseLoraFlag, loraModules, loraTargets, loraScaling,

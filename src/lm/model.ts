@@ -387,6 +387,24 @@ export class CausalLM extends Module<[Tensor, KVCache?, ForwardOptions?], Tensor
   }
 
   /**
+   * A model of `config` for a loader to fill: built without drawing random weights, its
+   * parameters allocated (uninitialised) in `dtype`, as `model.to(dtype)` would leave them
+   * but without converting garbage. Every parameter must be overwritten before use.
+   */
+  static uninitialized(config: Partial<LmConfig> & { vocabSize: number }, dtype: 'float32' | 'bfloat16' | 'float16' = 'float32'): CausalLM {
+    const model = init.skipInit(() => new CausalLM(config));
+    if (dtype !== 'float32')
+      torch.noGrad(() => {
+        for (const p of model.parameters()) {
+          const fresh = torch.empty([...p.shape], dtype);
+          p.setData(fresh); // as Module.to does: the same Tensor objects, now 2 bytes an element
+          fresh.dispose();
+        }
+      });
+    return model;
+  }
+
+  /**
    * Module.to, keeping the RoPE tables in float32: Hugging Face computes cos/sin in float32
    * and casts them to the activations' dtype at each forward (blockInputs does), so a model
    * converted to bfloat16 and back to float32 still has its exact float32 tables.

@@ -86,7 +86,8 @@ function scoreGroup(model: CausalLM, rows: readonly (readonly number[])[], k: nu
       for (let t0 = 0; t0 < T - 1; t0 += C) {
         const n = Math.min(C, T - 1 - t0);
         const [lpTok, rank, topV, topI] = torch.tidy(() => {
-          const lp = model.head(h.narrow(1, t0, n)).logSoftmax(-1); // (B, n, V): position t predicts ids[t+1]
+          const z = model.head(h.narrow(1, t0, n)); // a bfloat16 model's logits are upcast first, as HF's logits.float()
+          const lp = (z.dtype === 'float32' ? z : z.toDtype('float32')).logSoftmax(-1); // (B, n, V): position t predicts ids[t+1]
           const next = ids.narrow(1, t0 + 1, n).unsqueeze(-1); // (B, n, 1)
           const own = lp.gather(-1, next); // (B, n, 1)
           const rank = lp.gt(own).sum(-1); // (B, n): tokens strictly more likely
