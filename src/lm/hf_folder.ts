@@ -137,9 +137,12 @@ export function loadHfFolder(dir: string, opts: LoadHfOptions = {}): HfFolder {
 
   // Every header first: names, shapes and dtypes are checked before a byte of data is read.
   const found = new Map<string, WeightSource>();
+  const dataStart = new Map<string, number>(); // file → byte where its data buffer starts
   for (const f of files) {
     const path = join(dir, f);
-    for (const entry of readSafetensorsHeader(path).entries) {
+    const header = readSafetensorsHeader(path);
+    dataStart.set(path, 8 + header.headerLength);
+    for (const entry of header.entries) {
       if (index && index.get(entry.name) !== f) continue; // the index decides where a tensor lives
       found.set(entry.name, { file: path, entry });
     }
@@ -164,7 +167,21 @@ export function loadHfFolder(dir: string, opts: LoadHfOptions = {}): HfFolder {
       byFile.get(src.file)!.set(src.entry.name, params.get(ours)!);
     }
     const flat = new Map<torch.Tensor, torch.Tensor>(); // parameter → its flat view
-    for (const [file, wanted] of byFile)
+    for (const [file, wanted] of byFile) {
+      // A tensor stored in its parameter's dtype is read straight into the parameter's memory
+      // (one copy, page cache → parameter); the others are converted piece by piece below.
+      const fd = fs.openSync(file, 'r');
+      try {
+        for (const [name, p] of wanted) {
+          const { entry } = found.get(name)!;
+          if (entry.dtype !== p.dtype) continue;
+          torch.readInto(p, fd, dataStart.get(file)! + entry.dataOffsets[0]);
+          wanted.delete(name);
+        }
+      } finally {
+        fs.closeSync(fd);
+      }
+      if (wanted.size === 0) continue;
       forEachSafetensorChunk(file, (e) => wanted.has(e.name), (e, piece, start) => {
         const p = wanted.get(e.name)!;
         if (start === 0) flat.set(p, torch.noGrad(() => p.view([-1])));
@@ -176,6 +193,7 @@ export function loadHfFolder(dir: string, opts: LoadHfOptions = {}): HfFolder {
           dst.dispose();
         });
       });
+    }
     for (const v of flat.values()) v.dispose();
     return { dir, model: model.eval(), config, dtype, generation, weightFiles: files };
   } catch (e) {
