@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import * as torch from '../../src/torch/index.js';
 import { CausalLM, KVCache, type LmConfig } from '../../src/lm/model.js';
 import { generate } from '../../src/lm/generate.js';
+import { Module } from '../../src/nn/index.js';
 import { oracleChecks, type Check } from '../helpers/checks.js';
 import { assertClose } from '../helpers/assert.js';
 import type { Encoded } from '../helpers/oracle.js';
@@ -140,6 +141,16 @@ test("to('bfloat16') keeps the RoPE tables in float32; to('float32') afterwards 
   assert.equal(bufs.rope_cos.dtype, 'float32');
   assert.equal(bufs.rope_sin.dtype, 'float32');
   assert.ok(m.parameters().every((p) => p.dtype === 'bfloat16'));
+  // Nested in another module, the model's own `to` still runs (children convert through their own `to`).
+  class Pair extends Module<[torch.Tensor], torch.Tensor> {
+    readonly lm = this.registerModule('lm', new CausalLM(llama));
+    forward(x: torch.Tensor) {
+      return this.lm.call(x);
+    }
+  }
+  const pair = new Pair().to('bfloat16');
+  assert.deepEqual(pair.buffers().map((b) => b.dtype), ['float32', 'float32']);
+  assert.ok(pair.parameters().every((p) => p.dtype === 'bfloat16'));
   // The same bf16-valued weights in float32 give float32 logits equal to a fresh float32 model holding them.
   const fresh = new CausalLM(m.cfg).eval();
   fresh.loadStateDict(m.stateDict());
