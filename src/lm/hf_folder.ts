@@ -11,8 +11,8 @@
 // Face's eager bf16 numerics, model.ts), and 'bfloat16' rounds any file to bfloat16 as
 // `from_pretrained(torch_dtype=torch.bfloat16)` does. Loading validates every header against
 // config.json before reading data, builds the model without drawing random weights,
-// allocates the parameters in the chosen dtype, then streams each tensor through one buffer
-// into its parameter.
+// allocates the parameters in the chosen dtype, then reads each tensor straight into its
+// parameter when the dtypes agree (one pread) or converts it through one small buffer.
 // Writing goes to a temporary sibling folder that is renamed into place, so a reader sees
 // the old folder or the new one, never half of one.
 import fs from 'node:fs';
@@ -185,8 +185,8 @@ export function loadHfFolder(dir: string, opts: LoadHfOptions = {}): HfFolder {
       forEachSafetensorChunk(file, (e) => wanted.has(e.name), (e, piece, start) => {
         const p = wanted.get(e.name)!;
         if (start === 0) flat.set(p, torch.noGrad(() => p.view([-1])));
-        // Piece by piece into the parameter: a plain copy when the dtypes agree; libtorch
-        // widens bf16/f16 to float32 exactly and rounds to bf16 to nearest even.
+        // Piece by piece into the parameter of another dtype: libtorch widens bf16/f16 to
+        // float32 exactly and rounds float32 to bf16 to nearest even.
         torch.noGrad(() => {
           const dst = flat.get(p)!.narrow(0, start, piece.numel);
           dst.copy_(piece);
