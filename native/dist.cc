@@ -1,5 +1,5 @@
 // Data-parallel collectives on libtorch's own c10d: a TCPStore for the rendezvous (rank 0
-// hosts it) and a ProcessGroupGloo over TCP for allreduce, broadcast and barrier.
+// hosts it) and a ProcessGroupGloo over TCP for allreduce, broadcast, allgather and barrier.
 //
 // Why these choices:
 //  - Gloo, not hand-rolled sockets: it is what PyTorch's CPU DDP runs, its ring/bcube
@@ -290,6 +290,32 @@ FN(distBroadcast) {
   OP_END
 }
 
+// distAllgather(group, output, input, async): output = cat(input of rank 0, …, rank W-1), as
+// torch.distributed.all_gather_into_tensor. Gloo in libtorch 1.13 has neither
+// _allgather_base nor reduce_scatter ("does not support reduce_scatter"), so this is its
+// list allgather with the outputs as W contiguous views of `output`: Gloo gathers into its
+// own flat buffer and copies each rank's part into its view.
+FN(distAllgather) {
+  OP_BEGIN("allgather", "group", "output", "input", "async")
+    auto pg = box_arg(info, 0, DistBox::Group)->group;
+    at::Tensor output = arg::tensor(info, 1), input = arg::tensor(info, 2);
+    const int64_t world = pg->getSize();
+    if (!output.is_cpu() || !input.is_cpu()) throw ArgError("ERR_DEVICE", "the Gloo process group here takes CPU tensors, got " + describe_tensor(output) + " and " + describe_tensor(input));
+    if (output.scalar_type() != input.scalar_type()) throw ArgError("ERR_DTYPE", "allgather: output and input must have one dtype, got " + describe_tensor(output) + " and " + describe_tensor(input));
+    if (!output.is_contiguous()) throw ArgError("ERR_ARG", "allgather: the output must be contiguous");
+    if (output.numel() != world * input.numel())
+      throw ArgError("ERR_SHAPE", "allgather: the output must hold worldSize (" + std::to_string(world) + ") × the input's " + std::to_string(input.numel()) + " elements, got " + std::to_string(output.numel()));
+    at::NoGradGuard no_grad;
+    auto in = std::make_shared<std::vector<at::Tensor>>(std::vector<at::Tensor>{input.reshape({-1}).contiguous()});
+    auto outs = std::make_shared<std::vector<std::vector<at::Tensor>>>(1);
+    auto flat = output.view({-1});
+    for (int64_t r = 0; r < world; r++) (*outs)[0].push_back(flat.narrow(0, r * input.numel(), input.numel()));
+    auto work = guard([&] { return pg->allgather(*outs, *in); });
+    // The lambda keeps the buffers alive until the wait is over.
+    return complete(info, OP_NAME, OP_ARG_NAMES, async_flag(info, 3), [work, in, outs]() { wait_work(work); });
+  OP_END
+}
+
 // distBarrier(group, async): returns once every rank has reached it.
 FN(distBarrier) {
   OP_BEGIN("barrier", "group", "async")
@@ -319,6 +345,6 @@ FN(distDestroy) {
 
 void register_dist(Napi::Env env, Napi::Object exports) {
 #define REG(n) exports.Set(#n, Napi::Function::New(env, n, #n))
-  REG(distStore); REG(distGroup); REG(distAllreduce); REG(distBroadcast); REG(distBarrier); REG(distDestroy);
+  REG(distStore); REG(distGroup); REG(distAllreduce); REG(distBroadcast); REG(distBarrier); REG(distAllgather); REG(distDestroy);
 #undef REG
 }

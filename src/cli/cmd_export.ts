@@ -8,8 +8,8 @@
 //   <role>/              Hugging Face style: model.safetensors + config.json + README.md,
 //                        rebuilt here from the folder and compared with the model
 //   index.html + ort.*   the browser demo (teacher and students on onnxruntime-web)
-// An LM folder (one holding lm.json) goes to cmd_export_lm.ts instead: ONNX, GGUF and a
-// Hugging Face LlamaForCausalLM folder.
+// An LM (an LM folder holding lm.json, a Hugging Face folder or a .gguf file) goes to
+// cmd_export_lm.ts instead: ONNX, GGUF and a Hugging Face folder of its architecture.
 // Both write into a staging folder beside the output folder and rename it into place at the
 // end (staged_dir.ts): a failure midway leaves no partial folder and keeps an earlier export.
 import { existsSync, readFileSync } from 'node:fs';
@@ -118,8 +118,8 @@ function pickSamples(labels: Int32Array, classes: number, max = 20): number[] {
 const kb = (b: number) => (b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(2)} MB` : `${(b / 1024).toFixed(1)} kB`);
 
 export async function runExport(dir: string | undefined, o: ExportOptions = {}): Promise<number> {
-  // An LM folder (lm.json) or a Hugging Face LM folder (config.json + safetensors) exports as an LM.
-  if (dir && (existsSync(join(dir, 'lm.json')) || isHfFolder(dir))) return (await import('./cmd_export_lm.js')).runExportLm(dir, o);
+  // An LM folder (lm.json), a Hugging Face LM folder (config.json + safetensors) or a .gguf file exports as an LM.
+  if (dir && (dir.endsWith('.gguf') || existsSync(join(dir, 'lm.json')) || isHfFolder(dir))) return (await import('./cmd_export_lm.js')).runExportLm(dir, o);
   if (o.lora !== undefined) throw new torch.ConfigError(`--lora is for LM folders (lm.json or a Hugging Face config.json); ${resolve(dir ?? join('runs', 'demo'))} has neither`);
   const format = o.format ?? 'all';
   if (format === 'gguf') throw new torch.ConfigError(`--format gguf is for LM folders (lm.json or a Hugging Face config.json); ${resolve(dir ?? join('runs', 'demo'))} has neither`);

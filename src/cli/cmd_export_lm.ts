@@ -1,5 +1,6 @@
-// `distill export <lm folder>`: an LM folder (one holding lm.json, written by saveLm) or a
-// Hugging Face folder in the three deployment formats, under <folder>/export/, each checked by
+// `distill export <lm>`: an LM folder (one holding lm.json, written by saveLm), a Hugging Face
+// folder or a .gguf file (dequantized to float32 on load, with its own tokenizer) in the three
+// deployment formats, under <folder>/export/ (FILE-export/ beside a FILE.gguf), each checked by
 // its own runtime (ONNX covers the Llama layout; a Qwen or Llama 3 model skips it):
 //   model.onnx          ONNX (opset 17, dynamic batch and sequence, no KV cache): max
 //                       |ours − onnxruntime-node| over 100 random token sequences ≤ 1e-4
@@ -108,8 +109,10 @@ export async function runExportLm(dir: string, o: ExportLmOptions = {}): Promise
   const dtype = (o.ggufDtype ?? 'f32') as GgufDtype;
   if (!GGUF_DTYPES.includes(dtype)) throw new torch.ConfigError(`--gguf-dtype must be one of ${GGUF_DTYPES.join(', ')}, got '${String(o.ggufDtype)}'`);
   const root = resolve(dir);
-  const outDir = resolve(o.out ?? join(root, 'export'));
-  const target = { target: outDir, flag: '--out', isDefault: outDir === join(root, 'export') };
+  // A .gguf is a file: its export goes beside it (FILE-export/), not inside it.
+  const defaultOut = root.endsWith('.gguf') ? `${root.slice(0, -'.gguf'.length)}-export` : join(root, 'export');
+  const outDir = resolve(o.out ?? defaultOut);
+  const target = { target: outDir, flag: '--out', isDefault: outDir === defaultOut };
   checkOutputDir(target); // a bad --out fails before the model loads
   const { model, tokenizer } = loadAnyLm(root);
   try {
@@ -145,7 +148,7 @@ export async function runExportLm(dir: string, o: ExportLmOptions = {}): Promise
 /** Every format into `stage.dir`, each checked by its runtime; `r` gets the files' final paths. */
 async function writeLm(stage: StagedDir, model: CausalLM, tokenizer: Tokenizer, r: LmReport, format: string, dtype: GgufDtype, o: ExportLmOptions): Promise<void> {
   const outDir = stage.dir;
-  const name = basename(r.dir);
+  const name = basename(r.dir).replace(/\.gguf$/, '');
   const say = (s: string) => o.json || console.error(s);
 
   let onnxUnsupported: string | null = null;

@@ -13,6 +13,7 @@ import { loadLm, saveLm } from '../lm/checkpoint.js';
 import { loadAnyLm, peekLm } from '../lm/load.js';
 import { ByteTokenizer, tokenizerFromJSON } from '../lm/tokenizer.js';
 import { prunedStudent, studentExamples, type StudentKind } from '../reason/students.js';
+import type { PruneTarget } from '../lm/prune.js';
 import { readProblemsFile } from '../reason/files.js';
 import { evaluateLm } from '../reason/evaluate.js';
 import { REASONING_DEFAULTS } from './reason_defaults.js';
@@ -51,12 +52,10 @@ export async function runPrune(o: Opts): Promise<number> {
   if (!traces.some((t) => t.verdict.ok)) throw new torch.ConfigError(`${tracesPath}: no verified traces to calibrate on`);
   const { model: teacher, tokenizer: tok } = loadAnyLm(teacherDir);
   const c = teacher.cfg;
-  // Minitron's importance and slicing (lm/prune.ts) know the Llama layout: no biases, q/k norms, separate head size or RoPE scaling.
-  if (c.qkvBias || c.oBias || c.qkNorm || c.headDim !== c.dim / c.nHeads || c.ropeScaling) {
-    teacher.dispose();
-    throw new torch.ConfigError(`reason prune: ${teacherDir} (${c.arch}) uses q/k/v biases, q/k norms, a separate head size or RoPE scaling, which pruning does not handle yet; prune a Llama-layout model`);
-  }
-  const target = sizeFlags(o, tok.vocabSize);
+  // The target sizes as given: the head size stays the teacher's (prunedConfig checks what pruning can reach).
+  const d = REASONING_DEFAULTS.student;
+  const heads = num(o, 'heads', d.nHeads!);
+  const target: PruneTarget = { dim: num(o, 'dim', d.dim!), nHeads: heads, nKvHeads: num(o, 'kvHeads', heads), hiddenDim: num(o, 'hidden', d.hiddenDim!), nLayers: num(o, 'layers', d.nLayers!) };
   const { model, importance, sequences } = prunedStudent(teacher, traces, tok, target, { calibration, residual });
   saveLm(out, model, tok, { info: { prunedFrom: teacherDir, residual, calibrationSequences: sequences, layerImportance: Array.from(importance.layers) } });
   const summary = { out, teacherParams: countLmParameters(teacher.cfg), params: countLmParameters(model.cfg), config: model.cfg, calibrationSequences: sequences };
@@ -114,6 +113,7 @@ export async function runTrainStudent(o: Opts): Promise<number> {
     seed: num(o, 'seed', 0),
     threads: num(o, 'threads', 1),
     lora, chunkedLoss, checkpointing: !!o.checkpointing, pack: !!o.pack, maxSeqLen,
+    zero: o.zero === 1 ? 1 : 0,
   };
   // Refuse bad data before any training: no kept trace, or KD traces without log-probabilities.
   const traces = loadTraces(tracesPath);
@@ -134,11 +134,12 @@ export async function runTrainStudent(o: Opts): Promise<number> {
   const evalProblems = o.eval ? readProblemsFile(String(o.eval)) : null;
   const how = [lora ? `LoRA ${formatLoraConfig(lora)}` : 'full fine-tuning', chunkedLoss ? `chunked loss${o.chunkedLoss === undefined ? ` (vocabulary ${config.vocabSize.toLocaleString()} ≥ ${CHUNKED_LOSS_MIN_VOCAB.toLocaleString()})` : ''}` : null,
     job.checkpointing ? 'checkpointing' : null, job.pack ? 'packed' : null, maxSeqLen !== undefined ? `max ${maxSeqLen} tokens` : null].filter(Boolean).join(', ');
-  rep.note(`${kind} student: ${countLmParameters(config).toLocaleString()} parameters, ${init ? `from ${init}` : 'random init'} (${how}), ${examples.length} traces, ${job.steps} steps of ${job.batchSize}${env && env.worldSize > 1 ? ` × ${env.worldSize} ranks` : ''}${existsSync(`${out}.ckpt`) ? ` (resuming from ${out}.ckpt)` : ''}`);
+  rep.note(`${kind} student: ${countLmParameters(config).toLocaleString()} parameters, ${init ? `from ${init}` : 'random init'} (${how}), ${examples.length} traces, ${job.steps} steps of ${job.batchSize}${env && env.worldSize > 1 ? ` × ${env.worldSize} ranks${job.zero ? ' (ZeRO-1: optimizer state sharded)' : ''}` : ''}${existsSync(`${out}.ckpt`) ? ` (resuming from ${out}.ckpt)` : ''}`);
   const progress = rep.counter('train');
   const dist = env && env.worldSize > 1 ? torch.ProcessGroup.create(env) : undefined;
+  let optimizerStateBytes: number;
   try {
-    trainStudent(job, (step, steps) => progress(step, steps), dist);
+    ({ optimizerStateBytes } = trainStudent(job, (step, steps) => progress(step, steps), dist));
   } finally {
     dist?.dispose();
   }
@@ -154,6 +155,8 @@ export async function runTrainStudent(o: Opts): Promise<number> {
   const summary = {
     out, kind, params: countLmParameters(config), examples: examples.length, steps: job.steps, evaluation,
     lora, adapter: lora ? join(out, ADAPTER_DIR) : null, chunkedLoss, checkpointing: job.checkpointing, pack: job.pack, maxSeqLen: maxSeqLen ?? null, ranks: env?.worldSize ?? 1,
+    // ZeRO stage and the optimizer state rank 0 held (with --zero 1: its shard's, ≈ 1/ranks of the whole).
+    zero: job.zero ?? 0, optimizerStateBytes,
   };
   if (o.json) console.log(JSON.stringify(summary));
   else {

@@ -21,6 +21,8 @@ export interface RunOptions {
   name?: string;
   /** With --ui: the environment variable holding the dashboard's key (default DISTILL_API_KEY). */
   apiKeyEnv?: string;
+  /** --zero 1: ZeRO stage 1 under data parallel (the optimizer state sharded over the ranks). */
+  zero?: number;
 }
 
 /** `--set kd.T=8` style overrides; values parse as JSON when they can (numbers, arrays, booleans). */
@@ -61,6 +63,8 @@ interface Setup {
   dist?: torch.ProcessGroup;
   /** Rank 0, or a single-process run: the process that measures, prints and writes. */
   lead: boolean;
+  /** ZeRO stage under `dist` (--zero). */
+  zero: 0 | 1;
 }
 
 function setup(o: RunOptions, defaults: Record<string, unknown> = {}): Setup {
@@ -79,7 +83,7 @@ function setup(o: RunOptions, defaults: Record<string, unknown> = {}): Setup {
     rep.note(`run: ${dir} with ${threads} thread(s)${dist ? ` per rank, ${dist.worldSize} ranks (data parallel; batchSize is per rank)` : ''}`);
     const d = prepareData(exp, rep);
     if (lead) writeResolvedConfig(dir, exp);
-    return { exp, rep, d, dir, dist, lead };
+    return { exp, rep, d, dir, dist, lead, zero: o.zero === 1 ? 1 : 0 };
   } catch (e) {
     dist?.dispose();
     throw e;
@@ -102,13 +106,13 @@ function printRows(rows: evaluate.ComparisonRow[], dir: string, json: boolean | 
 }
 
 export async function runDemo(o: RunOptions): Promise<number> {
-  const { exp, rep, d, dir, dist, lead } = setup(o);
+  const { exp, rep, d, dir, dist, lead, zero } = setup(o);
   const ui = lead ? await openUi(o, exp) : null;
   try {
-    const teacher = teacherStage(exp, d, rep, { force: o.fresh, dist });
+    const teacher = teacherStage(exp, d, rep, { force: o.fresh, dist, zero });
     const resume = !!o.resume;
-    const baseline = studentStage(exp, d, rep, join(dir, 'baseline'), undefined, { resume, dist });
-    const student = studentStage(exp, d, rep, join(dir, 'student'), teacher.model, { resume, dist });
+    const baseline = studentStage(exp, d, rep, join(dir, 'baseline'), undefined, { resume, dist, zero });
+    const student = studentStage(exp, d, rep, join(dir, 'student'), teacher.model, { resume, dist, zero });
     if (!lead) return 0; // rank 0 measures and reports
     const rows = compareStage([
       { name: `teacher (${exp.teacher.arch})`, role: 'teacher', model: teacher.model },
@@ -138,10 +142,10 @@ export async function runDemo(o: RunOptions): Promise<number> {
 }
 
 export async function runTrainTeacher(o: RunOptions): Promise<number> {
-  const { exp, rep, d, dir, dist, lead } = setup(o);
+  const { exp, rep, d, dir, dist, lead, zero } = setup(o);
   const ui = lead ? await openUi(o, exp) : null;
   try {
-    const teacher = teacherStage(exp, d, rep, { force: o.fresh, dir: join(dir, 'teacher'), dist });
+    const teacher = teacherStage(exp, d, rep, { force: o.fresh, dir: join(dir, 'teacher'), dist, zero });
     if (!lead) return 0;
     const rows = compareStage([{ name: `teacher (${exp.teacher.arch})`, role: 'teacher', model: teacher.model }], d, join(dir, 'teacher'), rep);
     rep.stop();
@@ -154,11 +158,11 @@ export async function runTrainTeacher(o: RunOptions): Promise<number> {
 }
 
 export async function runTrainStudent(o: RunOptions): Promise<number> {
-  const { exp, rep, d, dir, dist, lead } = setup(o);
+  const { exp, rep, d, dir, dist, lead, zero } = setup(o);
   const ui = lead ? await openUi(o, exp) : null;
   try {
     const out = join(dir, 'baseline');
-    const baseline = studentStage(exp, d, rep, out, undefined, { resume: !!o.resume, dist });
+    const baseline = studentStage(exp, d, rep, out, undefined, { resume: !!o.resume, dist, zero });
     if (!lead) return 0;
     const rows = compareStage([{ name: `baseline (${exp.student.arch})`, role: 'baseline', model: baseline.model }], d, out, rep);
     rep.stop();
@@ -171,12 +175,12 @@ export async function runTrainStudent(o: RunOptions): Promise<number> {
 }
 
 export async function runDistill(o: RunOptions): Promise<number> {
-  const { exp, rep, d, dir, dist, lead } = setup(o);
+  const { exp, rep, d, dir, dist, lead, zero } = setup(o);
   const ui = lead ? await openUi(o, exp) : null;
   try {
-    const teacher = teacherStage(exp, d, rep, { dist });
+    const teacher = teacherStage(exp, d, rep, { dist, zero });
     const out = join(dir, 'student');
-    const student = studentStage(exp, d, rep, out, teacher.model, { resume: !!o.resume, dist });
+    const student = studentStage(exp, d, rep, out, teacher.model, { resume: !!o.resume, dist, zero });
     if (!lead) return 0;
     const rows = compareStage([
       { name: `teacher (${exp.teacher.arch})`, role: 'teacher', model: teacher.model },

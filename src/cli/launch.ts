@@ -4,6 +4,8 @@
 //                                   only supervises; it never loads libtorch)
 //   --rank R --world-size W         join a group as rank R of W (one process per call), or with
 //   --master-addr H --master-port P --nproc N: start ranks R..R+N-1 of W here
+//   --zero 1                        ZeRO stage 1: each rank keeps the optimizer state of its
+//                                   1/W shard of the parameters (optim/zero.ts); needs W ≥ 2
 //
 // Each rank is the same `distill` command with torchrun's variables set (RANK, WORLD_SIZE,
 // MASTER_ADDR, MASTER_PORT, LOCAL_RANK, LOCAL_WORLD_SIZE), so a rank can also be started
@@ -25,6 +27,7 @@ export interface DistFlags {
   masterAddr?: string;
   masterPort?: string;
   distTimeout?: string;
+  zero?: number | string;
 }
 
 /** How long the other ranks get to stop on their own (with their own error) after one fails. */
@@ -71,6 +74,18 @@ export function applyJoinFlags(o: DistFlags): void {
     if (!(s > 0)) throw new ConfigError(`--dist-timeout must be a positive number of seconds, got '${o.distTimeout}'`);
     process.env.DISTILL_DIST_TIMEOUT = String(s);
   }
+}
+
+/**
+ * `--zero 1` shards the optimizer state over the data-parallel ranks: with one rank there is
+ * nothing to shard over, so it is refused (one ConfigError) rather than silently ignored.
+ * Ranks started by --nproc see the group in WORLD_SIZE.
+ */
+export function checkZeroFlag(o: DistFlags, env: NodeJS.ProcessEnv = process.env): void {
+  if (o.zero === undefined || Number(o.zero) === 0) return;
+  const world = int(o.worldSize, '--world-size', 1) ?? int(o.nproc, '--nproc', 1) ?? (Number(env.WORLD_SIZE) || 1);
+  if (world < 2)
+    throw new ConfigError(`--zero ${o.zero} shards the optimizer state over data-parallel ranks, so it needs at least 2 of them: add --nproc N (N ≥ 2) or --world-size N (N ≥ 2), or leave --zero out for one process`);
 }
 
 function freePort(): Promise<number> {

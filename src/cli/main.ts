@@ -27,6 +27,7 @@ const run = (load: () => Promise<Action>) => async (opts: Record<string, unknown
 /** Data-parallel runs (src/cli/launch.ts): --nproc starts the ranks here, --rank/--world-size joins a group. */
 const runTraining = (load: () => Promise<Action>) => async (opts: Record<string, unknown>) => {
   const launch = await import('./launch.js');
+  launch.checkZeroFlag(opts);
   if (opts.nproc !== undefined) {
     process.exitCode = await launch.launchLocal(opts);
     return;
@@ -41,7 +42,8 @@ function distributed(cmd: Command) {
     .option('--world-size <n>', 'data parallel across machines: ranks in all', int(1))
     .option('--master-addr <host>', "rank 0's address, where the rendezvous store listens (default: 127.0.0.1)")
     .option('--master-port <port>', 'rendezvous port (default: a free one with --nproc alone, else 29500)', int(1, 65535))
-    .option('--dist-timeout <s>', 'seconds a rank waits for its peers before failing (default: 300)', positive);
+    .option('--dist-timeout <s>', 'seconds a rank waits for its peers before failing (default: 300)', positive)
+    .option('--zero <stage>', 'data parallel: 1 = ZeRO stage 1, each rank keeps the optimizer state of its 1/n shard of the parameters only (needs n ≥ 2 ranks); 0 = off (default)', int(0, 1));
 }
 
 /** The options every training command shares. */
@@ -142,15 +144,15 @@ program
 program
   .command('export [run]')
   .description("write a run folder's models for deployment under <run>/export/: ONNX (opset 17, dynamic batch) checked against onnxruntime-node, a Hugging Face style folder (model.safetensors + config.json) for PyTorch, and a browser demo page (onnxruntime-web); " +
-    'for an LM folder (one holding lm.json): ONNX (dynamic batch and sequence), GGUF (llama architecture, checked in llama.cpp through node-llama-cpp) and a Hugging Face LlamaForCausalLM folder')
+    'for an LM (an LM folder with lm.json, a Hugging Face folder or a .gguf file): ONNX (dynamic batch and sequence), GGUF (checked in llama.cpp through node-llama-cpp; --gguf-dtype requantizes a .gguf) and a Hugging Face folder of its architecture')
   .addOption(choice('--format <f>', 'the formats to write (gguf: LM folders only)', ['onnx', 'gguf', 'safetensors', 'all'], 'all'))
   .addOption(choice('--gguf-dtype <t>', 'LM folders: GGUF weight type (norms stay f32; bf16, q8_0 and q4_k_m as llama-quantize mixes them)', ['f32', 'f16', 'bf16', 'q8_0', 'q4_k_m'], 'f32'))
   .addOption(choice('--which <m>', 'the models to export (those the run has)', ['student', 'baseline', 'teacher', 'all'], 'all'))
-  .option('--out <dir>', 'output folder, replaced as a whole (default: <run>/export)')
+  .option('--out <dir>', 'output folder, replaced as a whole (default: <run>/export; for FILE.gguf, FILE-export/)')
   .option('--quantize', 'also write <role>.int8.onnx (model.int8.onnx for an LM folder: dynamic int8 Linear layers) and measure size, speed and agreement with float')
   .option('--lora <dir>', 'LM folders: a PEFT LoRA adapter folder (adapter_model.safetensors + adapter_config.json) trained on this model, merged into it before export')
   .option('--json', 'print one JSON object: { runDir, outDir, ok, models: [...], page, runtime }')
-  .addHelpText('after', '\nExample:\n  npx distill export runs/demo --quantize\n  python3 -m http.server -b 127.0.0.1 -d runs/demo/export   # then open http://127.0.0.1:8000/\n  npx distill export runs/lm/student --gguf-dtype f16          # an LM folder: model.onnx, model.f16.gguf, hf/\n  npx distill export models/Qwen2.5-0.5B --lora runs/lora/adapter --format gguf   # a base with its LoRA adapter merged in')
+  .addHelpText('after', '\nExample:\n  npx distill export runs/demo --quantize\n  python3 -m http.server -b 127.0.0.1 -d runs/demo/export   # then open http://127.0.0.1:8000/\n  npx distill export runs/lm/student --gguf-dtype f16          # an LM folder: model.onnx, model.f16.gguf, hf/\n  npx distill export models/Qwen2.5-0.5B --lora runs/lora/adapter --format gguf   # a base with its LoRA adapter merged in\n  npx distill export qwen2.5-0.5b-q8_0.gguf --gguf-dtype f16   # a GGUF: dequantized, then HF folder, model.f16.gguf (ONNX for the Llama layout)')
   .action(async (dir: string | undefined, opts: Record<string, unknown>) => {
     process.exitCode = await (await import('./cmd_export.js')).runExport(dir, opts);
   });
@@ -230,7 +232,7 @@ function sizeOptions(cmd: Command, when: string) {
 sizeOptions(reason
   .command('prune')
   .description("prune a trained LM folder to a smaller one of the same family (Minitron: whole layers, heads, MLP neurons and residual channels ranked by their activations on verified traces; the least important layers dropped, the head size kept); the start of a student")
-  .requiredOption('--teacher <path>', 'the model to prune: an LM folder, a Hugging Face folder or a .gguf file (Llama layout)')
+  .requiredOption('--teacher <path>', 'the model to prune: an LM folder, a Hugging Face folder or a .gguf file (Llama, Qwen2 or Qwen3 layout)')
   .requiredOption('--traces <file>', 'traces.jsonl (or its folder) whose first verified traces calibrate the importance')
   .requiredOption('--out <dir>', 'LM folder to write'), '')
   .addOption(choice('--residual <how>', 'channels (keep the most active) or pca (rotate onto the principal directions, SliceGPT)', ['channels', 'pca'], 'channels'))

@@ -127,7 +127,7 @@ export interface TeacherResult {
  * The teacher: given weights, or trained once per (recipe, data, seed) into the cache, so
  * later runs reuse it. A killed teacher run resumes from its checkpoint.
  */
-export function teacherStage(exp: Experiment, d: PreparedData, rep: Reporter, opts: { force?: boolean; dir?: string; dist?: torch.ProcessGroup } = {}): TeacherResult {
+export function teacherStage(exp: Experiment, d: PreparedData, rep: Reporter, opts: { force?: boolean; dir?: string; dist?: torch.ProcessGroup; zero?: 0 | 1 } = {}): TeacherResult {
   const t = exp.teacher;
   const { dist } = opts;
   const lead = isLead(dist); // with a process group, rank 0 alone writes files
@@ -176,7 +176,7 @@ export function teacherStage(exp: Experiment, d: PreparedData, rep: Reporter, op
   const augment = views.length ? data.composeAugments(...views) : undefined;
   kd.train({
     model, train: loaderFor(d.train, t.train.batchSize, exp.seed, augment, dist), val: d.val, config: trainConfig(t.train, exp.seed),
-    runDir: dir, resume: !opts.force, onEvent: rep.trainer('teacher'), dist,
+    runDir: dir, resume: !opts.force, onEvent: rep.trainer('teacher'), dist, zero: opts.zero,
   });
   if (lead) kd.saveWeights(dir, model, 'model.safetensors', { arch: t.arch, dataset: d.name });
   return { model, dir, reused: false };
@@ -189,7 +189,7 @@ export interface StudentResult {
 }
 
 /** A student trained on hard labels (the baseline) or distilled from `teacher`. */
-export function studentStage(exp: Experiment, d: PreparedData, rep: Reporter, dir: string, teacher?: nn.Module, opts: { resume?: boolean; dist?: torch.ProcessGroup } = {}): StudentResult {
+export function studentStage(exp: Experiment, d: PreparedData, rep: Reporter, dir: string, teacher?: nn.Module, opts: { resume?: boolean; dist?: torch.ProcessGroup; zero?: 0 | 1 } = {}): StudentResult {
   const s = exp.student;
   const { dist } = opts;
   // Baseline and distilled students start from the same initial weights: a fair comparison.
@@ -243,7 +243,7 @@ export function studentStage(exp: Experiment, d: PreparedData, rep: Reporter, di
     // Fresh unless asked: a rerun with a changed config must never pick up an old checkpoint.
     const r = kd.train({
       model, train: loaderFor(d.transfer, s.train.batchSize, exp.seed, augment, dist), val: d.val, config, kd: setup, teacherModel: teacher,
-      extraParams: loss?.parameters(), runDir: dir, resume: opts.resume ?? false, onEvent: rep.trainer(stage), dist, viewStore,
+      extraParams: loss?.parameters(), runDir: dir, resume: opts.resume ?? false, onEvent: rep.trainer(stage), dist, zero: opts.zero, viewStore,
     });
     if (isLead(dist)) kd.saveWeights(dir, model, 'model.safetensors', { arch: s.arch, dataset: d.name, kind: stage });
     return { model, dir, history: r.history };

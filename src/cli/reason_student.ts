@@ -52,6 +52,11 @@ export interface StudentJob {
   pack?: boolean;
   /** Tokens per sequence (prompt + completion); default: the model's context. */
   maxSeqLen?: number;
+  /**
+   * Data parallel: 1 = ZeRO stage 1 (the optimizer state sharded over the ranks). Not in the
+   * recipe: the checkpoint holds the full state either way, so a run resumes with or without it.
+   */
+  zero?: 0 | 1;
 }
 
 /** The adapter folder (PEFT layout) inside a LoRA student's output. */
@@ -86,7 +91,8 @@ export function loadTraces(path: string): Trace[] {
   return statSync(path).isDirectory() ? mergeTraces(path) : readTracesFile(path);
 }
 
-export function trainStudent(job: StudentJob, onStep?: StudentProgress, dist?: torch.ProcessGroup): void {
+/** Trains and saves the student; returns the bytes of optimizer state this rank held (its shard's under ZeRO-1). */
+export function trainStudent(job: StudentJob, onStep?: StudentProgress, dist?: torch.ProcessGroup): { optimizerStateBytes: number } {
   torch.setNumThreads(job.threads);
   const tok = job.tokenizer ? tokenizerFromJSON(job.tokenizer) : new ByteTokenizer();
   const examples = studentExamples(loadTraces(job.traces), tok, job.kind);
@@ -98,14 +104,15 @@ export function trainStudent(job: StudentJob, onStep?: StudentProgress, dist?: t
   refuseOtherLora(checkpoint, job.lora ?? null);
   const model = job.init ? initialModel(job.init, job.config) : new CausalLM(job.config);
   try {
-    trainLm({
+    const r = trainLm({
       model, examples, steps: job.steps, batchSize: job.batchSize, groupByLength: job.groupByLength, lr: job.lr, seed: job.seed, padId: tok.eosId,
       alpha: recipe.alpha as number, T: job.T, checkpoint, checkpointEvery: 50, recipe: checkpointRecipe,
       maxLen: job.maxSeqLen !== undefined ? job.maxSeqLen - 1 : undefined,
-      lora: job.lora ?? null, chunkedLoss: job.chunkedLoss, checkpointing: job.checkpointing, pack: job.pack, dist,
+      lora: job.lora ?? null, chunkedLoss: job.chunkedLoss, checkpointing: job.checkpointing, pack: job.pack, dist, zero: job.zero,
       onStep: (s) => onStep?.(s.step, s.steps, s.loss),
     });
     if (!dist || dist.rank === 0) saveStudent(job, model, tok, recipe);
+    return { optimizerStateBytes: r.optimizerStateBytes };
   } finally {
     model.dispose();
   }

@@ -103,6 +103,8 @@ export interface TrainRequest {
    * rank resumes from that checkpoint (so the run folder must be on a shared filesystem).
    */
   dist?: torch.ProcessGroup;
+  /** With `dist`: 1 = ZeRO stage 1, each rank keeps the optimizer state of its shard only (optim/zero.ts). */
+  zero?: 0 | 1;
   /**
    * With `viewEpochs`, where the teacher's logits on each view epoch are also kept on disk
    * (kd/view_store.ts): an epoch found there is read instead of running the teacher, and one
@@ -298,7 +300,7 @@ export function train(req: TrainRequest): TrainResult {
       model, extraParams, optimizer: opt, scheduler: sched, data: epochData(req.train, viewOf), computeLoss, epochs: c.epochs,
       gradAccumulation: c.gradAccumulation, clipGradNorm: c.clipGradNorm, ema: c.ema, evaluate,
       checkpoint: { path: join(req.runDir, 'checkpoint.safetensors'), everyEpochs: c.checkpointEvery }, resume: req.resume,
-      dist, seed: c.seed, callbacks: [kdCallback, early], where: req.runDir,
+      dist, zero: req.zero, seed: c.seed, callbacks: [kdCallback, early], where: req.runDir,
     }).fit();
     return { history, bestValAccuracy: early.best, stoppedEarly: r.stopped, resumedFrom };
   } finally {

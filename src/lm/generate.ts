@@ -21,6 +21,12 @@ export interface GenerateOptions {
   shouldStop?: (ids: readonly number[]) => boolean;
   /** Record the top-n log-probabilities (of the untempered distribution) at each step. */
   topLogprobs?: number;
+  /**
+   * Ids from here on are never generated and get no probability (their logits count as −∞ in
+   * sampling, log-probabilities and the top-n): the tokenizer's size, for a padded embedding
+   * (Qwen: 151,936 rows for 151,665 tokens), whose extra rows no text can be decoded from.
+   */
+  vocabLimit?: number;
   onToken?: (token: GeneratedToken) => void;
   signal?: AbortSignal;
 }
@@ -177,7 +183,8 @@ export class BatchDecoder {
     const zs = this.#forward();
     this.rows.forEach((r, b) => {
       if (r.finishReason !== null) return;
-      const z = zs[b];
+      // Logits past vocabLimit dropped: the same as −∞ for the softmax and every index below.
+      const z = r.o.vocabLimit !== undefined ? zs[b].subarray(0, r.o.vocabLimit) : zs[b];
       const id = pick(z, r.o, r.rand);
       const lp = logSoftmax(z);
       const n = r.o.topLogprobs ?? 0;

@@ -7,11 +7,13 @@
 // tokenizer.json of that family has (the regexes below are theirs, as shipped with Qwen2/3,
 // Llama 3 and DeepSeek-V3). Token types: NORMAL and BYTE tokens form the BPE vocabulary;
 // CONTROL tokens are special added tokens, USER_DEFINED ones (Qwen's <think>) non-special added
-// tokens; UNUSED ones (a padded embedding's rows) are left out. SentencePiece ("llama") files and
-// other pre-tokenizers are refused with the list of supported ones.
+// tokens; UNUSED ones (a padded embedding's rows) are left out. SentencePiece ("llama") files
+// are read by gguf_tokenizer_spm.ts; other models and pre-tokenizers are refused with the list
+// of supported ones.
 import * as torch from '../torch/index.js';
 import { HfTokenizer } from './hf_tokenizer.js';
 import { TOKEN_TYPE } from './gguf_vocab.js';
+import { spmTokenizerJson } from './gguf_tokenizer_spm.js';
 
 type Json = Record<string, unknown>;
 
@@ -44,7 +46,11 @@ export const GGUF_PRE_TOKENIZERS = Object.keys(PRE_TOKENIZERS);
 /** The tokenizer stored in a GGUF file's metadata (GgufFile.metadata / readGgufModel().metadata). */
 export function tokenizerFromGguf(meta: Record<string, unknown>, where = 'GGUF'): HfTokenizer {
   const model = meta['tokenizer.ggml.model'];
-  if (model !== 'gpt2') throw new torch.ConfigError(`${where}: tokenizer model '${String(model)}' is not read yet; byte-level BPE ('gpt2') files are`);
+  if (model === 'llama') {
+    // LlamaTokenizer's decode keeps spaces before punctuation (as llama.cpp's detokenize does).
+    return new HfTokenizer(spmTokenizerJson(meta, where), { ...specialsConfig(meta), clean_up_tokenization_spaces: false }, `${where} (llama)`);
+  }
+  if (model !== 'gpt2') throw new torch.ConfigError(`${where}: tokenizer model '${String(model)}' is not read yet; byte-level BPE ('gpt2') and SentencePiece ('llama') files are`);
   const pre = String(meta['tokenizer.ggml.pre'] ?? 'default');
   const family = PRE_TOKENIZERS[pre];
   if (!family) throw new torch.ConfigError(`${where}: pre-tokenizer '${pre}' is not supported; supported: ${GGUF_PRE_TOKENIZERS.join(', ')}`);
@@ -70,14 +76,19 @@ export function tokenizerFromGguf(meta: Record<string, unknown>, where = 'GGUF')
       ignore_merges: family.ignoreMerges, vocab, merges: merges.map(String),
     },
   };
+  return new HfTokenizer(json, specialsConfig(meta), `${where} (${pre})`);
+}
+
+/** tokenizer_config.json's special tokens, add_bos/add_eos and chat template from the GGUF's keys. */
+function specialsConfig(meta: Record<string, unknown>): Json {
+  const tokens = meta['tokenizer.ggml.tokens'] as unknown[];
   const text = (key: string) => {
     const id = meta[`tokenizer.ggml.${key}_token_id`];
     return typeof id === 'number' && id >= 0 && id < tokens.length ? String(tokens[id]) : null;
   };
-  const config: Json = {
+  return {
     bos_token: text('bos'), eos_token: text('eos'), pad_token: text('padding'), unk_token: text('unknown'),
     add_bos_token: meta['tokenizer.ggml.add_bos_token'] === true, add_eos_token: meta['tokenizer.ggml.add_eos_token'] === true,
     ...(typeof meta['tokenizer.chat_template'] === 'string' ? { chat_template: meta['tokenizer.chat_template'] } : {}),
   };
-  return new HfTokenizer(json, config, `${where} (${pre})`);
 }

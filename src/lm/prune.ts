@@ -11,6 +11,10 @@
 //   layer l:            mean (1 − cos(x_in, x_out)) over tokens (ShortGPT's block importance).
 // The residual stream keeps its most important channels, or (residual 'pca') its principal
 // directions (SliceGPT). Whole heads are kept, so the head size and the rotary tables stay the teacher's.
+// The Qwen layouts prune the same way: q/k/v biases keep the rows of the kept heads (a bias adds
+// after the matrix, so the residual projection does not touch it), an o_proj bias writes into the
+// stream and is projected like o_proj (Qᵀb), Qwen3's per-head q/k norms act within a head and are
+// kept whole, and its head_dim, independent of hidden_size / heads, stays the teacher's.
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { CausalLM, lmConfig, type LmConfig } from './model.js';
@@ -40,7 +44,7 @@ export interface Importance {
 export function measureImportance(model: CausalLM, sequences: readonly number[][]): Importance {
   if (sequences.length === 0) throw new torch.ConfigError('measureImportance: no calibration sequences');
   const c = model.cfg;
-  const hd = c.dim / c.nHeads;
+  const hd = c.headDim;
   const imp: Importance = {
     channels: new Float64Array(c.dim),
     heads: Array.from({ length: c.nLayers }, () => new Float64Array(c.nHeads)),
@@ -93,11 +97,16 @@ export function topIndices(scores: ArrayLike<number>, k: number): number[] {
 }
 
 /** The smaller model's config: the teacher's, with the target's sizes. Checks that pruning can reach it. */
-export function prunedConfig(from: LmConfig, t: PruneTarget): LmConfig {
-  const hd = from.dim / from.nHeads;
-  const cfg = lmConfig({ ...from, dim: t.dim, nHeads: t.nHeads, nKvHeads: t.nKvHeads ?? t.nHeads, hiddenDim: t.hiddenDim, nLayers: t.nLayers ?? from.nLayers });
+export function prunedConfig(teacher: LmConfig, t: PruneTarget): LmConfig {
+  const from = lmConfig(teacher);
+  const hd = from.headDim;
+  // The teacher's head size (from carries it) whatever the new dim and head count.
+  const cfg = lmConfig({ ...from, dim: t.dim, nHeads: t.nHeads, nKvHeads: t.nKvHeads ?? t.nHeads, hiddenDim: t.hiddenDim, nLayers: t.nLayers ?? from.nLayers, headDim: hd });
   const bad = (what: string) => { throw new torch.ConfigError(`prune: ${what}`); };
-  if (cfg.dim / cfg.nHeads !== hd) bad(`the head size must stay the teacher's ${hd} (whole heads are kept), but dim ${cfg.dim} / nHeads ${cfg.nHeads} = ${cfg.dim / cfg.nHeads}`);
+  // A Llama-layout teacher (head size = dim / heads; Hugging Face's LlamaConfig derives it) keeps that tie;
+  // Qwen3 and any teacher with its own head_dim may choose dim and heads freely.
+  const tiedHead = from.arch !== 'qwen3' && from.headDim * from.nHeads === from.dim;
+  if (tiedHead && cfg.dim / cfg.nHeads !== hd) bad(`the head size must stay the teacher's ${hd} (whole heads are kept), but dim ${cfg.dim} / nHeads ${cfg.nHeads} = ${cfg.dim / cfg.nHeads}`);
   for (const k of ['dim', 'nHeads', 'nKvHeads', 'hiddenDim', 'nLayers'] as const)
     if (cfg[k] > from[k]) bad(`${k} ${cfg[k]} is larger than the teacher's ${from[k]}; pruning only removes`);
   // Whole key/value groups are kept, each with all its query heads.
@@ -146,7 +155,7 @@ export function pruneLm(model: CausalLM, imp: Importance, target: PruneTarget, o
   const cfg = prunedConfig(from, target);
   const how = o.residual ?? 'channels';
   if (from.tieEmbeddings && how === 'pca') throw new torch.ConfigError("prune: residual 'pca' folds the final norm into lm_head, which a model with tied embeddings cannot hold; use residual 'channels'");
-  const hd = from.dim / from.nHeads;
+  const hd = from.headDim;
   const group = from.nHeads / from.nKvHeads;
   const keepL = topIndices(imp.layers, cfg.nLayers);
   const out = new CausalLM(cfg);
@@ -170,8 +179,11 @@ export function pruneLm(model: CausalLM, imp: Importance, target: PruneTarget, o
       const W = rows ? src[name].indexSelect(0, idx(rows)) : src[name];
       return W.mul(src[w]).matmul(Q);
     });
-    // A matrix writing into the residual stream: Qᵀ·W[:, cols].
+    // A matrix writing into the residual stream: Qᵀ·W[:, cols]; its bias (d) → Qᵀ·b.
     const writer = (name: string, cols: number[]) => torch.tidy(() => Q.transpose(0, 1).matmul(src[name].indexSelect(1, idx(cols))));
+    const writerBias = (name: string) => torch.tidy(() => Q.transpose(0, 1).matmul(src[name]));
+    // The bias of a matrix reading the stream: the kept output rows.
+    const rowsOf = (name: string, rows: number[]) => torch.tidy(() => src[name].indexSelect(0, idx(rows)));
     put['embed_tokens.weight'] = src['embed_tokens.weight'].matmul(Q);
     const finalC = imp.covariances[2 * from.nLayers];
     if (from.tieEmbeddings) {
@@ -196,6 +208,17 @@ export function pruneLm(model: CausalLM, imp: Importance, target: PruneTarget, o
       put[`${q}self_attn.k_proj.weight`] = reader(`${p}self_attn.k_proj.weight`, kvRows, inNorm);
       put[`${q}self_attn.v_proj.weight`] = reader(`${p}self_attn.v_proj.weight`, kvRows, inNorm);
       put[`${q}self_attn.o_proj.weight`] = writer(`${p}self_attn.o_proj.weight`, qRows);
+      if (from.qkvBias) {
+        put[`${q}self_attn.q_proj.bias`] = rowsOf(`${p}self_attn.q_proj.bias`, qRows);
+        put[`${q}self_attn.k_proj.bias`] = rowsOf(`${p}self_attn.k_proj.bias`, kvRows);
+        put[`${q}self_attn.v_proj.bias`] = rowsOf(`${p}self_attn.v_proj.bias`, kvRows);
+      }
+      if (from.oBias) put[`${q}self_attn.o_proj.bias`] = writerBias(`${p}self_attn.o_proj.bias`);
+      if (from.qkNorm) {
+        // (hd) weights shared by every head: the head size is kept, so they are the teacher's.
+        put[`${q}self_attn.q_norm.weight`] = src[`${p}self_attn.q_norm.weight`].clone();
+        put[`${q}self_attn.k_norm.weight`] = src[`${p}self_attn.k_norm.weight`].clone();
+      }
       put[`${q}mlp.gate_proj.weight`] = reader(`${p}mlp.gate_proj.weight`, neurons, postNorm);
       put[`${q}mlp.up_proj.weight`] = reader(`${p}mlp.up_proj.weight`, neurons, postNorm);
       put[`${q}mlp.down_proj.weight`] = writer(`${p}mlp.down_proj.weight`, neurons);

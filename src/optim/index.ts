@@ -23,3 +23,4 @@ export { StepLR, MultiStepLR, type StepLROptions, type MultiStepLROptions } from
 export { CosineAnnealingLR, type CosineAnnealingLROptions } from './cosine_lr.js';
 export { LinearLR, LinearWarmup, type LinearLROptions } from './linear_lr.js';
 export { SequentialLR, warmupCosine, type SequentialLROptions, type WarmupCosineOptions } from './sequential_lr.js';
+export { ZeroRedundancyOptimizer, disposeStateDict } from './zero.js';

@@ -68,6 +68,8 @@ export interface LmTrainOptions {
   pack?: boolean;
   /** Data parallel: each rank trains on its slice of every step's batchSize·worldSize examples. */
   dist?: torch.ProcessGroup;
+  /** With `dist`: 1 = ZeRO stage 1, each rank keeps the optimizer state of its shard only (optim/zero.ts). */
+  zero?: 0 | 1;
   onStep?: (s: LmStepInfo) => void;
 }
 
@@ -112,7 +114,7 @@ export function groupedBatchAt(lengths: readonly number[], bs: number, seed: num
 }
 
 /** Trains `o.model` for `o.steps` steps of one batch each; resumes from `o.checkpoint` when it exists. */
-export function trainLm(o: LmTrainOptions): { step: number; last: LmStepInfo | null } {
+export function trainLm(o: LmTrainOptions): { step: number; last: LmStepInfo | null; optimizerStateBytes: number } {
   const { model, examples, dist } = o;
   if (examples.length === 0) throw new torch.ConfigError('trainLm: no training examples');
   const world = dist?.worldSize ?? 1, rank = dist?.rank ?? 0;
@@ -145,7 +147,7 @@ export function trainLm(o: LmTrainOptions): { step: number; last: LmStepInfo | n
   let tokens = 0;
   try {
     const r = new Trainer<LmBatch>({
-      model, optimizer: opt, scheduler: sched, dist,
+      model, optimizer: opt, scheduler: sched, dist, zero: o.zero,
       data: {
         batchesPerEpoch: perEpoch,
         *batches(epoch: number, start: number) {
@@ -202,7 +204,7 @@ export function trainLm(o: LmTrainOptions): { step: number; last: LmStepInfo | n
         },
       }],
     }).fit();
-    return { step: r.step, last };
+    return { step: r.step, last, optimizerStateBytes: r.optimizerStateBytes };
   } finally {
     opt.dispose();
     model.eval();

@@ -4,6 +4,7 @@
 //   const pg = ProcessGroup.create({ rank, worldSize, masterAddr, masterPort });
 //   pg.broadcast(model.parameters());   // every rank starts from rank 0's weights
 //   pg.allreduce(grads);                // in-place SUM over ranks, one flat buffer per dtype
+//   pg.allgather(whole, part);          // whole = cat(part of every rank), rank order
 //   pg.dispose();
 //
 // Synchronous methods block the JS thread (the trainer is synchronous) but never hang: every
@@ -13,6 +14,8 @@
 import { native } from './native.js';
 import { ConfigError, DistError } from './errors.js';
 import type { Tensor } from './tensor.js';
+import { noGrad } from './autograd.js';
+import { tidy } from './scope.js';
 
 export interface ProcessGroupOptions {
   rank: number;
@@ -119,6 +122,48 @@ export class ProcessGroup implements Disposable {
     return tensors.length ? explainAsync(this.#where, () => native.distBroadcast(this.#g(), tensors.map((t) => t.handle), src, true)) : Promise.resolve();
   }
 
+  /**
+   * `output` = the concatenation of every rank's `input`, in rank order (PyTorch's
+   * all_gather_into_tensor): output.numel = worldSize × input.numel, one dtype, output contiguous.
+   */
+  allgather(output: Tensor, input: Tensor): void {
+    checkGather(output, input, this.worldSize);
+    explain(this.#where, () => native.distAllgather(this.#g(), output.handle, input.handle, false));
+  }
+  allgatherAsync(output: Tensor, input: Tensor): Promise<void> {
+    checkGather(output, input, this.worldSize);
+    return explainAsync(this.#where, () => native.distAllgather(this.#g(), output.handle, input.handle, true));
+  }
+
+  /**
+   * `output` = this rank's part of the SUM over ranks of `input` (PyTorch's
+   * reduce_scatter_tensor): input.numel = worldSize × output.numel, rank r gets elements
+   * [r·n, (r+1)·n). Gloo in libtorch 1.13 has no reduce_scatter ("ProcessGroupGloo does not
+   * support reduce_scatter"), so this is an allreduce of a copy of `input` followed by the
+   * rank's slice: the result is the same, the traffic is an allreduce's (about 2× a true
+   * reduce-scatter's). `input` is left as it was.
+   */
+  reduceScatter(output: Tensor, input: Tensor): void {
+    checkGather(input, output, this.worldSize);
+    const sum = input.detach().clone();
+    try {
+      this.allreduce([sum]);
+      takeSlice(output, sum, this.rank);
+    } finally {
+      sum.dispose();
+    }
+  }
+  async reduceScatterAsync(output: Tensor, input: Tensor): Promise<void> {
+    checkGather(input, output, this.worldSize);
+    const sum = input.detach().clone();
+    try {
+      await this.allreduceAsync([sum]);
+      takeSlice(output, sum, this.rank);
+    } finally {
+      sum.dispose();
+    }
+  }
+
   /** Returns once every rank has called barrier. */
   barrier(): void {
     explain(this.#where, () => native.distBarrier(this.#g(), false));
@@ -144,6 +189,19 @@ export class ProcessGroup implements Disposable {
     if (!this.#group) throw new DistError('ERR_DIST_CLOSED', 'dist', HINTS.ERR_DIST_CLOSED, '');
     return this.#group;
   }
+}
+
+/** The sizes allgather(whole, part) and reduceScatter(part, whole) need; a ConfigError before any traffic (contiguity is checked natively). */
+function checkGather(whole: Tensor, part: Tensor, worldSize: number): void {
+  if (whole.dtype !== part.dtype) throw new ConfigError(`dist: the gathered and the per-rank tensor must have one dtype, got ${whole.dtype} and ${part.dtype}`);
+  if (whole.numel !== worldSize * part.numel)
+    throw new ConfigError(`dist: the gathered tensor must hold worldSize (${worldSize}) × ${part.numel} = ${worldSize * part.numel} elements, got ${whole.numel}`);
+}
+
+/** output ← rank `rank`'s slice of the flat `sum` (no autograd: a collective's result). */
+function takeSlice(output: Tensor, sum: Tensor, rank: number): void {
+  const n = output.numel;
+  noGrad(() => tidy(() => output.copy_(sum.reshape([-1]).narrow(0, rank * n, n).view([...output.shape]))));
 }
 
 /** Adds the rank and a plain-words reason to a native DistError. */

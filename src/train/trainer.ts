@@ -21,11 +21,14 @@
 //
 // Data parallel (`dist`, train/distributed.ts): each rank trains on its own shard; after the
 // backward passes one allreduce sums the gradients and weights; only rank 0 writes files.
+// With `zero: 1` (optim/zero.ts) each rank keeps the optimizer state of its 1/W shard of the
+// parameters only, steps that shard and all-gathers the updated parameters; the checkpoint
+// holds the gathered, unsharded optimizer state, so it resumes with any number of ranks.
 import { existsSync, rmSync } from 'node:fs';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import type { AnyModule } from '../nn/index.js';
-import { clipGradNorm, WeightEma, type Optimizer, type LRScheduler } from '../optim/index.js';
+import { clipGradNorm, WeightEma, ZeroRedundancyOptimizer, disposeStateDict, type Optimizer, type LRScheduler } from '../optim/index.js';
 import { saveCheckpoint, loadCheckpoint, readCheckpointInfo, removeStaleTempFiles } from '../io/index.js';
 import { hashSeed } from '../data/index.js';
 import { allreduceGradients, allreduceSums, agree, broadcastState } from './distributed.js';
@@ -141,6 +144,14 @@ export interface TrainerOptions<B> {
   /** Resume from the checkpoint when there is one; otherwise an old one is deleted. */
   resume?: boolean;
   dist?: torch.ProcessGroup;
+  /**
+   * ZeRO stage: 0 (default) = every rank holds the whole optimizer state; 1 = each rank holds
+   * the state of its 1/worldSize shard of the parameters (optim/zero.ts). Without `dist` there
+   * is nothing to shard over and 1 changes nothing.
+   */
+  zero?: 0 | 1;
+  /** Under `zero: 1`: elements of each rank's shard per allgather (default optim/zero.ts's, 2²²). */
+  zeroBucketElements?: number;
   /** Seeds each rank's dropout per epoch under `dist`. */
   seed?: number;
   callbacks?: TrainerCallback[];
@@ -155,6 +166,8 @@ export interface TrainerResult {
   resumedAt: number | null;
   /** A callback stopped the run early. */
   stopped: boolean;
+  /** Bytes of optimizer state this process held at the end (its shard's under `zero: 1`). */
+  optimizerStateBytes: number;
 }
 
 /** Raised when the loss stops being finite; the last checkpoint is left intact. */
@@ -191,6 +204,7 @@ export class Trainer<B> {
     if (!Number.isInteger(acc) || acc < 1) throw new torch.ConfigError(`Trainer: gradAccumulation must be an integer ≥ 1, got ${acc}`);
     if (!Number.isInteger(o.epochs) || o.epochs < 0) throw new torch.ConfigError(`Trainer: epochs must be a non-negative integer, got ${o.epochs}`);
     if (o.data.batchesPerEpoch < 1) throw new torch.ConfigError('Trainer: the data has no batches');
+    if (o.zero !== undefined && o.zero !== 0 && o.zero !== 1) throw new torch.ConfigError(`Trainer: zero must be 0 or 1 (ZeRO stage 1 shards the optimizer state), got ${String(o.zero)}`);
     this.#o = o;
   }
 
@@ -200,6 +214,17 @@ export class Trainer<B> {
   }
 
   #run(): TrainerResult {
+    const { optimizer: opt, dist, zero: stage, zeroBucketElements: bucketElements } = this.#o;
+    // ZeRO-1: the optimizer's state moves into per-rank shards; `opt` keeps the hyper-parameters.
+    const zero = dist && stage === 1 ? new ZeroRedundancyOptimizer(opt, dist, { bucketElements }) : null;
+    try {
+      return this.#loop(zero);
+    } finally {
+      zero?.dispose();
+    }
+  }
+
+  #loop(zero: ZeroRedundancyOptimizer | null): TrainerResult {
     const o = this.#o;
     const { model, optimizer: opt, dist } = o;
     const sched = o.scheduler ?? null;
@@ -214,6 +239,9 @@ export class Trainer<B> {
     const ema = (o.ema ?? 0) > 0 ? new WeightEma(model, o.ema!) : null;
     const ckpt = o.checkpoint;
     const where = o.where ?? ckpt?.path ?? 'the run folder';
+    // What the checkpoint saves and loads as the optimizer: under ZeRO-1 the full state,
+    // gathered from every rank (so saving is a collective) and split again on load.
+    const optState = zero ?? opt;
 
     // The checkpoint's tensors: the model, loss-owned parameters and the weights' EMA.
     const state = {
@@ -251,7 +279,7 @@ export class Trainer<B> {
         const [was, now] = [recipeKey(info.extra.recipe), recipeKey(ckpt.recipe)];
         if (was !== now) throw new torch.ConfigError(`${ckpt.path} was written by a run with other options (${was}, now ${now}); rerun with those options to resume it, or delete it to start anew`);
         if (!info.extra.trainer) throw new torch.ConfigError(`${ckpt.path} was written by an older version of distill and cannot be resumed; delete it to start anew`);
-        const loaded = loadCheckpoint(ckpt.path, { model: state, optimizer: opt, scheduler: sched ?? undefined });
+        const loaded = loadCheckpoint(ckpt.path, { model: state, optimizer: optState, scheduler: sched ?? undefined });
         step = loaded.step;
         const extra = loaded.extra as { trainer: Position; callbacks?: Record<string, unknown> };
         pos = extra.trainer;
@@ -262,9 +290,16 @@ export class Trainer<B> {
       }
     }
     const save = () => {
-      if (!ckpt || !lead) return;
-      const cbState = Object.fromEntries(callbacks.filter((c) => c.name && c.state).map((c) => [c.name!, c.state!()]));
-      saveCheckpoint(ckpt.path, { model: state, optimizer: opt, scheduler: sched ?? undefined, step, extra: { trainer: pos, callbacks: cbState, recipe: ckpt.recipe ?? null } });
+      if (!ckpt) return;
+      const full = zero?.stateDict(0) ?? null; // a collective: every rank takes part, rank 0 alone keeps and writes it
+      try {
+        if (!lead) return;
+        const cbState = Object.fromEntries(callbacks.filter((c) => c.name && c.state).map((c) => [c.name!, c.state!()]));
+        const optimizer = full ? { stateDict: () => full, loadStateDict: () => {} } : opt;
+        saveCheckpoint(ckpt.path, { model: state, optimizer, scheduler: sched ?? undefined, step, extra: { trainer: pos, callbacks: cbState, recipe: ckpt.recipe ?? null } });
+      } finally {
+        if (full) disposeStateDict(full);
+      }
     };
     if (dist) {
       // Replicas start equal (fresh: rank 0's initialisation; resumed: the same file, made sure).
@@ -302,12 +337,15 @@ export class Trainer<B> {
               }
             }
           });
+          // Every rank holds the whole reduced gradient (under ZeRO-1 too), so this is the global norm.
           if ((o.clipGradNorm ?? 0) > 0) clipGradNorm(params, o.clipGradNorm!);
           const lr = opt.paramGroups[0].lr;
-          opt.step();
+          if (zero) zero.step();
+          else opt.step();
           ema?.update();
           sched?.step();
-          opt.zeroGrad();
+          if (zero) zero.zeroGrad();
+          else opt.zeroGrad();
           step++;
           stepInEpoch++;
           pos = { epoch, batch: stepInEpoch * acc, stopped: false };
@@ -388,6 +426,7 @@ export class Trainer<B> {
       ema?.dispose();
     }
     for (const c of callbacks) c.onEnd?.();
-    return { step, resumedAt, stopped: pos.stopped };
+    const optimizerStateBytes = zero ? zero.stateBytes : Object.values(opt.stateDict().tensors).reduce((s, t) => s + t.numel * torch.ITEM_SIZE[t.dtype], 0);
+    return { step, resumedAt, stopped: pos.stopped, optimizerStateBytes };
   }
 }

@@ -48,7 +48,7 @@ const NUMERIC: [string[], string[]][] = [
   [['demo', 'reasoning', '--out', 'demo'],
     ['--problems', '--samples', '--eval-problems', '--steps', '--batch-size', '--lr', '--alpha', '--temperature', '--seed', '--threads']],
   [['sweep', ...tiny], ['--sizes', '--layers']],
-  [['train-student', ...tiny], ['--nproc', '--rank', '--world-size', '--master-port', '--dist-timeout']],
+  [['train-student', ...tiny], ['--nproc', '--rank', '--world-size', '--master-port', '--dist-timeout', '--zero']],
   [['evaluate', 'w.safetensors'], ['--dropout']],
   [['report', 'run'], ['--example']],
 ];
@@ -60,7 +60,7 @@ test("every numeric flag refuses 'abc' before the command runs: one line naming 
       refused([...base, flag, 'abc'], new RegExp(`^distill: ${flag} must be .*, got 'abc'$`));
       n++;
     }
-  assert.equal(n, 56, 'the flags listed');
+  assert.equal(n, 57, 'the flags listed');
 });
 
 test('counts refuse fractions and negatives; probabilities stay in [0, 1]; lists check each item', () => {

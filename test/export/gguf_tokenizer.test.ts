@@ -244,30 +244,86 @@ test('a full load (not vocabulary-only): llama.cpp runs the chat prompt our Llam
   }
 });
 
-for (const c of CASES.filter((x) => x.model === 'gpt2')) {
+/** The tokenizer tokenizerFromGguf reads back from a real tokenizer's GGUF. */
+function readBack(name: RealTokenizer): HfTokenizer {
+  const f = GgufFile.open(ggufOf(name));
+  try {
+    return tokenizerFromGguf(f.metadata, name);
+  } finally {
+    f.close();
+  }
+}
+
+for (const c of CASES) {
   test(`${c.name}: the tokenizer read back from the GGUF (tokenizerFromGguf) gives the original's ids on ${N} strings, its specials and template`, () => {
     const tok = realTokenizer(c.name);
-    const f = GgufFile.open(ggufOf(c.name));
-    const back = (() => {
-      try {
-        return tokenizerFromGguf(f.metadata, c.name);
-      } finally {
-        f.close();
-      }
-    })();
-    assert.deepEqual([back.vocabSize, back.eosId, back.bosId, back.addBos], [tok.vocabSize, tok.eosId, tok.bosId, tok.addBos]);
+    const back = readBack(c.name);
+    assert.deepEqual([back.vocabSize, back.eosId, back.bosId, back.unkId, back.addBos], [tok.vocabSize, tok.eosId, tok.bosId, tok.unkId, tok.addBos]);
     const texts = tokenizerTestStrings(N, specialsOf(tok), 1000 + c.name.length);
     const bad = texts.filter((t) => JSON.stringify(back.encode(t)) !== JSON.stringify(tok.encode(t)));
     assert.deepEqual(bad.slice(0, 3), [], `${bad.length} of ${N} strings differ`);
+    if (tok.chatTemplateSource === null) return;
     const chat = [{ role: 'system' as const, content: 'Be brief.' }, { role: 'user' as const, content: '10 heads, 28 legs?' }];
     assert.deepEqual(back.chatPrompt(chat), tok.chatPrompt(chat), 'the chat template travels in the file');
   });
 }
 
-test('tokenizerFromGguf refuses a SentencePiece file and an unknown pre-tokenizer, naming what it reads', () => {
+test(`llama2 (SentencePiece): the merges rebuilt from the GGUF's scores are Llama 2's own, llama.cpp gives the read-back tokenizer's ids on ${N} strings and the edge cases, decode round-trips`, async (t) => {
+  const tok = realTokenizer('llama2');
+  const back = readBack('llama2');
+  // Llama 2's tokenizer.json merges (transformers' SentencePieceExtractor) from the scores alone.
+  const theirs = (tok.json.model as { merges: string[] }).merges;
+  const ours = (back.json.model as { merges: [string, string][] }).merges.map((m) => m.join(' '));
+  assert.equal(ours.length, theirs.length);
+  const firstDiff = ours.findIndex((m, i) => m !== theirs[i]);
+  assert.equal(firstDiff, -1, `merge ${firstDiff}: ${ours[firstDiff]} ≠ ${theirs[firstDiff]}`);
+  const texts = tokenizerTestStrings(N, specialsOf(tok), 7);
+  for (const set of [texts, EDGE_CASES]) {
+    const p = await parity(back, ggufOf('llama2'), set);
+    t.diagnostic(`llama2 read back from the GGUF vs llama.cpp: ${p.agree}/${p.total} identical`);
+    for (const m of p.mismatches.slice(0, 5)) t.diagnostic(`  #${m.i} ${JSON.stringify(m.text)}: ours ${JSON.stringify(m.ours)} llama.cpp ${JSON.stringify(m.theirs)}`);
+    assert.deepEqual(p.mismatches.slice(0, 3), []);
+  }
+  // decode(encode(text)) is the text where no special token is spelled in it (after one, Llama 2
+  // puts a ▁ as at the start, which decodes to a space), and is the original's decode everywhere.
+  const dec = (k: HfTokenizer, x: string) => k.decode(k.encode(x), { skipSpecialTokens: false });
+  const plain = texts.filter((x) => !specialsOf(tok).some((sp) => x.includes(sp)));
+  const trips = plain.filter((x) => dec(back, x) !== x);
+  assert.deepEqual(trips.slice(0, 3), [], `${trips.length} of ${plain.length} strings without specials do not round-trip`);
+  assert.ok(plain.length > N / 2, `${plain.length}`);
+  const decodes = texts.filter((x) => dec(back, x) !== dec(tok, x));
+  assert.deepEqual(decodes.slice(0, 3), [], `${decodes.length} of ${N} decode otherwise than the original`);
+  assert.deepEqual(back.encode('hi', { addSpecialTokens: true }), tok.encode('hi', { addSpecialTokens: true }));
+});
+
+test('llama2 without the space prefix (tokenizer.ggml.add_space_prefix = false): the read-back tokenizer follows llama.cpp there too', async () => {
+  const tok = realTokenizer('llama2');
+  // The same vocabulary with the GGUF key llama.cpp reads (Mistral-style SentencePiece models set it).
+  const noPrefix = new Proxy(tok, {
+    get: (t, k) => (k === 'ggufMetadata' ? (v: number) => [...t.ggufMetadata(v), ['tokenizer.ggml.add_space_prefix', { t: 'bool', v: false }]] : Reflect.get(t, k, t)),
+  });
+  const path = writeGguf(noPrefix, 'llama2-no-prefix');
+  const f = GgufFile.open(path);
+  const back = (() => {
+    try {
+      return tokenizerFromGguf(f.metadata, 'no-prefix');
+    } finally {
+      f.close();
+    }
+  })();
+  const texts = tokenizerTestStrings(500, specialsOf(tok), 99);
+  const p = await parity(back, path, texts);
+  assert.deepEqual(p.mismatches.slice(0, 3), []);
+  // Without the prefix, a word at the start is not the ▁word token, and decoding keeps a leading space.
+  assert.notDeepEqual(back.encode('Hello world'), tok.encode('Hello world'));
+  assert.equal(back.decode(back.encode(' Hello world')), ' Hello world');
+});
+
+test('tokenizerFromGguf refuses an unknown tokenizer model and an unknown pre-tokenizer, naming what it reads', () => {
   const f = GgufFile.open(ggufOf('llama2'));
   try {
-    assert.throws(() => tokenizerFromGguf(f.metadata, 'x.gguf'), (e: unknown) => e instanceof ConfigError && /tokenizer model 'llama' is not read yet/.test(e.message));
+    assert.throws(() => tokenizerFromGguf({ ...f.metadata, 'tokenizer.ggml.model': 'bert' }, 'x.gguf'), (e: unknown) => e instanceof ConfigError && /tokenizer model 'bert' is not read yet/.test(e.message));
+    assert.throws(() => tokenizerFromGguf({ ...f.metadata, 'tokenizer.ggml.scores': [0] }, 'x.gguf'), (e: unknown) => e instanceof ConfigError && /SentencePiece tokenizer needs tokenizer.ggml.tokens, token_type and scores/.test(e.message));
     assert.throws(() => tokenizerFromGguf({ ...f.metadata, 'tokenizer.ggml.model': 'gpt2', 'tokenizer.ggml.pre': 'tekken' }, 'x.gguf'),
       (e: unknown) => e instanceof ConfigError && /pre-tokenizer 'tekken' is not supported; supported: qwen2, llama-bpe, deepseek-v3/.test(e.message));
   } finally {

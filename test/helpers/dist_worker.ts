@@ -1,10 +1,12 @@
 // One rank of a test's process group, started by test/helpers/dist.ts with torchrun's
 // variables (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT). argv[2] is a JSON job:
-//   { mode: 'collectives' }               allreduce/broadcast/barrier; prints the results
+//   { mode: 'collectives' }               allreduce/broadcast/allgather/reduceScatter/barrier; prints the results
 //   { mode: 'loop', timeoutMs }           allreduces until a peer fails; prints the error
 //   { mode: 'train', ... }                kd.train on a synthetic set; writes final weights
 //   { mode: 'cache', dir, out, topK? }    CachedTeacher.build split among the ranks; writes the logits
-//   { mode: 'lora', out, rows }           a LoRA'd CausalLM trained by the Trainer on this rank's rows; writes its state
+//   { mode: 'lora', out, rows, zero? }    a LoRA'd CausalLM trained by the Trainer on this rank's rows; writes its state
+//   { mode: 'zero', out, rows, zero, bucket?, ckpt?, resume?, maxSteps? }
+//                                         a CausalLM fully trained (AdamW in two groups, StepLR, clipping) with ZeRO stage `zero`
 // Each prints one JSON line on stdout as its result.
 import { writeFileSync } from 'node:fs';
 import * as torch from '../../src/torch/index.js';
@@ -29,8 +31,21 @@ function collectives(pg: torch.ProcessGroup) {
   pg.allreduce([f, m, d, i]);
   const b = torch.tensor([r, r, r]);
   pg.broadcast([b], pg.worldSize - 1);
+  // allgather: every rank's part, in rank order; reduceScatter: rank r's slice of the sum.
+  const part = torch.tensor([[r + 1, 10 * (r + 1)], [100 * (r + 1), -(r + 1)]]);
+  const whole = torch.zeros([pg.worldSize * 4]);
+  pg.allgather(whole, part);
+  const wide = torch.tensor([0, 1, 2, 3, 4, 5], { dtype: 'float64' }).mul(r + 1); // (worldSize · 3) on 2 ranks
+  const mine = torch.zeros([3], 'float64');
+  pg.reduceScatter(mine, wide);
+  let badShape = '';
+  try {
+    pg.allgather(torch.zeros([5]), part);
+  } catch (e) {
+    badShape = (e as Error).name;
+  }
   pg.barrier();
-  out({ rank: r, f: f.toArray(), m: m.toArray(), d: d.toArray(), i: i.toArray(), b: b.toArray() });
+  out({ rank: r, f: f.toArray(), m: m.toArray(), d: d.toArray(), i: i.toArray(), b: b.toArray(), whole: whole.toArray(), mine: mine.toArray(), wide: wide.toArray(), badShape });
 }
 
 function loop(pg: torch.ProcessGroup) {
@@ -103,7 +118,7 @@ function loraJob(pg: torch.ProcessGroup | undefined) {
   const seqs = torch.randint(0, 30, [4 * rows, 9]);
   const opt = new optim.AdamW(loraParameters(model), { lr: 0.05 });
   new Trainer<torch.Tensor>({
-    model, optimizer: opt, epochs: 1, dist: pg,
+    model, optimizer: opt, epochs: 1, dist: pg, zero: job.zero as 0 | 1 | undefined,
     data: {
       batchesPerEpoch: 4,
       *batches(_e: number, start: number) {
@@ -123,13 +138,51 @@ function loraJob(pg: torch.ProcessGroup | undefined) {
   out({ rank, done: true });
 }
 
+/**
+ * A tiny CausalLM, every parameter trained: AdamW in two groups (decay on matrices only), StepLR,
+ * clipping by the global norm; 6 steps of `rows` sequences, this rank taking every worldSize-th.
+ * Writes the final weights and the optimizer-state bytes this rank held.
+ */
+function zeroJob(pg: torch.ProcessGroup | undefined) {
+  const rank = pg?.rank ?? 0, world = pg?.worldSize ?? 1, rows = job.rows as number;
+  torch.manualSeed(5);
+  const model = new CausalLM({ vocabSize: 30, dim: 16, nLayers: 2, nHeads: 2, nKvHeads: 1, hiddenDim: 24, maxSeqLen: 16 });
+  const seqs = torch.randint(0, 30, [6 * rows, 9]);
+  // A loss-owned parameter of 7 elements makes N odd, so the last shard is padded.
+  const extra = torch.randn([7]).requiresGrad_(true);
+  const ps = [...model.parameters(), extra];
+  const opt = new optim.AdamW([{ params: ps.filter((p) => p.ndim >= 2), weightDecay: 0.1 }, { params: ps.filter((p) => p.ndim < 2), weightDecay: 0 }], { lr: 0.02 });
+  const sched = new optim.StepLR(opt, { stepSize: 2, gamma: 0.5 });
+  const res = new Trainer<torch.Tensor>({
+    model, extraParams: [extra], optimizer: opt, scheduler: sched, epochs: 1, dist: pg, zero: job.zero as 0 | 1, zeroBucketElements: job.bucket as number | undefined, clipGradNorm: 0.05,
+    maxSteps: job.maxSteps as number | undefined,
+    checkpoint: job.ckpt ? { path: job.ckpt as string } : undefined, resume: !!job.resume,
+    data: {
+      batchesPerEpoch: 6,
+      *batches(_e: number, start: number) {
+        for (let b = start; b < 6; b++) yield seqs.narrow(0, b * rows, rows).indexSelect(0, torch.arange(rank, rows, world, 'int64'));
+      },
+    },
+    computeLoss: (x) => {
+      const T = x.shape[1] - 1;
+      const logits = model.call(x.narrow(1, 0, T)); // (b, T, V)
+      const ce = torch.crossEntropy(logits.reshape([-1, 30]), x.narrow(1, 1, T).reshape([-1]));
+      return { loss: ce.add(extra.mul(extra).sum().mul(0.01).mul(ce)), weight: x.shape[0] };
+    },
+  }).fit();
+  const state = Object.fromEntries(Object.entries({ ...model.stateDict(), extra }).map(([k, t]) => [k, Array.from(t.dataSync() as Float32Array)]));
+  writeFileSync(`${job.out as string}.${rank}.json`, JSON.stringify({ state, stateBytes: res.optimizerStateBytes, step: res.step, numel: ps.reduce((s, p) => s + p.numel, 0) }));
+  out({ rank, done: true });
+}
+
 let pg: torch.ProcessGroup | undefined;
 try {
-  pg = env.worldSize > 1 || (job.mode !== 'train' && job.mode !== 'cache' && job.mode !== 'lora') ? torch.ProcessGroup.create({ ...env, timeoutMs: (job.timeoutMs as number) ?? 20_000 }) : undefined;
+  pg = env.worldSize > 1 || (job.mode !== 'train' && job.mode !== 'cache' && job.mode !== 'lora' && job.mode !== 'zero') ? torch.ProcessGroup.create({ ...env, timeoutMs: (job.timeoutMs as number) ?? 20_000 }) : undefined;
   if (job.mode === 'collectives') collectives(pg!);
   else if (job.mode === 'loop') loop(pg!);
   else if (job.mode === 'cache') cacheJob(pg);
   else if (job.mode === 'lora') loraJob(pg);
+  else if (job.mode === 'zero') zeroJob(pg);
   else trainJob(pg);
 } catch (e) {
   const err = e as torch.DistError;

@@ -17,6 +17,30 @@ test('collectives between two processes: bucketed allreduce over mixed dtypes, b
     assert.deepEqual(o.d, [0.5]);
     assert.deepEqual(o.i, [1]);
     assert.deepEqual(o.b, [1, 1, 1], 'broadcast from the last rank');
+    assert.deepEqual(o.whole, [1, 10, 100, -1, 2, 20, 200, -2], 'allgather: rank 0\'s part, then rank 1\'s');
+    const k = o.rank as number;
+    assert.deepEqual(o.mine, [0, 3, 6, 9, 12, 15].slice(3 * k, 3 * k + 3), 'reduceScatter: this rank\'s slice of the sum (1 + 2)·[0..5]');
+    assert.deepEqual(o.wide, [0, 1, 2, 3, 4, 5].map((v) => v * (k + 1)), 'reduceScatter leaves its input alone');
+    assert.equal(o.badShape, 'ConfigError', 'an output of the wrong size is refused before any traffic');
+  }
+});
+
+test('allgather and reduceScatter through the async API, two ranks in one process', async () => {
+  const port = await freePort();
+  const [a, b] = await Promise.all([0, 1].map((rank) => torch.ProcessGroup.createAsync({ rank, worldSize: 2, masterPort: port, timeoutMs: 5000 })));
+  try {
+    const wa = torch.zeros([6], 'int64'), wb = torch.zeros([6], 'int64');
+    await Promise.all([a.allgatherAsync(wa, torch.tensor([1, 2, 3], { dtype: 'int64' })), b.allgatherAsync(wb, torch.tensor([4, 5, 6], { dtype: 'int64' }))]);
+    assert.deepEqual(wa.toArray(), [1, 2, 3, 4, 5, 6]);
+    assert.deepEqual(wb.toArray(), [1, 2, 3, 4, 5, 6]);
+    const ra = torch.zeros([2]), rb = torch.zeros([2]);
+    await Promise.all([a.reduceScatterAsync(ra, torch.tensor([1, 2, 3, 4])), b.reduceScatterAsync(rb, torch.tensor([10, 20, 30, 40]))]);
+    assert.deepEqual(ra.toArray(), [11, 22]);
+    assert.deepEqual(rb.toArray(), [33, 44]);
+    assert.throws(() => a.allgather(torch.zeros([6]), torch.zeros([3], 'float64')), torch.ConfigError, 'dtypes differ');
+  } finally {
+    a.dispose();
+    b.dispose();
   }
 });
 

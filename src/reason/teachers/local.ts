@@ -139,7 +139,7 @@ export class LocalTeacher implements ReasoningTeacher, TokenScorer {
     if (this.#closing) throw new torch.ConfigError(`teacher ${this.name} is closed`);
     await tick();
     signal?.throwIfAborted();
-    return scoreWithModel(this.model, prompts, k);
+    return scoreWithModel(this.model, prompts, k, { vocabLimit: this.tokenizer.vocabSize });
   }
 
   /**
@@ -205,6 +205,8 @@ export class LocalTeacher implements ReasoningTeacher, TokenScorer {
           seed: job.req.seed,
           eosId: this.#eosIds ?? tok.eosId,
           topLogprobs: job.req.topLogprobs,
+          // A padded embedding's rows past the tokenizer (Qwen's) are never sampled nor reported.
+          vocabLimit: tok.vocabSize,
           shouldStop: stops.length ? (ids: readonly number[]) => stops.some((x) => tok.decode(ids.slice(-4 * x.length - 8)).includes(x)) : undefined,
         },
       })));

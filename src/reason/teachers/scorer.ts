@@ -49,8 +49,12 @@ const TOKEN_BUDGET = 8192;
  * (B, T, V) logits of a long prompt over a 152k vocabulary never exist at once. Per position:
  * lp = log_softmax(logits); logprobs = lp[ids[t+1]]; top = topk(lp, k); rank = 1 + #{v : lp[v] > lp[ids[t+1]]}.
  */
-export function scoreWithModel(model: CausalLM, prompts: readonly (readonly number[])[], k: number, o: { logitBudget?: number; tokenBudget?: number } = {}): TokenScore[] {
-  checkScoreRequest(prompts, k, model.cfg.vocabSize, model.cfg.maxSeqLen);
+export function scoreWithModel(
+  model: CausalLM, prompts: readonly (readonly number[])[], k: number,
+  o: { logitBudget?: number; tokenBudget?: number; /** The tokenizer's size when the embedding is padded past it: ids from here on get no probability. */ vocabLimit?: number } = {},
+): TokenScore[] {
+  const V = Math.min(o.vocabLimit ?? model.cfg.vocabSize, model.cfg.vocabSize);
+  checkScoreRequest(prompts, k, V, model.cfg.maxSeqLen);
   const out: TokenScore[] = new Array(prompts.length);
   const order = prompts.map((_, i) => i).sort((a, b) => prompts[a].length - prompts[b].length);
   const wasTraining = model.training;
@@ -61,7 +65,7 @@ export function scoreWithModel(model: CausalLM, prompts: readonly (readonly numb
       let e = s + 1;
       while (e < order.length && (e - s + 1) * prompts[order[e]].length <= (o.tokenBudget ?? TOKEN_BUDGET)) e++;
       const rows = order.slice(s, e).map((i) => prompts[i]);
-      scoreGroup(model, rows, k, o.logitBudget ?? LOGIT_BUDGET).forEach((r, j) => (out[order[s + j]] = r));
+      scoreGroup(model, rows, k, o.logitBudget ?? LOGIT_BUDGET, V).forEach((r, j) => (out[order[s + j]] = r));
       s = e;
     }
   } finally {
@@ -70,10 +74,9 @@ export function scoreWithModel(model: CausalLM, prompts: readonly (readonly numb
   return out;
 }
 
-function scoreGroup(model: CausalLM, rows: readonly (readonly number[])[], k: number, logitBudget: number): TokenScore[] {
+function scoreGroup(model: CausalLM, rows: readonly (readonly number[])[], k: number, logitBudget: number, V: number): TokenScore[] {
   const B = rows.length;
   const T = Math.max(...rows.map((r) => r.length));
-  const V = model.cfg.vocabSize;
   const out = rows.map((r): TokenScore => ({ ids: [...r], logprobs: new Array(r.length - 1), top: new Array(r.length - 1), ranks: new Array(r.length - 1) }));
   if (T < 2) return out;
   const kk = Math.max(k, 1);
@@ -86,8 +89,11 @@ function scoreGroup(model: CausalLM, rows: readonly (readonly number[])[], k: nu
       for (let t0 = 0; t0 < T - 1; t0 += C) {
         const n = Math.min(C, T - 1 - t0);
         const [lpTok, rank, topV, topI] = torch.tidy(() => {
-          const z = model.head(h.narrow(1, t0, n)); // a bfloat16 model's logits are upcast first, as HF's logits.float()
-          const lp = (z.dtype === 'float32' ? z : z.toDtype('float32')).logSoftmax(-1); // (B, n, V): position t predicts ids[t+1]
+          // (B, n, V): position t predicts ids[t+1]; a padded embedding's rows past V dropped (as −∞).
+          // A bfloat16 model's logits are upcast first, as HF's logits.float().
+          const z = model.head(h.narrow(1, t0, n));
+          const logits = z.dtype === 'float32' ? z : z.toDtype('float32');
+          const lp = (V < model.cfg.vocabSize ? logits.narrow(-1, 0, V) : logits).logSoftmax(-1);
           const next = ids.narrow(1, t0 + 1, n).unsqueeze(-1); // (B, n, 1)
           const own = lp.gather(-1, next); // (B, n, 1)
           const rank = lp.gt(own).sum(-1); // (B, n): tokens strictly more likely
