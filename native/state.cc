@@ -2,6 +2,10 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/csrc/autograd/function.h>
 #include <mutex>
+#include <cerrno>
+#include <cstring>
+#include <unistd.h>
+#include "errors.h"
 
 namespace distill {
 
@@ -27,6 +31,23 @@ c10::optional<std::string> grad_fn_name(const at::Tensor& t) {
   const auto& fn = t.grad_fn();
   if (!fn) return c10::nullopt;
   return fn->name();
+}
+
+void read_file_into(const at::Tensor& t, int64_t fd, int64_t offset) {
+  if (!t.is_cpu() || !t.is_contiguous()) throw ArgError("ERR_ARG", "the tensor must be contiguous and on the CPU");
+  if (fd < 0 || offset < 0) throw ArgError("ERR_ARG", "fd and offset must be ≥ 0");
+  auto* dst = static_cast<char*>(t.data_ptr());
+  const size_t n = t.numel() * t.element_size();
+  for (size_t got = 0; got < n;) {
+    // pread may return fewer bytes than asked (at most ~2 GiB a call on Linux): loop.
+    const ssize_t r = pread(static_cast<int>(fd), dst + got, n - got, static_cast<off_t>(offset + got));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      throw ArgError("ERR_IO", std::string(std::strerror(errno)));
+    }
+    if (r == 0) throw ArgError("ERR_IO", "the file ended " + std::to_string(n - got) + " bytes before the tensor was filled");
+    got += static_cast<size_t>(r);
+  }
 }
 
 }  // namespace distill
