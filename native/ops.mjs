@@ -32,6 +32,8 @@ export const ops = [
   // shape; Module.to(dtype) converts parameters in place with it, so optimizers and ties keep their references.
   // recount_box: memory() now counts the new storage's bytes for this handle, not the old one's.
   ['setData', 'T self, T src', 'void', '(self.set_data(src), recount_box(info[0]))', 'n', 'data'],
+  // Fills a contiguous tensor from an open file at a byte offset (pread): the weight loaders' one-copy path.
+  ['readInto', 'T self, i fd, i offset', 'self', 'distill::read_file_into(self, fd, offset)', 'n'],
   ['detach', 'T self', 'T', 'self.detach()', 'n'],
   ['isLeaf', 'T self', 'b', 'self.is_leaf()', 'n'],
   ['gradFn', 'T self', 's?', 'distill::grad_fn_name(self)', 'n'],

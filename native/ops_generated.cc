@@ -66,6 +66,15 @@ static Napi::Value op_setData(const Napi::CallbackInfo& info) {
   OP_END
 }
 
+static Napi::Value op_readInto(const Napi::CallbackInfo& info) {
+  OP_BEGIN("readInto", "self", "fd", "offset")
+    const at::Tensor self = arg::tensor(info, 0);
+    const int64_t fd = arg::i64(info, 1);
+    const int64_t offset = arg::i64(info, 2);
+    distill::read_file_into(self, fd, offset); return info[0];
+  OP_END
+}
+
 static Napi::Value op_detach(const Napi::CallbackInfo& info) {
   OP_BEGIN("detach", "self")
     const at::Tensor self = arg::tensor(info, 0);
@@ -1424,6 +1433,7 @@ void register_ops(Napi::Env env, Napi::Object exports) {
   exports.Set("grad", Napi::Function::New(env, op_grad, "grad"));
   exports.Set("setGrad", Napi::Function::New(env, op_setGrad, "setGrad"));
   exports.Set("setData", Napi::Function::New(env, op_setData, "setData"));
+  exports.Set("readInto", Napi::Function::New(env, op_readInto, "readInto"));
   exports.Set("detach", Napi::Function::New(env, op_detach, "detach"));
   exports.Set("isLeaf", Napi::Function::New(env, op_isLeaf, "isLeaf"));
   exports.Set("gradFn", Napi::Function::New(env, op_gradFn, "gradFn"));

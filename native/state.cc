@@ -3,6 +3,10 @@
 #include <torch/csrc/autograd/function.h>
 #include <mutex>
 #include <stdexcept>
+#include <cerrno>
+#include <cstring>
+#include <unistd.h>
+#include "errors.h"
 
 namespace distill {
 
@@ -52,6 +56,23 @@ void autocast_set_dtype(const std::string& device, at::ScalarType dtype) {
 
 at::ScalarType autocast_get_dtype(const std::string& device) {
   return is_cuda(device) ? at::autocast::get_autocast_gpu_dtype() : at::autocast::get_autocast_cpu_dtype();
+}
+
+void read_file_into(const at::Tensor& t, int64_t fd, int64_t offset) {
+  if (!t.is_cpu() || !t.is_contiguous()) throw ArgError("ERR_ARG", "the tensor must be contiguous and on the CPU");
+  if (fd < 0 || offset < 0) throw ArgError("ERR_ARG", "fd and offset must be ≥ 0");
+  auto* dst = static_cast<char*>(t.data_ptr());
+  const size_t n = t.numel() * t.element_size();
+  for (size_t got = 0; got < n;) {
+    // pread may return fewer bytes than asked (at most ~2 GiB a call on Linux): loop.
+    const ssize_t r = pread(static_cast<int>(fd), dst + got, n - got, static_cast<off_t>(offset + got));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      throw ArgError("ERR_IO", std::string(std::strerror(errno)));
+    }
+    if (r == 0) throw ArgError("ERR_IO", "the file ended " + std::to_string(n - got) + " bytes before the tensor was filled");
+    got += static_cast<size_t>(r);
+  }
 }
 
 }  // namespace distill

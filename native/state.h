@@ -23,4 +23,9 @@ bool autocast_is_enabled(const std::string& device);
 void autocast_set_dtype(const std::string& device, at::ScalarType dtype);
 at::ScalarType autocast_get_dtype(const std::string& device);
 
+// Reads t.nbytes() bytes of the open file `fd` from byte `offset` straight into the memory of
+// `t` (contiguous, CPU): a loader fills a parameter from a weight file with one copy, page cache
+// to parameter, and no staging buffer. Throws on a read error or a file that ends too soon.
+void read_file_into(const at::Tensor& t, int64_t fd, int64_t offset);
+
 }  // namespace distill

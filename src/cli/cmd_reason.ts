@@ -8,6 +8,7 @@ import { statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
 import { ConfigError } from '../torch/errors.js';
+import { checkLmDtype } from '../lm/dtype.js';
 import { int } from './flags.js';
 import type { Problem, ReasoningTeacher } from '../reason/types.js';
 import type { Tokenizer } from '../lm/tokenizer.js';
@@ -128,7 +129,7 @@ async function openTeacher(o: Opts, concurrency: number): Promise<OpenTeacher> {
   if (o.rpm !== undefined || o.tpm !== undefined) say('note: --rpm and --tpm limit HTTP teachers only; ignored');
   if (o.lm !== undefined) {
     const { LocalTeacher } = await import('../reason/teachers/local.js');
-    const t = LocalTeacher.load(String(o.lm));
+    const t = LocalTeacher.load(String(o.lm), undefined, { dtype: checkLmDtype(o.dtype ?? 'float32', '--dtype') });
     return { teacher: t, tokenizer: t.tokenizer, close: () => t[Symbol.asyncDispose]() };
   }
   const { GgufTeacher } = await import('../reason/teachers/gguf.js');

@@ -7,6 +7,7 @@
 import { statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { ConfigError } from '../torch/errors.js';
+import { checkLmDtype } from '../lm/dtype.js';
 import { startOpenAIServer, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_QUEUE } from '../serve/openai_server.js';
 import { startFaultProxy, type Fault, type FaultProxyHandle } from '../serve/fault_proxy.js';
 import { teacherBackend, withContextLength, type ChatBackend } from '../serve/chat_backend.js';
@@ -67,6 +68,7 @@ export function serveSettings(o: Opts): ServeSettings {
 export async function runServe(paths: string[], o: Opts): Promise<number> {
   const { host, port, apiKey, maxQueue, maxBodyBytes, faults, faultSeed } = serveSettings(o);
   if (paths.length === 0) throw new ConfigError('give one or more LM folders (holding lm.json), Hugging Face folders or .gguf files to serve');
+  const dtype = checkLmDtype(o.dtype ?? 'float32', '--dtype');
 
   // Load every model before listening: a bad folder fails here, with nothing bound.
   const backends: ChatBackend[] = [];
@@ -81,7 +83,7 @@ export async function runServe(paths: string[], o: Opts): Promise<number> {
         closers.push(() => t.close());
       } else {
         const { LocalTeacher } = await import('../reason/teachers/local.js');
-        const t = LocalTeacher.load(p, basename(resolve(p)));
+        const t = LocalTeacher.load(p, basename(resolve(p)), { dtype });
         // The server refuses a prompt over the context before queueing it (400 context_length_exceeded).
         backends.push(withContextLength(t.backend(), t.model.cfg.maxSeqLen, (r) => t.tokenizer.chatPrompt(r.messages).length));
         closers.push(() => t.model.dispose());

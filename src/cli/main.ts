@@ -188,6 +188,7 @@ reason
   .option('--weights <w,…>', 'with several --base-url URLs: their shares of the requests (default: all 1)', list(positive))
   .option('--api-key-env <var>', 'with --base-url: the environment variable holding the API key (default: OPENAI_API_KEY; unset = no key)')
   .option('--lm <path>', 'teacher: an LM folder (lm.json), a Hugging Face folder or a .gguf file, run in this engine (--gguf runs a .gguf in llama.cpp)')
+  .addOption(choice('--dtype <d>', 'with --lm: the weights in memory: float32, bfloat16 (half the memory, faster matmuls; Hugging Face\'s bf16 numerics) or auto (a bfloat16 Hugging Face folder or BF16 .gguf stays bfloat16, anything else float32)', ['float32', 'bfloat16', 'auto'], 'float32'))
   .option('--gguf <file>', 'teacher: a GGUF model run in this process through llama.cpp (CPU)')
   .option('--threads <n>', 'with --gguf: llama.cpp threads', int(1), 1)
   .option('--samples <n>', 'answers per problem', int(1), 1)
@@ -257,6 +258,7 @@ distributed(sizeOptions(reason
   .option('--teacher-model <name>', 'gkd with --teacher-url: the served model (default: the server\'s only one)')
   .option('--api-key-env <var>', 'gkd with --teacher-url: environment variable holding the API key (default: OPENAI_API_KEY; unset: none sent)')
   .option('--teacher-tokenizer <t>', 'gkd: auto (compare the tokenizers; another one means cross-tokenizer KD over the text), same (require one tokenizer), or the teacher\'s tokenizer.json / model folder (for --teacher-url) (default: auto)')
+  .addOption(choice('--teacher-dtype <d>', 'gkd with --teacher <model>: the teacher\'s weights in memory: float32, bfloat16 (half the memory, faster matmuls; Hugging Face\'s bf16 numerics, logits upcast to float32 for the loss) or auto (a bfloat16 folder or BF16 .gguf stays bfloat16) (default: float32)', ['float32', 'bfloat16', 'auto']))
   .addOption(choice('--xtok-method <m>', 'gkd with another tokenizer: span_kl (spans merged at common text boundaries, KL over them) or uld (sorted-probability distance) (default: span_kl)', ['span_kl', 'uld']))
   .option('--teacher-top-k <k>', 'gkd: the teacher grades by its top-k log-probabilities (default: 20 for --teacher-url or a teacher with another tokenizer, else the full distribution)', int(1))
   .option('--lambda <x>', 'gkd: share of steps whose completions the student writes (TRL\'s lmbda; default: 0.5)', probability)
@@ -306,6 +308,7 @@ program
   .option('--faults <list>', 'put a fault-injecting proxy in front and print its URL: 429, 500, hang, garbage, drop, drop-mid-body, blank-lines')
   .option('--fault-rate <p>', 'with --faults: the share of requests that get a fault (default 1: all)')
   .option('--fault-seed <s>', 'with --faults: seed of the fault draw (default 1)')
+  .addOption(choice('--dtype <d>', 'LM and Hugging Face folders: the weights in memory: float32, bfloat16 (half the memory, faster matmuls; Hugging Face\'s bf16 numerics) or auto (a bfloat16 Hugging Face folder stays bfloat16, anything else float32); .gguf files run in llama.cpp with their own types', ['float32', 'bfloat16', 'auto'], 'float32'))
   .addHelpText('after', '\nExample:\n  npx distill serve runs/lm/teacher --port 8000\n  npx distill serve runs/lm/teacher --faults 429,500 --fault-rate 0.2   # test a client\'s retries')
   .action(async (models: string[], opts: Record<string, unknown>) => {
     process.exitCode = await (await import('./cmd_serve.js')).runServe(models, opts);

@@ -8,7 +8,7 @@
 // `supported`; a model using one it does not handle is refused the same way.
 import * as nn from '../nn/index.js';
 import { ConfigError, tidy, type Tensor } from '../torch/index.js';
-import { Attention, Block, CausalLM, SwiGLU, type ResolvedLmConfig } from '../lm/model.js';
+import { Attention, Block, CausalLM, LlamaRMSNorm, SwiGLU, type ResolvedLmConfig } from '../lm/model.js';
 
 /** The architecture switches beyond plain Llama that a writer may support. */
 export type LmFeature = 'qkvBias' | 'oBias' | 'qkNorm' | 'headDim' | 'ropeScaling';
@@ -32,16 +32,16 @@ type Ctor = abstract new (...args: never[]) => nn.AnyModule;
 function expectedClass(name: string): Ctor | undefined {
   if (name === '') return CausalLM;
   if (name === 'embed_tokens') return nn.Embedding;
-  if (name === 'norm') return nn.RMSNorm;
+  if (name === 'norm') return LlamaRMSNorm;
   if (name === 'lm_head') return nn.Linear;
   if (name === 'layers') return nn.ModuleList;
   const m = /^layers\.\d+(?:\.(.*))?$/.exec(name);
   if (!m) return undefined;
   switch (m[1]) {
     case undefined: return Block;
-    case 'input_layernorm': case 'post_attention_layernorm': return nn.RMSNorm;
+    case 'input_layernorm': case 'post_attention_layernorm': return LlamaRMSNorm;
     case 'self_attn': return Attention;
-    case 'self_attn.q_norm': case 'self_attn.k_norm': return nn.RMSNorm;
+    case 'self_attn.q_norm': case 'self_attn.k_norm': return LlamaRMSNorm;
     case 'mlp': return SwiGLU;
     case 'self_attn.q_proj': case 'self_attn.k_proj': case 'self_attn.v_proj': case 'self_attn.o_proj':
     case 'mlp.gate_proj': case 'mlp.up_proj': case 'mlp.down_proj':

@@ -12,8 +12,8 @@
 // output.weight → tied embeddings.
 import * as torch from '../torch/index.js';
 import { GgufModelReader, type GgufModel } from '../io/index.js';
-import { init } from '../nn/index.js';
 import { CausalLM, type LmArch, type LmConfig } from './model.js';
+import { checkLmDtype, type LmDtype } from './dtype.js';
 
 const ARCHS: readonly LmArch[] = ['llama', 'qwen2', 'qwen3'];
 
@@ -59,16 +59,35 @@ export function ggufConfig(r: GgufModelReader, where: string): LmConfig {
   return lmConfigFromGguf({ architecture: r.architecture, metadata: r.file.metadata, tensors }, where);
 }
 
-/** The model of a GGUF file, its weights dequantized to float32, in eval mode. */
-export function loadGgufLm(path: string): CausalLM {
+/** The model of a GGUF file, its weights dequantized to float32 (or to `dtype`: see ggufLm), in eval mode. */
+export function loadGgufLm(path: string, dtype: LmDtype = 'float32'): CausalLM {
   using r = GgufModelReader.open(path);
-  return ggufLm(r, path);
+  return ggufLm(r, path, dtype);
 }
 
-/** The model of an open GGUF file: each parameter read and dequantized on its own, so the float32 model is the only full copy. */
-export function ggufLm(r: GgufModelReader, path: string): CausalLM {
+/**
+ * The parameters' dtype for a GGUF file: as asked; 'auto' keeps bfloat16 when most of the
+ * weights are stored as BF16, else float32 (F16 has no CPU matmul in libtorch 1.13; a
+ * quantized type dequantizes to float32 values, which bfloat16 would round).
+ */
+function ggufDtype(r: GgufModelReader, want: LmDtype): 'float32' | 'bfloat16' | 'float16' {
+  if (want !== 'auto') return want;
+  let bf16 = 0, all = 0;
+  for (const t of r.file.tensors) {
+    all += t.numel;
+    if (t.typeName === 'BF16') bf16 += t.numel;
+  }
+  return bf16 * 2 > all ? 'bfloat16' : 'float32';
+}
+
+/**
+ * The model of an open GGUF file: each parameter read and dequantized on its own, so the
+ * model is the only full copy. With dtype bfloat16 the parameters are allocated in bfloat16
+ * and each dequantized tensor is rounded into its parameter (exact for a BF16 file).
+ */
+export function ggufLm(r: GgufModelReader, path: string, dtype: LmDtype = 'float32'): CausalLM {
   const cfg = ggufConfig(r, path);
-  const model = init.skipInit(() => new CausalLM(cfg));
+  const model = CausalLM.uninitialized(cfg, ggufDtype(r, checkLmDtype(dtype, 'GGUF load: dtype')));
   const names = new Set(r.names);
   torch.noGrad(() => {
     for (const [name, p] of model.namedParameters()) {

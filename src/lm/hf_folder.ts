@@ -5,22 +5,26 @@
 //   model.safetensors.index.json      with {"metadata": {"total_size"}, "weight_map": {name: file}}
 //   generation_config.json            bos/eos ids (eos may be a list), sampling defaults
 //   tokenizer.json, tokenizer_config.json, …   carried along untouched here
-// Weights may be float32, bfloat16 or float16; each converts exactly to the model's float32
-// (libtorch's copy_; bfloat16 is the top half of a float32). Loading validates every
-// header against config.json before reading data, builds the model without drawing random
-// weights, then streams each tensor through one buffer into its parameter.
+// Weights may be float32, bfloat16 or float16. By default each converts exactly to the
+// model's float32 (libtorch's copy_; bfloat16 is the top half of a float32); `dtype: 'auto'`
+// keeps the file's bfloat16 (half the memory, no widening; the model then runs with Hugging
+// Face's eager bf16 numerics, model.ts), and 'bfloat16' rounds any file to bfloat16 as
+// `from_pretrained(torch_dtype=torch.bfloat16)` does. Loading validates every header against
+// config.json before reading data, builds the model without drawing random weights,
+// allocates the parameters in the chosen dtype, then reads each tensor straight into its
+// parameter when the dtypes agree (one pread) or converts it through one small buffer.
 // Writing goes to a temporary sibling folder that is renamed into place, so a reader sees
 // the old folder or the new one, never half of one.
 import fs from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import * as torch from '../torch/index.js';
-import { init } from '../nn/index.js';
 import { encodeSafetensorsChunks, forEachSafetensorChunk, readSafetensorsHeader } from '../io/safetensors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { CausalLM, type ResolvedLmConfig } from './model.js';
 import { hfConfigFromLm, lmConfigFromHf, type HfDtype } from './hf_config.js';
 import { hfName, planWeights, type WeightSource } from './hf_weights.js';
+import { checkLmDtype, resolveLmDtype, type LmDtype } from './dtype.js';
 
 export const HF_WEIGHTS = 'model.safetensors';
 export const HF_INDEX = 'model.safetensors.index.json';
@@ -115,8 +119,14 @@ export function weightFilesOf(dir: string): { files: string[]; index: Map<string
   throw new torch.ConfigError(`${dir}: no ${HF_WEIGHTS} and no ${HF_INDEX}` + (shards.length ? ` (found ${shards.join(', ')} without the index that lists them)` : ''));
 }
 
-/** Loads a Hugging Face folder of a supported family into a float32 CausalLM (in eval mode). */
-export function loadHfFolder(dir: string): HfFolder {
+export interface LoadHfOptions {
+  /** Parameter dtype (default float32): see LmDtype. */
+  dtype?: LmDtype;
+}
+
+/** Loads a Hugging Face folder of a supported family into a CausalLM (in eval mode), float32 unless `dtype` says otherwise. */
+export function loadHfFolder(dir: string, opts: LoadHfOptions = {}): HfFolder {
+  const want = checkLmDtype(opts.dtype ?? 'float32', 'loadHfFolder: dtype');
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new torch.ConfigError(`${dir} is not a folder`);
   const configPath = join(dir, 'config.json');
   if (!fs.existsSync(configPath)) throw new torch.ConfigError(`${dir} is not a Hugging Face model folder (no config.json)`);
@@ -127,9 +137,12 @@ export function loadHfFolder(dir: string): HfFolder {
 
   // Every header first: names, shapes and dtypes are checked before a byte of data is read.
   const found = new Map<string, WeightSource>();
+  const dataStart = new Map<string, number>(); // file → byte where its data buffer starts
   for (const f of files) {
     const path = join(dir, f);
-    for (const entry of readSafetensorsHeader(path).entries) {
+    const header = readSafetensorsHeader(path);
+    dataStart.set(path, 8 + header.headerLength);
+    for (const entry of header.entries) {
       if (index && index.get(entry.name) !== f) continue; // the index decides where a tensor lives
       found.set(entry.name, { file: path, entry });
     }
@@ -138,7 +151,13 @@ export function loadHfFolder(dir: string): HfFolder {
     for (const [name, f] of index)
       if (!found.has(name)) throw new torch.ConfigError(`${join(dir, HF_INDEX)} puts '${name}' in '${f}', which has no such tensor`);
 
-  const model = init.skipInit(() => new CausalLM(cfg));
+  // The file's dtype: the most common one, by elements, across the tensors. The plan below
+  // checks every tensor the model reads; the parameters are then allocated in the target
+  // dtype before any data is read (bfloat16: 2 bytes an element, no float32 copy at all).
+  const counts = new Map<string, number>();
+  for (const { entry } of found.values()) counts.set(entry.dtype, (counts.get(entry.dtype) ?? 0) + entry.shape.reduce((a, b) => a * b, 1));
+  const dtype = ([...counts].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'float32') as HfDtype;
+  const model = CausalLM.uninitialized(cfg, resolveLmDtype(want, dtype));
   try {
     const plan = planWeights(model, found, dir);
     const params = new Map(model.namedParameters());
@@ -147,24 +166,35 @@ export function loadHfFolder(dir: string): HfFolder {
       if (!byFile.has(src.file)) byFile.set(src.file, new Map());
       byFile.get(src.file)!.set(src.entry.name, params.get(ours)!);
     }
-    const counts = new Map<string, number>();
     const flat = new Map<torch.Tensor, torch.Tensor>(); // parameter → its flat view
-    for (const [file, wanted] of byFile)
+    for (const [file, wanted] of byFile) {
+      // A tensor stored in its parameter's dtype is read straight into the parameter's memory
+      // (one copy, page cache → parameter); the others are converted piece by piece below.
+      const fd = fs.openSync(file, 'r');
+      try {
+        for (const [name, p] of wanted) {
+          const { entry } = found.get(name)!;
+          if (entry.dtype !== p.dtype) continue;
+          torch.readInto(p, fd, dataStart.get(file)! + entry.dataOffsets[0]);
+          wanted.delete(name);
+        }
+      } finally {
+        fs.closeSync(fd);
+      }
+      if (wanted.size === 0) continue;
       forEachSafetensorChunk(file, (e) => wanted.has(e.name), (e, piece, start) => {
         const p = wanted.get(e.name)!;
-        if (start === 0) {
-          counts.set(e.dtype, (counts.get(e.dtype) ?? 0) + p.numel);
-          flat.set(p, torch.noGrad(() => p.view([-1])));
-        }
-        // Piece by piece into the float32 parameter; libtorch widens bf16/f16 exactly.
+        if (start === 0) flat.set(p, torch.noGrad(() => p.view([-1])));
+        // Piece by piece into the parameter of another dtype: libtorch widens bf16/f16 to
+        // float32 exactly and rounds float32 to bf16 to nearest even.
         torch.noGrad(() => {
           const dst = flat.get(p)!.narrow(0, start, piece.numel);
           dst.copy_(piece);
           dst.dispose();
         });
       });
+    }
     for (const v of flat.values()) v.dispose();
-    const dtype = ([...counts].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'float32') as HfDtype;
     return { dir, model: model.eval(), config, dtype, generation, weightFiles: files };
   } catch (e) {
     model.dispose();

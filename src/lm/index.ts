@@ -1,7 +1,7 @@
 // The public surface of the lm layer: the Llama-family causal LM (one file: config, norm,
 // attention, MLP, block, model), generation from it, its tokenizers, batching and folders on disk.
 export {
-  CausalLM, KVCache, lmConfig, countLmParameters, ropeTables, ropeInvFreq, LM_DEFAULTS,
+  CausalLM, KVCache, LlamaRMSNorm, lmConfig, countLmParameters, ropeTables, ropeInvFreq, LM_DEFAULTS,
   type LmConfig, type ResolvedLmConfig, type LmArch, type Llama3RopeScaling, type ForwardOptions, type BlockInputs,
 } from './model.js';
 export { forwardBackward, type ForwardBackwardOptions } from './checkpointing.js';
@@ -19,11 +19,12 @@ export { measureImportance, pruneLm, prunedConfig, type PruneTarget, type PruneO
 export { lmConfigFromHf, hfConfigFromLm, SUPPORTED_MODEL_TYPES, type HfDtype, type HfConfigInfo } from './hf_config.js';
 export {
   loadHfFolder, saveHfFolder, isHfFolder, readGenerationConfig, generationConfigOf, checkTokenizerFits, tokenizerJsonSize,
-  HF_WEIGHTS, HF_INDEX, type HfFolder, type GenerationConfig, type SaveHfOptions,
+  HF_WEIGHTS, HF_INDEX, type HfFolder, type GenerationConfig, type SaveHfOptions, type LoadHfOptions,
 } from './hf_folder.js';
+export { LM_DTYPES, checkLmDtype, resolveLmDtype, type LmDtype } from './dtype.js';
 export { bytesToUnicode, byteVocabTokens, byteTokenizerJson, BYTE_CHAT_TEMPLATE } from './byte_vocab.js';
 export { lmConfigFromGguf, loadGgufLm } from './gguf_lm.js';
-export { loadAnyLm, type LoadedLm } from './load.js';
+export { loadAnyLm, type LoadedLm, type LoadAnyLmOptions } from './load.js';
 export { bucketKL, type BucketKlOptions } from './bucket_kl.js';
 export { chunkedLmLoss, DEFAULT_CHUNK_SIZE, type ChunkedLossOptions, type ChunkedLossResult, type TopkTeacher, type TopkTeacherRows, type LiveTeacher } from './chunked_loss.js';
 export {

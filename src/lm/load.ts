@@ -1,6 +1,7 @@
 // One way to name a model: an LM folder (lm.json, written by saveLm), a Hugging Face folder
 // (config.json + safetensors + tokenizer.json) or a .gguf file (llama, qwen2, qwen3; weights
 // dequantized to float32 by gguf_lm.ts, the tokenizer rebuilt by gguf_tokenizer.ts).
+// Weights are held in float32 unless the caller asks for another dtype (lm/dtype.ts).
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as torch from '../torch/index.js';
@@ -13,6 +14,7 @@ import { lmConfigFromHf } from './hf_config.js';
 import { GgufModelReader } from '../io/index.js';
 import { ggufConfig, ggufLm } from './gguf_lm.js';
 import { tokenizerFromGguf } from './gguf_tokenizer.js';
+import { checkLmDtype, resolveLmDtype, type LmDtype } from './dtype.js';
 
 export interface LoadedLm {
   model: CausalLM;
@@ -23,18 +25,31 @@ export interface LoadedLm {
   eosIds: number[];
 }
 
+export interface LoadAnyLmOptions {
+  /**
+   * The parameters' dtype (default float32): 'auto' keeps a bfloat16 Hugging Face folder or
+   * BF16 GGUF in bfloat16 without widening; 'bfloat16' rounds any model to it (lm/dtype.ts).
+   * A bfloat16 model runs with Hugging Face's eager bf16 numerics and returns bf16 logits.
+   */
+  dtype?: LmDtype;
+}
+
 /** The model and tokenizer at `path`: an LM folder, a Hugging Face folder or a .gguf file. */
-export function loadAnyLm(path: string): LoadedLm {
-  if (path.endsWith('.gguf')) return loadGguf(path);
+export function loadAnyLm(path: string, opts: LoadAnyLmOptions = {}): LoadedLm {
+  const dtype = checkLmDtype(opts.dtype ?? 'float32', 'dtype');
+  if (path.endsWith('.gguf')) return loadGguf(path, dtype);
   if (!existsSync(path) || !statSync(path).isDirectory()) throw new torch.ConfigError(`${path}: no such model folder (an LM folder with lm.json, or a Hugging Face folder with config.json) or .gguf file`);
   if (existsSync(join(path, 'lm.json'))) {
     const { model, tokenizer } = loadLm(path);
+    // An LM folder holds float32 weights: 'auto' keeps them; an explicit half dtype converts.
+    const target = resolveLmDtype(dtype, 'float32');
+    if (target !== 'float32') model.to(target);
     return { model, tokenizer, source: 'lm', eosIds: [tokenizer.eosId] };
   }
   if (!existsSync(join(path, 'config.json'))) throw new torch.ConfigError(`${path} is neither an LM folder (no lm.json) nor a Hugging Face folder (no config.json)`);
   if (!existsSync(join(path, 'tokenizer.json'))) throw new torch.ConfigError(`${path}: a Hugging Face folder needs its tokenizer.json to run here`);
   const tokenizer = HfTokenizer.fromDir(path);
-  const hf = loadHfFolder(path);
+  const hf = loadHfFolder(path, { dtype });
   try {
     checkTokenizerFits(hf.model.cfg, tokenizer.vocabSize, join(path, 'tokenizer.json'));
   } catch (e) {
@@ -45,11 +60,11 @@ export function loadAnyLm(path: string): LoadedLm {
   return { model: hf.model, tokenizer, source: 'hf', eosIds };
 }
 
-function loadGguf(path: string): LoadedLm {
+function loadGguf(path: string, dtype: LmDtype): LoadedLm {
   if (!existsSync(path)) throw new torch.ConfigError(`${path}: no such file`);
   using r = GgufModelReader.open(path); // one header for the tokenizer and the weights
   const tokenizer = tokenizerFromGguf(r.file.metadata, path);
-  const model = ggufLm(r, path);
+  const model = ggufLm(r, path, dtype);
   checkTokenizerFits(model.cfg, tokenizer.vocabSize, path);
   const eos = r.file.metadata['tokenizer.ggml.eos_token_id'];
   return { model, tokenizer, source: 'gguf', eosIds: typeof eos === 'number' ? [eos] : [tokenizer.eosId] };

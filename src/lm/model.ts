@@ -5,8 +5,13 @@
 // Config switches cover the real families' differences (transformers' modeling_llama.py,
 // modeling_qwen2.py, modeling_qwen3.py): Llama 2/3.x (llama3 RoPE scaling), Qwen2/2.5
 // (q/k/v bias), Qwen3 (per-head q/k RMSNorm before RoPE, head_dim ≠ hidden/heads).
+// Parameters may be float32 or, after `model.to('bfloat16')` (or float16), half precision;
+// then the forward follows Hugging Face's eager numerics: RMSNorm statistics and attention
+// softmax in float32, RoPE cos/sin cast to the activations' dtype, logits in the parameters'
+// dtype (callers upcast for losses, as HF's `logits.float()`). In float32 every one of those
+// casts is the identity, so the float32 forward is unchanged.
 import * as torch from '../torch/index.js';
-import type { Tensor } from '../torch/index.js';
+import type { Tensor, DType } from '../torch/index.js';
 import { Embedding, Linear, Module, ModuleList, RMSNorm, init } from '../nn/index.js';
 
 // ── config ──────────────────────────────────────────────────────────────────────────
@@ -110,6 +115,27 @@ export function countLmParameters(config: LmConfig): number {
   return c.vocabSize * c.dim * (c.tieEmbeddings ? 1 : 2) + c.nLayers * layer + c.dim;
 }
 
+// ── norm ────────────────────────────────────────────────────────────────────────────
+
+/**
+ * Hugging Face's LlamaRMSNorm (also Qwen2RMSNorm, Qwen3RMSNorm), over the last dim:
+ *   x32 = x.float(); y = x32 · rsqrt(mean(x32²) + eps); out = weight · y.to(x.dtype).
+ * In float32 this is torch.nn.RMSNorm's formula op for op, so that path is used unchanged;
+ * for bfloat16/float16 input the statistics are taken in float32 (nn.RMSNorm, like
+ * torch.nn.RMSNorm, would compute them in the input's dtype).
+ */
+export class LlamaRMSNorm extends RMSNorm {
+  override forward(x: Tensor): Tensor {
+    if (x.dtype === 'float32') return super.forward(x);
+    return torch.tidy(() => {
+      const x32 = x.toDtype('float32');
+      const variance = x32.pow(2).mean(-1, true); // (…, 1)
+      const y = x32.mul(variance.add(this.eps!).rsqrt()).toDtype(x.dtype);
+      return this.weight ? this.weight.mul(y) : y;
+    });
+  }
+}
+
 // ── rotary embedding ────────────────────────────────────────────────────────────────
 
 /**
@@ -192,7 +218,8 @@ export class KVCache {
     let buf = this.layers[i];
     if (!buf) {
       const shape = [k.shape[0], k.shape[1], this.#capacity, k.shape[3]];
-      buf = this.layers[i] = torch.keep({ k: torch.zeros(shape), v: torch.zeros(shape) });
+      // In the keys' dtype: a bfloat16 model caches bfloat16 keys and values (as HF's DynamicCache).
+      buf = this.layers[i] = torch.keep({ k: torch.zeros(shape, k.dtype), v: torch.zeros(shape, v.dtype) });
     }
     torch.noGrad(() => {
       buf.k.narrow(2, start, T).copy_(k);
@@ -219,8 +246,8 @@ export class Attention extends Module<[Tensor, Tensor, Tensor, Tensor | null, KV
   readonly v_proj: Linear;
   readonly o_proj: Linear;
   /** Qwen3: RMSNorm over each head's h features of q and of k, before RoPE. */
-  readonly q_norm: RMSNorm | null = null;
-  readonly k_norm: RMSNorm | null = null;
+  readonly q_norm: LlamaRMSNorm | null = null;
+  readonly k_norm: LlamaRMSNorm | null = null;
 
   constructor(readonly cfg: ResolvedLmConfig) {
     super();
@@ -231,8 +258,8 @@ export class Attention extends Module<[Tensor, Tensor, Tensor, Tensor | null, KV
     this.v_proj = this.registerModule('v_proj', new Linear(cfg.dim, cfg.nKvHeads * hd, { bias }));
     this.o_proj = this.registerModule('o_proj', new Linear(cfg.nHeads * hd, cfg.dim, { bias: cfg.oBias }));
     if (cfg.qkNorm) {
-      this.q_norm = this.registerModule('q_norm', new RMSNorm(hd, { eps: cfg.normEps }));
-      this.k_norm = this.registerModule('k_norm', new RMSNorm(hd, { eps: cfg.normEps }));
+      this.q_norm = this.registerModule('q_norm', new LlamaRMSNorm(hd, { eps: cfg.normEps }));
+      this.k_norm = this.registerModule('k_norm', new LlamaRMSNorm(hd, { eps: cfg.normEps }));
     }
   }
 
@@ -241,7 +268,7 @@ export class Attention extends Module<[Tensor, Tensor, Tensor, Tensor | null, KV
     const [B, T] = x.shape;
     const { nHeads: H, nKvHeads: Hkv, headDim: hd } = this.cfg;
     // (B, T, n·h) → (B, T, n, h), normed per head where Qwen3 does, → (B, n, T, h)
-    const heads = (t: Tensor, n: number, norm: RMSNorm | null) => {
+    const heads = (t: Tensor, n: number, norm: LlamaRMSNorm | null) => {
       const v = t.view([B, T, n, hd]);
       return (norm ? norm.call(v) : v).transpose(1, 2);
     };
@@ -256,10 +283,17 @@ export class Attention extends Module<[Tensor, Tensor, Tensor, Tensor | null, KV
       k = rep(k);
       v = rep(v);
     }
-    // softmax(q·kᵀ/√h + mask)·v: (B, H, T, S) → (B, H, T, h)
+    // softmax(q·kᵀ/√h + mask)·v: (B, H, T, S) → (B, H, T, h). As HF's eager attention, the
+    // scores of a half-precision model go through softmax in float32 and back to q's dtype.
+    // (The float32 mask is added after the upcast; HF adds it in q's dtype first, which is the
+    // same: it holds only 0, which adds exactly, and −∞/−1e9, which softmax turns into 0 either way.)
     let scores = torch.matmul(q, k.transpose(2, 3)).mul(1 / Math.sqrt(hd));
+    const half = scores.dtype !== 'float32';
+    if (half) scores = scores.toDtype('float32');
     if (mask) scores = scores.add(mask);
-    const out = torch.matmul(torch.softmax(scores, -1), v);
+    let probs = torch.softmax(scores, -1);
+    if (half) probs = probs.toDtype(q.dtype);
+    const out = torch.matmul(probs, v);
     return this.o_proj.call(out.transpose(1, 2).reshape([B, T, H * hd]));
   }
 }
@@ -286,15 +320,15 @@ export class SwiGLU extends Module {
 
 /** Pre-norm residual block: h = x + attn(norm(x)); out = h + mlp(norm(h)). */
 export class Block extends Module<[Tensor, Tensor, Tensor, Tensor | null, KVCache | null, number], Tensor> {
-  readonly input_layernorm: RMSNorm;
+  readonly input_layernorm: LlamaRMSNorm;
   readonly self_attn: Attention;
-  readonly post_attention_layernorm: RMSNorm;
+  readonly post_attention_layernorm: LlamaRMSNorm;
   readonly mlp: SwiGLU;
   constructor(cfg: ResolvedLmConfig) {
     super();
-    this.input_layernorm = this.registerModule('input_layernorm', new RMSNorm(cfg.dim, { eps: cfg.normEps }));
+    this.input_layernorm = this.registerModule('input_layernorm', new LlamaRMSNorm(cfg.dim, { eps: cfg.normEps }));
     this.self_attn = this.registerModule('self_attn', new Attention(cfg));
-    this.post_attention_layernorm = this.registerModule('post_attention_layernorm', new RMSNorm(cfg.dim, { eps: cfg.normEps }));
+    this.post_attention_layernorm = this.registerModule('post_attention_layernorm', new LlamaRMSNorm(cfg.dim, { eps: cfg.normEps }));
     this.mlp = this.registerModule('mlp', new SwiGLU(cfg.dim, cfg.hiddenDim));
   }
   forward(x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor | null, cache: KVCache | null, layer: number): Tensor {
@@ -330,7 +364,7 @@ export class CausalLM extends Module<[Tensor, KVCache?, ForwardOptions?], Tensor
   readonly cfg: ResolvedLmConfig;
   readonly embed_tokens: Embedding;
   readonly layers: ModuleList<Block>;
-  readonly norm: RMSNorm;
+  readonly norm: LlamaRMSNorm;
   readonly lm_head: Linear | null;
   readonly #cos: Tensor;
   readonly #sin: Tensor;
@@ -340,7 +374,7 @@ export class CausalLM extends Module<[Tensor, KVCache?, ForwardOptions?], Tensor
     const cfg = (this.cfg = lmConfig(config));
     this.embed_tokens = this.registerModule('embed_tokens', new Embedding(cfg.vocabSize, cfg.dim));
     this.layers = this.registerModule('layers', new ModuleList(Array.from({ length: cfg.nLayers }, () => new Block(cfg))));
-    this.norm = this.registerModule('norm', new RMSNorm(cfg.dim, { eps: cfg.normEps }));
+    this.norm = this.registerModule('norm', new LlamaRMSNorm(cfg.dim, { eps: cfg.normEps }));
     this.lm_head = cfg.tieEmbeddings ? null : this.registerModule('lm_head', new Linear(cfg.dim, cfg.vocabSize, { bias: false }));
     // Hugging Face's _init_weights: every weight matrix N(0, 0.02²), biases zero; norms start at one.
     for (const [name, p] of this.namedParameters()) {
@@ -350,6 +384,39 @@ export class CausalLM extends Module<[Tensor, KVCache?, ForwardOptions?], Tensor
     const { cos, sin } = ropeTables(cfg.headDim, cfg.maxSeqLen, cfg.ropeTheta, cfg.ropeScaling);
     this.#cos = this.registerBuffer('rope_cos', cos, { persistent: false });
     this.#sin = this.registerBuffer('rope_sin', sin, { persistent: false });
+  }
+
+  /**
+   * A model of `config` for a loader to fill: built without drawing random weights, its
+   * parameters allocated (uninitialised) in `dtype`, as `model.to(dtype)` would leave them
+   * but without converting garbage. Every parameter must be overwritten before use.
+   */
+  static uninitialized(config: Partial<LmConfig> & { vocabSize: number }, dtype: 'float32' | 'bfloat16' | 'float16' = 'float32'): CausalLM {
+    const model = init.skipInit(() => new CausalLM(config));
+    if (dtype !== 'float32')
+      torch.noGrad(() => {
+        for (const p of model.parameters()) {
+          const fresh = torch.empty([...p.shape], dtype);
+          p.setData(fresh); // as Module.to does: the same Tensor objects, now 2 bytes an element
+          fresh.dispose();
+        }
+      });
+    return model;
+  }
+
+  /**
+   * Module.to, keeping the RoPE tables in float32: Hugging Face computes cos/sin in float32
+   * and casts them to the activations' dtype at each forward (blockInputs does), so a model
+   * converted to bfloat16 and back to float32 still has its exact float32 tables.
+   */
+  override to(dtype: DType): this {
+    const tables = [this.#cos, this.#sin].map((t) => torch.noGrad(() => t.clone()));
+    super.to(dtype);
+    [this.#cos, this.#sin].forEach((t, i) => {
+      t.setData(tables[i]);
+      tables[i].dispose();
+    });
+    return this;
   }
 
   /** The output projection (V, d): lm_head.weight, or embed_tokens.weight when tied. */
@@ -368,7 +435,12 @@ export class CausalLM extends Module<[Tensor, KVCache?, ForwardOptions?], Tensor
     if (S > this.cfg.maxSeqLen) throw new torch.ShapeError('ERR_SHAPE', 'CausalLM', `sequence of ${S} tokens exceeds maxSeqLen ${this.cfg.maxSeqLen}`, `[${ids.shape.join(', ')}]`);
     const hd = this.cfg.headDim;
     // cos, sin: (T, h) shared by all rows, or (B, 1, T, h) gathered at each row's positions.
-    const table = (t: Tensor) => (o.positions ? t.indexSelect(0, o.positions.reshape([-1])).view([B, 1, T, hd]) : t.narrow(0, start, T));
+    // In the activations' dtype (the embedding's), as LlamaRotaryEmbedding's cos.to(x.dtype).
+    const dtype = this.embed_tokens.weight.dtype;
+    const table = (t: Tensor) => {
+      const rows = o.positions ? t.indexSelect(0, o.positions.reshape([-1])).view([B, 1, T, hd]) : t.narrow(0, start, T);
+      return rows.dtype === dtype ? rows : rows.toDtype(dtype);
+    };
     const cos = table(this.#cos);
     const sin = table(this.#sin);
     // Causal mask (T, S): query i (at position start + i) sees keys j ≤ start + i; −∞ above

@@ -201,11 +201,12 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
   to(dtype: DType): this {
     if (!torch.isFloating(dtype))
       throw new torch.ConfigError(`${this.#kind()}.to: a module converts to a floating dtype (float32, bfloat16, float16, float64), got '${String(dtype)}'`);
-    const seen = new Set<Tensor>();
+    // Children first, each through its own `to` (PyTorch's _apply order), so a module that
+    // overrides `to` (CausalLM keeps its RoPE tables in float32) is honoured when nested.
+    for (const c of this.#modules.values()) c.to(dtype);
     torch.noGrad(() => {
-      for (const t of [...this.parameters(), ...this.buffers()]) {
-        if (seen.has(t)) continue;
-        seen.add(t);
+      for (const t of [...this.#parameters.values(), ...this.#buffers.values()]) {
+        // A tied or already converted tensor is in `dtype` by now: nothing to do.
         if (!torch.isFloating(t.dtype) || t.dtype === dtype) continue;
         const converted = t.toDtype(dtype);
         t.grad = null;

@@ -46,6 +46,8 @@ export function evaluateLm(model: CausalLM, tok: Tokenizer, problems: readonly P
   const bs = o.batchSize ?? 64;
   const maxNewTokens = o.maxNewTokens ?? 200;
   const eosId = replyStopIds(tok, o.eosIds);
+  // A padded embedding (Qwen: 151,936 rows for 151,665 ids) never says an id the tokenizer lacks.
+  const vocabLimit = tok.vocabSize < model.cfg.vocabSize ? tok.vocabSize : undefined;
   const answers: LmEvaluation['answers'] = [];
   let tokens = 0;
   let seconds = 0;
@@ -53,7 +55,7 @@ export function evaluateLm(model: CausalLM, tok: Tokenizer, problems: readonly P
   for (let i = 0; i < problems.length; i += bs) {
     const chunk = problems.slice(i, i + bs);
     const t0 = performance.now();
-    using d = new BatchDecoder(model, chunk.map((p) => ({ prompt: tok.chatPrompt([{ role: 'user', content: p.question }]), options: { maxNewTokens, eosId } })));
+    using d = new BatchDecoder(model, chunk.map((p) => ({ prompt: tok.chatPrompt([{ role: 'user', content: p.question }]), options: { maxNewTokens, eosId, vocabLimit } })));
     while (!d.done) d.step();
     seconds += (performance.now() - t0) / 1000;
     d.results().forEach((g, j) => {
@@ -69,7 +71,7 @@ export function evaluateLm(model: CausalLM, tok: Tokenizer, problems: readonly P
   let n1 = 0;
   for (const p of problems.slice(0, 3)) {
     const t0 = performance.now();
-    n1 += generate(model, tok.chatPrompt([{ role: 'user', content: p.question }]), { maxNewTokens, eosId }).ids.length;
+    n1 += generate(model, tok.chatPrompt([{ role: 'user', content: p.question }]), { maxNewTokens, eosId, vocabLimit }).ids.length;
     t1 += (performance.now() - t0) / 1000;
   }
   const correct = answers.filter((a) => a.ok).length;

@@ -9,3 +9,14 @@ import { dtypeCode, type DType } from './dtype.js';
 export function fromBytes(bytes: Uint8Array, shape: readonly number[], dtype: DType): Tensor {
   return wrap(native.fromBytes(bytes, [...shape], dtypeCode(dtype, 'fromBytes')));
 }
+
+/**
+ * Fills the contiguous tensor `t` with the `t.numel · itemsize` bytes of the open file `fd` that
+ * start at byte `position` (pread, host byte order): one copy from the page cache into the
+ * tensor, no staging buffer. A weight loader's path when the file already holds t's dtype.
+ * Writes the memory directly (no autograd record). Returns t.
+ */
+export function readInto(t: Tensor, fd: number, position: number): Tensor {
+  native.readInto(t.handle, fd, position);
+  return t;
+}

@@ -4,7 +4,7 @@ export { type DType, type TypedArray, isFloating, ITEM_SIZE } from './dtype.js';
 export * from './errors.js';
 export { tidy, tidyAsync, scope, scopeAsync, keep, scopeDepth } from './scope.js';
 export * from './creation.js';
-export { fromBytes } from './bytes.js';
+export { fromBytes, readInto } from './bytes.js';
 export * from './autograd.js';
 export * from './autocast.js';
 export * from './runtime.js';

@@ -118,7 +118,7 @@ test('unsupported: a classifier, a substituted layer, an opset outside 17–20; 
   assert.throws(() => exportOnnxLm(new nn.Sequential(new nn.Linear(3, 3)), path), /ONNX export: the model \(Sequential\) is not supported/);
   const m = randomLm(SMALL, 2);
   m.layers.at(1).registerModule('post_attention_layernorm', new nn.LayerNorm(64));
-  assert.throws(() => exportOnnxLm(m, path), /layer 'layers\.1\.post_attention_layernorm' \(LayerNorm\) is not supported.*expected RMSNorm/);
+  assert.throws(() => exportOnnxLm(m, path), /layer 'layers\.1\.post_attention_layernorm' \(LayerNorm\) is not supported.*expected LlamaRMSNorm/);
   assert.throws(() => exportOnnxLm(randomLm(SMALL, 2), path, { opset: 13 }), /opset 13 is not supported/);
   assert.throws(() => statSync(path), /ENOENT/);
 });

@@ -7,6 +7,11 @@ independent of hidden_size / num_attention_heads.
 
   llama_logits(sd, cfg, ids)   our names and our LmConfig (camelCase keys)
   hf_logits(sd, config, ids)   Hugging Face names ("model." prefix) and a config.json dict
+Both take dtype=torch.bfloat16 (or float16) to run as a model converted with model.to(dtype)
+under HF's eager numerics: activations in the weights' dtype; RMSNorm statistics and the
+attention softmax in float32, cast back; RoPE cos/sin computed in float32 and cast to the
+activations' dtype; the causal mask filled with finfo(dtype).min; logits in the weights' dtype.
+In float32 every cast is the identity.
   load_hf_folder(dir)          config.json + model.safetensors (or shards) as float32 tensors
 """
 import json
@@ -18,9 +23,11 @@ import torch.nn.functional as F
 
 
 def rms(x, w, eps):
-    # Qwen2RMSNorm / LlamaRMSNorm: variance in float32, then weight * normalised
+    # LlamaRMSNorm / Qwen2RMSNorm / Qwen3RMSNorm: variance in float32, then weight * normalised.to(input_dtype)
+    input_dtype = x.dtype
+    x = x.to(torch.float32)
     v = x.pow(2).mean(-1, keepdim=True)
-    return w * (x * torch.rsqrt(v + eps))
+    return w * (x * torch.rsqrt(v + eps)).to(input_dtype)
 
 
 def rotate_half(x):
@@ -50,9 +57,12 @@ def inv_freq(cfg, hd):
     return torch.where(is_medium_freq, smoothed_inv_freq, inv_freq_llama)
 
 
-def hf_logits(sd, cfg, ids, lora=None):
+def hf_logits(sd, cfg, ids, lora=None, dtype=None):
     """sd: Hugging Face name → tensor; cfg: config.json dict; ids (B, T) int64 → logits (B, T, V).
-    lora: optional {HF module name: f(h)}, each f's result added to that Linear's output (a LoRA update)."""
+    lora: optional {HF module name: f(h)}, each f's result added to that Linear's output (a LoRA update).
+    dtype: convert the floating weights first, as model.to(dtype); None keeps them as given."""
+    if dtype is not None:
+        sd = {k: v.to(dtype) if v.is_floating_point() else v for k, v in sd.items()}
     mt = cfg["model_type"]
     assert mt in ("llama", "qwen2", "qwen3"), mt
     B, T = ids.shape
@@ -66,14 +76,14 @@ def hf_logits(sd, cfg, ids, lora=None):
     with torch.autocast("cpu", enabled=False):
         freqs = (inv[:, None] @ torch.arange(T).float()[None, :]).transpose(0, 1)
     emb = torch.cat((freqs, freqs), dim=-1)
-    cos, sin = emb.cos(), emb.sin()
     x = F.embedding(ids, sd["model.embed_tokens.weight"])
-    mask = torch.full((T, T), float("-inf")).triu(1)
+    cos, sin = emb.cos().to(x.dtype), emb.sin().to(x.dtype)  # cos.to(dtype=x.dtype)
+    # _prepare_4d_causal_attention_mask: finfo(dtype).min above the diagonal (−∞ kept in float32)
+    fill = float("-inf") if x.dtype == torch.float32 else torch.finfo(x.dtype).min
+    mask = torch.full((T, T), fill, dtype=x.dtype).triu(1)
 
     def lin(h, name):
-        y = h @ sd[name + ".weight"].T
-        b = sd.get(name + ".bias")
-        y = y if b is None else y + b
+        y = F.linear(h, sd[name + ".weight"], sd.get(name + ".bias"))  # nn.Linear
         return y + lora[name](h) if lora and name in lora else y
 
     for i in range(cfg["num_hidden_layers"]):
@@ -90,17 +100,18 @@ def hf_logits(sd, cfg, ids, lora=None):
         k = k * cos + rotate_half(k) * sin
         k = k.repeat_interleave(H // Hkv, dim=1)
         v = v.repeat_interleave(H // Hkv, dim=1)
-        a = torch.softmax(q @ k.transpose(2, 3) * hd ** -0.5 + mask, dim=-1) @ v
+        # eager_attention_forward: softmax in float32, then back to the query's dtype
+        a = torch.softmax(q @ k.transpose(2, 3) * hd ** -0.5 + mask, dim=-1, dtype=torch.float32).to(q.dtype) @ v
         x = x + lin(a.transpose(1, 2).reshape(B, T, H * hd), p + "self_attn.o_proj")
         h = rms(x, sd[p + "post_attention_layernorm.weight"], eps)
         g = F.silu(lin(h, p + "mlp.gate_proj")) * lin(h, p + "mlp.up_proj")
         x = x + lin(g, p + "mlp.down_proj")
     x = rms(x, sd["model.norm.weight"], eps)
     head = sd["model.embed_tokens.weight"] if cfg.get("tie_word_embeddings") else sd["lm_head.weight"]
-    return x @ head.T
+    return F.linear(x, head)  # lm_head
 
 
-def llama_logits(sd, cfg, ids, lora=None):
+def llama_logits(sd, cfg, ids, lora=None, dtype=None):
     """sd: name → tensor (our names, no 'model.' prefix); cfg: dict of our LmConfig; ids (B, T) int64.
     lora: as hf_logits', keyed by our module names."""
     hf = {(k if k == "lm_head.weight" else "model." + k): v for k, v in sd.items()}
@@ -114,7 +125,7 @@ def llama_logits(sd, cfg, ids, lora=None):
             "rope_type": "llama3", "factor": rs["factor"], "low_freq_factor": rs["lowFreqFactor"],
             "high_freq_factor": rs["highFreqFactor"], "original_max_position_embeddings": rs["originalMaxPositionEmbeddings"]},
     }
-    return hf_logits(hf, config, ids, lora and {(k if k == "lm_head" else "model." + k): f for k, f in lora.items()})
+    return hf_logits(hf, config, ids, lora and {(k if k == "lm_head" else "model." + k): f for k, f in lora.items()}, dtype)
 
 
 def load_hf_folder(folder):

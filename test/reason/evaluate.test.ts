@@ -22,8 +22,7 @@ const problems = adderProblems(2);
  * down_proj are 0), every token embeds to the same vector, and only lm_head's row `id` is
  * non-zero, so the logit of `id` is Σ norm(1)·1 = 8·1 > 0 = every other logit.
  */
-function alwaysSays(id: number): CausalLM {
-  const V = tok.vocabSize;
+function alwaysSays(id: number, V = tok.vocabSize): CausalLM {
   const d = 8;
   const m = new CausalLM({ vocabSize: V, dim: d, nLayers: 1, nHeads: 2, nKvHeads: 2, hiddenDim: 16, maxSeqLen: 128, tieEmbeddings: false });
   const head = new Float32Array(V * d);
@@ -61,6 +60,19 @@ test('evaluateLm stops at the chat template\'s end of turn (<|eot_id|>), which i
   try {
     const r = evaluateLm(m, tok, problems, { maxNewTokens: 5 });
     for (const a of r.answers) assert.deepEqual([a.finishReason, a.tokens], ['stop', 0], a.id);
+  } finally {
+    m.dispose();
+  }
+});
+
+test('evaluateLm never says an id past the tokenizer when the embedding is padded (Qwen-style vocabulary)', () => {
+  // 8 padded rows; the head says padded id V + 3. Cut at the tokenizer's size every logit left is 0,
+  // so greedy takes id 0 (the first of equal maxima) at every step and runs to maxNewTokens.
+  const V = tok.vocabSize;
+  const m = alwaysSays(V + 3, V + 8);
+  try {
+    const r = evaluateLm(m, tok, problems, { maxNewTokens: 5 });
+    for (const a of r.answers) assert.deepEqual([a.finishReason, a.tokens, a.reply], ['length', 5, tok.decode([0, 0, 0, 0, 0])], a.id);
   } finally {
     m.dispose();
   }

@@ -7,6 +7,7 @@ import { CausalLM, type LmConfig } from '../../lm/model.js';
 import { BatchDecoder } from '../../lm/generate.js';
 import { ByteTokenizer, type Tokenizer } from '../../lm/tokenizer.js';
 import { loadAnyLm } from '../../lm/load.js';
+import type { LmDtype } from '../../lm/dtype.js';
 import type { ChatRequest, Completion, ReasoningTeacher, TokenLogprob } from '../types.js';
 import { scoreWithModel, type TokenScore, type TokenScorer } from './scorer.js';
 
@@ -63,9 +64,13 @@ export class LocalTeacher implements ReasoningTeacher, TokenScorer {
     model.eval();
   }
 
-  /** The model at `dir`: an LM folder, a Hugging Face folder or a .gguf file (loadAnyLm); its name defaults to the path's last part. */
-  static load(dir: string, name?: string): LocalTeacher {
-    const { model, tokenizer, eosIds } = loadAnyLm(dir);
+  /**
+   * The model at `dir`: an LM folder, a Hugging Face folder or a .gguf file (loadAnyLm); its name
+   * defaults to the path's last part. `dtype` (default float32) holds the weights in bfloat16
+   * ('bfloat16', or 'auto' for a bf16 folder): half the memory, faster matmuls, HF's bf16 numerics.
+   */
+  static load(dir: string, name?: string, opts: { dtype?: LmDtype } = {}): LocalTeacher {
+    const { model, tokenizer, eosIds } = loadAnyLm(dir, opts);
     const t = new LocalTeacher(model, tokenizer, name ?? dir.replace(/\/+$/, '').split('/').pop()!).#own();
     t.#eosIds = eosIds;
     return t;

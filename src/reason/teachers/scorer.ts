@@ -90,7 +90,9 @@ function scoreGroup(model: CausalLM, rows: readonly (readonly number[])[], k: nu
         const n = Math.min(C, T - 1 - t0);
         const [lpTok, rank, topV, topI] = torch.tidy(() => {
           // (B, n, V): position t predicts ids[t+1]; a padded embedding's rows past V dropped (as −∞).
-          const logits = model.head(h.narrow(1, t0, n));
+          // A bfloat16 model's logits are upcast first, as HF's logits.float().
+          const z = model.head(h.narrow(1, t0, n));
+          const logits = z.dtype === 'float32' ? z : z.toDtype('float32');
           const lp = (V < model.cfg.vocabSize ? logits.narrow(-1, 0, V) : logits).logSoftmax(-1);
           const next = ids.narrow(1, t0 + 1, n).unsqueeze(-1); // (B, n, 1)
           const own = lp.gather(-1, next); // (B, n, 1)
