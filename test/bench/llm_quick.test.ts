@@ -23,3 +23,17 @@ test('bench:llm --quick prints one JSON summary with both sides measured', () =>
   assert.ok(t.peak_rss_mb.ours > 50 && t.peak_rss_mb.torch > 50);
   assert.ok(t.tokens_per_s.ours > 0 && r.tokens_per_s.train.ours === t.tokens_per_s.ours);
 });
+
+test('bench:llm --quick train,train_bf16: the bf16 row measures both sides under autocast, with its speed-up over the float32 row', () => {
+  const out = execFileSync(process.execPath, [BENCH, '--quick', '--json', '--parts', 'train,train_bf16', '--threads', '1', '--rounds', '1'], { encoding: 'utf8' });
+  const r = JSON.parse(out.trim().split('\n').pop()!);
+  const t = r.train, b = r.train_bf16;
+  assert.equal(b.params.ours, t.params.ours);
+  assert.equal(b.params.torch, b.params.ours);
+  for (const k of ['ours_ms', 'torch_ms', 'ratio']) assert.ok(b[k] > 0 && Number.isFinite(b[k]), `${k} = ${b[k]}`);
+  for (const side of ['ours', 'torch'] as const) {
+    const s = b.speedup_over_fp32[side];
+    assert.ok(Math.abs(s - t[`${side}_ms`] / b[`${side}_ms`]) < 0.01 * s + 0.002, `speed-up ${side} = fp32 ms / bf16 ms`);
+  }
+  assert.ok(b.peak_rss_mb.ours > 50 && r.tokens_per_s.train_bf16.ours === b.tokens_per_s.ours);
+});
