@@ -71,7 +71,7 @@ export async function runPrune(o: Opts): Promise<number> {
 
 /**
  * `--precision`'s default: bf16 where the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX:
- * oneDNN's kernels), where a real-size step measured 2.2–3.1× faster than fp32 and the demo
+ * oneDNN's kernels), where a real-size step measured 2.0–2.1× faster than fp32 (quiet machine) and the demo
  * student 1.36× (docs/benchmarks.md, "Mixed precision"); fp32 elsewhere, where oneDNN emulates
  * bfloat16 and OpenBLAS' float32 is the faster.
  */
