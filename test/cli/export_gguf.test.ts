@@ -8,21 +8,19 @@
 // or missing .gguf is one clear error and leaves no folder.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync, execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as torch from '../../src/torch/index.js';
 import { exportGguf } from '../../src/export/gguf.js';
 import { loadAnyLm } from '../../src/lm/load.js';
 import { HfTokenizer } from '../../src/lm/hf_tokenizer.js';
 import { randomWeightsLm } from '../export/lm_fixtures.js';
 import { realTokenizer } from '../helpers/real_tokenizers.js';
-import { PYTHON } from '../helpers/oracle.js';
+import { maxDiff, ourLogits, referenceLogits } from '../helpers/hf_folder_ref.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-const HELPERS = fileURLToPath(new URL('../../../test/helpers', import.meta.url));
 const cli = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
 const work = mkdtempSync(join(tmpdir(), 'distill-export-gguf-'));
 test.after(() => rmSync(work, { recursive: true, force: true }));
@@ -30,28 +28,9 @@ test.after(() => rmSync(work, { recursive: true, force: true }));
 const TEXTS = ['Hello, world! 12 + 7 = 19.', '你好，世界 🦊', 'def f(x):\n    return x'];
 const SHAPE = { dim: 64, nLayers: 2, nHeads: 4, nKvHeads: 2, hiddenDim: 128, maxSeqLen: 128 };
 
-/** Logits of `ids` (one row) from our model, flat (T·V). */
-const ourLogits = (m: ReturnType<typeof loadAnyLm>['model'], ids: number[]) =>
-  torch.tidy(() => torch.noGrad(() => m.call(torch.tensor(BigInt64Array.from(ids, BigInt), { shape: [1, ids.length] })).dataSync() as Float32Array));
-
-/** The PyTorch reference's logits of `ids` on the HF folder `dir` (config.json + safetensors). */
-function referenceLogits(dir: string, ids: number[]): Float32Array {
-  const out = join(work, 'y.bin');
-  execFileSync(PYTHON, ['-c', `import sys, torch; sys.path.insert(0, ${JSON.stringify(HELPERS)})
-from llama_ref import hf_logits, load_hf_folder
-cfg, sd = load_hf_folder(${JSON.stringify(dir)})
-assert cfg["model_type"] == "qwen2" and cfg["architectures"] == ["Qwen2ForCausalLM"], cfg
-y = hf_logits(sd, cfg, torch.tensor([${JSON.stringify(ids)}]))
-open(${JSON.stringify(out)}, 'wb').write(y.detach().numpy().astype('<f4').tobytes())`]);
-  return new Float32Array(new Uint8Array(readFileSync(out)).buffer);
-}
-
-const maxDiff = (a: Float32Array, b: Float32Array) => {
-  assert.equal(a.length, b.length);
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
-  return d;
-};
+/** The PyTorch reference's logits of `ids` on the HF folder `dir`, which must be a Qwen2 folder. */
+const qwen2ReferenceLogits = (dir: string, ids: number[]) =>
+  referenceLogits(dir, ids, 'assert cfg["model_type"] == "qwen2" and cfg["architectures"] == ["Qwen2ForCausalLM"], cfg');
 
 test('export FILE.gguf (Q8_0, Qwen2 layout, SentencePiece tokenizer): the HF folder runs in PyTorch with the dequantized GGUF\'s logits; f16 requantized and checked by llama.cpp', (t) => {
   const tok = realTokenizer('llama2');
@@ -81,7 +60,7 @@ test('export FILE.gguf (Q8_0, Qwen2 layout, SentencePiece tokenizer): the HF fol
       const ids = g.tokenizer.encode(text);
       assert.deepEqual(hfTok.encode(text), ids, 'tokenizer.json in the HF folder gives the GGUF\'s ids');
       assert.deepEqual(ids, tok.encode(text), 'and Llama 2\'s own');
-      const d = maxDiff(ourLogits(g.model, [1, ...ids]), referenceLogits(join(out, 'hf'), [1, ...ids]));
+      const d = maxDiff(ourLogits(g.model, [1, ...ids]), qwen2ReferenceLogits(join(out, 'hf'), [1, ...ids]));
       t.diagnostic(`${JSON.stringify(text)}: max |dequantized Q8_0 GGUF (ours) − PyTorch on the exported HF folder| = ${d.toExponential(2)}`);
       assert.ok(d < 1e-4, `${JSON.stringify(text)}: max |dequantized GGUF − PyTorch on the HF folder| = ${d}`);
     }

