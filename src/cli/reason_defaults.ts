@@ -26,7 +26,7 @@ export const REASONING_DEFAULTS = {
 };
 
 /** `reason train-student --precision`'s default, in words (cmd_reason_student.ts defaultPrecision decides). */
-export const PRECISION_DEFAULT_TEXT = 'bf16 on a CPU with native bfloat16 (AVX512-BF16 or AMX), where it measured 1.4–3.1× faster, else fp32; a resume keeps its checkpoint\'s (docs/benchmarks.md, "Mixed precision")';
+export const PRECISION_DEFAULT_TEXT = 'bf16 on a CPU with native bfloat16 (AVX512-BF16 or AMX), where it measured 1.4× (the demo student) to 2.1× (real size, quiet machine) faster, else fp32; a resume keeps its checkpoint\'s (docs/benchmarks.md, "Mixed precision")';
 
 /** The recipe that made assets/reasoning-teacher (docs/results.md). */
 export const TEACHER_RECIPE = {
