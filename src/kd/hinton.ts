@@ -7,7 +7,7 @@ import { checkT, checkTensor, checkUnit, describe, fmt, rows, sameShape } from '
 import { forwardKL } from './divergences.js';
 import { isSparseTeacher, sparseKL, type SparseTeacher } from './sparse.js';
 import { multiTeacherKL } from './multi_teacher.js';
-import type { LossResult } from './loss_result.js';
+import type { LossResult } from '../nn/index.js';
 
 /** Teacher logits (…, C), a sparse top-k teacher, or several teachers' logits. */
 export type TeacherInput = Tensor | SparseTeacher | Tensor[];

@@ -6,7 +6,7 @@
 export { softTargets, logSoftTargets, entropy, entropyAtT } from './temperature.js';
 
 // what hintonLoss, tokenKdLoss and createLoss's callable return: { loss, parts }
-export type { LossResult } from './loss_result.js';
+export { type LossResult, lossValues } from '../nn/index.js';
 
 // logit losses (each × T², batchmean over rows)
 export { hintonLoss, hardCE, softKL, standardizeLogits, type HintonOptions, type HardOptions, type Mixup, type TeacherInput } from './hinton.js';
@@ -14,7 +14,7 @@ export { forwardKL, reverseKL, jsd, totalVariation, mseLogits } from './divergen
 export { sparseKL, sparseTeacherFromLogits, isSparseTeacher, type SparseTeacher } from './sparse.js';
 export { multiTeacherKL, multiTeacherTargets, normaliseWeights } from './multi_teacher.js';
 // token-level KD for causal LMs (per-position CE + KL to the teacher's top-k distributions)
-export { tokenKdLoss, tokenKdValues } from './token_kd.js';
+export { tokenKdLoss } from './token_kd.js';
 // the token-level divergences by name (GKD's JSD(β), reverse KL, DistiLLM's skew KLs, TVD, AKL)
 export { tokenDivergence, tokenDivergenceRows, TOKEN_LOSS_NAMES, type TokenLossName, type TokenDivergenceOptions, type TopkTeacher } from './token_losses.js';
 // cross-tokenizer KD: spans aligned by text offsets, ULD and span KL over them

@@ -12,7 +12,7 @@ import { isSparseTeacher, sparseKL } from './sparse.js';
 import { multiTeacherKL, normaliseWeights } from './multi_teacher.js';
 import { HintRegressor, hintLoss } from './hint.js';
 import { attentionTransfer } from './attention.js';
-import type { LossResult } from './loss_result.js';
+import type { LossResult } from '../nn/index.js';
 
 // ── the call ──
 

@@ -12,7 +12,7 @@ import type { Tensor } from '../torch/index.js';
 import type { TopkTeacherRows } from '../lm/index.js';
 import { sparseKL } from './sparse.js';
 import { checkT } from './util.js';
-import type { LossResult } from './loss_result.js';
+import type { LossResult } from '../nn/index.js';
 
 /**
  * logits (B, T, V); target (B, T) with −100 where there is nothing to predict;
@@ -37,13 +37,4 @@ export function tokenKdLoss(
   const N = teacher.rows.shape[0];
   const soft = sparseKL(rows, { indices: teacher.ids, logits: teacher.logprobs, logZ: torch.zeros([N]) }, o.T); // T²·KL
   return { loss: ce.mul(o.alpha).add(soft.mul(1 - o.alpha)), parts: { hard: ce, soft } };
-}
-
-/**
- * A tokenKdLoss result's parts as the numbers chunkedLmLoss reports (src/lm/chunked_loss.ts):
- * the mean CE and the mean KL without its T² (null when no KL was computed), so a caller that
- * takes either path logs the same figures.
- */
-export function tokenKdValues(r: LossResult, T: number): { ce: number; kl: number | null } {
-  return { ce: r.parts.hard.item(), kl: r.parts.soft ? r.parts.soft.item() / (T * T) : null };
 }

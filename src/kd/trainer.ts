@@ -21,7 +21,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
-import type { Module } from '../nn/index.js';
+import type { LossResult, Module } from '../nn/index.js';
 import { Adam, AdamW, SGD, CosineAnnealingLR, warmupCosine, type Optimizer, type LRScheduler } from '../optim/index.js';
 import { saveSafetensors } from '../io/index.js';
 import { mixup, hashSeed, type Batch } from '../data/index.js';
@@ -32,7 +32,6 @@ import type { SparseTeacher } from './sparse.js';
 import type { ViewLogitsStore } from './view_store.js';
 import { captureFeatures, type FeatureCapture } from './capture.js';
 import type { KDLoss, LossInputs, LossContext } from './registry.js';
-import type { LossResult } from './loss_result.js';
 import { trainConfig, type TrainConfig, type TrainConfigInput } from './config.js';
 
 export { NonFiniteLossError };

@@ -34,6 +34,7 @@
 // head at all: prompt tokens cost nothing, and their hidden gradient is 0.
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
+import type { LossResult } from '../nn/index.js';
 import { bucketKL } from './bucket_kl.js';
 
 /**
@@ -86,15 +87,6 @@ export interface ChunkedLossOptions {
   divergence?: (student: Tensor, teacher: Tensor) => Tensor;
 }
 
-export interface ChunkedLossResult {
-  /** α·ce + (1 − α)·T²·kl (NaN where a mean is over no rows, as PyTorch's). */
-  loss: number;
-  /** Mean CE over the tokens whose target is not −100. */
-  ce: number;
-  /** Mean KL (or the chosen divergence) without the T² factor; null without KD. */
-  kl: number | null;
-}
-
 const isTopk = (t: TopkTeacherRows | LiveTeacher): t is TopkTeacherRows => 'rows' in t;
 const fmt = (t: Tensor) => `[${t.shape.join(', ')}]`;
 
@@ -112,7 +104,7 @@ const fmt = (t: Tensor) => `[${t.shape.join(', ')}]`;
  *   return { loss, weight, backward: (scale) =>
  *     void loss.fill_(forwardBackward(model, ids, (h) => chunkedLmLoss(h.view([-1, d]), model.headWeight, target, { scale })).loss) };
  */
-export function chunkedLmLoss(hidden: Tensor, weight: Tensor, target: Tensor, o: ChunkedLossOptions = {}): ChunkedLossResult {
+export function chunkedLmLoss(hidden: Tensor, weight: Tensor, target: Tensor, o: ChunkedLossOptions = {}): LossResult<number> {
   const op = 'chunkedLmLoss';
   const alpha = o.alpha ?? 1;
   const T = o.T ?? 1;
@@ -327,10 +319,12 @@ export function chunkedLmLoss(hidden: Tensor, weight: Tensor, target: Tensor, o:
   };
 
   torch.tidy(run);
-  const ce = nValid > 0 ? ceSum / nValid : NaN;
-  if (!teacher) return { loss: ce, ce, kl: null };
-  const kdMean = nKd > 0 ? kdSum / nKd : NaN; // T²·KL
-  return { loss: alpha * ce + (1 - alpha) * kdMean, ce, kl: kdMean / (T * T) };
+  // As tokenKdLoss's parts (NaN where a mean is over no rows, as PyTorch's): hard = mean CE over
+  // the tokens whose target is not −100, soft = mean T²·KL (or divergence), absent without KD.
+  const hard = nValid > 0 ? ceSum / nValid : NaN;
+  if (!teacher) return { loss: hard, parts: { hard } };
+  const soft = nKd > 0 ? kdSum / nKd : NaN;
+  return { loss: alpha * hard + (1 - alpha) * soft, parts: { hard, soft } };
 }
 
 function checkTeacher(op: string, t: TopkTeacherRows | LiveTeacher, N: number, V: number): void {

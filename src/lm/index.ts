@@ -26,7 +26,7 @@ export { bytesToUnicode, byteVocabTokens, byteTokenizerJson, BYTE_CHAT_TEMPLATE 
 export { lmConfigFromGguf, loadGgufLm } from './gguf_lm.js';
 export { loadAnyLm, type LoadedLm, type LoadAnyLmOptions } from './load.js';
 export { bucketKL, type BucketKlOptions } from './bucket_kl.js';
-export { chunkedLmLoss, DEFAULT_CHUNK_SIZE, type ChunkedLossOptions, type ChunkedLossResult, type TopkTeacher, type TopkTeacherRows, type LiveTeacher } from './chunked_loss.js';
+export { chunkedLmLoss, DEFAULT_CHUNK_SIZE, type ChunkedLossOptions, type TopkTeacher, type TopkTeacherRows, type LiveTeacher } from './chunked_loss.js';
 export {
   applyLora, loraParameters, loraConfigOf, mergeLora, parseLoraFlag, loraModules, loraTargets, loraScaling,
   resolveLoraConfig, sameLoraConfig, formatLoraConfig, LoraLinear, DEFAULT_LORA_TARGETS, type LoraConfig, type ResolvedLoraConfig,

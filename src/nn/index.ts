@@ -17,3 +17,4 @@ export { Flatten } from './flatten.js';
 export { Sequential, ModuleList } from './containers.js';
 export * as init from './init.js';
 export { cnn, mlp, buildArch, type ArchOptions } from './zoo.js';
+export { type LossResult, lossValues } from './loss_result.js';

@@ -25,7 +25,7 @@ import { chunkedLmLoss } from '../lm/chunked_loss.js';
 import { forwardBackward } from '../lm/checkpointing.js';
 import { packExamples } from '../lm/pack.js';
 import { Trainer, checkpointHasRecipe, type LossOutput } from '../train/index.js';
-import { tokenKdLoss, tokenKdValues } from '../kd/index.js';
+import { tokenKdLoss, lossValues, type LossResult } from '../kd/index.js';
 import { permutation } from '../data/index.js';
 import { readCheckpointInfo } from '../io/index.js';
 import { existsSync } from 'node:fs';
@@ -179,7 +179,7 @@ export function lmBatchLoss(model: CausalLM, batch: LmBatch, o: LmLossOptions): 
   if (!o.chunkedLoss && !o.checkpointing) {
     const logits = float32(amp(() => model.call(batch.input, undefined, fo))); // (B, T, V)
     const parts = tokenKdLoss(logits, batch.target, teacher, { alpha, T });
-    Object.assign(stats, tokenKdValues(parts, T));
+    Object.assign(stats, ceKl(lossValues(parts), T));
     return { loss: parts.loss, weight, stats };
   }
   // Blocks (checkpointed or not), then the head's loss, each with its own reverse pass: the
@@ -196,14 +196,18 @@ export function lmBatchLoss(model: CausalLM, batch: LmBatch, o: LmLossOptions): 
         if (o.chunkedLoss) return chunkedLmLoss(hidden.view([-1, d]), model.headWeight, batch.target.reshape([-1]), { alpha, T, teacher: teacher ?? undefined, scale, chunkSize: o.chunkSize });
         const parts = tokenKdLoss(float32(model.head(hidden)), batch.target, teacher, { alpha, T }); // logits (B, T, V)
         torch.noAutocast(() => parts.loss.mul(scale).backward());
-        return { loss: parts.loss.item(), ...tokenKdValues(parts, T) };
+        return lossValues(parts);
       }, { ...fo, checkpointing: o.checkpointing }));
-      stats.ce = value.ce;
-      stats.kl = value.kl;
+      Object.assign(stats, ceKl(value, T));
       out.loss = torch.tensor(Float32Array.of(value.loss), { shape: [] });
     },
   };
   return out;
+}
+
+/** The figures a step logs: the mean CE and the mean KL without its T² (null when no KL was computed). */
+function ceKl(v: LossResult<number>, T: number): { ce: number; kl: number | null } {
+  return { ce: v.parts.hard, kl: v.parts.soft === undefined ? null : v.parts.soft / (T * T) };
 }
 
 /** Trains `o.model` for `o.steps` steps of one batch each; resumes from `o.checkpoint` when it exists. */

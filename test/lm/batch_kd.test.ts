@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../../src/torch/index.js';
 import { makeBatch, IGNORE } from '../../src/lm/batch.js';
-import { tokenKdLoss, tokenKdValues } from '../../src/kd/token_kd.js';
+import { tokenKdLoss } from '../../src/kd/token_kd.js';
+import { lossValues } from '../../src/nn/loss_result.js';
 import { hintonLoss } from '../../src/kd/hinton.js';
 import { oracleChecks } from '../helpers/checks.js';
 import { assertClose } from '../helpers/assert.js';
@@ -85,9 +86,10 @@ test('tokenKdLoss returns hintonLoss\'s shape { loss, parts: { hard, soft } }: e
       close(got.parts.hard.item(), ref.parts.hard.item(), `hard α=${alpha} T=${T}`);
       if (alpha === 1) assert.equal(got.parts.soft, undefined, 'α = 1 computes no KL');
       else close(got.parts.soft.item(), ref.parts.soft.item(), `soft α=${alpha} T=${T}`);
-      const v = tokenKdValues(got, T);
-      assert.equal(v.ce, got.parts.hard.item());
-      assert.equal(v.kl, alpha === 1 ? null : got.parts.soft.item() / (T * T));
+      const v = lossValues(got); // the numbers form, as chunkedLmLoss returns
+      assert.equal(v.loss, got.loss.item());
+      assert.equal(v.parts.hard, got.parts.hard.item());
+      assert.equal(v.parts.soft, alpha === 1 ? undefined : got.parts.soft.item());
     }
     const sft = tokenKdLoss(logits, target, null, { alpha: 1, T: 1 });
     assert.notEqual(sft.loss, sft.parts.hard, 'loss and parts are distinct tensors');

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import * as torch from '../../src/torch/index.js';
 import type { Tensor } from '../../src/torch/index.js';
 import { chunkedLmLoss, type ChunkedLossOptions } from '../../src/lm/chunked_loss.js';
-import { tokenKdLoss, tokenKdValues } from '../../src/kd/token_kd.js';
+import { tokenKdLoss } from '../../src/kd/token_kd.js';
+import { lossValues } from '../../src/nn/loss_result.js';
 import { CausalLM, type LmConfig } from '../../src/lm/model.js';
 import { forwardBackward } from '../../src/lm/checkpointing.js';
 import { oracleChecks, type Check } from '../helpers/checks.js';
@@ -104,7 +105,7 @@ const checks: Check[] = cases.map((c) => {
         c.py,
         `loss = ce if kl is None else ${alpha} * ce + ${1 - alpha} * kl`,
         `(loss * ${scale}).backward()`,
-        `out = {"loss": loss, "ce": ce, "kl": (kl / ${T * T}) if kl is not None else 0, "gh": h.grad, "gw": w.grad}`,
+        `out = {"loss": loss, "ce": ce, "soft": kl if kl is not None else 0, "gh": h.grad, "gw": w.grad}`,
       ].join('\n'),
       inputs: { h: hidden, w: weight, tgt: target, ...c.inputs },
       grad: ['h', 'w'],
@@ -115,9 +116,9 @@ const checks: Check[] = cases.map((c) => {
           const got = ours({ ...c.o, chunkSize });
           const at = `chunk ${chunkSize ?? 'default'}`;
           assertClose(scalar(got.loss), r.loss, { rtol: 1e-5, atol: 1e-6, label: `${at} loss` });
-          assertClose(scalar(got.ce), r.ce, { rtol: 1e-5, atol: 1e-6, label: `${at} ce` });
-          if (c.py === 'kl = None') assert.equal(got.kl, null);
-          else assertClose(scalar(got.kl!), r.kl, { rtol: 1e-5, atol: 1e-6, label: `${at} kl` });
+          assertClose(scalar(got.parts.hard), r.ce, { rtol: 1e-5, atol: 1e-6, label: `${at} hard (CE)` });
+          if (c.py === 'kl = None') assert.equal(got.parts.soft, undefined);
+          else assertClose(scalar(got.parts.soft), r.soft, { rtol: 1e-5, atol: 1e-6, label: `${at} soft (T²·KL)` });
           assertClose(got.gh, r.gh, { rtol: 1e-4, atol: 1e-6, label: `${at} d hidden` });
           assertClose(got.gw, r.gw, { rtol: 1e-4, atol: 1e-6, label: `${at} d weight` });
         });
@@ -134,7 +135,7 @@ function unchunked(teacher: { rows: Tensor; ids: Tensor; logprobs: Tensor } | nu
   const logits = h.mm(w.transpose(0, 1)).unsqueeze(0); // (1, N, V)
   const parts = tokenKdLoss(logits, target.unsqueeze(0), teacher, { alpha, T });
   parts.loss.backward();
-  return { loss: parts.loss.item(), ...tokenKdValues(parts, T), gh: h.grad!, gw: w.grad! };
+  return { ...lossValues(parts), gh: h.grad!, gw: w.grad! };
 }
 
 const near = (a: Tensor, b: Tensor, label: string) => {
@@ -153,9 +154,9 @@ test('chunkedLmLoss equals tokenKdLoss in our engine (CE, also α < 1 without a 
         const got = ours({ alpha, T, chunkSize, ...(teacher ? { teacher } : {}) });
         const label = `α ${alpha}, T ${T}, k ${teacher?.ids.shape[1] ?? '-'}, chunk ${chunkSize}`;
         assert.ok(Math.abs(got.loss - ref.loss) <= 1e-5 * Math.abs(ref.loss), `${label}: loss ${got.loss} vs ${ref.loss}`);
-        assert.ok(Math.abs(got.ce - ref.ce) <= 1e-5 * ref.ce, `${label}: ce`);
-        if (ref.kl === null) assert.equal(got.kl, null);
-        else assert.ok(Math.abs(got.kl! - ref.kl) <= 1e-5 * Math.abs(ref.kl) + 1e-7, `${label}: kl ${got.kl} vs ${ref.kl}`);
+        assert.ok(Math.abs(got.parts.hard - ref.parts.hard) <= 1e-5 * ref.parts.hard, `${label}: hard (CE)`);
+        if (ref.parts.soft === undefined) assert.equal(got.parts.soft, undefined);
+        else assert.ok(Math.abs(got.parts.soft - ref.parts.soft) <= 1e-5 * Math.abs(ref.parts.soft) + 1e-7, `${label}: soft ${got.parts.soft} vs ${ref.parts.soft}`);
         near(got.gh, ref.gh, `${label}: d hidden`);
         near(got.gw, ref.gw, `${label}: d weight`);
       }
