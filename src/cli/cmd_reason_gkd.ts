@@ -137,6 +137,7 @@ export async function runReasonGkd(o: Opts): Promise<number> {
     r = trainGkd({
       model: model.train(), teacher: gkdTeacher, crossTokenizer, examples, steps: recipe.steps, lambda: g.lambda, divergence, beta: g.beta, temperature: g.temperature,
       seqKd: recipe.seqKd, alpha: g.alpha, maxNewTokens: g.maxNewTokens, eosIds: [tok.eosId, ...eosIds.filter((id) => id !== tok.eosId)], padId: tok.eosId,
+      vocabLimit: tok.vocabSize < model.cfg.vocabSize ? tok.vocabSize : undefined, // a padded embedding: never sample past the tokenizer
       batchSize: recipe.batchSize, lr: recipe.lr, seed: recipe.seed, checkpoint: ckpt, checkpointEvery: 50, recipe,
       onStep: (s) => progress(s.step, s.steps), onWarn: (w) => rep.note(`warning: ${w}`),
     });

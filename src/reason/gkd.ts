@@ -47,7 +47,7 @@ export interface GkdTeacher {
   /** Whether grade() gives top-k (logged; the loss then compares k + 1 buckets, kd/token_losses.ts) rather than full logits (recomputed). */
   readonly topk: boolean;
   /** Completions for prompts (sequence-level KD); ids without the end-of-sequence id, and whether it ended there. */
-  generate?(prompts: number[][], o: { temperature: number; maxNewTokens: number; seeds: number[]; eosIds: number[] }): { ids: number[]; stopped: boolean }[];
+  generate?(prompts: number[][], o: SampleOptions): { ids: number[]; stopped: boolean }[];
 }
 
 /**
@@ -59,8 +59,11 @@ function completionLogits(model: CausalLM, input: Tensor, rows: Tensor): Tensor 
   return model.head(h.reshape([-1, h.shape[2]]).indexSelect(0, rows)); // (N, V)
 }
 
-function sample(model: CausalLM, prompts: number[][], o: { temperature: number; maxNewTokens: number; seeds: number[]; eosIds: number[] }) {
-  return generateBatch(model, prompts.map((prompt, b) => ({ prompt, options: { maxNewTokens: o.maxNewTokens, temperature: o.temperature, seed: o.seeds[b], eosId: o.eosIds } })))
+/** How completions are sampled: one seed per prompt; vocabLimit as GkdOptions'. */
+interface SampleOptions { temperature: number; maxNewTokens: number; seeds: number[]; eosIds: number[]; vocabLimit?: number }
+
+function sample(model: CausalLM, prompts: number[][], o: SampleOptions) {
+  return generateBatch(model, prompts.map((prompt, b) => ({ prompt, options: { maxNewTokens: o.maxNewTokens, temperature: o.temperature, seed: o.seeds[b], eosId: o.eosIds, vocabLimit: o.vocabLimit } })))
     .map((g) => ({ ids: g.ids, stopped: g.finishReason === 'stop' }));
 }
 
@@ -131,6 +134,12 @@ export interface GkdOptions {
   maxNewTokens?: number;
   /** End-of-sequence ids that end a sample; the first is appended to a sample that stopped there. */
   eosIds: number[];
+  /**
+   * The tokenizer's size when the embedding is padded past it (Qwen2.5-0.5B: 151,665 ids, 151,936
+   * rows): samples (the student's, and a seqKd teacher's) never hold an id from here on, which
+   * has no text. Default: every row may be sampled.
+   */
+  vocabLimit?: number;
   padId: number;
   batchSize?: number;
   lr?: number;
@@ -213,7 +222,9 @@ export function trainGkd(o: GkdOptions): GkdResult {
   const alpha = o.alpha ?? 0;
   const temperature = o.temperature ?? 1;
   const maxLen = o.maxLen ?? model.cfg.maxSeqLen - 1;
-  const gen = { temperature, maxNewTokens: o.maxNewTokens ?? 128, eosIds: o.eosIds };
+  if (o.vocabLimit !== undefined && !(Number.isInteger(o.vocabLimit) && o.vocabLimit >= 1 && o.vocabLimit <= V))
+    throw new torch.ConfigError(`gkd: vocabLimit must be a whole number in [1, ${V}] (the student's embedding rows), got ${String(o.vocabLimit)}`);
+  const gen: Omit<SampleOptions, 'seeds'> = { temperature, maxNewTokens: o.maxNewTokens ?? 128, eosIds: o.eosIds, vocabLimit: o.vocabLimit };
   // Only what trains: with LoRA (lm/lora.ts) the frozen base stays out, the adapters go in, and
   // their settings join the recipe (a resume with other LoRA settings is refused), as in sft.ts.
   const opt = new AdamW(model.parameters().filter((p) => p.requiresGrad), { lr: o.lr ?? 1e-4, weightDecay: o.weightDecay ?? 0.01 });

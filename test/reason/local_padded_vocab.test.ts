@@ -6,11 +6,16 @@
 // through torch, cut to the tokenizer's ids, log-softmaxed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as torch from '../../src/torch/index.js';
 import { CausalLM } from '../../src/lm/model.js';
 import { ByteTokenizer } from '../../src/lm/tokenizer.js';
 import { LocalTeacher } from '../../src/reason/teachers/local.js';
 import { scoreWithModel } from '../../src/reason/teachers/scorer.js';
+import { localTeacher, trainGkd, type GkdOptions } from '../../src/reason/gkd.js';
+import type { GkdLogRecord } from '../../src/reason/gkd_log.js';
 
 const TOKENS = 260; // ByteTokenizer's ids
 const ROWS = 300; // the padded embedding
@@ -80,5 +85,33 @@ test('sampling, greedy decoding, top logprobs and scoreTokens never give an id p
   } finally {
     await teacher.close();
     m.dispose();
+  }
+});
+
+test('on-policy distillation (trainGkd) samples no id past the tokenizer, the student\'s nor a seqKd teacher\'s; without vocabLimit it does', () => {
+  const tok = new ByteTokenizer();
+  const dir = mkdtempSync(join(tmpdir(), 'gkd-padded-'));
+  const examples = ['x+y=10', 'y=4', 'x=6'].map((s, i) => ({ prompt: tok.chatPrompt([{ role: 'user', content: `q${i}` }]), completion: [...tok.encode(s), tok.eosId] }));
+  /** The ids of every logged completion of a 4-step run (2 on-policy steps forced by λ = 1, seqKd otherwise). */
+  const sampled = (name: string, o: Partial<GkdOptions>) => {
+    const ckpt = join(dir, `${name}.ckpt`);
+    const teacher = paddedModel();
+    trainGkd({
+      model: paddedModel().train(), teacher: localTeacher(teacher), examples, steps: 4, lambda: 0.5, seqKd: true, temperature: 1,
+      maxNewTokens: 8, eosIds: [tok.eosId], padId: tok.eosId, batchSize: 3, lr: 1e-3, seed: 1, checkpoint: ckpt, ...o,
+    });
+    teacher.dispose();
+    const recs = readFileSync(`${ckpt}.samples.jsonl`, 'utf8').split('\n').filter(Boolean).slice(1).map((l) => JSON.parse(l) as GkdLogRecord);
+    assert.ok(recs.some((r) => r.source === 'student') && recs.some((r) => r.source === 'teacher'), `both sources drawn: ${recs.map((r) => r.source).join(', ')}`);
+    return recs.flatMap((r) => r.completions ?? []).flat().filter((id) => id !== tok.eosId);
+  };
+  try {
+    const cut = sampled('cut', { vocabLimit: TOKENS });
+    assert.ok(cut.length > 0 && cut.every((id) => id < TOKENS), `ids past ${TOKENS}: ${cut.filter((id) => id >= TOKENS).join(', ')}`);
+    const raw = sampled('raw', {});
+    assert.ok(raw.some((id) => id >= TOKENS), 'the unmasked sampler does pick the padded rows');
+    assert.throws(() => sampled('bad', { vocabLimit: ROWS + 1 }), /vocabLimit must be a whole number in \[1, 300\]/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
