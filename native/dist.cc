@@ -145,25 +145,30 @@ struct Bucket {
   c10::intrusive_ptr<c10d::Work> work;
 };
 
+// The dtype a tensor travels in: Gloo in libtorch 1.13 has no bfloat16 ("Invalid scalar type"),
+// so bfloat16 travels as float32 (exact both ways; a SUM is rounded back once, at the end).
+at::ScalarType wire_type(at::ScalarType s) { return s == at::kBFloat16 ? at::kFloat : s; }
+
 // `scratch` (synchronous calls only: async calls may overlap) keeps each dtype's flat buffer
 // from call to call: a fresh 0.5 MB buffer per step cost ~0.2 ms here in page faults alone.
 std::vector<Bucket> make_buckets(const std::vector<at::Tensor>& tensors, std::vector<at::Tensor>* scratch) {
   std::vector<Bucket> buckets;
   for (const auto& t : tensors) {
     if (!t.is_cpu()) throw ArgError("ERR_DEVICE", "the Gloo process group here takes CPU tensors, got " + describe_tensor(t));
-    auto it = std::find_if(buckets.begin(), buckets.end(), [&](const Bucket& b) { return b.members[0].scalar_type() == t.scalar_type(); });
+    auto it = std::find_if(buckets.begin(), buckets.end(), [&](const Bucket& b) { return wire_type(b.members[0].scalar_type()) == wire_type(t.scalar_type()); });
     if (it == buckets.end()) buckets.push_back(Bucket{{t}, {}, {}});
     else it->members.push_back(t);
   }
   at::NoGradGuard no_grad;
   for (auto& b : buckets) {
-    if (b.members.size() == 1 && b.members[0].is_contiguous()) {
+    const auto wire = wire_type(b.members[0].scalar_type());
+    if (b.members.size() == 1 && b.members[0].is_contiguous() && b.members[0].scalar_type() == wire) {
       b.flat = b.members[0];  // reduced in place, no copy
     } else {
       std::vector<at::Tensor> views;
       int64_t total = 0;
       for (const auto& t : b.members) {
-        views.push_back(t.reshape({-1}));
+        views.push_back(t.reshape({-1}).to(wire));
         total += t.numel();
       }
       at::Tensor* keep = nullptr;

@@ -166,9 +166,9 @@ export async function runTrainStudent(o: Opts): Promise<number> {
   rep.note(`${kind} student: ${countLmParameters(config).toLocaleString()} parameters, ${init ? `from ${init}` : 'random init'} (${how}), ${examples.length} traces, ${job.steps} steps of ${job.batchSize}${env && env.worldSize > 1 ? ` × ${env.worldSize} ranks${job.zero ? ' (ZeRO-1: optimizer state sharded)' : ''}` : ''}${existsSync(`${out}.ckpt`) ? ` (resuming from ${out}.ckpt)` : ''}`);
   const progress = rep.counter('train');
   const dist = env && env.worldSize > 1 ? torch.ProcessGroup.create(env) : undefined;
-  let optimizerStateBytes: number;
+  let optimizerStateBytes: number, baseDtype: torch.DType;
   try {
-    ({ optimizerStateBytes } = trainStudent(job, (step, steps) => progress(step, steps), dist));
+    ({ optimizerStateBytes, baseDtype } = trainStudent(job, (step, steps) => progress(step, steps), dist));
   } finally {
     dist?.dispose();
   }
@@ -189,11 +189,14 @@ export async function runTrainStudent(o: Opts): Promise<number> {
     chatFormat: studentChatFormat(job),
     // ZeRO stage and the optimizer state rank 0 held (with --zero 1: its shard's, ≈ 1/ranks of the whole).
     zero: job.zero ?? 0, optimizerStateBytes,
+    // The dtype the weights were held in while training: bfloat16 for a bfloat16 --init under --lora --precision bf16.
+    baseDtype,
   };
   if (o.json) console.log(JSON.stringify(summary));
   else {
     console.log(`student written to ${out}${lora ? ` (merged; the LoRA adapter in PEFT's layout: ${summary.adapter})` : ''}`);
     console.log(`traces rendered with: ${describeChatFormat(summary.chatFormat)}`);
+    if (baseDtype !== 'float32') console.log(`the frozen base was held in ${baseDtype}, as ${init} stores it (the adapters in float32)`);
     if (evaluation) console.log(`pass@1 ${(evaluation.accuracy * 100).toFixed(1)}% (${evaluation.correct}/${evaluation.total}) on ${String(o.eval)}`);
   }
   return 0;

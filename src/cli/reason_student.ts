@@ -10,6 +10,7 @@ import * as torch from '../torch/index.js';
 import { CausalLM, type LmConfig } from '../lm/model.js';
 import { loadLm, saveLm } from '../lm/checkpoint.js';
 import { loadAnyLm } from '../lm/load.js';
+import type { LmDtype } from '../lm/dtype.js';
 import { ByteTokenizer, HfTokenizer, tokenizerFromJSON, type Tokenizer } from '../lm/tokenizer.js';
 import { readJson, saveHfFolder } from '../lm/hf_folder.js';
 import { formatLoraConfig, mergeLora, resolveLoraConfig, sameLoraConfig, type LoraConfig } from '../lm/lora.js';
@@ -108,8 +109,11 @@ export function loadTraces(path: string): Trace[] {
   return statSync(path).isDirectory() ? mergeTraces(path) : readTracesFile(path);
 }
 
-/** Trains and saves the student; returns the bytes of optimizer state this rank held (its shard's under ZeRO-1). */
-export function trainStudent(job: StudentJob, onStep?: StudentProgress, dist?: torch.ProcessGroup): { optimizerStateBytes: number } {
+/**
+ * Trains and saves the student; returns the bytes of optimizer state this rank held (its shard's
+ * under ZeRO-1) and the dtype the (frozen, under LoRA) base was held in.
+ */
+export function trainStudent(job: StudentJob, onStep?: StudentProgress, dist?: torch.ProcessGroup): { optimizerStateBytes: number; baseDtype: torch.DType } {
   torch.setNumThreads(job.threads);
   const tok = job.tokenizer ? tokenizerFromJSON(job.tokenizer) : new ByteTokenizer();
   const examples = studentExamples(loadTraces(job.traces), tok, job.kind);
@@ -119,7 +123,11 @@ export function trainStudent(job: StudentJob, onStep?: StudentProgress, dist?: t
   const checkpoint = `${job.out}.ckpt`, checkpointRecipe = { ...recipe, config: job.config };
   if (job.restartStale && existsSync(checkpoint) && !checkpointHasRecipe(checkpoint, checkpointRecipe)) rmSync(checkpoint);
   refuseOtherLora(checkpoint, job.lora ?? null);
-  const model = job.init ? initialModel(job.init, job.config) : new CausalLM(job.config);
+  // LoRA under bf16: a bfloat16 --init stays bfloat16 (half the frozen base's memory; the forward
+  // runs in bf16 under autocast either way, and the adapters stay float32, as PEFT keeps them).
+  // Full fine-tuning keeps float32 master weights.
+  const model = job.init ? initialModel(job.init, job.config, job.lora && job.precision === 'bf16' ? 'auto' : 'float32') : new CausalLM(job.config);
+  const baseDtype = model.headWeight.dtype;
   try {
     const r = trainLm({
       model, examples, steps: job.steps, batchSize: job.batchSize, groupByLength: job.groupByLength, lr: job.lr, seed: job.seed, padId: tok.eosId,
@@ -129,7 +137,7 @@ export function trainStudent(job: StudentJob, onStep?: StudentProgress, dist?: t
       onStep: (s) => onStep?.(s.step, s.steps, s.loss),
     });
     if (!dist || dist.rank === 0) saveStudent(job, model, tok, { ...recipe, chatFormat: studentChatFormat(job) });
-    return { optimizerStateBytes: r.optimizerStateBytes };
+    return { optimizerStateBytes: r.optimizerStateBytes, baseDtype };
   } finally {
     model.dispose();
   }
@@ -171,6 +179,8 @@ function saveStudent(job: StudentJob, model: CausalLM, tok: Tokenizer, info: Rec
   for (const p of [staged, adapter]) rmSync(p, { recursive: true, force: true });
   try {
     saveLoraAdapter(model, adapter, { baseModel: resolve(job.init!) });
+    // A bfloat16 base widens exactly first, so the merge is W + s·B·A in float32 as from a float32 base.
+    model.float();
     mergeLora(model);
     if (!hf) {
       saveLm(job.out, model, tok, { info });
@@ -243,8 +253,8 @@ export function isStudentFolder(dir: string): boolean {
 }
 
 /** The starting weights in `dir` (an LM or Hugging Face folder), which must have the job's config. */
-function initialModel(dir: string, config: LmConfig): CausalLM {
-  const { model } = loadAnyLm(dir);
+function initialModel(dir: string, config: LmConfig, dtype: LmDtype): CausalLM {
+  const { model } = loadAnyLm(dir, { dtype });
   if (JSON.stringify(model.cfg) !== JSON.stringify(config)) {
     model.dispose();
     throw new torch.ConfigError(`${dir}: the initial weights have config ${JSON.stringify(model.cfg)}, but the student's is ${JSON.stringify(config)}`);

@@ -108,12 +108,12 @@ test('the README commands: lm init stand-in, traces, LoRA train-student (pack, c
   }
 });
 
-test('the LoRA student: merged = base + (alpha/r)·B·A of its PEFT adapter; every other weight is the base\'s; a rerun resumes to the same files', () => {
-  const student = at('student-lora');
-  const base = loadAnyLm(HF).model;
+/** Checks a merged LoRA student against its base folder (widened to float32) and its PEFT adapter; returns how many weights were adapted. */
+function checkMerged(student: string, baseDir: string, r: number, alpha: number): number {
+  const base = loadAnyLm(baseDir).model;
   const merged = loadAnyLm(student).model;
   const adapter = loadSafetensors(join(student, 'adapter', 'adapter_model.safetensors')).tensors;
-  const scale = 32 / 16;
+  const scale = alpha / r;
   let checked = 0;
   torch.tidy(() => {
     const b = base.stateDict(), m = merged.stateDict();
@@ -125,7 +125,7 @@ test('the LoRA student: merged = base + (alpha/r)·B·A of its PEFT adapter; eve
         assert.equal(w.sub(b[k]).abs().max().item(), 0, `${k}: not adapted, so the base's weights`);
         continue;
       }
-      assert.deepEqual([A.shape[0], B.shape[1]], [16, 16], `${k}: rank 16`);
+      assert.deepEqual([A.shape[0], B.shape[1]], [r, r], `${k}: rank ${r}`);
       const want = b[k].add(torch.matmul(B, A).mul(scale)); // (out, r)·(r, in)
       const err = w.sub(want).abs().max().item();
       assert.ok(err < 1e-6, `${k}: merged − (base + scale·B·A) = ${err}`);
@@ -133,9 +133,14 @@ test('the LoRA student: merged = base + (alpha/r)·B·A of its PEFT adapter; eve
       checked++;
     }
   });
-  assert.equal(checked, 2 * 7, 'q, k, v, o, gate, up, down in both layers');
   base.dispose();
   merged.dispose();
+  return checked;
+}
+
+test('the LoRA student: merged = base + (alpha/r)·B·A of its PEFT adapter; every other weight is the base\'s; a rerun resumes to the same files', () => {
+  const student = at('student-lora');
+  assert.equal(checkMerged(student, HF, 16, 32), 2 * 7, 'q, k, v, o, gate, up, down in both layers');
   const before = readFileSync(join(student, 'model.safetensors'));
   const adapterBefore = readFileSync(join(student, 'adapter', 'adapter_model.safetensors'));
   const again = cli(trainArgs);
@@ -202,6 +207,24 @@ test('--nproc 2 with LoRA (c10d data parallel, each rank half of every batch): t
     if (k.includes('lora_B')) moved = Math.max(moved, t.abs().max().item());
   }
   assert.ok(moved > 0, 'the adapters trained');
+});
+
+test('--lora under bf16 on a bfloat16 --init: the frozen base is held in bfloat16 (fp32, or a float32 --init: float32), one process or two; merged = the widened base + (alpha/r)·B·A', () => {
+  const bf = at('qwen3-bf16');
+  const init = cli(['lm', 'init', '--arch', 'qwen3', '--size', 'tiny', '--tokenizer', QWEN3, '--dtype', 'bfloat16', '--out', bf]);
+  assert.equal(init.status, 0, init.stderr);
+  const common = ['reason', 'train-student', '--traces', at('traces', 'traces.jsonl'), '--lora', 'r=4,alpha=8', '--max-seq-len', '256', '--steps', '3', '--batch-size', '2', '--json'];
+  const run = (name: string, ...extra: string[]) => {
+    const r = cli([...common, ...extra, '--out', at(name)]);
+    assert.equal(r.status, 0, r.stderr);
+    return lastJson(r.stdout) as { baseDtype: string; ranks: number };
+  };
+  assert.equal(run('bf16-base', '--init', bf, '--precision', 'bf16').baseDtype, 'bfloat16');
+  assert.equal(run('bf16-fp32', '--init', bf, '--precision', 'fp32').baseDtype, 'float32');
+  assert.equal(run('f32-bf16', '--init', HF, '--precision', 'bf16').baseDtype, 'float32', 'a float32 folder is not rounded');
+  const two = run('bf16-dp', '--init', bf, '--precision', 'bf16', '--nproc', '2');
+  assert.deepEqual([two.baseDtype, two.ranks], ['bfloat16', 2]);
+  for (const name of ['bf16-base', 'bf16-dp']) assert.equal(checkMerged(at(name), bf, 4, 8), 2 * 7, `${name}: every target adapted`);
 });
 
 test('--init <.gguf> with LoRA: the merged student is a Hugging Face folder with the GGUF\'s tokenizer (same ids) and its adapter', () => {

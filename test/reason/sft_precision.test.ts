@@ -166,3 +166,46 @@ test('bf16 with LoRA: checkpointing recomputes under autocast and gives the adap
   }
   model.dispose();
 });
+
+test('bf16 with LoRA on a bfloat16 base (the base as a bf16 checkpoint loads): loss and the float32 adapters\' gradients match PyTorch + PEFT under autocast bit for bit', () => {
+  const batch = makeBatch(examples.slice(0, 4), 40, tok.eosId);
+  const model = freshModel().to('bfloat16');
+  applyLora(model, { r: 4, alpha: 8, targets: ['q_proj', 'v_proj', 'down_proj'] }, 3);
+  torch.noGrad(() => { for (const p of loraParameters(model)) if (p.shape[1] === 4) p.copy_(torch.randn([...p.shape]).mul(0.05)); });
+  const lora = model.namedParameters().filter(([, p]) => p.requiresGrad);
+  const base = Object.entries(model.stateDict()).filter(([n]) => !n.includes('lora_'));
+  for (const [n, p] of lora) assert.equal(p.dtype, 'float32', `${n}: adapters stay float32`);
+  assert.ok(base.every(([, t]) => t.dtype === 'bfloat16'), 'the frozen base is bfloat16');
+  const inputs: Record<string, Tensor> = { ids: batch.input, target: batch.target };
+  base.forEach(([, t], i) => (inputs[`b${i}`] = t));
+  lora.forEach(([, t], i) => (inputs[`a${i}`] = t));
+  // PEFT's LoRA Linear: base(x) + lora_B(lora_A(x.to(A's dtype)))·scaling, the update cast to the result's dtype.
+  const [r] = runOracle([{
+    code: [
+      `import sys, json; sys.path.insert(0, ${JSON.stringify(HELPERS)})`,
+      'from llama_ref import llama_logits',
+      `bn = ${JSON.stringify(base.map(([n]) => n))}; ln = ${JSON.stringify(lora.map(([n]) => n))}; cfg = json.loads(${JSON.stringify(JSON.stringify(model.cfg))})`,
+      'sd = {n.replace(".base.", "."): globals()[f"b{i}"] for i, n in enumerate(bn)}',
+      'ad = {n: globals()[f"a{i}"] for i, n in enumerate(ln)}',
+      'mods = sorted({n.rsplit(".lora_", 1)[0] for n in ln})',
+      'def upd(m): return lambda h: (F.linear(F.linear(h.to(torch.float32), ad[m + ".lora_A.weight"]), ad[m + ".lora_B.weight"]) * 2.0).to(h.dtype)',
+      "with torch.autocast('cpu', dtype=torch.bfloat16):\n  y = llama_logits(sd, cfg, ids, lora={m: upd(m) for m in mods})",
+      'loss = F.cross_entropy(y.float().reshape(-1, y.shape[-1]), target.reshape(-1), ignore_index=-100)',
+      'loss.backward()',
+      'out = {"loss": loss.detach(), "grads": [ad[n].grad for n in ln]}',
+    ].join('\n'),
+    inputs, grad: lora.map((_, i) => `a${i}`),
+  }]);
+  assert.equal(r.error, undefined, `PyTorch failed: ${r.error}`);
+  const loss = torch.tidy(() => {
+    const out = lmBatchLoss(model, batch, { alpha: 1, T: 1, weight: 1, precision: 'bf16' });
+    out.loss.backward();
+    return out.loss.item();
+  });
+  assert.equal(loss, (r.loss as Encoded).data[0]);
+  lora.forEach(([n, p], i) => {
+    assert.ok(flat(p.grad!).some((v) => v !== 0), `${n}: a gradient`);
+    assert.equal(maxAbsDiff(flat(p.grad!), (r.grads as Encoded[])[i].data), 0, `${n}: gradient differs from PyTorch's`);
+  });
+  model.dispose();
+});

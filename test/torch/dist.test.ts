@@ -56,6 +56,19 @@ test('two ranks in one process through the async API; a destroyed group refuses 
     const p = torch.zeros([3]).requiresGrad_(true), q = torch.ones([3]).requiresGrad_(true);
     await Promise.all([a.broadcastAsync([p], 1), b.broadcastAsync([q], 1)]);
     assert.deepEqual(p.toArray(), [1, 1, 1]);
+    // bfloat16 (which Gloo lacks) travels as float32: a broadcast keeps every bit, a SUM is the
+    // float32 sum rounded once to bfloat16 (1/3 + 1/7 here, not representable exactly).
+    const bits = (t: torch.Tensor) => t.toDtype('float32').toArray();
+    const wa = torch.tensor([1 / 3, -1e-30, 3e38, 0.1]).toDtype('bfloat16'), wb = torch.zeros([4], 'bfloat16');
+    const mixed = torch.tensor([5]); // a float32 in the same call shares the bucket
+    await Promise.all([a.broadcastAsync([wa, mixed], 0), b.broadcastAsync([wb, torch.zeros([1])], 0)]);
+    assert.deepEqual(bits(wb), bits(wa));
+    assert.equal(wb.dtype, 'bfloat16');
+    const sa = torch.tensor([1 / 3, 2]).toDtype('bfloat16'), sb = torch.tensor([1 / 7, 3]).toDtype('bfloat16');
+    const want = sa.toDtype('float32').add(sb.toDtype('float32')).toDtype('bfloat16');
+    await Promise.all([a.allreduceAsync([sa]), b.allreduceAsync([sb])]);
+    assert.deepEqual(bits(sa), bits(want));
+    assert.deepEqual(bits(sb), bits(want));
     await Promise.all([a.barrierAsync(), b.barrierAsync()]);
   } finally {
     a.dispose();
