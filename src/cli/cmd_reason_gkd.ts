@@ -18,6 +18,7 @@ import { checkLmDtype } from '../lm/dtype.js';
 import { studentExamples } from '../reason/students.js';
 import { readProblemsFile } from '../reason/files.js';
 import { evaluateLm } from '../reason/evaluate.js';
+import { resumedPrecision, type Precision } from '../reason/sft.js';
 import { checkGkdOptions, localTeacher, tokenizerMismatch, trainGkd, type GkdTeacher } from '../reason/gkd.js';
 import { blockingScorer, scorerTeacher, type SyncScorer } from '../reason/gkd_scorer.js';
 import { XTOK_METHODS, type XtokMethod } from '../reason/gkd_xtok.js';
@@ -90,11 +91,13 @@ export async function runReasonGkd(o: Opts): Promise<number> {
   const teacherPrompts = xtok ? studentExamples(traces, teacherTok, 'sft').map((e) => e.prompt) : [];
   const k = topK ?? (teacherUrl || xtok ? 20 : undefined);
   const teacherModel = teacherUrl ? await servedModel(teacherUrl, o.teacherModel as string | undefined, o.apiKeyEnv as string | undefined) : undefined;
+  // fp32 unless asked (or resumed): a student near its teacher has divergences at bf16's rounding scale.
+  const precision: Precision = (o.precision as Precision | undefined) ?? resumedPrecision(`${out}.ckpt`) ?? 'fp32';
   const recipe = {
     kind: 'gkd', teacher: teacherPath ?? `${teacherUrl} (${teacherModel})`, ...(k !== undefined ? { teacherTopK: k } : {}),
     ...(xtok ? { teacherTokenizer: tokMode, crossTokenizer: method } : {}), ...(teacherDtype !== 'float32' ? { teacherDtype } : {}), init, divergence, ...g, seqKd: !!o.seqKd,
     steps: num(o, 'steps', REASONING_DEFAULTS.steps), batchSize: num(o, 'batchSize', REASONING_DEFAULTS.batchSize), lr: num(o, 'lr', REASONING_DEFAULTS.lr),
-    seed: num(o, 'seed', 0), examples: examples.length, config: student.config,
+    seed: num(o, 'seed', 0), examples: examples.length, config: student.config, ...(precision === 'bf16' ? { precision } : {}),
   };
   // A finished student is never overwritten by another recipe; the same flags rerun cheaply (resume).
   if (existsSync(join(out, 'lm.json'))) {
@@ -138,7 +141,7 @@ export async function runReasonGkd(o: Opts): Promise<number> {
       model: model.train(), teacher: gkdTeacher, crossTokenizer, examples, steps: recipe.steps, lambda: g.lambda, divergence, beta: g.beta, temperature: g.temperature,
       seqKd: recipe.seqKd, alpha: g.alpha, maxNewTokens: g.maxNewTokens, eosIds: [tok.eosId, ...eosIds.filter((id) => id !== tok.eosId)], padId: tok.eosId,
       vocabLimit: tok.vocabSize < model.cfg.vocabSize ? tok.vocabSize : undefined, // a padded embedding: never sample past the tokenizer
-      batchSize: recipe.batchSize, lr: recipe.lr, seed: recipe.seed, checkpoint: ckpt, checkpointEvery: 50, recipe,
+      batchSize: recipe.batchSize, lr: recipe.lr, seed: recipe.seed, precision, checkpoint: ckpt, checkpointEvery: 50, recipe,
       onStep: (s) => progress(s.step, s.steps), onWarn: (w) => rep.note(`warning: ${w}`),
     });
   } finally {

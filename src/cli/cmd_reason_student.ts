@@ -18,7 +18,7 @@ import type { PruneTarget } from '../lm/prune.js';
 import { readProblemsFile } from '../reason/files.js';
 import { evaluateLm } from '../reason/evaluate.js';
 import { REASONING_DEFAULTS } from './reason_defaults.js';
-import { checkpointPrecision, type Precision } from '../reason/sft.js';
+import { resumedPrecision, type Precision } from '../reason/sft.js';
 import { isStudentFolder, loadTraces, studentChatFormat, trainedWith, trainStudent, ADAPTER_DIR, type StudentJob } from './reason_student.js';
 import { describeChatFormat } from '../reason/student_chat.js';
 import { formatLoraConfig, parseLoraFlag, resolveLoraConfig } from '../lm/lora.js';
@@ -83,15 +83,6 @@ export function defaultPrecision(): Precision {
   }
 }
 
-/** A run resumed without --precision keeps its checkpoint's (undefined: no readable checkpoint). */
-function resumedPrecision(checkpoint: string): Precision | undefined {
-  if (!existsSync(checkpoint)) return undefined;
-  try {
-    return checkpointPrecision(checkpoint);
-  } catch {
-    return undefined; // an unreadable checkpoint is the Trainer's to report
-  }
-}
 
 /** Vocabularies from this size on get the chunked head loss by default: their full logits dominate a step's memory (Qwen: 151,936 columns). */
 export const CHUNKED_LOSS_MIN_VOCAB = 32_768;
@@ -99,7 +90,6 @@ export const CHUNKED_LOSS_MIN_VOCAB = 32_768;
 export async function runTrainStudent(o: Opts): Promise<number> {
   // On-policy distillation has its own runner (owner "gkd"), in one process.
   if (o.kind === 'gkd') {
-    if (o.precision === 'bf16') throw new torch.ConfigError('--precision bf16 is not supported with --kind gkd yet; drop --precision (gkd trains in fp32)');
     if ((torch.distOptionsFromEnv()?.worldSize ?? 1) > 1) throw new torch.ConfigError('--kind gkd does not run data parallel (--nproc / --world-size) yet; run it in one process');
     return (await import('./cmd_reason_gkd.js')).runReasonGkd(o);
   }

@@ -275,7 +275,7 @@ distributed(sizeOptions(reason
   .option('--checkpointing', 'recompute each block\'s activations in the backward pass instead of keeping them (less memory, about one more forward pass of time)')
   .option('--pack', 'pack each step\'s traces into shared rows of --max-seq-len tokens (positions restart per trace, no attention across traces); a longer trace is refused')
   .option('--max-seq-len <n>', 'tokens per trace, prompt + completion; longer ones are cut (refused with --pack) (default: the model\'s context)', int(2))
-  .addOption(choice('--precision <p>', `fp32, or bf16: the forward in bfloat16 (autocast) with float32 master weights and optimizer state (with --lora, a bfloat16 --init keeps its frozen base in bfloat16); a resume in the other one is refused (default: ${PRECISION_DEFAULT_TEXT})`, ['fp32', 'bf16']))
+  .addOption(choice('--precision <p>', `fp32, or bf16: the forward in bfloat16 (autocast) with float32 master weights and optimizer state (with --lora, a bfloat16 --init keeps its frozen base in bfloat16); a resume in the other one is refused (default: ${PRECISION_DEFAULT_TEXT}; --kind gkd: fp32)`, ['fp32', 'bf16']))
   .option('--eval <problems>', 'problems JSONL (from `distill reason problems`) to measure pass@1 on after training')
   .option('--json', 'print one JSON object')
   .addHelpText('after', '\nExample:\n  npx distill reason problems --families chickens-rabbits --split test --n 200 --out test.jsonl\n  npx distill reason train-student --traces runs/traces/traces.jsonl --init runs/student-init --kind sft+kd --eval test.jsonl --out runs/student\n' +

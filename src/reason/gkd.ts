@@ -24,7 +24,7 @@ import { disposeLmBatch, generateBatch, loraConfigOf, makeBatch, IGNORE, type Ca
 import { Trainer } from '../train/index.js';
 import { tokenDivergence, type TokenLossName, type TopkTeacher } from '../kd/index.js';
 import { hashSeed, Rng } from '../data/index.js';
-import { batchAt } from './sft.js';
+import { batchAt, float32, refuseOtherPrecision, withPrecision, PRECISIONS, type Precision } from './sft.js';
 import { GkdLog, gradesFromJson, gradesToJson, type GkdLogRecord } from './gkd_log.js';
 import { xtokGrades, xtokLoss, type CrossTokenizerGkd, type XtokGrade } from './gkd_xtok.js';
 
@@ -148,6 +148,12 @@ export interface GkdOptions {
   clip?: number;
   seed?: number;
   maxLen?: number;
+  /**
+   * 'fp32' (default) or 'bf16': the student's forward for the loss under bfloat16 autocast, its
+   * logits upcast to float32 for the divergence, float32 master weights and optimizer state (as
+   * trainLm's). Sampling runs in the weights' own precision.
+   */
+  precision?: Precision;
   /** Resumable checkpoint; the sample log is `<checkpoint>.samples.jsonl`. */
   checkpoint?: string;
   checkpointEvery?: number;
@@ -229,7 +235,12 @@ export function trainGkd(o: GkdOptions): GkdResult {
   // their settings join the recipe (a resume with other LoRA settings is refused), as in sft.ts.
   const opt = new AdamW(model.parameters().filter((p) => p.requiresGrad), { lr: o.lr ?? 1e-4, weightDecay: o.weightDecay ?? 0.01 });
   const lora = loraConfigOf(model);
-  const recipe = lora ? { ...(o.recipe ?? {}), lora } : (o.recipe ?? null);
+  const precision = o.precision ?? 'fp32';
+  if (!PRECISIONS.includes(precision)) throw new torch.ConfigError(`gkd: precision must be one of ${PRECISIONS.join(', ')}, got '${String(precision)}'`);
+  refuseOtherPrecision(o.checkpoint, precision);
+  // A bf16 precision joins the recipe (fp32 stays unrecorded, so older recipes compare equal), as LoRA's settings do.
+  const recipe0 = precision === 'bf16' ? { ...(o.recipe ?? {}), precision } : o.recipe;
+  const recipe = lora ? { ...(recipe0 ?? {}), lora } : (recipe0 ?? null);
   const warmup = Math.max(1, Math.min(o.warmupSteps ?? Math.min(100, Math.floor(o.steps / 10)), o.steps - 1));
   const sched = o.steps >= 2 ? warmupCosine(opt, { warmupSteps: warmup, totalSteps: o.steps, startFactor: 0.01 }) : undefined;
   const perEpoch = Math.max(1, Math.floor(examples.length / bs));
@@ -304,7 +315,7 @@ export function trainGkd(o: GkdOptions): GkdResult {
         },
       },
       computeLoss: ({ batch, rec, rows, xrows, counts }) => {
-        const student = completionLogits(model, batch.input, rows); // (N, V)
+        const student = float32(withPrecision(precision, () => completionLogits(model, batch.input, rows))); // (N, V)
         let kd: Tensor, oneToOne: { n: number; of: number } | null = null;
         if (xt) {
           const x = xtokLoss(xt, student, xrows, counts, rec.xtok!);

@@ -94,15 +94,25 @@ export function withPrecision<T>(precision: Precision, fn: () => T): T {
 }
 
 /** Logits for a loss: float32 (a bf16 forward's logits upcast, as Hugging Face's `logits.float()`). */
-const float32 = (t: torch.Tensor) => (t.dtype === 'float32' ? t : t.toDtype('float32'));
+export const float32 = (t: torch.Tensor) => (t.dtype === 'float32' ? t : t.toDtype('float32'));
 
 /** The precision a checkpoint's recipe records (absent = 'fp32', what every older run used). */
 export function checkpointPrecision(path: string): Precision {
   return ((readCheckpointInfo(path).extra.recipe ?? {}) as { precision?: Precision }).precision ?? 'fp32';
 }
 
+/** A run resumed without a precision keeps its checkpoint's (undefined: no readable checkpoint). */
+export function resumedPrecision(checkpoint: string): Precision | undefined {
+  if (!existsSync(checkpoint)) return undefined;
+  try {
+    return checkpointPrecision(checkpoint);
+  } catch {
+    return undefined; // an unreadable checkpoint is the Trainer's to report
+  }
+}
+
 /** A resume in another precision would continue float32 training in bf16 (or back): one error naming both. */
-function refuseOtherPrecision(path: string | undefined, precision: Precision): void {
+export function refuseOtherPrecision(path: string | undefined, precision: Precision): void {
   if (!path || !existsSync(path)) return;
   let was: Precision;
   try {

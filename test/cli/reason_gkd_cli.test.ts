@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -68,6 +68,20 @@ test('train-student --kind gkd: a resumable on-policy run that logs its samples 
   assert.notEqual(other.status, 0);
   assert.match(other.stderr, /already holds a student trained with other options/);
   assert.deepEqual(readFileSync(at('gkd', 'model.safetensors')), weights);
+});
+
+test('train-student --kind gkd --precision bf16: recorded in the student\'s recipe; a rerun keeps it, and fp32 on its checkpoint is refused naming both', () => {
+  const r = distill(args('gkd-bf16', ['--precision', 'bf16', '--steps', '2']));
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(JSON.parse(readFileSync(at('gkd-bf16', 'lm.json'), 'utf8')).info.recipe.precision, 'bf16');
+  const weights = readFileSync(at('gkd-bf16', 'model.safetensors'));
+  const again = distill(args('gkd-bf16', ['--steps', '2'])); // no --precision: the checkpoint's
+  assert.equal(again.status, 0, again.stderr);
+  assert.deepEqual(readFileSync(at('gkd-bf16', 'model.safetensors')), weights);
+  rmSync(at('gkd-bf16'), { recursive: true });
+  const fp32 = distill(args('gkd-bf16', ['--precision', 'fp32', '--steps', '2']));
+  assert.notEqual(fp32.status, 0);
+  assert.match(fp32.stderr, /written by a run with precision bf16, but this run asks for precision fp32/);
 });
 
 test('train-student --kind gkd with an SFT share prints both parts\' magnitudes, and says when KD is negligible', () => {

@@ -18,6 +18,7 @@ import { tokenDivergence, type TokenLossName } from '../../src/kd/index.js';
 import { hashSeed } from '../../src/data/index.js';
 import { applyLora, loraParameters } from '../../src/lm/lora.js';
 import { batchAt } from '../../src/reason/sft.js';
+import { makeBatch, IGNORE } from '../../src/lm/batch.js';
 import { localTeacher, tokenizerMismatch, trainGkd, type GkdOptions, type GkdTeacher } from '../../src/reason/gkd.js';
 import { HfTokenizer } from '../../src/lm/hf_tokenizer.js';
 import { realTokenizer, realTokenizerDir } from '../helpers/real_tokenizers.js';
@@ -79,6 +80,31 @@ test('on-policy steps train on the batched decoder\'s samples at the step seeds,
   assert.ok(Math.abs(off[0].kd - wantKd) <= 1e-5 * wantKd, `kd ${off[0].kd} vs ${wantKd}`);
   assert.ok(off[0].ce! > 0);
   assert.ok(Math.abs(off[0].loss - (0.75 * off[0].kd + 0.25 * off[0].ce!)) < 1e-5);
+});
+
+test('precision bf16: the student\'s forward runs under bfloat16 autocast (the same padded batch, logits upcast), the recipe records it, and a resume in fp32 is refused', () => {
+  const kd = (precision: 'fp32' | 'bf16', checkpoint?: string) => {
+    const seen: number[] = [];
+    trainGkd(base({ lambda: 0, steps: 1, precision, checkpoint, onStep: (s) => seen.push(s.kd) }));
+    return seen[0];
+  };
+  // The reference: step 1's batch as trainGkd builds it (dataset completions, padded to one
+  // length), the student's logits at the completion positions under autocast, JSD to the teacher's.
+  const chosen = batchAt(examples.length, 3, 3, 0).map((i) => examples[i]);
+  const want = torch.tidy(() => torch.noGrad(() => {
+    const batch = makeBatch(chosen, studentCfg.maxSeqLen - 1, tok.eosId);
+    const target = Array.from(batch.target.dataSync() as BigInt64Array);
+    const rows = torch.tensor(BigInt64Array.from(target.flatMap((t, i) => (t === BigInt(IGNORE) ? [] : [BigInt(i)]))));
+    const at = (m: CausalLM) => { const h = m.hidden(batch.input); return m.head(h.reshape([-1, h.shape[2]]).indexSelect(0, rows)); };
+    const student = torch.autocast('bfloat16', () => at(newStudent())).toDtype('float32');
+    return tokenDivergence('jsd', student, at(teacherModel), { beta: 0.5 }).item();
+  }));
+  const ckpt = join(dir, 'bf16.ckpt');
+  const got = kd('bf16', ckpt);
+  assert.equal(got, want);
+  assert.notEqual(kd('fp32'), got, 'fp32 computes something else');
+  assert.throws(() => kd('fp32', ckpt), (e: Error) => e instanceof torch.ConfigError && /precision bf16/.test(e.message) && /precision fp32/.test(e.message));
+  assert.throws(() => kd('fp16' as 'bf16'), /precision must be one of fp32, bf16/);
 });
 
 test('λ draws a share of on-policy steps; training brings the student toward the teacher', () => {
