@@ -91,7 +91,8 @@ export async function runReasonGkd(o: Opts): Promise<number> {
   const teacherPrompts = xtok ? studentExamples(traces, teacherTok, 'sft').map((e) => e.prompt) : [];
   const k = topK ?? (teacherUrl || xtok ? 20 : undefined);
   const teacherModel = teacherUrl ? await servedModel(teacherUrl, o.teacherModel as string | undefined, o.apiKeyEnv as string | undefined) : undefined;
-  // fp32 unless asked (or resumed): a student near its teacher has divergences at bf16's rounding scale.
+  // fp32 unless asked (or resumed), in which gkd's recorded results were made; bf16 puts a floor
+  // under the divergence (a student graded by itself: 0 in fp32, about 4e-8 in bf16).
   const precision: Precision = (o.precision as Precision | undefined) ?? resumedPrecision(`${out}.ckpt`) ?? 'fp32';
   const recipe = {
     kind: 'gkd', teacher: teacherPath ?? `${teacherUrl} (${teacherModel})`, ...(k !== undefined ? { teacherTopK: k } : {}),
