@@ -7,7 +7,9 @@ import { ConfigError } from '../torch/errors.js';
  *   float32 (the default): every weight widened exactly to float32;
  *   bfloat16 / float16: rounded to it (exact when the file holds it already);
  *   auto: the file's own dtype, without widening, where the CPU can run it: bfloat16 and
- *         float32 stay; float16 becomes float32 (libtorch 1.13 has no float16 matmul on the CPU).
+ *         float32 stay; float16 becomes float32 (libtorch 1.13 has no float16 matmul on the CPU);
+ *         a quantized GGUF (Q8_0, Q4_K …) dequantizes to float32, its one exact home: a Q8_0
+ *         value d·q (an f16 scale times an int8) carries up to 19 significant bits, bfloat16 8.
  */
 export type LmDtype = 'auto' | 'float32' | 'bfloat16' | 'float16';
 export const LM_DTYPES: readonly LmDtype[] = ['float32', 'bfloat16', 'float16', 'auto'];
