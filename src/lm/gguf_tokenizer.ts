@@ -76,7 +76,8 @@ export function tokenizerFromGguf(meta: Record<string, unknown>, where = 'GGUF')
       ignore_merges: family.ignoreMerges, vocab, merges: merges.map(String),
     },
   };
-  return new HfTokenizer(json, specialsConfig(meta), `${where} (${pre})`);
+  // Decoded as llama.cpp detokenizes, with spaces before punctuation kept (no tokenizers-style clean-up).
+  return new HfTokenizer(json, { ...specialsConfig(meta), clean_up_tokenization_spaces: false }, `${where} (${pre})`);
 }
 
 /** tokenizer_config.json's special tokens, add_bos/add_eos and chat template from the GGUF's keys. */

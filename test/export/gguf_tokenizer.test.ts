@@ -159,6 +159,12 @@ test('metadata read back (@huggingface/gguf) and by llama.cpp: a padded Qwen3 vo
     const text = '<|im_start|>user\n你好 <think>x</think> 2024<|im_end|>';
     assert.deepEqual(model.tokenize(text, true).map(Number), tok.encode(text));
     assert.equal(model.detokenize(tok.encode('naïve café, 世界 🦊') as never), 'naïve café, 世界 🦊');
+    // The read-back tokenizer decodes as llama.cpp detokenizes: spaces before punctuation and
+    // contractions kept (no clean-up of tokenization spaces, as Qwen's tokenizer_config asks).
+    const spaced = 'x = 10 - 4 , so y = 6 . Is it ? I don \'t know ! It \'s 2 \'s';
+    const back = tokenizerFromGguf(md, 'qwen3-padded');
+    assert.equal(model.detokenize(back.encode(spaced) as never), spaced);
+    assert.equal(back.decode(back.encode(spaced)), spaced);
   } finally {
     await model.dispose();
   }
