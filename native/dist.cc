@@ -138,7 +138,12 @@ std::chrono::milliseconds timeout_arg(const Napi::CallbackInfo& info, size_t i) 
   return std::chrono::milliseconds(ms);
 }
 
-// One flat buffer per dtype: the tensors of a call become one collective each.
+// The tensors of a call travel as flat buffers, one per dtype and at most kBucketBytes each
+// (DDP's bucket_cap_mb = 25): one collective per bucket, and a synchronous call never holds
+// more than one bucket's copy of the gradients (a single flat buffer of every gradient was
+// 4 bytes per parameter for the life of the group).
+constexpr int64_t kBucketBytes = 25 << 20;
+
 struct Bucket {
   std::vector<at::Tensor> members;
   at::Tensor flat;
@@ -149,39 +154,50 @@ struct Bucket {
 // so bfloat16 travels as float32 (exact both ways; a SUM is rounded back once, at the end).
 at::ScalarType wire_type(at::ScalarType s) { return s == at::kBFloat16 ? at::kFloat : s; }
 
-// `scratch` (synchronous calls only: async calls may overlap) keeps each dtype's flat buffer
-// from call to call: a fresh 0.5 MB buffer per step cost ~0.2 ms here in page faults alone.
-std::vector<Bucket> make_buckets(const std::vector<at::Tensor>& tensors, std::vector<at::Tensor>* scratch) {
+// Groups a call's tensors into buckets by wire dtype, each up to kBucketBytes (a larger tensor alone).
+std::vector<Bucket> make_buckets(const std::vector<at::Tensor>& tensors) {
   std::vector<Bucket> buckets;
+  std::vector<int64_t> bytes;
   for (const auto& t : tensors) {
     if (!t.is_cpu()) throw ArgError("ERR_DEVICE", "the Gloo process group here takes CPU tensors, got " + describe_tensor(t));
-    auto it = std::find_if(buckets.begin(), buckets.end(), [&](const Bucket& b) { return wire_type(b.members[0].scalar_type()) == wire_type(t.scalar_type()); });
-    if (it == buckets.end()) buckets.push_back(Bucket{{t}, {}, {}});
-    else it->members.push_back(t);
-  }
-  at::NoGradGuard no_grad;
-  for (auto& b : buckets) {
-    const auto wire = wire_type(b.members[0].scalar_type());
-    if (b.members.size() == 1 && b.members[0].is_contiguous() && b.members[0].scalar_type() == wire) {
-      b.flat = b.members[0];  // reduced in place, no copy
-    } else {
-      std::vector<at::Tensor> views;
-      int64_t total = 0;
-      for (const auto& t : b.members) {
-        views.push_back(t.reshape({-1}).to(wire));
-        total += t.numel();
-      }
-      at::Tensor* keep = nullptr;
-      if (scratch) {
-        auto it = std::find_if(scratch->begin(), scratch->end(), [&](const at::Tensor& s) { return s.scalar_type() == views[0].scalar_type(); });
-        keep = it != scratch->end() ? &*it : &scratch->emplace_back(at::empty({0}, views[0].options()));
-        if (keep->numel() < total) *keep = at::empty({total}, views[0].options());
-      }
-      b.flat = keep ? keep->narrow(0, 0, total) : at::empty({total}, views[0].options());
-      at::cat_out(b.flat, views);
+    const auto wire = wire_type(t.scalar_type());
+    const int64_t size = t.numel() * static_cast<int64_t>(c10::elementSize(wire));
+    size_t i = 0;
+    while (i < buckets.size() && !(wire_type(buckets[i].members[0].scalar_type()) == wire && bytes[i] + size <= kBucketBytes)) i++;
+    if (i == buckets.size()) {
+      buckets.push_back(Bucket{{}, {}, {}});
+      bytes.push_back(0);
     }
+    buckets[i].members.push_back(t);
+    bytes[i] += size;
   }
   return buckets;
+}
+
+// Fills a bucket's flat buffer: the tensor itself when it is one contiguous tensor of the wire
+// dtype (reduced in place), else a copy into `scratch` (kept from call to call, one per dtype:
+// a fresh 0.5 MB buffer per step cost ~0.2 ms here in page faults alone) or a fresh buffer.
+void fill(Bucket& b, std::vector<at::Tensor>* scratch) {
+  at::NoGradGuard no_grad;
+  const auto wire = wire_type(b.members[0].scalar_type());
+  if (b.members.size() == 1 && b.members[0].is_contiguous() && b.members[0].scalar_type() == wire) {
+    b.flat = b.members[0];
+    return;
+  }
+  std::vector<at::Tensor> views;
+  int64_t total = 0;
+  for (const auto& t : b.members) {
+    views.push_back(t.reshape({-1}).to(wire));
+    total += t.numel();
+  }
+  at::Tensor* keep = nullptr;
+  if (scratch) {
+    auto it = std::find_if(scratch->begin(), scratch->end(), [&](const at::Tensor& s) { return s.scalar_type() == wire; });
+    keep = it != scratch->end() ? &*it : &scratch->emplace_back(at::empty({0}, views[0].options()));
+    if (keep->numel() < total) *keep = at::empty({total}, views[0].options());
+  }
+  b.flat = keep ? keep->narrow(0, 0, total) : at::empty({total}, views[0].options());
+  at::cat_out(b.flat, views);
 }
 
 // Waits for a collective: first a short yield-spin, then asleep on Work::wait.
@@ -196,18 +212,42 @@ void wait_work(const c10::intrusive_ptr<c10d::Work>& work) {
   work->wait();  // rethrows the collective's error, if any
 }
 
-// Waits for each bucket's collective, then writes the results back into the caller's tensors.
-Finish finish_buckets(std::shared_ptr<std::vector<Bucket>> buckets) {
+// Writes a finished bucket's result back into the caller's tensors.
+void copy_back(Bucket& b) {
+  at::NoGradGuard no_grad;  // thread-local: the pool thread needs its own
+  if (b.flat.unsafeGetTensorImpl() == b.members[0].unsafeGetTensorImpl()) return;
+  int64_t off = 0;
+  for (auto& t : b.members) {
+    t.copy_(b.flat.narrow(0, off, t.numel()).view(t.sizes()));
+    off += t.numel();
+  }
+}
+
+using Launch = std::function<c10::intrusive_ptr<c10d::Work>(std::vector<at::Tensor>&)>;
+
+// Runs one collective per bucket. Synchronous: bucket after bucket through the group's
+// scratch, inside `finish`. Asynchronous: every bucket in its own buffer, launched now, and
+// `finish` (on the pool thread) waits for each and writes the results back.
+Finish run_buckets(std::vector<at::Tensor> tensors, bool async, std::vector<at::Tensor>* scratch, Launch launch) {
+  auto buckets = std::make_shared<std::vector<Bucket>>(make_buckets(tensors));
+  if (!async)
+    return [buckets, scratch, launch]() {
+      for (auto& b : *buckets) {
+        fill(b, scratch);
+        std::vector<at::Tensor> one{b.flat};
+        wait_work(guard([&] { return launch(one); }));
+        copy_back(b);
+      }
+    };
+  for (auto& b : *buckets) {
+    fill(b, nullptr);
+    std::vector<at::Tensor> one{b.flat};
+    b.work = guard([&] { return launch(one); });
+  }
   return [buckets]() {
-    at::NoGradGuard no_grad;  // thread-local: the pool thread needs its own
     for (auto& b : *buckets) {
       wait_work(b.work);
-      if (b.flat.unsafeGetTensorImpl() == b.members[0].unsafeGetTensorImpl()) continue;
-      int64_t off = 0;
-      for (auto& t : b.members) {
-        t.copy_(b.flat.narrow(0, off, t.numel()).view(t.sizes()));
-        off += t.numel();
-      }
+      copy_back(b);
     }
   };
 }
@@ -267,12 +307,8 @@ FN(distAllreduce) {
     DistBox* box = box_arg(info, 0, DistBox::Group);
     auto pg = box->group;
     const bool async = async_flag(info, 2);
-    auto buckets = std::make_shared<std::vector<Bucket>>(make_buckets(arg::tensor_list(info, 1), async ? nullptr : &box->scratch));
-    for (auto& b : *buckets) {
-      std::vector<at::Tensor> one{b.flat};
-      b.work = guard([&] { return pg->allreduce(one); });
-    }
-    return complete(info, OP_NAME, OP_ARG_NAMES, async, finish_buckets(buckets));
+    auto finish = run_buckets(arg::tensor_list(info, 1), async, &box->scratch, [pg](std::vector<at::Tensor>& one) { return pg->allreduce(one); });
+    return complete(info, OP_NAME, OP_ARG_NAMES, async, finish);
   OP_END
 }
 
@@ -282,16 +318,12 @@ FN(distBroadcast) {
     DistBox* box = box_arg(info, 0, DistBox::Group);
     auto pg = box->group;
     const bool async = async_flag(info, 3);
-    auto buckets = std::make_shared<std::vector<Bucket>>(make_buckets(arg::tensor_list(info, 1), async ? nullptr : &box->scratch));
     int64_t src = arg::i64(info, 2);
     if (src < 0 || src >= pg->getSize()) throw ArgError("ERR_ARG", "src must be a rank in 0.." + std::to_string(pg->getSize() - 1));
     c10d::BroadcastOptions o;
     o.rootRank = src;
-    for (auto& b : *buckets) {
-      std::vector<at::Tensor> one{b.flat};
-      b.work = guard([&] { return pg->broadcast(one, o); });
-    }
-    return complete(info, OP_NAME, OP_ARG_NAMES, async, finish_buckets(buckets));
+    auto finish = run_buckets(arg::tensor_list(info, 1), async, &box->scratch, [pg, o](std::vector<at::Tensor>& one) { return pg->broadcast(one, o); });
+    return complete(info, OP_NAME, OP_ARG_NAMES, async, finish);
   OP_END
 }
 

@@ -31,6 +31,14 @@ function collectives(pg: torch.ProcessGroup) {
   pg.allreduce([f, m, d, i]);
   const b = torch.tensor([r, r, r]);
   pg.broadcast([b], pg.worldSize - 1);
+  // Past one 25 MiB bucket: three 12 MB float32 tensors (one a transposed view) and a bfloat16
+  // one, allreduced in two float32 buckets through one reused buffer; each element must be the sum.
+  const big = [0, 1, 2].map((k) => torch.full([1000, 3000], (r + 1) * (k + 1)));
+  const view = big[1].transpose(0, 1); // non-contiguous: copied into the bucket and back
+  const half = torch.full([5], 0.25 * (r + 1), 'bfloat16');
+  pg.allreduce([big[0], view, big[2], half]);
+  const bigErr = big.map((t, k) => t.sub(3 * (k + 1)).abs().max().item()); // Σ over 2 ranks of (r+1)(k+1)
+  const halfSum = half.toDtype('float32').toArray();
   // allgather: every rank's part, in rank order; reduceScatter: rank r's slice of the sum.
   const part = torch.tensor([[r + 1, 10 * (r + 1)], [100 * (r + 1), -(r + 1)]]);
   const whole = torch.zeros([pg.worldSize * 4]);
@@ -45,7 +53,7 @@ function collectives(pg: torch.ProcessGroup) {
     badShape = (e as Error).name;
   }
   pg.barrier();
-  out({ rank: r, f: f.toArray(), m: m.toArray(), d: d.toArray(), i: i.toArray(), b: b.toArray(), whole: whole.toArray(), mine: mine.toArray(), wide: wide.toArray(), badShape });
+  out({ rank: r, bigErr, halfSum, f: f.toArray(), m: m.toArray(), d: d.toArray(), i: i.toArray(), b: b.toArray(), whole: whole.toArray(), mine: mine.toArray(), wide: wide.toArray(), badShape });
 }
 
 function loop(pg: torch.ProcessGroup) {

@@ -17,6 +17,8 @@ test('collectives between two processes: bucketed allreduce over mixed dtypes, b
     assert.deepEqual(o.d, [0.5]);
     assert.deepEqual(o.i, [1]);
     assert.deepEqual(o.b, [1, 1, 1], 'broadcast from the last rank');
+    assert.deepEqual(o.bigErr, [0, 0, 0], 'past one bucket: every element summed (a transposed view included)');
+    assert.deepEqual(o.halfSum, [0.75, 0.75, 0.75, 0.75, 0.75], 'bfloat16 in a synchronous allreduce');
     assert.deepEqual(o.whole, [1, 10, 100, -1, 2, 20, 200, -2], 'allgather: rank 0\'s part, then rank 1\'s');
     const k = o.rank as number;
     assert.deepEqual(o.mine, [0, 3, 6, 9, 12, 15].slice(3 * k, 3 * k + 3), 'reduceScatter: this rank\'s slice of the sum (1 + 2)·[0..5]');
