@@ -3,7 +3,7 @@
 //
 //   const pg = ProcessGroup.create({ rank, worldSize, masterAddr, masterPort });
 //   pg.broadcast(model.parameters());   // every rank starts from rank 0's weights
-//   pg.allreduce(grads);                // in-place SUM over ranks, one flat buffer per dtype
+//   pg.allreduce(grads);                // in-place SUM over ranks, in flat buffers per dtype (≤ 25 MiB each)
 //   pg.allgather(whole, part);          // whole = cat(part of every rank), rank order
 //   pg.dispose();
 //
@@ -106,7 +106,7 @@ export class ProcessGroup implements Disposable {
     return this.#group === null;
   }
 
-  /** In-place SUM over all ranks. The tensors of one call travel as one flat buffer per dtype. */
+  /** In-place SUM over all ranks. The tensors of one call travel in flat buffers per dtype of at most 25 MiB each. */
   allreduce(tensors: Tensor[]): void {
     if (tensors.length) explain(this.#where, () => native.distAllreduce(this.#g(), tensors.map((t) => t.handle), false));
   }

@@ -35,7 +35,7 @@ export function allreduceGradients(group: ProcessGroup, params: Tensor[], localS
       }
       grads.push(g);
     }
-    // One bucket per dtype: float32 grads and the count travel in the same flat buffer.
+    // Bucketed by dtype (at most 25 MiB each, native/dist.cc): the count rides with the float32 grads.
     const count = torch.tensor([localSamples], { dtype: grads[0]?.dtype === 'float64' ? 'float64' : 'float32' });
     group.allreduce([...grads, count]);
     return Math.round(count.item());
