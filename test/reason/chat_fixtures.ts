@@ -4,6 +4,9 @@
 //   A % 5 === 0 → a wrong answer;  A % 7 === 0 → a long answer that hits max_tokens ('length').
 import type { ChatBackend, ChatDelta } from '../../src/serve/chat_backend.js';
 import type { ChatRequest, Completion, Problem, TokenLogprob } from '../../src/reason/types.js';
+import { before, after } from 'node:test';
+import { startOpenAIServer, type OpenAIServerHandle } from '../../src/serve/openai_server.js';
+import { LocalTeacher } from '../../src/reason/teachers/local.js';
 
 export interface AdderOptions {
   id?: string;
@@ -84,4 +87,21 @@ export function adderProblems(n: number, lang: 'en' | 'zh' = 'en'): Problem[] {
     const b = 10 * i;
     return { id: `add-${a}-${b}`, family: 'add', lang, question: `What is ${a} + ${b}?`, answer: String(a + b), values: [a + b] };
   });
+}
+
+/**
+ * A random local LM (LocalTeacher.random with `o`) and the adder, served by our OpenAI-compatible
+ * server on a real socket for the calling file's tests: started before them, closed after.
+ * `served.srv` exists once the tests run.
+ */
+export function serveLocalAndAdder(o: Parameters<typeof LocalTeacher.random>[0]): { local: LocalTeacher; srv: OpenAIServerHandle } {
+  const served = { local: LocalTeacher.random(o), srv: null as unknown as OpenAIServerHandle };
+  before(async () => {
+    served.srv = await startOpenAIServer({ backends: [served.local.backend(), new AdderBackend({ id: 'adder' })] });
+  });
+  after(async () => {
+    await served.srv.close();
+    await served.local.close();
+  });
+  return served;
 }

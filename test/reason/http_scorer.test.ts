@@ -2,29 +2,20 @@
 // its grades equal the model's log_softmax computed directly and LocalTeacher.scoreTokens; the
 // fault proxy's 429/500/dropped/garbage answers are retried; a server without prompt
 // log-probabilities fails once, non-retryably, naming the missing feature; a pool fails over.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fakeHttpServer } from '../helpers/fake_http.js';
-import { startOpenAIServer, type OpenAIServerHandle } from '../../src/serve/openai_server.js';
 import { startFaultProxy } from '../../src/serve/fault_proxy.js';
 import { HttpTeacher } from '../../src/reason/teachers/http.js';
 import { TeacherPool } from '../../src/reason/teachers/pool.js';
 import { TeacherError } from '../../src/reason/teachers/retry.js';
-import { LocalTeacher } from '../../src/reason/teachers/local.js';
 import type { TokenScore } from '../../src/reason/teachers/scorer.js';
-import { AdderBackend } from './chat_fixtures.js';
+import { serveLocalAndAdder } from './chat_fixtures.js';
 import { oracleRows, rankOf, topkMatches } from '../helpers/score_oracle.js';
 
-const local = LocalTeacher.random({ seed: 4, name: 'local' });
+const served = serveLocalAndAdder({ seed: 4, name: 'local' });
+const local = served.local;
 const tok = local.tokenizer;
-let srv: OpenAIServerHandle;
-before(async () => {
-  srv = await startOpenAIServer({ backends: [local.backend(), new AdderBackend({ id: 'adder' })] });
-});
-after(async () => {
-  await srv.close();
-  await local.close();
-});
 
 const fast = { baseMs: 1, maxMs: 5 };
 const prompts = [tok.encode('Student sample one: 3 + 4 = 7'), tok.encode('two'), tok.encode('and a third, longer, student sample 猫')];
@@ -44,7 +35,7 @@ function assertEqualScores(a: TokenScore[], b: TokenScore[], tol = 1e-5): void {
 
 test('scoreTokens over HTTP equals the model graded directly, and LocalTeacher.scoreTokens', async () => {
   const k = 6;
-  const t = new HttpTeacher({ baseURL: srv.baseURL, model: 'local', scoreBatch: 2, backoff: fast });
+  const t = new HttpTeacher({ baseURL: served.srv.baseURL, model: 'local', scoreBatch: 2, backoff: fast });
   try {
     const remote = await t.scoreTokens(prompts, k);
     assert.equal(t.stats().requests, 2, 'three prompts in batches of two');
@@ -71,7 +62,7 @@ test('scoreTokens over HTTP equals the model graded directly, and LocalTeacher.s
 });
 
 test('429, 500, a dropped connection and garbage on the way are retried; the grades are unchanged', async () => {
-  const p = await startFaultProxy({ target: srv.baseURL, schedule: ['429', '500', 'drop', 'garbage'], retryAfter: '0' });
+  const p = await startFaultProxy({ target: served.srv.baseURL, schedule: ['429', '500', 'drop', 'garbage'], retryAfter: '0' });
   const t = new HttpTeacher({ baseURL: p.baseURL, model: 'local', backoff: fast, maxRetries: 5 });
   try {
     const got = await t.scoreTokens(prompts, 3);
@@ -95,7 +86,7 @@ async function fakeServerAsync(answer: (body: any) => Promise<{ status?: number;
 test("OpenAI's echo form alone (vLLM's field dropped on the way), with max_tokens 1: the same grades", async () => {
   // A server in front of ours that answers as one without prompt_logprobs would.
   const f = await fakeServerAsync(async (body) => {
-    const r = await fetch(`${srv.baseURL}/completions`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    const r = await fetch(`${served.srv.baseURL}/completions`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
     const json = (await r.json()) as { choices: Record<string, unknown>[] };
     for (const c of json.choices) delete c.prompt_logprobs;
     return { status: r.status, json };
@@ -142,7 +133,7 @@ test('a server without prompt log-probabilities: one non-retryable error that na
     }
   }
   // Our own server with a chat-only model: its 400 says so, and the feature is named.
-  const t = new HttpTeacher({ baseURL: srv.baseURL, model: 'adder', backoff: fast });
+  const t = new HttpTeacher({ baseURL: served.srv.baseURL, model: 'adder', backoff: fast });
   try {
     await assert.rejects(t.scoreTokens([[1, 2]], 1), (e: TeacherError) => e.status === 400 && /chat only.*needs \/v1\/completions/.test(e.message));
   } finally {
@@ -151,7 +142,7 @@ test('a server without prompt log-probabilities: one non-retryable error that na
 });
 
 test('bad calls are refused before any request', async () => {
-  const t = new HttpTeacher({ baseURL: srv.baseURL, model: 'local' });
+  const t = new HttpTeacher({ baseURL: served.srv.baseURL, model: 'local' });
   try {
     await assert.rejects(t.scoreTokens([[1, 2]], -1), /k must be an integer/);
     await assert.rejects(t.scoreTokens([[]], 1), /prompt 0 must be a non-empty array/);
@@ -164,8 +155,8 @@ test('bad calls are refused before any request', async () => {
 });
 
 test('a TeacherPool grades on a live endpoint when another drops the connection; a chat-only teacher in a pool is refused', async () => {
-  const p = await startFaultProxy({ target: srv.baseURL, schedule: ['drop', 'drop', 'drop'] });
-  const pool = TeacherPool.http([{ baseURL: p.baseURL, model: 'local' }, { baseURL: srv.baseURL, model: 'local' }], { backoff: fast, maxRetries: 0 });
+  const p = await startFaultProxy({ target: served.srv.baseURL, schedule: ['drop', 'drop', 'drop'] });
+  const pool = TeacherPool.http([{ baseURL: p.baseURL, model: 'local' }, { baseURL: served.srv.baseURL, model: 'local' }], { backoff: fast, maxRetries: 0 });
   try {
     for (let i = 0; i < 3; i++) assertEqualScores(await pool.scoreTokens(prompts, 3), await local.scoreTokens(prompts, 3));
     assert.ok(pool.stats().failovers >= 1, JSON.stringify(pool.stats()));

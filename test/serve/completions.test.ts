@@ -2,28 +2,18 @@
 // log-probability the server returns — OpenAI's echo + logprobs, vLLM's prompt_logprobs, the
 // generated tokens' — is checked against the model's log_softmax computed here directly (one
 // prompt at a time, float64), top-k ids and vLLM ranks included; then the refusals.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { startOpenAIServer, type OpenAIServerHandle } from '../../src/serve/openai_server.js';
-import { LocalTeacher } from '../../src/reason/teachers/local.js';
-import { AdderBackend } from '../reason/chat_fixtures.js';
+import { serveLocalAndAdder } from '../reason/chat_fixtures.js';
 import { oracleRows, rankOf, topkMatches } from '../helpers/score_oracle.js';
 
-const local = LocalTeacher.random({ seed: 3, name: 'local', config: { maxSeqLen: 96 } });
+const served = serveLocalAndAdder({ seed: 3, name: 'local', config: { maxSeqLen: 96 } });
+const local = served.local;
 const tok = local.tokenizer;
-let srv: OpenAIServerHandle;
-
-before(async () => {
-  srv = await startOpenAIServer({ backends: [local.backend(), new AdderBackend({ id: 'adder' })] });
-});
-after(async () => {
-  await srv.close();
-  await local.close();
-});
 
 async function post(body: unknown): Promise<{ status: number; json: any }> {
-  const r = await fetch(`${srv.baseURL}/completions`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  const r = await fetch(`${served.srv.baseURL}/completions`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
   return { status: r.status, json: await r.json() };
 }
 
@@ -99,7 +89,7 @@ test("vLLM's prompt_logprobs on a batch of token-id prompts of different lengths
 });
 
 test('generation after the prompt through the official client: echoed text and logprobs run on into the generated tokens, which the model grades the same', async () => {
-  const client = new OpenAI({ baseURL: srv.baseURL, apiKey: 'unused', maxRetries: 0 });
+  const client = new OpenAI({ baseURL: served.srv.baseURL, apiKey: 'unused', maxRetries: 0 });
   const prompt = 'Once upon a time';
   // vLLM's return_tokens_as_token_ids rides along as an extra body field (the client sends what it is given).
   const r = await client.completions.create({ model: 'local', prompt, max_tokens: 6, temperature: 0, echo: true, logprobs: 3, return_tokens_as_token_ids: true } as OpenAI.CompletionCreateParamsNonStreaming);
