@@ -36,7 +36,7 @@ struct DistBox {
   c10::intrusive_ptr<c10d::Store> store;           // both kinds: a group keeps its store alive
   c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
   int groups = 0;                                  // groups made over this store (key prefixes)
-  std::vector<at::Tensor> scratch;                 // flat buffers reused by synchronous calls, one per dtype
+  std::vector<at::Tensor> scratch;                 // flat buffers reused by synchronous calls, two per dtype
 };
 
 void finalize_box(Napi::Env, DistBox* box) { delete box; }
@@ -87,6 +87,7 @@ auto guard(F&& f) -> decltype(f()) {
 }
 
 constexpr int kSpinMs = 5;  // see wait_work
+constexpr int64_t kSpinBytes = 1 << 20;
 using Finish = std::function<void()>;                       // blocking part; may run off the JS thread
 using Result = std::function<Napi::Value(Napi::Env)>;       // builds the return value on the JS thread
 
@@ -175,9 +176,10 @@ std::vector<Bucket> make_buckets(const std::vector<at::Tensor>& tensors) {
 }
 
 // Fills a bucket's flat buffer: the tensor itself when it is one contiguous tensor of the wire
-// dtype (reduced in place), else a copy into `scratch` (kept from call to call, one per dtype:
-// a fresh 0.5 MB buffer per step cost ~0.2 ms here in page faults alone) or a fresh buffer.
-void fill(Bucket& b, std::vector<at::Tensor>* scratch) {
+// dtype (reduced in place), else a copy into `scratch`'s buffer `slot` of its dtype (kept from
+// call to call: a fresh 0.5 MB buffer per step cost ~0.2 ms here in page faults alone) or a
+// fresh buffer.
+void fill(Bucket& b, std::vector<at::Tensor>* scratch, int slot) {
   at::NoGradGuard no_grad;
   const auto wire = wire_type(b.members[0].scalar_type());
   if (b.members.size() == 1 && b.members[0].is_contiguous() && b.members[0].scalar_type() == wire) {
@@ -192,8 +194,11 @@ void fill(Bucket& b, std::vector<at::Tensor>* scratch) {
   }
   at::Tensor* keep = nullptr;
   if (scratch) {
-    auto it = std::find_if(scratch->begin(), scratch->end(), [&](const at::Tensor& s) { return s.scalar_type() == wire; });
-    keep = it != scratch->end() ? &*it : &scratch->emplace_back(at::empty({0}, views[0].options()));
+    int seen = 0;
+    auto it = std::find_if(scratch->begin(), scratch->end(), [&](const at::Tensor& s) { return s.scalar_type() == wire && seen++ == slot; });
+    if (it == scratch->end())  // this dtype's slots up to `slot` (the first call makes slot 0, then 1)
+      while (seen <= slot) it = scratch->insert(scratch->end(), at::empty({0}, views[0].options())), seen++;
+    keep = &*it;
     if (keep->numel() < total) *keep = at::empty({total}, views[0].options());
   }
   b.flat = keep ? keep->narrow(0, 0, total) : at::empty({total}, views[0].options());
@@ -206,8 +211,11 @@ void fill(Bucket& b, std::vector<at::Tensor>* scratch) {
 // allreduce after 1.2 ms of compute took 1.8 ms with a plain wait and 0.58 ms with the
 // spin (0.45 ms when a barrier lines the ranks up first). The spin is bounded, so a long
 // wait (a rank still computing a teacher cache) sleeps instead of burning a core.
-void wait_work(const c10::intrusive_ptr<c10d::Work>& work) {
-  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(kSpinMs);
+// A large collective (over kSpinBytes) goes straight to sleep: its transfer takes milliseconds
+// anyway, and a spinning thread would take a core from Gloo's own threads (on 2 cores and 2 ranks,
+// a 25 MB bucket's spin cost ~5 ms).
+void wait_work(const c10::intrusive_ptr<c10d::Work>& work, int64_t bytes = 0) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(bytes <= kSpinBytes ? kSpinMs : 0);
   while (!work->isCompleted() && std::chrono::steady_clock::now() < until) std::this_thread::yield();
   work->wait();  // rethrows the collective's error, if any
 }
@@ -225,28 +233,37 @@ void copy_back(Bucket& b) {
 
 using Launch = std::function<c10::intrusive_ptr<c10d::Work>(std::vector<at::Tensor>&)>;
 
-// Runs one collective per bucket. Synchronous: bucket after bucket through the group's
-// scratch, inside `finish`. Asynchronous: every bucket in its own buffer, launched now, and
-// `finish` (on the pool thread) waits for each and writes the results back.
+// Runs one collective per bucket. Synchronous: inside `finish`, through the group's scratch,
+// two buffers per dtype taking turns: bucket i+1 is copied in while bucket i travels (bucket i−1,
+// which used the same buffer, has been waited for and copied out by then). Asynchronous: every
+// bucket in its own buffer, launched now, and `finish` (on the pool thread) waits for each and
+// writes the results back. Figures against the single buffer: docs/scaling.md.
 Finish run_buckets(std::vector<at::Tensor> tensors, bool async, std::vector<at::Tensor>* scratch, Launch launch) {
   auto buckets = std::make_shared<std::vector<Bucket>>(make_buckets(tensors));
+  const auto start = [launch](Bucket& b) {
+    std::vector<at::Tensor> one{b.flat};
+    b.work = guard([&] { return launch(one); });
+  };
   if (!async)
-    return [buckets, scratch, launch]() {
-      for (auto& b : *buckets) {
-        fill(b, scratch);
-        std::vector<at::Tensor> one{b.flat};
-        wait_work(guard([&] { return launch(one); }));
-        copy_back(b);
+    return [buckets, scratch, start]() {
+      auto& bs = *buckets;
+      fill(bs[0], scratch, 0);
+      start(bs[0]);
+      for (size_t i = 0; i < bs.size(); i++) {
+        if (i + 1 < bs.size()) fill(bs[i + 1], scratch, static_cast<int>((i + 1) % 2));
+        wait_work(bs[i].work, bs[i].flat.nbytes());
+        copy_back(bs[i]);
+        bs[i].work.reset();
+        if (i + 1 < bs.size()) start(bs[i + 1]);
       }
     };
   for (auto& b : *buckets) {
-    fill(b, nullptr);
-    std::vector<at::Tensor> one{b.flat};
-    b.work = guard([&] { return launch(one); });
+    fill(b, nullptr, 0);
+    start(b);
   }
   return [buckets]() {
     for (auto& b : *buckets) {
-      wait_work(b.work);
+      wait_work(b.work, b.flat.nbytes());
       copy_back(b);
     }
   };
