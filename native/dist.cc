@@ -141,7 +141,7 @@ std::chrono::milliseconds timeout_arg(const Napi::CallbackInfo& info, size_t i) 
 
 // The tensors of a call travel as flat buffers, one per dtype and at most kBucketBytes each
 // (DDP's bucket_cap_mb = 25): one collective per bucket, and a synchronous call never holds
-// more than one bucket's copy of the gradients (a single flat buffer of every gradient was
+// more than two buckets' copy of the gradients (a single flat buffer of every gradient was
 // 4 bytes per parameter for the life of the group).
 constexpr int64_t kBucketBytes = 25 << 20;
 
@@ -247,6 +247,7 @@ Finish run_buckets(std::vector<at::Tensor> tensors, bool async, std::vector<at::
   if (!async)
     return [buckets, scratch, start]() {
       auto& bs = *buckets;
+      if (bs.empty()) return;
       fill(bs[0], scratch, 0);
       start(bs[0]);
       for (size_t i = 0; i < bs.size(); i++) {

@@ -83,7 +83,6 @@ export function defaultPrecision(): Precision {
   }
 }
 
-
 /** Vocabularies from this size on get the chunked head loss by default: their full logits dominate a step's memory (Qwen: 151,936 columns). */
 export const CHUNKED_LOSS_MIN_VOCAB = 32_768;
 

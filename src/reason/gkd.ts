@@ -230,14 +230,14 @@ export function trainGkd(o: GkdOptions): GkdResult {
   const maxLen = o.maxLen ?? model.cfg.maxSeqLen - 1;
   if (o.vocabLimit !== undefined && !(Number.isInteger(o.vocabLimit) && o.vocabLimit >= 1 && o.vocabLimit <= V))
     throw new torch.ConfigError(`gkd: vocabLimit must be a whole number in [1, ${V}] (the student's embedding rows), got ${String(o.vocabLimit)}`);
+  const precision = o.precision ?? 'fp32';
+  if (!PRECISIONS.includes(precision)) throw new torch.ConfigError(`gkd: precision must be one of ${PRECISIONS.join(', ')}, got '${String(precision)}'`);
+  refuseOtherPrecision(o.checkpoint, precision);
   const gen: Omit<SampleOptions, 'seeds'> = { temperature, maxNewTokens: o.maxNewTokens ?? 128, eosIds: o.eosIds, vocabLimit: o.vocabLimit };
   // Only what trains: with LoRA (lm/lora.ts) the frozen base stays out, the adapters go in, and
   // their settings join the recipe (a resume with other LoRA settings is refused), as in sft.ts.
   const opt = new AdamW(model.parameters().filter((p) => p.requiresGrad), { lr: o.lr ?? 1e-4, weightDecay: o.weightDecay ?? 0.01 });
   const lora = loraConfigOf(model);
-  const precision = o.precision ?? 'fp32';
-  if (!PRECISIONS.includes(precision)) throw new torch.ConfigError(`gkd: precision must be one of ${PRECISIONS.join(', ')}, got '${String(precision)}'`);
-  refuseOtherPrecision(o.checkpoint, precision);
   // A bf16 precision joins the recipe (fp32 stays unrecorded, so older recipes compare equal), as LoRA's settings do.
   const recipe0 = precision === 'bf16' ? { ...(o.recipe ?? {}), precision } : o.recipe;
   const recipe = lora ? { ...(recipe0 ?? {}), lora } : (recipe0 ?? null);
