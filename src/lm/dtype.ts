@@ -9,7 +9,7 @@ import { ConfigError } from '../torch/errors.js';
  *   auto: the file's own dtype, without widening, where the CPU can run it: bfloat16 and
  *         float32 stay; float16 becomes float32 (libtorch 1.13 has no float16 matmul on the CPU);
  *         a quantized GGUF (Q8_0, Q4_K …) dequantizes to float32, its one exact home: a Q8_0
- *         value d·q (an f16 scale times an int8) carries up to 19 significant bits, bfloat16 8.
+ *         value d·q (an f16 scale of 11 significant bits times an int8 of up to 7) needs up to 18, bfloat16 has 8.
  */
 export type LmDtype = 'auto' | 'float32' | 'bfloat16' | 'float16';
 export const LM_DTYPES: readonly LmDtype[] = ['float32', 'bfloat16', 'float16', 'auto'];
