@@ -1,7 +1,8 @@
 // A synchronous gradient allreduce between 2 processes on this machine: its time and the
 // resident memory it leaves. Usage:
 //   node dist/bench/allreduce.js [--elements N=25600000] [--tensors K=20] [--reps R=12]
-// Prints rank 0's median ms over R allreduces (each after a barrier) and its peak RSS. Used to
+// Prints rank 0's median ms over R allreduces (each after a barrier) and its resident memory
+// after them (rss_mb). Used to
 // compare the bucketed collectives (≤ 25 MiB, native/dist.cc) with the one-buffer build before.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';

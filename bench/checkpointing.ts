@@ -3,7 +3,7 @@
 // resident set (VmHWM of /proc/self/status) is its own.
 // Usage: node dist/bench/checkpointing.js [--steps N=3] [--threads N=1] [--batch 4] [--seq 256]
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { procStatusKb } from './stats.js';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as torch from '../src/torch/index.js';
@@ -22,9 +22,7 @@ const config = { ...LM_DEFAULTS, vocabSize: 512, dim: 256, nLayers: 20, nHeads: 
 
 /** Resident set now and its peak so far, in MB. */
 function rss(): { now: number; peak: number } {
-  const s = readFileSync('/proc/self/status', 'utf8');
-  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)![1]);
-  return { now: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
+  return { now: procStatusKb('VmRSS') / 1024, peak: procStatusKb('VmHWM') / 1024 };
 }
 
 function child(checkpointing: boolean): void {

@@ -17,14 +17,13 @@
 //        [--rounds 2] [--reps 2] [--threads 1] [--no-trainable]
 // Prints one JSON line {vocab, tokens, peak_bytes_naive, peak_bytes_chunked, ratio, time_ratio, …}.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as torch from '../src/torch/index.js';
 import type { Tensor } from '../src/torch/index.js';
 import { chunkedLmLoss, DEFAULT_CHUNK_SIZE } from '../src/lm/index.js';
 import { tokenKdLoss } from '../src/kd/index.js';
-import { median } from './stats.js';
+import { median, procStatusKb } from './stats.js';
 
 export interface ChunkedLossBenchOptions {
   vocab?: number;
@@ -73,11 +72,7 @@ interface WorkerResult {
 
 const SELF = fileURLToPath(import.meta.url);
 
-function statusKb(field: string): number {
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync('/proc/self/status', 'utf8'));
-  if (!m) throw new Error(`no ${field} in /proc/self/status`);
-  return Number(m[1]) * 1024;
-}
+const statusBytes = (field: 'VmRSS' | 'VmHWM') => procStatusKb(field) * 1024;
 
 /** One variant in this process: setup, `reps` steps, and the peak above the setup's RSS. */
 type WorkerOptions = Required<Omit<ChunkedLossBenchOptions, 'trainable'>> & { frozen: boolean };
@@ -106,7 +101,7 @@ function worker(variant: 'naive' | 'chunked', o: WorkerOptions): WorkerResult {
   // touched, in any process that multiplies matrices) are not the loss's memory.
   torch.tidy(() => void step(...inputs(Math.min(V, 8192))));
   const [hidden, weight, target] = inputs(V);
-  const base = statusKb('VmRSS');
+  const base = statusBytes('VmRSS');
   const cpu: number[] = [];
   const wall: number[] = [];
   let loss = NaN;
@@ -118,7 +113,7 @@ function worker(variant: 'naive' | 'chunked', o: WorkerOptions): WorkerResult {
     const c = process.cpuUsage(c0);
     cpu.push((c.user + c.system) / 1000);
   }
-  return { peak_bytes: statusKb('VmHWM') - base, cpu_ms: cpu, wall_ms: wall, loss };
+  return { peak_bytes: statusBytes('VmHWM') - base, cpu_ms: cpu, wall_ms: wall, loss };
 }
 
 function runWorker(variant: 'naive' | 'chunked', o: WorkerOptions): WorkerResult {

@@ -35,13 +35,12 @@
 // PyTorch without its page faults, at the price of a heap that keeps its fragments.
 // The last line of output is one JSON object.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as torch from '../src/torch/index.js';
 import { CausalLM, applyLora, chunkedLmLoss, forwardBackward, loraParameters } from '../src/lm/index.js';
 import { AdamW } from '../src/optim/index.js';
-import { median, summarizeRounds, type PairSummary } from './stats.js';
+import { median, procStatusKb, summarizeRounds, type PairSummary } from './stats.js';
 import { peerEnv } from './peer.js';
 import { chunkedLossBench } from './chunked_loss.js';
 
@@ -140,7 +139,7 @@ async function runChild(part: string, shapeName: ShapeName, seq: number, steps: 
     times.push(performance.now() - t0);
   }
   const faults = (process.resourceUsage().minorPageFault - f0) / steps;
-  const hwm = Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;
+  const hwm = procStatusKb('VmHWM') / 1024;
   const params = model.parameters();
   return {
     step_ms: times, peak_rss_mb: hwm, faults_per_step: faults,

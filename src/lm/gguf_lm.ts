@@ -13,7 +13,7 @@
 import * as torch from '../torch/index.js';
 import { GgufModelReader, type GgufModel } from '../io/index.js';
 import { CausalLM, type LmArch, type LmConfig } from './model.js';
-import { checkLmDtype, type LmDtype } from './dtype.js';
+import { checkLmDtype, resolveLmDtype, type LmDtype } from './dtype.js';
 
 const ARCHS: readonly LmArch[] = ['llama', 'qwen2', 'qwen3'];
 
@@ -77,7 +77,7 @@ function ggufDtype(r: GgufModelReader, want: LmDtype): 'float32' | 'bfloat16' | 
     all += t.numel;
     if (t.typeName === 'BF16') bf16 += t.numel;
   }
-  return bf16 * 2 > all ? 'bfloat16' : 'float32';
+  return resolveLmDtype(want, bf16 * 2 > all ? 'bfloat16' : 'other');
 }
 
 /**

@@ -147,10 +147,10 @@ export class HfTokenizer implements Tokenizer {
     return new HfTokenizer(read(tokenizerJson), config, tokenizerJson);
   }
 
-  /** A folder with tokenizer.json (and usually tokenizer_config.json). */
   /** The files of a Hugging Face folder that make its tokenizer (what fromDir reads; copy them all to carry it over). */
   static readonly FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'chat_template.jinja'] as const;
 
+  /** A folder with tokenizer.json (and usually tokenizer_config.json). */
   static fromDir(dir: string): HfTokenizer {
     const cfg = join(dir, 'tokenizer_config.json');
     if (!existsSync(join(dir, 'tokenizer.json'))) throw new torch.ConfigError(`no tokenizer.json in ${dir}`);

@@ -94,8 +94,7 @@ export function localTeacher(model: CausalLM, o: { topK?: number; vocabSize?: nu
     topk: o.topK !== undefined,
     grade(input, rows) {
       return torch.noGrad(() => {
-        let z = completionLogits(model, input, rows); // (N, V_teacher)
-        if (z.dtype !== 'float32') z = z.toDtype('float32'); // a bfloat16 teacher: the loss reads float32 logits (HF's logits.float())
+        let z = float32(completionLogits(model, input, rows)); // (N, V_teacher); a bfloat16 teacher's upcast, as HF's logits.float()
         if (cut) z = z.narrow(1, 0, V); // (N, V)
         if (o.topK === undefined) return z;
         const { values, indices } = torch.topk(z.logSoftmax(-1), o.topK, -1);

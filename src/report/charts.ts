@@ -12,7 +12,6 @@ export type { ChartData } from './chart_data.js';
 const T_COLORS = ['#08306b', '#2171b5', '#6baed6', '#fd8d3c', '#d94801', '#7f2704', '#525252'];
 const LINE_COLORS = ['#111111', '#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#8c564b'];
 
-
 export function chartData(d: RunReportData): ChartData {
   const out: ChartData = {};
   const t = d.temperature;

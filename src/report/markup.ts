@@ -13,11 +13,6 @@ export const scriptJson = (v: unknown): string =>
   JSON.stringify(v).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
 
 /**
- * A grayscale image (values in [0, 1], row-major) as SVG rectangles, ink dark on white:
- * 0 → white, 1 → black. Only inked pixels get a rectangle (MNIST-like images are mostly
- * background), so a 28×28 digit is a few hundred elements.
- */
-/**
  * The opening of a standalone chart: the <svg> element (W × H, sans-serif at `fontSize`), a white
  * background and the title centred at y = `titleY`. The caller appends the chart and `</svg>`.
  */
@@ -27,6 +22,11 @@ export function svgOpen(W: number, H: number, title: string, o: { fontSize?: num
     `<text x="${W / 2}" y="${o.titleY ?? 22}" text-anchor="middle" font-size="15">${esc(title)}</text>`;
 }
 
+/**
+ * A grayscale image (values in [0, 1], row-major) as SVG rectangles, ink dark on white:
+ * 0 → white, 1 → black. Only inked pixels get a rectangle (MNIST-like images are mostly
+ * background), so a 28×28 digit is a few hundred elements.
+ */
 export function grayImageSvg(img: { width: number; height: number; pixels: readonly number[] }, opts: { scale?: number; x?: number; y?: number; title?: string } = {}): string {
   const s = opts.scale ?? 5, w = img.width, h = img.height;
   const rects: string[] = [];

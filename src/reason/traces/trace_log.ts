@@ -150,4 +150,3 @@ function scan(fd: number, path: string): { ids: Set<string>; lines: number; end:
   }
   return { ids, lines, end, size };
 }
-
